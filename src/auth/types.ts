@@ -1,0 +1,58 @@
+// The contract between the frontends (ssh/, ftp/) and account lookup (auth/). Frontends never
+// read accounts files or call the account service themselves; they ask an Authenticator, and
+// report what happened to the Defender, which decides whether an address may still connect.
+
+/** A successful login: who, and the directory capability they land in. */
+export interface Account {
+  username: string;
+  /** Root directory cap (may be read-only, which makes the whole session read-only). Never log it. */
+  rootCap: string;
+}
+
+export type Protocol = 'sftp' | 'ftp';
+
+/** Who is trying to log in, from where, over which frontend. */
+export interface LoginAttempt {
+  username: string;
+  /** Client IP address, normalised (IPv4-mapped IPv6 addresses given as plain IPv4). */
+  remoteAddress: string;
+  protocol: Protocol;
+}
+
+/** A public key as an accounts line gives it (OpenSSH `authorized_keys` form). */
+export interface AccountKey {
+  /** Key type word, e.g. `ssh-ed25519`, `ssh-rsa`, `ecdsa-sha2-nistp256`. */
+  type: string;
+  /** The SSH wire-format public key blob (base64-decoded second field). */
+  blob: Buffer;
+  comment?: string;
+}
+
+export interface Authenticator {
+  /**
+   * Password login (SFTP password / keyboard-interactive, FTP USER+PASS). Resolves to the
+   * account, or undefined when refused. Takes the same time whether or not the user exists.
+   * Never rejects: service errors are logged and refuse the login.
+   */
+  checkPassword(attempt: LoginAttempt, password: string): Promise<Account | undefined>;
+  /**
+   * Public-key login, step 1: is this key listed for this user? The SSH layer verifies the
+   * signature itself and only then treats the login as successful. Never rejects.
+   */
+  findKey(attempt: LoginAttempt, keyType: string, keyBlob: Buffer): Promise<Account | undefined>;
+}
+
+export type FailureReason = 'bad-password' | 'unknown-user' | 'bad-key' | 'grace-timeout' | 'too-many-attempts' | 'protocol-error';
+
+/**
+ * Per-address defence against brute force and connection floods. Frontends call `admit` when a
+ * TCP connection arrives, before any key exchange or greeting work, and `release` when it ends.
+ */
+export interface Defender {
+  /** False when the address is banned or over the unauthenticated-connection limits. */
+  admit(remoteAddress: string): boolean;
+  /** The connection from `remoteAddress` finished authenticating (or closed). */
+  release(remoteAddress: string, authenticated: boolean): void;
+  recordFailure(remoteAddress: string, reason: FailureReason): void;
+  recordSuccess(remoteAddress: string): void;
+}
