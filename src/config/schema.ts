@@ -1,0 +1,119 @@
+// THE table of everything lafsd reads from tahoe.cfg. Validation, the typed NodeConfig and the
+// README's configuration reference are all derived from it, so adding a key is one `opt(...)`
+// line here (plus a cross-key rule below if it depends on other keys).
+import type { Problem } from './errors.js';
+import * as t from './types.js';
+
+export interface OptionSpec<T, HasDefault extends boolean = boolean> {
+  /** The key as written in tahoe.cfg (lowercase). */
+  readonly key: string;
+  readonly type: t.ValueType<T>;
+  /** The default, written as config text and parsed like a configured value. */
+  readonly default: HasDefault extends true ? string : undefined;
+  readonly hasDefault: HasDefault;
+  /** One sentence for the README. */
+  readonly doc: string;
+}
+
+export function opt<T>(key: string, type: t.ValueType<T>, dflt: string, doc: string): OptionSpec<T, true>;
+export function opt<T>(key: string, type: t.ValueType<T>, dflt: undefined, doc: string): OptionSpec<T, false>;
+export function opt<T>(key: string, type: t.ValueType<T>, dflt: string | undefined, doc: string): OptionSpec<T> {
+  return { key, type, default: dflt, hasDefault: dflt !== undefined, doc } as OptionSpec<T>;
+}
+
+// Property names are what code reads (config.sftpd.hostPrivkeyFile); `key` is what users write.
+export const SCHEMA = {
+  lafsd: {
+    grid: opt('grid', t.oneOf('embedded', 'webapi'), 'embedded',
+      'Where files are kept: `embedded` is an encrypted store inside BASEDIR that needs no other process; `webapi` uses a running Tahoe-LAFS node through its web-API.'),
+    webapiUrl: opt('webapi.url', t.url, undefined,
+      'Web-API URL of the Tahoe-LAFS node to use, e.g. `http://127.0.0.1:3456/`; required when `grid = webapi`.'),
+    storeDir: opt('store', t.path, 'storage',
+      'Folder of the embedded store, relative to BASEDIR unless absolute.'),
+  },
+  sftpd: {
+    enabled: opt('enabled', t.boolean, 'false',
+      'Run the SFTP server; it then needs `host_privkey_file` and `accounts.file` or `accounts.url`.'),
+    port: opt('port', t.endpoint, 'tcp:8022:interface=127.0.0.1',
+      'Address to listen on (`tcp:PORT[:interface=ADDR]` or `tcp6:...`); the default accepts connections from this machine only.'),
+    hostPubkeyFile: opt('host_pubkey_file', t.path, undefined,
+      'OpenSSH public host key file; optional, since it can be derived from the private key, but it must exist when given.'),
+    hostPrivkeyFile: opt('host_privkey_file', t.path, undefined,
+      'OpenSSH private host key file (no passphrase); required when SFTP is enabled. `lafsd init` creates one.'),
+    accountsFile: opt('accounts.file', t.path, undefined,
+      'Accounts file: `NAME PASSWORD ROOTCAP` or `NAME KEYTYPE BASE64 [comment] ROOTCAP` lines. SFTP needs this or `accounts.url`.'),
+    accountsUrl: opt('accounts.url', t.url, undefined,
+      'Account server that decides logins not found in `accounts.file` (HTTP POST; answers a root cap or `0`).'),
+  },
+  ftpd: {
+    enabled: opt('enabled', t.boolean, 'false',
+      'Run the FTP server; it then needs `accounts.file` or `accounts.url`. FTP sends passwords and data in clear text unless the client uses FTPS.'),
+    port: opt('port', t.endpoint, 'tcp:8021:interface=127.0.0.1',
+      'Address of the control connection (`tcp:PORT[:interface=ADDR]` or `tcp6:...`); the default accepts connections from this machine only.'),
+    accountsFile: opt('accounts.file', t.path, undefined,
+      'Accounts file (same format as for SFTP; key lines do not apply to FTP). FTP needs this or `accounts.url`.'),
+    accountsUrl: opt('accounts.url', t.url, undefined,
+      'Account server that decides logins not found in `accounts.file`.'),
+    passivePorts: opt('passive_ports', t.portRange, undefined,
+      'Ports for passive-mode data connections, `LOW-HIGH` within 1024-65535 (open them in the firewall); unset means any free port.'),
+    passiveAddress: opt('passive_address', t.ipAddress, undefined,
+      'Address announced to clients in PASV replies, for servers behind NAT; unset means the address the client connected to.'),
+  },
+} as const;
+
+export type Schema = typeof SCHEMA;
+export type SectionName = keyof Schema;
+
+type ValueOf<O> = O extends OptionSpec<infer T> ? T : never;
+type Simplify<T> = { [K in keyof T]: T[K] } & {};
+
+/** A section's typed values: keys with a default are always present, the others optional. */
+export type SectionConfig<S> = Simplify<
+  { [P in keyof S as S[P] extends OptionSpec<unknown, true> ? P : never]: ValueOf<S[P]> } & {
+    [P in keyof S as S[P] extends OptionSpec<unknown, true> ? never : P]?: ValueOf<S[P]>;
+  }
+>;
+
+export type SchemaConfig = { [S in SectionName]: SectionConfig<Schema[S]> };
+
+/** Finds the line of a key (or of its section) for error messages. */
+export type LineOf = (section: SectionName, key?: string) => number | undefined;
+
+// Rules that involve more than one key. Each returns problems in the usual `[section] key:` form.
+export function crossKeyProblems(cfg: SchemaConfig, lineOf: LineOf): Problem[] {
+  const out: Problem[] = [];
+  const at = (section: SectionName, key: string) => lineOf(section, key) ?? lineOf(section);
+
+  if (cfg.lafsd.grid === 'webapi' && cfg.lafsd.webapiUrl === undefined) {
+    out.push({ line: at('lafsd', 'grid'), message: '[lafsd] webapi.url: required when grid = webapi' });
+  }
+  for (const section of ['sftpd', 'ftpd'] as const) {
+    const s = cfg[section];
+    if (s.enabled && s.accountsFile === undefined && s.accountsUrl === undefined) {
+      out.push({
+        line: at(section, 'enabled'),
+        message: `[${section}] enabled: must provide accounts.file or accounts.url`,
+      });
+    }
+  }
+  if (cfg.sftpd.enabled && cfg.sftpd.hostPrivkeyFile === undefined) {
+    out.push({
+      line: at('sftpd', 'enabled'),
+      message: '[sftpd] host_privkey_file: required when enabled = true (the SSH host key; `lafsd init` creates one)',
+    });
+  }
+  return out;
+}
+
+// Sections of a real Tahoe-LAFS node's tahoe.cfg (client, storage, introducer or helper node,
+// old and new releases). They are accepted and ignored so that `lafsd run` works on an existing
+// Tahoe node directory.
+export const TAHOE_SECTIONS: readonly string[] = [
+  'node', 'client', 'storage', 'helper', 'connections', 'tor', 'i2p', 'http',
+  'magic_folder', 'drop_upload', 'grid_managers', 'grid_manager_certificates',
+];
+export const TAHOE_SECTION_PREFIXES: readonly string[] = ['storageclient.plugins.', 'storageserver.plugins.'];
+
+export function isTahoeSection(name: string): boolean {
+  return TAHOE_SECTIONS.includes(name) || TAHOE_SECTION_PREFIXES.some((p) => name.startsWith(p));
+}

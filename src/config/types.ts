@@ -1,0 +1,157 @@
+// The value types a tahoe.cfg key can have. Each type turns the raw text into a typed value or a
+// problem phrase that completes the sentence `[section] key: <problem>`; each also carries the
+// short name shown in the README's Type column.
+import { resolve } from 'node:path';
+import { isIP } from 'node:net';
+import { checkEndpoint, endpointProblem, type Endpoint } from './endpoint.js';
+
+export interface ValueContext {
+  /** The node directory; relative paths are resolved against it. */
+  basedir: string;
+}
+
+export type Parsed<T> = { ok: true; value: T } | { ok: false; problem: string };
+
+export interface ValueType<T> {
+  /** Plain text for the reference table, e.g. `boolean` or `integer 1-100`. */
+  readonly doc: string;
+  parse(raw: string, ctx: ValueContext): Parsed<T>;
+}
+
+const ok = <T>(value: T): Parsed<T> => ({ ok: true, value });
+const bad = <T>(problem: string): Parsed<T> => ({ ok: false, problem });
+const q = (raw: string) => JSON.stringify(raw);
+
+// ConfigParser.getboolean's table (BOOLEAN_STATES), matched case-insensitively like Tahoe.
+const BOOLEANS: Record<string, boolean> = {
+  '1': true, yes: true, true: true, on: true,
+  '0': false, no: false, false: false, off: false,
+};
+
+export const boolean: ValueType<boolean> = {
+  doc: 'boolean',
+  parse(raw) {
+    const v = Object.hasOwn(BOOLEANS, raw.toLowerCase()) ? BOOLEANS[raw.toLowerCase()] : undefined;
+    return v === undefined ? bad(`${q(raw)} is not a boolean; use true/false, yes/no, on/off or 1/0`) : ok(v);
+  },
+};
+
+export const endpoint: ValueType<Endpoint> = {
+  doc: 'endpoint',
+  parse(raw) {
+    const ep = checkEndpoint(raw);
+    return typeof ep === 'string' ? bad(endpointProblem(raw, ep)) : ok(ep);
+  },
+};
+
+// Like Tahoe's get_config_path: joined to BASEDIR first, so `~` is not expanded and an absolute
+// path stays as it is.
+export const path: ValueType<string> = {
+  doc: 'path',
+  parse(raw, ctx) {
+    if (raw === '') return bad('"" is not a path; give a file or folder name');
+    if (raw.includes('\0')) return bad(`${q(raw)} is not a path: it contains a NUL character`);
+    return ok(resolve(ctx.basedir, raw));
+  },
+};
+
+/** An http:// or https:// URL, kept as written (callers build request URLs from it). */
+export const url: ValueType<string> = {
+  doc: 'URL',
+  parse(raw) {
+    let u: URL;
+    try {
+      u = new URL(raw);
+    } catch {
+      return bad(`${q(raw)} is not a URL; use http://HOST[:PORT]/... or https://...`);
+    }
+    if (u.protocol !== 'http:' && u.protocol !== 'https:') {
+      return bad(`${q(raw)} is not an http:// or https:// URL`);
+    }
+    return ok(raw);
+  },
+};
+
+export function oneOf<const V extends string>(...values: V[]): ValueType<V> {
+  return {
+    doc: values.join(' | '),
+    parse(raw) {
+      return (values as string[]).includes(raw)
+        ? ok(raw as V)
+        : bad(`${q(raw)} is not one of ${values.map((v) => `'${v}'`).join(', ')}`);
+    },
+  };
+}
+
+/** A positive integer within [min, max] (min is at least 1). */
+export function integer(opts: { min?: number; max?: number } = {}): ValueType<number> {
+  const min = Math.max(1, opts.min ?? 1);
+  const max = opts.max ?? Number.MAX_SAFE_INTEGER;
+  return {
+    doc: opts.max === undefined ? `integer >= ${min}` : `integer ${min}-${max}`,
+    parse(raw) {
+      const n = /^[0-9]{1,15}$/.test(raw) ? Number(raw) : NaN;
+      if (!(n >= min && n <= max)) {
+        return bad(`${q(raw)} is not an integer from ${min} to ${opts.max === undefined ? 'up' : max}`);
+      }
+      return ok(n);
+    },
+  };
+}
+
+const UNIT_MS: Record<string, number> = { '': 1000, s: 1000, m: 60_000, h: 3_600_000 };
+
+/** A time span: `30` or `30s` (seconds), `5m`, `1h`. The value is in milliseconds. */
+export function duration(opts: { minMs?: number; maxMs?: number } = {}): ValueType<number> {
+  const minMs = opts.minMs ?? 0;
+  const maxMs = opts.maxMs ?? 365 * 24 * 3_600_000;
+  return {
+    doc: 'duration',
+    parse(raw) {
+      const m = /^([0-9]{1,9})\s*([smh]?)$/i.exec(raw);
+      const ms = m ? Number(m[1]) * (UNIT_MS[(m[2] ?? '').toLowerCase()] ?? NaN) : NaN;
+      if (Number.isNaN(ms)) return bad(`${q(raw)} is not a duration; use e.g. 30s, 5m or 1h`);
+      if (ms < minMs || ms > maxMs) {
+        return bad(`${q(raw)} is out of range ${formatMs(minMs)} to ${formatMs(maxMs)}`);
+      }
+      return ok(ms);
+    },
+  };
+}
+
+function formatMs(ms: number): string {
+  if (ms % 3_600_000 === 0 && ms > 0) return `${ms / 3_600_000}h`;
+  if (ms % 60_000 === 0 && ms > 0) return `${ms / 60_000}m`;
+  return `${ms / 1000}s`;
+}
+
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+// Unprivileged ports only: a passive data port range never needs root.
+export const portRange: ValueType<PortRange> = {
+  doc: 'port range',
+  parse(raw) {
+    const m = /^([0-9]{1,5})\s*-\s*([0-9]{1,5})$/.exec(raw);
+    if (!m) return bad(`${q(raw)} is not a port range; use LOW-HIGH, e.g. 50000-50100`);
+    const min = Number(m[1]);
+    const max = Number(m[2]);
+    if (min < 1024 || max > 65535) return bad(`${q(raw)} is not within 1024-65535`);
+    if (min > max) return bad(`${q(raw)} is not a port range: ${min} is above ${max}`);
+    return ok({ min, max });
+  },
+};
+
+export const ipAddress: ValueType<string> = {
+  doc: 'IP address',
+  parse(raw) {
+    return isIP(raw) ? ok(raw) : bad(`${q(raw)} is not an IPv4 or IPv6 address`);
+  },
+};
+
+export const string: ValueType<string> = {
+  doc: 'text',
+  parse: (raw) => ok(raw),
+};

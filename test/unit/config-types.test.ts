@@ -1,0 +1,86 @@
+// The value types that no key uses yet (duration, integer, string) are tested here directly, so
+// they are correct on the day a key needs them; the others are also covered through the loader.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import fc from 'fast-check';
+import * as t from '../../src/config/types.js';
+
+const ctx = { basedir: '/b' };
+const value = <T>(type: t.ValueType<T>, raw: string): T => {
+  const r = type.parse(raw, ctx);
+  assert.ok(r.ok, `${raw}: ${r.ok ? '' : r.problem}`);
+  return r.value;
+};
+const problem = <T>(type: t.ValueType<T>, raw: string): string => {
+  const r = type.parse(raw, ctx);
+  assert.ok(!r.ok, `${raw} should be refused`);
+  return r.problem;
+};
+
+test('duration: bare seconds, s, m, h (any case) in milliseconds', () => {
+  const d = t.duration();
+  assert.equal(value(d, '30'), 30_000);
+  assert.equal(value(d, '30s'), 30_000);
+  assert.equal(value(d, '5m'), 300_000);
+  assert.equal(value(d, '1h'), 3_600_000);
+  assert.equal(value(d, '2H'), 7_200_000);
+  assert.equal(value(d, '10 m'), 600_000);
+  assert.equal(value(d, '0'), 0);
+  for (const bad of ['', 'h', '1d', '-1', '1.5h', '30ms', 's30', '1h30m', '1e3']) {
+    assert.equal(problem(d, bad), `${JSON.stringify(bad)} is not a duration; use e.g. 30s, 5m or 1h`);
+  }
+  const limited = t.duration({ minMs: 1000, maxMs: 3_600_000 });
+  assert.equal(problem(limited, '0'), '"0" is out of range 1s to 1h');
+  assert.equal(problem(limited, '61m'), '"61m" is out of range 1s to 1h');
+  assert.equal(value(limited, '60m'), 3_600_000);
+});
+
+test('integer: positive, within min and max', () => {
+  const i = t.integer({ min: 1, max: 100 });
+  assert.equal(i.doc, 'integer 1-100');
+  assert.equal(value(i, '1'), 1);
+  assert.equal(value(i, '100'), 100);
+  assert.equal(value(i, '007'), 7);
+  for (const bad of ['0', '101', '-1', '1.5', '', ' 5', '1e2', '0x10', 'ten']) {
+    assert.equal(problem(i, bad), `${JSON.stringify(bad)} is not an integer from 1 to 100`);
+  }
+  // min is never below 1: the type is for counts and sizes.
+  const any = t.integer({ min: -5 });
+  assert.equal(any.doc, 'integer >= 1');
+  assert.equal(problem(any, '0'), '"0" is not an integer from 1 to up');
+  assert.equal(value(any, '123456789012345'), 123456789012345);
+});
+
+test('string, enum and ip address types', () => {
+  assert.equal(value(t.string, ''), '');
+  assert.equal(value(t.string, 'a b'), 'a b');
+  const e = t.oneOf('a', 'b');
+  assert.equal(e.doc, 'a | b');
+  assert.equal(value(e, 'b'), 'b');
+  assert.equal(problem(e, 'A'), `"A" is not one of 'a', 'b'`);
+  assert.equal(value(t.ipAddress, '::'), '::');
+  assert.equal(problem(t.ipAddress, '1.2.3'), '"1.2.3" is not an IPv4 or IPv6 address');
+});
+
+test('url keeps the text as written and refuses other schemes', () => {
+  assert.equal(value(t.url, 'http://127.0.0.1:3456'), 'http://127.0.0.1:3456');
+  assert.equal(value(t.url, 'HTTPS://Example.com/login?x=1'), 'HTTPS://Example.com/login?x=1');
+  assert.equal(problem(t.url, 'file:///etc/passwd'), '"file:///etc/passwd" is not an http:// or https:// URL');
+  assert.equal(problem(t.url, ''), '"" is not a URL; use http://HOST[:PORT]/... or https://...');
+});
+
+test('path refuses NUL characters', () => {
+  assert.equal(problem(t.path, 'a\0b'), '"a\\u0000b" is not a path: it contains a NUL character');
+});
+
+test('fuzz: every type either parses or returns a problem; never throws', () => {
+  const types: t.ValueType<unknown>[] = [
+    t.boolean, t.endpoint, t.path, t.url, t.oneOf('x', 'y'), t.integer({ max: 9 }), t.duration(), t.portRange, t.ipAddress, t.string,
+  ];
+  fc.assert(fc.property(fc.string({ maxLength: 40 }), (raw) => {
+    for (const type of types) {
+      const r = type.parse(raw, ctx);
+      if (!r.ok) assert.ok(r.problem.includes(JSON.stringify(raw)) || raw === '', `${type.doc}: ${r.problem}`);
+    }
+  }), { numRuns: 1000 });
+});
