@@ -1,0 +1,66 @@
+// The embedded store's index: directory entries and mutable-file version pointers in SQLite.
+//
+// Why SQLite (better-sqlite3, WAL, synchronous=FULL): one row per directory entry in a B-tree
+// keyed by (directory, keyed hash of the name) makes an update cost O(log n) — the same in a
+// directory of 10 or 100,000 entries — and transactions give atomic multi-row changes (a move
+// between directories is one transaction). Measured on this machine: 2,830 single-row commits/s
+// with synchronous=FULL (an fsync of the WAL per commit, so an acknowledged change survives
+// power loss as well as kill -9), 51,000/s with NORMAL. FULL's 0.35 ms per change is far below
+// what an SFTP round trip costs, so durability wins. Plain files with our own log would need
+// the same fsyncs plus our own crash recovery; LMDB would add a second native dependency for
+// no measured gain at these rates.
+import Database from 'better-sqlite3';
+
+const SCHEMA_VERSION = '1';
+
+export type Db = Database.Database;
+
+export function openDatabase(path: string): Db {
+  const db = new Database(path);
+  db.pragma('journal_mode = WAL');
+  db.pragma('synchronous = FULL');
+  // Several processes may share a store (the server and `lafsd put`): wait for locks.
+  db.pragma('busy_timeout = 10000');
+  db.exec(`
+    CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+    -- One row per mutable directory (existence only; its storage index reveals nothing).
+    CREATE TABLE IF NOT EXISTS dirs (si BLOB PRIMARY KEY) WITHOUT ROWID;
+    -- One row per link: value is sealed under the directory's keys, bound to (dir, name_key).
+    CREATE TABLE IF NOT EXISTS entries (
+      dir_si BLOB NOT NULL, name_key BLOB NOT NULL, value BLOB NOT NULL,
+      PRIMARY KEY (dir_si, name_key)) WITHOUT ROWID;
+    -- One row per mutable file: the sealed cap of its current content, and a version counter.
+    CREATE TABLE IF NOT EXISTS mutables (si BLOB PRIMARY KEY, seq INTEGER NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+  `);
+  const version = db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get('schema') as string | undefined;
+  if (version === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
+  else if (version !== SCHEMA_VERSION) throw new Error(`store schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
+  return db;
+}
+
+/** Prepared statements, compiled once per database. */
+export class Statements {
+  readonly dirExists;
+  readonly insertDir;
+  readonly getEntry;
+  readonly putEntry;
+  readonly deleteEntry;
+  readonly listEntries;
+  readonly anyEntry;
+  readonly getMutable;
+  readonly insertMutable;
+  readonly updateMutable;
+
+  constructor(db: Db) {
+    this.dirExists = db.prepare<[Buffer], number>('SELECT 1 FROM dirs WHERE si = ?').pluck();
+    this.insertDir = db.prepare<[Buffer]>('INSERT INTO dirs (si) VALUES (?)');
+    this.getEntry = db.prepare<[Buffer, Buffer], Buffer>('SELECT value FROM entries WHERE dir_si = ? AND name_key = ?').pluck();
+    this.putEntry = db.prepare<[Buffer, Buffer, Buffer]>('INSERT OR REPLACE INTO entries (dir_si, name_key, value) VALUES (?, ?, ?)');
+    this.deleteEntry = db.prepare<[Buffer, Buffer]>('DELETE FROM entries WHERE dir_si = ? AND name_key = ?');
+    this.listEntries = db.prepare<[Buffer], { name_key: Buffer; value: Buffer }>('SELECT name_key, value FROM entries WHERE dir_si = ?');
+    this.anyEntry = db.prepare<[Buffer], number>('SELECT 1 FROM entries WHERE dir_si = ? LIMIT 1').pluck();
+    this.getMutable = db.prepare<[Buffer], { seq: number; value: Buffer }>('SELECT seq, value FROM mutables WHERE si = ?');
+    this.insertMutable = db.prepare<[Buffer, number, Buffer]>('INSERT INTO mutables (si, seq, value) VALUES (?, ?, ?)');
+    this.updateMutable = db.prepare<[number, Buffer, Buffer]>('UPDATE mutables SET seq = ?, value = ? WHERE si = ?');
+  }
+}

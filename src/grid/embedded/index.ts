@@ -1,0 +1,2 @@
+export { EmbeddedGrid, type EmbeddedGridOptions } from './store.js';
+export { SEGMENT_SIZE } from './objects.js';

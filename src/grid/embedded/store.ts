@@ -1,0 +1,387 @@
+// The embedded store: the default Grid, on local disk in BASEDIR, needing no other process.
+// Immutable file data lives in objects/ (see objects.ts); directories and mutable-file version
+// pointers live in SQLite (see db.ts). Everything stored is sealed under keys from caps.
+import { randomBytes } from 'node:crypto';
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { formatCap, parseCap, type Cap, type ChkFields } from '../../caps/index.js';
+import { unpackChildren } from '../dirpack.js';
+import { GridError } from '../errors.js';
+import { capsForLink, checkReplace, nodeInfoFromCap, nowSeconds, patchUserMetadata, updateLinkMetadata } from '../links.js';
+import type {
+  DeleteChildOptions, DirEntry, DiskUsage, FileReader, Grid, Metadata, MetadataPatch, MutableContent, NodeInfo,
+  ReplaceMode, SetChildOptions, UploadSink,
+} from '../types.js';
+import { open, seal } from './aead.js';
+import { openDatabase, Statements, type Db } from './db.js';
+import { openEntry, sealEntry, type StoredEntry } from './entries.js';
+import { dirKeys, mutableFileKeys, nameRowKey, newSlot, type DirKeys, type SlotKeys } from './keys.js';
+import { BufferReader, ObjectReader, ObjectUpload } from './objects.js';
+
+export interface EmbeddedGridOptions {
+  /** Folder of the store (created if missing). */
+  storeDir: string;
+  /** The node's convergence secret: equal bytes uploaded by this node dedupe to one object. */
+  convergenceSecret: Buffer;
+}
+
+/** Largest immutable directory we read into memory (they are written whole, like Tahoe's). */
+const MAX_IMMUTABLE_DIR = 64 * 1024 * 1024;
+
+function validName(name: string): string {
+  const nfc = name.normalize('NFC');
+  if (nfc === '' || nfc === '.' || nfc === '..' || nfc.includes('/') || nfc.includes('\0')) {
+    throw new GridError('INVALID', 'invalid name');
+  }
+  return nfc;
+}
+
+function userPart(metadata: Metadata): Metadata {
+  const { tahoe: _tahoe, ...user } = metadata;
+  return user;
+}
+
+function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+export class EmbeddedGrid implements Grid {
+  private readonly st: Statements;
+
+  private constructor(
+    private readonly db: Db,
+    private readonly storeDir: string,
+    private readonly objectsDir: string,
+    private readonly tmpDir: string,
+    private readonly convergenceSecret: Buffer,
+  ) {
+    this.st = new Statements(db);
+  }
+
+  static async open(options: EmbeddedGridOptions): Promise<EmbeddedGrid> {
+    const { storeDir } = options;
+    const objectsDir = join(storeDir, 'objects');
+    const tmpRoot = join(storeDir, 'tmp');
+    await fsp.mkdir(objectsDir, { recursive: true, mode: 0o700 });
+    await fsp.mkdir(tmpRoot, { recursive: true, mode: 0o700 });
+    // Uploads that a crashed process left behind never became visible: remove them. Folders of
+    // live processes (a server next to a `lafsd put`) are theirs, and are left alone.
+    for (const name of await fsp.readdir(tmpRoot)) {
+      const pid = Number(name.split('-')[0]);
+      if (!Number.isInteger(pid) || !processAlive(pid)) await fsp.rm(join(tmpRoot, name), { recursive: true, force: true });
+    }
+    const tmpDir = join(tmpRoot, `${process.pid}-${randomBytes(4).toString('hex')}`);
+    await fsp.mkdir(tmpDir, { mode: 0o700 });
+    let db: Db;
+    try {
+      db = openDatabase(join(storeDir, 'store.db'));
+    } catch (err) {
+      throw new GridError('UNAVAILABLE', `cannot open the store in ${storeDir}: ${(err as Error).message}`, { cause: err });
+    }
+    return new EmbeddedGrid(db, storeDir, objectsDir, tmpDir, options.convergenceSecret);
+  }
+
+  async close(): Promise<void> {
+    if (this.db.open) this.db.close();
+    await fsp.rm(this.tmpDir, { recursive: true, force: true });
+  }
+
+  // --- node info ------------------------------------------------------------------------
+
+  async stat(capText: string): Promise<NodeInfo> {
+    const cap = parseCap(capText);
+    switch (cap.type) {
+      case 'SSK':
+      case 'SSK-RO':
+      case 'MDMF':
+      case 'MDMF-RO': {
+        const info = nodeInfoFromCap(capText);
+        info.size = this.mutableSize(mutableFileKeys(capText));
+        return info;
+      }
+      case 'DIR2':
+      case 'DIR2-RO':
+      case 'DIR2-MDMF':
+      case 'DIR2-MDMF-RO':
+        this.existingDir(dirKeys(capText));
+        return nodeInfoFromCap(capText);
+      default:
+        return nodeInfoFromCap(capText);
+    }
+  }
+
+  private existingDir(keys: DirKeys): DirKeys {
+    if (!this.st.dirExists.get(keys.storageIndex)) throw new GridError('NOT_FOUND', 'this store holds no such directory');
+    return keys;
+  }
+
+  private writableDir(dirCap: string): DirKeys {
+    const cap = parseCap(dirCap);
+    if (cap.type === 'DIR2-LIT' || cap.type === 'DIR2-CHK') throw new GridError('NOT_WRITABLE', 'directory is immutable');
+    const keys = dirKeys(dirCap);
+    if (!keys.writeKey) throw new GridError('NOT_WRITABLE', 'directory is read-only');
+    return this.existingDir(keys);
+  }
+
+  private mutableContentCap(keys: SlotKeys): { seq: number; contentCap: string } {
+    const row = this.st.getMutable.get(keys.storageIndex);
+    if (!row) throw new GridError('NOT_FOUND', 'this store holds no such mutable file');
+    const aad = Buffer.alloc(keys.storageIndex.length + 8);
+    keys.storageIndex.copy(aad);
+    aad.writeBigUInt64BE(BigInt(row.seq), keys.storageIndex.length);
+    const contentCap = open(keys.contentKey, row.value, aad, 'mutable file version').toString('utf8');
+    return { seq: row.seq, contentCap };
+  }
+
+  private mutableSize(keys: SlotKeys): number {
+    return nodeInfoFromCap(this.mutableContentCap(keys).contentCap).size ?? 0;
+  }
+
+  private entryNode(stored: StoredEntry): NodeInfo {
+    const capText = stored.writeCap ?? stored.readCap;
+    if (!capText) return { kind: 'unknown', cap: '', mutable: false, readOnly: true };
+    const info = nodeInfoFromCap(capText);
+    if (info.kind === 'file' && info.mutable) {
+      try {
+        info.size = this.mutableSize(mutableFileKeys(capText));
+      } catch {
+        // A listing must not fail because one child is missing or foreign: size stays unknown.
+      }
+    }
+    return info;
+  }
+
+  private toDirEntry(stored: StoredEntry): DirEntry {
+    return { name: stored.name, node: this.entryNode(stored), metadata: stored.metadata };
+  }
+
+  // --- directories ----------------------------------------------------------------------
+
+  private async immutableChildren(cap: Extract<Cap, { type: 'DIR2-LIT' | 'DIR2-CHK' }>): Promise<DirEntry[]> {
+    let packed: Buffer;
+    if (cap.type === 'DIR2-LIT') {
+      packed = cap.data;
+    } else {
+      if (cap.size > MAX_IMMUTABLE_DIR) throw new GridError('UNSUPPORTED', 'immutable directory is too large');
+      const { type: _type, ...fields } = cap;
+      const reader = await ObjectReader.open(this.objectsDir, fields as ChkFields);
+      try {
+        packed = await reader.read(0, reader.size);
+      } finally {
+        await reader.close();
+      }
+    }
+    return unpackChildren(packed).map((c) => ({ name: c.name, node: nodeInfoFromCap(c.readCap), metadata: c.metadata }));
+  }
+
+  async list(dirCap: string): Promise<DirEntry[]> {
+    const cap = parseCap(dirCap);
+    if (cap.type === 'DIR2-LIT' || cap.type === 'DIR2-CHK') return this.immutableChildren(cap);
+    const keys = this.dirOf(dirCap);
+    const rows = this.st.listEntries.all(keys.storageIndex);
+    return rows.map((row) => this.toDirEntry(openEntry(keys, row.name_key, row.value)));
+  }
+
+  /** Keys of an existing mutable directory; files and unknown caps are NOT_A_DIRECTORY. */
+  private dirOf(dirCap: string): DirKeys {
+    const cap = parseCap(dirCap);
+    if (!cap.type.startsWith('DIR2') || cap.type.endsWith('Verifier')) throw new GridError('NOT_A_DIRECTORY', 'not a directory');
+    return this.existingDir(dirKeys(dirCap));
+  }
+
+  async getChild(dirCap: string, name: string): Promise<DirEntry | undefined> {
+    const nfc = validName(name);
+    const cap = parseCap(dirCap);
+    if (cap.type === 'DIR2-LIT' || cap.type === 'DIR2-CHK') {
+      return (await this.immutableChildren(cap)).find((e) => e.name === nfc);
+    }
+    const keys = this.dirOf(dirCap);
+    const stored = this.readEntry(keys, nfc);
+    return stored && this.toDirEntry(stored.entry);
+  }
+
+  private readEntry(keys: DirKeys, nfcName: string): { nameKey: Buffer; entry: StoredEntry } | undefined {
+    const nameKey = nameRowKey(keys, nfcName);
+    const value = this.st.getEntry.get(keys.storageIndex, nameKey);
+    return value ? { nameKey, entry: openEntry(keys, nameKey, value) } : undefined;
+  }
+
+  private writeEntry(keys: DirKeys, nameKey: Buffer, name: string, childCap: string, metadata: Metadata): void {
+    const caps = capsForLink(childCap, metadata);
+    this.st.putEntry.run(keys.storageIndex, nameKey, sealEntry(keys, nameKey, { name, ...caps, metadata }));
+  }
+
+  async setChild(dirCap: string, name: string, childCap: string, options: SetChildOptions): Promise<void> {
+    const nfc = validName(name);
+    const keys = this.writableDir(dirCap);
+    this.db.transaction(() => {
+      const existing = this.readEntry(keys, nfc);
+      if (existing) checkReplace(options.replace, nfc, this.entryNode(existing.entry).kind);
+      const metadata = updateLinkMetadata(existing?.entry.metadata, options.metadata, nowSeconds());
+      this.writeEntry(keys, existing?.nameKey ?? nameRowKey(keys, nfc), nfc, childCap, metadata);
+    }).immediate();
+  }
+
+  async deleteChild(dirCap: string, name: string, options: DeleteChildOptions = {}): Promise<DirEntry> {
+    const nfc = validName(name);
+    const keys = this.writableDir(dirCap);
+    return this.db.transaction(() => {
+      const existing = this.readEntry(keys, nfc);
+      if (!existing) throw new GridError('NOT_FOUND', `No such child: ${nfc}`);
+      const entry = this.toDirEntry(existing.entry);
+      if (options.mustBe === 'file' && entry.node.kind === 'dir') throw new GridError('IS_A_DIRECTORY', `"${nfc}" is a directory`);
+      if (options.mustBe === 'dir' && entry.node.kind === 'file') throw new GridError('NOT_A_DIRECTORY', `"${nfc}" is not a directory`);
+      if (options.mustBeEmpty && entry.node.kind === 'dir' && !this.isEmptyDir(entry.node.cap)) {
+        throw new GridError('NOT_EMPTY', `directory "${nfc}" is not empty`);
+      }
+      this.st.deleteEntry.run(keys.storageIndex, existing.nameKey);
+      return entry;
+    }).immediate();
+  }
+
+  /** Emptiness of a child directory, decided inside the caller's transaction. */
+  private isEmptyDir(capText: string): boolean {
+    const cap = parseCap(capText);
+    // An immutable directory with no children packs to zero bytes, which is always a LIT cap.
+    if (cap.type === 'DIR2-LIT') return cap.data.length === 0;
+    if (cap.type === 'DIR2-CHK') return false;
+    try {
+      return !this.st.anyEntry.get(dirKeys(capText).storageIndex);
+    } catch {
+      return true; // a directory this store does not hold has no entries here
+    }
+  }
+
+  async moveChild(fromDirCap: string, fromName: string, toDirCap: string, toName: string, replace: ReplaceMode): Promise<void> {
+    const fromNfc = validName(fromName);
+    const toNfc = validName(toName);
+    const from = this.writableDir(fromDirCap);
+    const to = this.writableDir(toDirCap);
+    this.db.transaction(() => {
+      const source = this.readEntry(from, fromNfc);
+      if (!source) throw new GridError('NOT_FOUND', `No such child: ${fromNfc}`);
+      const sameDir = from.storageIndex.equals(to.storageIndex);
+      if (sameDir && fromNfc === toNfc) return;
+      const target = this.readEntry(to, toNfc);
+      if (target) checkReplace(replace, toNfc, this.entryNode(target.entry).kind);
+      const childCap = source.entry.writeCap ?? source.entry.readCap ?? '';
+      const metadata = updateLinkMetadata(source.entry.metadata, undefined, nowSeconds());
+      this.st.deleteEntry.run(from.storageIndex, source.nameKey);
+      this.writeEntry(to, target?.nameKey ?? nameRowKey(to, toNfc), toNfc, childCap, metadata);
+    }).immediate();
+  }
+
+  async patchMetadata(dirCap: string, name: string, patch: MetadataPatch): Promise<DirEntry> {
+    const nfc = validName(name);
+    const keys = this.writableDir(dirCap);
+    return this.db.transaction(() => {
+      const existing = this.readEntry(keys, nfc);
+      if (!existing) throw new GridError('NOT_FOUND', `No such child: ${nfc}`);
+      const user = patchUserMetadata(userPart(existing.entry.metadata), patch);
+      const metadata = updateLinkMetadata(existing.entry.metadata, user, nowSeconds());
+      const childCap = existing.entry.writeCap ?? existing.entry.readCap ?? '';
+      this.writeEntry(keys, existing.nameKey, nfc, childCap, metadata);
+      return this.toDirEntry(this.readEntry(keys, nfc)!.entry);
+    }).immediate();
+  }
+
+  async mkdir(dirCap: string, name: string, options: { replace?: ReplaceMode; metadata?: Metadata } = {}): Promise<string> {
+    const nfc = validName(name);
+    const keys = this.writableDir(dirCap);
+    const slot = newSlot();
+    const childCap = formatCap({ type: 'DIR2', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
+    this.db.transaction(() => {
+      const existing = this.readEntry(keys, nfc);
+      if (existing) checkReplace(options.replace ?? false, nfc, this.entryNode(existing.entry).kind);
+      this.st.insertDir.run(dirKeys(childCap).storageIndex);
+      const metadata = updateLinkMetadata(existing?.entry.metadata, options.metadata, nowSeconds());
+      this.writeEntry(keys, existing?.nameKey ?? nameRowKey(keys, nfc), nfc, childCap, metadata);
+    }).immediate();
+    return childCap;
+  }
+
+  async createDirectory(): Promise<string> {
+    const slot = newSlot();
+    const cap = formatCap({ type: 'DIR2', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
+    this.st.insertDir.run(dirKeys(cap).storageIndex);
+    return cap;
+  }
+
+  // --- files ----------------------------------------------------------------------------
+
+  async openRead(fileCap: string): Promise<FileReader> {
+    const cap = parseCap(fileCap);
+    switch (cap.type) {
+      case 'LIT':
+        return new BufferReader(cap.data);
+      case 'CHK': {
+        const { type: _type, ...fields } = cap;
+        return ObjectReader.open(this.objectsDir, fields);
+      }
+      case 'SSK':
+      case 'SSK-RO':
+      case 'MDMF':
+      case 'MDMF-RO':
+        // A snapshot: the version current now, even if a new one is published while reading.
+        return this.openRead(this.mutableContentCap(mutableFileKeys(fileCap)).contentCap);
+      default:
+        if (cap.type.startsWith('DIR2') && !cap.type.endsWith('Verifier')) throw new GridError('IS_A_DIRECTORY', 'is a directory');
+        throw new GridError('INVALID', 'not a readable file cap');
+    }
+  }
+
+  async upload(): Promise<UploadSink> {
+    return new ObjectUpload({ objectsDir: this.objectsDir, tmpDir: this.tmpDir }, this.convergenceSecret);
+  }
+
+  private contentCapOf(content: MutableContent): string {
+    const cap = parseCap(content.immutableCap);
+    if (cap.type !== 'LIT' && cap.type !== 'CHK') throw new GridError('INVALID', 'mutable content must be an immutable file');
+    return formatCap(cap);
+  }
+
+  private sealVersion(keys: SlotKeys, seq: number, contentCap: string): Buffer {
+    const aad = Buffer.alloc(keys.storageIndex.length + 8);
+    keys.storageIndex.copy(aad);
+    aad.writeBigUInt64BE(BigInt(seq), keys.storageIndex.length);
+    return seal(keys.contentKey, Buffer.from(contentCap, 'utf8'), aad);
+  }
+
+  async createMutable(content: MutableContent, format: 'SDMF' | 'MDMF' = 'SDMF'): Promise<string> {
+    const contentCap = this.contentCapOf(content);
+    const slot = newSlot();
+    const cap = formatCap({ type: format === 'MDMF' ? 'MDMF' : 'SSK', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
+    const keys = mutableFileKeys(cap);
+    this.st.insertMutable.run(keys.storageIndex, 1, this.sealVersion(keys, 1, contentCap));
+    return cap;
+  }
+
+  async overwriteMutable(writeCap: string, content: MutableContent): Promise<void> {
+    const contentCap = this.contentCapOf(content);
+    const keys = mutableFileKeys(writeCap);
+    if (!keys.writeKey) throw new GridError('NOT_WRITABLE', 'mutable file cap is read-only');
+    this.db.transaction(() => {
+      const { seq } = this.mutableContentCap(keys);
+      this.st.updateMutable.run(seq + 1, this.sealVersion(keys, seq + 1, contentCap), keys.storageIndex);
+    }).immediate();
+  }
+
+  // --- whole store ----------------------------------------------------------------------
+
+  async diskUsage(): Promise<DiskUsage> {
+    const s = await fsp.statfs(this.storeDir);
+    const total = s.blocks * s.bsize;
+    return { totalBytes: total, usedBytes: (s.blocks - s.bfree) * s.bsize, availableBytes: s.bavail * s.bsize };
+  }
+
+  /** Where this store keeps its data (for messages; never contains caps). */
+  get location(): string {
+    return this.storeDir;
+  }
+}
+
