@@ -1,0 +1,77 @@
+// Limits on connections that have not authenticated yet, so a flood of idle sockets cannot use
+// up memory or the hashing pool. Total: OpenSSH MaxStartups "start:rate:full" random early
+// drop. Per address: a plain cap. Counters exist only for live connections, so the per-address
+// table can never hold more than `full` entries.
+import { AuthError } from './errors.js';
+
+export interface MaxStartups {
+  /** Below this many unauthenticated connections, nothing is dropped. */
+  start: number;
+  /** Drop probability (percent) at `start`, rising linearly to 100 at `full`. */
+  rate: number;
+  /** At this many, every new connection is dropped. */
+  full: number;
+}
+
+export function parseMaxStartups(text: string): MaxStartups {
+  const m = /^\s*(\d+)(?::(\d+):(\d+))?\s*$/.exec(text);
+  if (!m) throw new AuthError(`max_startups must be "start:rate:full" or a single number, not ${JSON.stringify(text)}`);
+  const start = Number(m[1]);
+  // A single number means a hard limit, as in OpenSSH.
+  const limits = m[2] === undefined ? { start, rate: 100, full: start } : { start, rate: Number(m[2]), full: Number(m[3]) };
+  checkMaxStartups(limits);
+  return limits;
+}
+
+export function checkMaxStartups(l: MaxStartups): void {
+  const ints = [l.start, l.rate, l.full].every((n) => Number.isInteger(n) && n >= 0);
+  if (!ints || l.start < 1 || l.rate > 100 || l.full < l.start) {
+    throw new AuthError('max_startups needs 1 ≤ start ≤ full and 0 ≤ rate ≤ 100');
+  }
+}
+
+export class ConnectionLimits {
+  private total = 0;
+  private readonly perKey = new Map<string, number>();
+
+  constructor(
+    private readonly limits: MaxStartups,
+    private readonly perAddress: number,
+    private readonly random: () => number = Math.random,
+  ) {}
+
+  get unauthenticated(): number {
+    return this.total;
+  }
+
+  countFor(key: string): number {
+    return this.perKey.get(key) ?? 0;
+  }
+
+  /** Counts a new unauthenticated connection, or says why it must be dropped. */
+  tryAdd(key: string): 'ok' | 'per-address' | 'max-startups' {
+    const mine = this.perKey.get(key) ?? 0;
+    if (mine >= this.perAddress) return 'per-address';
+    if (this.shouldDrop()) return 'max-startups';
+    this.perKey.set(key, mine + 1);
+    this.total++;
+    return 'ok';
+  }
+
+  /** The connection authenticated or closed. Extra calls are harmless (counts stay ≥ 0). */
+  remove(key: string): void {
+    const mine = this.perKey.get(key);
+    if (!mine) return;
+    if (mine === 1) this.perKey.delete(key);
+    else this.perKey.set(key, mine - 1);
+    this.total--;
+  }
+
+  private shouldDrop(): boolean {
+    const { start, rate, full } = this.limits;
+    if (this.total >= full) return true;
+    if (this.total < start) return false;
+    const percent = rate + ((100 - rate) * (this.total - start)) / (full - start);
+    return this.random() * 100 < percent;
+  }
+}

@@ -1,0 +1,184 @@
+// Authenticator over the accounts file. The parsed table is replaced atomically on reload; a
+// broken file keeps the previous table, so a typo never locks everybody out (or in).
+import { watch, type FSWatcher } from 'node:fs';
+import { readFile, stat } from 'node:fs/promises';
+import { basename, dirname } from 'node:path';
+import type { Account, AccountKey, Authenticator, LoginAttempt } from './types.js';
+import { parseAccounts, type AccountRecord } from './accounts-file.js';
+import { AuthError } from './errors.js';
+import type { AuthLogger } from './logger.js';
+import { verifyDummy, verifyPassword } from './passwords.js';
+
+/** Longer passwords are refused (after the usual dummy work): no client needs them. */
+export const MAX_PASSWORD_BYTES = 1024;
+
+export interface FileAuthenticatorOptions {
+  /** Path of the accounts file (absolute, or relative to the process cwd). */
+  path: string;
+  /** Name used in messages, e.g. `private/accounts`. Default: `path`. */
+  displayName?: string;
+  logger: AuthLogger;
+  /** Watch the file and reload on change. Default true. */
+  watch?: boolean;
+  /** Quiet period after the last change event before reloading. Default 200 ms. */
+  debounceMs?: number;
+}
+
+export class FileAuthenticator implements Authenticator {
+  private accounts = new Map<string, AccountRecord>();
+  private watcher: FSWatcher | undefined;
+  private timer: NodeJS.Timeout | undefined;
+  private running: Promise<boolean> | undefined;
+  private rerun = false;
+  private closed = false;
+  private readonly name: string;
+
+  private constructor(private readonly opts: FileAuthenticatorOptions) {
+    this.name = opts.displayName ?? opts.path;
+  }
+
+  /** Loads the file (a broken file is an AuthError: the server must not start) and starts watching. */
+  static async open(opts: FileAuthenticatorOptions): Promise<FileAuthenticator> {
+    const auth = new FileAuthenticator(opts);
+    // Watch before reading, so an edit between the read and the watch is not missed.
+    if (opts.watch ?? true) auth.startWatching();
+    try {
+      auth.accounts = await auth.load();
+    } catch (err) {
+      auth.close();
+      throw err;
+    }
+    return auth;
+  }
+
+  /** Number of accounts currently loaded. */
+  get size(): number {
+    return this.accounts.size;
+  }
+
+  /** True when the file lists this user (the combined authenticator routes on it). */
+  has(username: string): boolean {
+    return this.accounts.has(username);
+  }
+
+  /**
+   * Re-reads the file. Resolves true when the new accounts are in effect, false when the file
+   * was broken or unreadable and the previous accounts stay (the problem is logged). Concurrent
+   * calls are serialised; a call during a reload causes one more reload after it.
+   */
+  reload(): Promise<boolean> {
+    if (this.running) {
+      this.rerun = true;
+      return this.running;
+    }
+    this.running = (async () => {
+      let ok = false;
+      do {
+        this.rerun = false;
+        ok = await this.reloadOnce();
+      } while (this.rerun && !this.closed);
+      this.running = undefined;
+      return ok;
+    })();
+    return this.running;
+  }
+
+  close(): void {
+    this.closed = true;
+    if (this.timer) clearTimeout(this.timer);
+    this.watcher?.close();
+    this.watcher = undefined;
+  }
+
+  async checkPassword(attempt: LoginAttempt, password: string): Promise<Account | undefined> {
+    const rec = this.accounts.get(attempt.username);
+    // Every refusal path does one default-strength hash, so timing does not tell whether the
+    // user exists, has only keys, or has a plain-text password.
+    if (!rec?.password || Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) {
+      await verifyDummy(password);
+      return undefined;
+    }
+    const ok = await verifyPassword(rec.password, password);
+    if (rec.password.kind === 'plain') await verifyDummy(password);
+    return ok ? { username: rec.username, rootCap: rec.rootCap } : undefined;
+  }
+
+  async findKey(attempt: LoginAttempt, _keyType: string, keyBlob: Buffer): Promise<Account | undefined> {
+    // The blob embeds its own type, so comparing blobs is enough; the algorithm name the client
+    // signs with (e.g. rsa-sha2-512 for an ssh-rsa key) is deliberately not compared.
+    const rec = this.accounts.get(attempt.username);
+    if (!rec) return undefined;
+    const match = rec.keys.some((k: AccountKey) => k.blob.equals(keyBlob));
+    return match ? { username: rec.username, rootCap: rec.rootCap } : undefined;
+  }
+
+  private async reloadOnce(): Promise<boolean> {
+    try {
+      this.accounts = await this.load();
+      return true;
+    } catch (err) {
+      const problems = err instanceof AuthError ? err.problems : [];
+      this.opts.logger.error(
+        { file: this.name, problems, error: err instanceof AuthError ? err.message.split('\n')[0] : errorText(err) },
+        'accounts file not reloaded; keeping the previous accounts',
+      );
+      return false;
+    }
+  }
+
+  private async load(): Promise<Map<string, AccountRecord>> {
+    let bytes: Buffer;
+    let mode: number;
+    try {
+      mode = (await stat(this.opts.path)).mode;
+      bytes = await readFile(this.opts.path);
+    } catch (err) {
+      throw new AuthError(`${this.name}: cannot read the accounts file: ${errorText(err)}`);
+    }
+    const { accounts, warnings } = parseAccounts(bytes, this.name);
+    const log = this.opts.logger;
+    if (process.platform !== 'win32' && (mode & 0o077) !== 0) {
+      log.warn({ file: this.name, mode: (mode & 0o777).toString(8) }, 'accounts file is readable by group or others; chmod 600 it');
+    }
+    for (const w of warnings) log.warn({ file: this.name }, w);
+    let keys = 0;
+    for (const rec of accounts.values()) keys += rec.keys.length;
+    log.info({ file: this.name, users: accounts.size, keys }, 'accounts loaded');
+    return accounts;
+  }
+
+  private startWatching(): void {
+    const dir = dirname(this.opts.path);
+    const base = basename(this.opts.path);
+    try {
+      // Watch the directory, not the file: editors and `mv new accounts` replace the file by
+      // rename, which would leave a file watcher attached to the old inode.
+      this.watcher = watch(dir, { persistent: false }, (_event, filename) => {
+        if (filename === null || filename === base || filename.toString() === base) this.schedule();
+      });
+      this.watcher.on('error', (err) => {
+        this.opts.logger.warn({ file: this.name, error: errorText(err) }, 'stopped watching the accounts file; reload with SIGHUP');
+        this.watcher?.close();
+        this.watcher = undefined;
+      });
+    } catch (err) {
+      this.opts.logger.warn({ file: this.name, error: errorText(err) }, 'cannot watch the accounts file; reload with SIGHUP');
+    }
+  }
+
+  private schedule(): void {
+    if (this.closed) return;
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = setTimeout(() => {
+      this.timer = undefined;
+      void this.reload();
+    }, this.opts.debounceMs ?? 200);
+    this.timer.unref();
+  }
+}
+
+function errorText(err: unknown): string {
+  if (!(err instanceof Error)) return String(err);
+  const code = (err as NodeJS.ErrnoException).code;
+  return typeof code === 'string' && !err.message.startsWith(code) ? `${code}: ${err.message}` : err.message;
+}

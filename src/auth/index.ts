@@ -1,0 +1,23 @@
+// Public surface of the auth layer.
+export type { Account, AccountKey, Authenticator, Defender, FailureReason, LoginAttempt, Protocol } from './types.js';
+export { AuthError } from './errors.js';
+export { type AuthLogger, silentLogger } from './logger.js';
+export { parseAccounts, usernameProblem, MAX_USERNAME_BYTES, type AccountRecord, type ParsedAccounts } from './accounts-file.js';
+export { KEY_TYPES, parseKeyBlob } from './ssh-keys.js';
+export {
+  hashPassword, verifyPassword, verifyDummy, parsePasswordField,
+  DEFAULT_SCRYPT, DEFAULT_ARGON2, DEFAULT_BCRYPT_COST, type HashKind, type PasswordSpec,
+} from './passwords.js';
+export { FileAuthenticator, MAX_PASSWORD_BYTES, type FileAuthenticatorOptions } from './file-authenticator.js';
+export { UrlAuthenticator, URL_DEFAULTS, multipartBody, type UrlAuthenticatorOptions } from './url-authenticator.js';
+export { CombinedAuthenticator, type AccountSources } from './combined.js';
+export {
+  LoginDefender, DEFENDER_DEFAULTS, DEFAULT_SCORES, defenderOptionProblems,
+  type DefenderOptions, type AdmitResult, type HostStatus,
+} from './defender.js';
+export { parseMaxStartups, type MaxStartups } from './connection-limits.js';
+export { addressKey } from './address-key.js';
+export {
+  AUTH_CONFIG_KEYS, AUTH_SECTION, resolveAuthSection, parseDuration,
+  type ConfigKeySpec, type ConfigKeyType, type ResolvedAuthConfig,
+} from './config-keys.js';

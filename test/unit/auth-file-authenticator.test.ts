@@ -1,0 +1,194 @@
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, rm, writeFile, rename, chmod } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import ssh2 from 'ssh2';
+import { AuthError, FileAuthenticator, hashPassword, type AuthLogger, type LoginAttempt } from '../../src/auth/index.js';
+
+const ROOT = 'URI:DIR2:tmtxiysosbogziok2bzqtjqyly:odeejxkxue6ruqz4xaxzw6bhavb244akuqkdbg2d3svxdubq4b3q';
+const ROOT_RO = 'URI:DIR2-RO:a32icmmqnzvw5hutjevlpdrd5m:odeejxkxue6ruqz4xaxzw6bhavb244akuqkdbg2d3svxdubq4b3q';
+
+interface Rec { level: string; obj: object; msg?: string }
+function recorder(): AuthLogger & { records: Rec[] } {
+  const records: Rec[] = [];
+  const at = (level: string) => (obj: object, msg?: string) => void records.push({ level, obj, msg });
+  return { records, info: at('info'), warn: at('warn'), error: at('error') };
+}
+
+const who = (username: string, remoteAddress = '192.0.2.1'): LoginAttempt => ({ username, remoteAddress, protocol: 'sftp' });
+
+async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await mkdtemp(join(tmpdir(), 'lafsd-auth-'));
+  try {
+    await fn(dir);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+  }
+}
+
+async function until(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
+  const end = Date.now() + ms;
+  while (!(await cond())) {
+    if (Date.now() > end) assert.fail('condition not reached in time');
+    await new Promise((r) => setTimeout(r, 20));
+  }
+}
+
+const key = ssh2.utils.generateKeyPairSync('ed25519');
+const otherKey = ssh2.utils.generateKeyPairSync('ed25519');
+const blobOf = (k: { public: string }) => (ssh2.utils.parseKey(k.public) as { getPublicSSH(): Buffer }).getPublicSSH();
+
+test('password and key logins against the file', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'accounts');
+    const hash = await hashPassword('s3cret');
+    await writeFile(path, `alice ${hash} ${ROOT}\nalice ${key.public} ${ROOT}\nbob plainpw ${ROOT_RO}\ncarol ${key.public} ${ROOT_RO}\n`, { mode: 0o600 });
+    const log = recorder();
+    const auth = await FileAuthenticator.open({ path, displayName: 'private/accounts', logger: log, watch: false });
+    try {
+      assert.deepEqual(await auth.checkPassword(who('alice'), 's3cret'), { username: 'alice', rootCap: ROOT });
+      assert.equal(await auth.checkPassword(who('alice'), 's3cret '), undefined);
+      assert.equal(await auth.checkPassword(who('Alice'), 's3cret'), undefined, 'usernames are case-sensitive');
+      assert.deepEqual(await auth.checkPassword(who('bob'), 'plainpw'), { username: 'bob', rootCap: ROOT_RO });
+      assert.equal(await auth.checkPassword(who('carol'), ''), undefined, 'key-only user has no password');
+      assert.equal(await auth.checkPassword(who('nobody'), 's3cret'), undefined);
+      assert.equal(await auth.checkPassword(who('alice'), 'x'.repeat(5000)), undefined);
+      // ssh2 hands the frontend exactly this blob.
+      assert.deepEqual(await auth.findKey(who('alice'), 'ssh-ed25519', blobOf(key)), { username: 'alice', rootCap: ROOT });
+      assert.deepEqual(await auth.findKey(who('carol'), 'ssh-ed25519', blobOf(key)), { username: 'carol', rootCap: ROOT_RO });
+      assert.equal(await auth.findKey(who('alice'), 'ssh-ed25519', blobOf(otherKey)), undefined);
+      assert.equal(await auth.findKey(who('bob'), 'ssh-ed25519', blobOf(key)), undefined);
+      assert.equal(await auth.findKey(who('nobody'), 'ssh-ed25519', blobOf(key)), undefined);
+      assert.equal(auth.has('alice') && !auth.has('dave'), true);
+      // The plain password is reported by line, and nothing secret is logged.
+      const warn = log.records.find((r) => r.level === 'warn')!;
+      assert.match(warn.msg!, /private\/accounts: plain-text password on line 3;/);
+      const logged = JSON.stringify(log.records);
+      for (const secret of ['s3cret', 'plainpw', hash, ROOT, ROOT_RO, key.public.split(' ')[1]!]) assert.ok(!logged.includes(secret));
+    } finally {
+      auth.close();
+    }
+  });
+});
+
+test('a broken file at startup is an AuthError naming file:line', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'accounts');
+    await writeFile(path, `alice pw ${ROOT}\nbob pw URI:CHK:nope\n`);
+    await assert.rejects(
+      FileAuthenticator.open({ path, displayName: 'private/accounts', logger: recorder(), watch: false }),
+      (err: unknown) => err instanceof AuthError && /private\/accounts:2: /.test(err.message),
+    );
+    await assert.rejects(FileAuthenticator.open({ path: join(dir, 'missing'), logger: recorder(), watch: false }), /cannot read the accounts file/);
+  });
+});
+
+test('a file readable by group or others is warned about', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'accounts');
+    await writeFile(path, `alice ${key.public} ${ROOT}\n`);
+    await chmod(path, 0o644);
+    const log = recorder();
+    (await FileAuthenticator.open({ path, logger: log, watch: false })).close();
+    assert.ok(log.records.some((r) => r.level === 'warn' && /readable by group or others/.test(r.msg ?? '') && (r.obj as { mode: string }).mode === '644'));
+    await chmod(path, 0o600);
+    const quiet = recorder();
+    (await FileAuthenticator.open({ path, logger: quiet, watch: false })).close();
+    assert.equal(quiet.records.filter((r) => r.level === 'warn').length, 0);
+  });
+});
+
+test('reload keeps the old accounts on a broken file, and picks up a fixed one', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'accounts');
+    await writeFile(path, `alice pw1 ${ROOT}\n`, { mode: 0o600 });
+    const log = recorder();
+    const auth = await FileAuthenticator.open({ path, displayName: 'private/accounts', logger: log, watch: false });
+    try {
+      await writeFile(path, `alice pw2 ${ROOT}\nbob pw URI:LIT:nbswy3dpfqqhiylin5squ\nbroken\n`);
+      assert.equal(await auth.reload(), false);
+      assert.ok(await auth.checkPassword(who('alice'), 'pw1'), 'old accounts still in effect');
+      const err = log.records.find((r) => r.level === 'error')!;
+      assert.deepEqual((err.obj as { problems: string[] }).problems.map((p) => p.split(': ')[0]), ['private/accounts:2', 'private/accounts:3']);
+      assert.ok(!JSON.stringify(err).includes('pw2'));
+      await rm(path);
+      assert.equal(await auth.reload(), false, 'a missing file keeps the old accounts too');
+      assert.ok(await auth.checkPassword(who('alice'), 'pw1'));
+      await writeFile(path, `alice pw2 ${ROOT}\nbob pw ${ROOT_RO}\n`);
+      assert.equal(await auth.reload(), true);
+      assert.equal(await auth.checkPassword(who('alice'), 'pw1'), undefined);
+      assert.ok(await auth.checkPassword(who('alice'), 'pw2'));
+      assert.deepEqual(await auth.checkPassword(who('bob'), 'pw'), { username: 'bob', rootCap: ROOT_RO });
+      // Concurrent reloads are serialised and all settle.
+      const results = await Promise.all([auth.reload(), auth.reload(), auth.reload()]);
+      assert.deepEqual(results, [true, true, true]);
+    } finally {
+      auth.close();
+    }
+  });
+});
+
+test('watching picks up an in-place edit and an editor-style rename-replace, and survives a bad edit', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'accounts');
+    await writeFile(path, `alice ${key.public} ${ROOT}\n`, { mode: 0o600 });
+    const log = recorder();
+    const auth = await FileAuthenticator.open({ path, logger: log, debounceMs: 30 });
+    try {
+      assert.equal(auth.has('bob'), false);
+      await writeFile(path, `alice ${key.public} ${ROOT}\nbob ${key.public} ${ROOT}\n`);
+      await until(() => auth.has('bob'));
+      // Editor style: write a temporary file, then rename it over the original.
+      const tmp = join(dir, '.accounts.swp');
+      await writeFile(tmp, `carol ${key.public} ${ROOT}\n`, { mode: 0o600 });
+      await rename(tmp, path);
+      await until(() => auth.has('carol') && !auth.has('bob'));
+      // A second rename-replace still works (the watch is on the directory, not the old inode).
+      await writeFile(tmp, `dave ${key.public} ${ROOT}\n`, { mode: 0o600 });
+      await rename(tmp, path);
+      await until(() => auth.has('dave') && !auth.has('carol'));
+      // A bad edit is logged and changes nothing.
+      const errorsBefore = log.records.filter((r) => r.level === 'error').length;
+      await writeFile(path, `erin pw ${ROOT}\nthis line is bad\n`);
+      await until(() => log.records.filter((r) => r.level === 'error').length > errorsBefore);
+      assert.equal(auth.has('dave'), true);
+      assert.equal(auth.has('erin'), false);
+      // Unrelated files in the same directory do not trigger reloads.
+      const loads = log.records.filter((r) => r.msg === 'accounts loaded').length;
+      await writeFile(join(dir, 'other'), 'x');
+      await new Promise((r) => setTimeout(r, 200));
+      assert.equal(log.records.filter((r) => r.msg === 'accounts loaded').length, loads);
+    } finally {
+      auth.close();
+    }
+  });
+});
+
+test('timing: unknown user, key-only user, plain-password user and wrong password cost the same order of time', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'accounts');
+    await writeFile(path, `alice ${await hashPassword('right')} ${ROOT}\nkeyonly ${key.public} ${ROOT}\nplain pw ${ROOT}\n`, { mode: 0o600 });
+    const auth = await FileAuthenticator.open({ path, logger: recorder(), watch: false });
+    try {
+      const median = async (username: string) => {
+        const times: number[] = [];
+        for (let i = 0; i < 5; i++) {
+          const t = performance.now();
+          assert.equal(await auth.checkPassword(who(username), 'wrong'), undefined);
+          times.push(performance.now() - t);
+        }
+        return times.sort((a, b) => a - b)[2]!;
+      };
+      const wrong = await median('alice');
+      for (const other of ['nobody', 'keyonly', 'plain']) {
+        const t = await median(other);
+        // A skipped hash would be ~0.1 ms against ~60 ms; allow a factor of 3 for noise.
+        assert.ok(t > wrong / 3 && t < wrong * 3, `${other}: ${t.toFixed(1)} ms vs wrong password ${wrong.toFixed(1)} ms`);
+      }
+      assert.ok(wrong > 10, `a verification should cost tens of ms, got ${wrong.toFixed(1)}`);
+    } finally {
+      auth.close();
+    }
+  });
+});
