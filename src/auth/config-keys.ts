@@ -31,7 +31,7 @@ const SCORE_KEYS: Record<string, FailureReason> = {
 
 /** Durations are seconds, or a number with a unit: `500ms`, `10s`, `5m`, `1h`. */
 export const AUTH_CONFIG_KEYS: readonly ConfigKeySpec[] = [
-  { name: 'password_hash', type: 'enum', values: ['scrypt', 'argon2id', 'bcrypt'], default: 'scrypt', doc: 'Hash written by `lafsd add-user` and `lafsd passwd`. scrypt (ln=15,r=8,p=1) costs ~65 ms per login. Existing hashes of every kind keep working.' },
+  { name: 'password_hash', type: 'enum', values: ['scrypt', 'argon2id', 'bcrypt'], default: 'scrypt', doc: 'Hash written by `lafsd add-user` and `lafsd passwd`. scrypt (ln=15,r=8,p=1, 32 MiB) costs ~63 ms per login; argon2id (m=32 MiB, t=8) ~54 ms; bcrypt (cost 10) ~59 ms. Existing hashes of every kind keep working.' },
   { name: 'accounts.watch', type: 'boolean', default: 'true', doc: 'Reload the accounts file when it changes (SIGHUP always reloads). A broken file keeps the previous accounts.' },
   { name: 'accounts.url.timeout', type: 'duration', default: '10s', doc: 'Time allowed for the account service to answer (redirects included). No answer in time refuses the login.' },
   { name: 'accounts.url.cache_ttl', type: 'duration', default: '60s', doc: 'How long a successful account-service answer is reused for the same user, password and client address. A password change at the service takes effect within this time. 0 disables the cache.' },

@@ -165,10 +165,17 @@ test('watching picks up an in-place edit and an editor-style rename-replace, and
   });
 });
 
-test('timing: unknown user, key-only user, plain-password user and wrong password cost the same order of time', async () => {
+test('timing: unknown user, key-only user, plain-password user and wrong passwords of every hash kind cost the same order of time', async () => {
   await withDir(async (dir) => {
     const path = join(dir, 'accounts');
-    await writeFile(path, `alice ${await hashPassword('right')} ${ROOT}\nkeyonly ${key.public} ${ROOT}\nplain pw ${ROOT}\n`, { mode: 0o600 });
+    const lines = [
+      `alice ${await hashPassword('right')} ${ROOT}`,
+      `argon ${await hashPassword('right', 'argon2id')} ${ROOT}`,
+      `bc ${await hashPassword('right', 'bcrypt')} ${ROOT}`,
+      `keyonly ${key.public} ${ROOT}`,
+      `plain pw ${ROOT}`,
+    ];
+    await writeFile(path, lines.join('\n'), { mode: 0o600 });
     const auth = await FileAuthenticator.open({ path, logger: recorder(), watch: false });
     try {
       const median = async (username: string) => {
@@ -181,7 +188,7 @@ test('timing: unknown user, key-only user, plain-password user and wrong passwor
         return times.sort((a, b) => a - b)[2]!;
       };
       const wrong = await median('alice');
-      for (const other of ['nobody', 'keyonly', 'plain']) {
+      for (const other of ['nobody', 'keyonly', 'plain', 'argon', 'bc']) {
         const t = await median(other);
         // A skipped hash would be ~0.1 ms against ~60 ms; allow a factor of 3 for noise.
         assert.ok(t > wrong / 3 && t < wrong * 3, `${other}: ${t.toFixed(1)} ms vs wrong password ${wrong.toFixed(1)} ms`);
