@@ -106,7 +106,7 @@ function parseChkFields(parts: string[], keyParser: (s?: string) => Buffer | und
 }
 
 function parseKnown(text: string): KnownCap | undefined {
-  const m = /^URI:([A-Z0-9-]+):(.*)$/s.exec(text);
+  const m = /^URI:([A-Za-z0-9-]+):(.*)$/s.exec(text);
   if (!m) return undefined;
   const type = m[1]!;
   const rest = m[2]!;

@@ -103,6 +103,12 @@ test('verify caps drop the read key', () => {
   const dv = verifierOf(parseCap(TAHOE.ROOT));
   assert.ok(dv && formatCap(dv).startsWith('URI:DIR2-Verifier:'));
   assert.equal(verifierOf(parseCap(TAHOE.TINY_LIT)), undefined);
+  // Verify caps parse back to themselves (they are not unknown caps).
+  for (const cap of [TAHOE.SMALL_CHK, TAHOE.ROOT, TAHOE.NOTES_SDMF, TAHOE.LOG_MDMF, TAHOE.IMMDIR]) {
+    const text = formatCap(verifierOf(parseCap(cap))!);
+    assert.notEqual(parseCap(text).type, 'unknown', text);
+    assert.equal(canonicalCap(text), text);
+  }
 });
 
 test('malformed and foreign caps are kept verbatim as unknown', () => {

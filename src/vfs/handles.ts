@@ -1,0 +1,328 @@
+// Open files. A ReadHandle reads one snapshot of a file. A WriteHandle collects the new content
+// (content.ts) and, on close or fsync, commits it: a new immutable file relinked at its name,
+// or a new version of the mutable file it was opened on. Operations on one handle run in the
+// order they were issued, however many are in flight.
+import { parseCap } from '../caps/index.js';
+import type { Grid, FileReader, Metadata, MetadataPatch } from '../grid/index.js';
+import { pendingFileAttrs, type VfsAttrs } from './attrs.js';
+import { WriteContent } from './content.js';
+import { VfsError, toVfsError } from './errors.js';
+import type { OpenFiles, OpenWriter } from './openfiles.js';
+
+/** Attribute changes a client asks for (SFTP SETSTAT/FSETSTAT, FTP SITE CHMOD / MFMT). */
+export interface SetAttrs {
+  size?: number;
+  permissions?: number;
+  mtime?: number;
+  atime?: number;
+}
+
+export interface VfsFile {
+  read(offset: number, length: number): Promise<Buffer>;
+  write(offset: number, data: Buffer): Promise<void>;
+  stat(): Promise<VfsAttrs>;
+  setAttrs(attrs: SetAttrs): Promise<void>;
+  /** Commits what was written so far (fsync@openssh.com); the handle stays open. */
+  sync(): Promise<void>;
+  /** Commits (writers) and releases the handle; a second close is a no-op. */
+  close(): Promise<void>;
+  /** Its path was removed or its client went away: commit nothing (close() still releases it). */
+  abandon(): Promise<void>;
+  /** The cap of the unchanged file this handle reads, if it is one (copy-data relinks it). */
+  readonly sourceCap: string | undefined;
+  readonly readable: boolean;
+  readonly writable: boolean;
+}
+
+/** Metadata changes implied by attributes: permissions set or clear `no-write`; times are kept. */
+export function attrsToPatch(attrs: SetAttrs): MetadataPatch {
+  const patch: MetadataPatch = {};
+  if (attrs.permissions !== undefined) patch['no-write'] = (attrs.permissions & 0o200) === 0 ? true : null;
+  if (attrs.mtime !== undefined) patch.mtime = attrs.mtime;
+  return patch;
+}
+
+export class ReadHandle implements VfsFile {
+  private closed = false;
+  readonly readable = true;
+  readonly writable = false;
+
+  constructor(
+    private readonly reader: FileReader,
+    private readonly attrs: VfsAttrs,
+    readonly sourceCap: string | undefined,
+  ) {}
+
+  private check(): void {
+    if (this.closed) throw new VfsError('CLOSED', 'file handle is closed');
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    this.check();
+    try {
+      return await this.reader.read(offset, length);
+    } catch (err) {
+      throw toVfsError(err);
+    }
+  }
+
+  async write(): Promise<void> {
+    this.check();
+    throw new VfsError('PERMISSION_DENIED', 'file handle was not opened for writing');
+  }
+
+  async stat(): Promise<VfsAttrs> {
+    this.check();
+    return this.attrs;
+  }
+
+  async setAttrs(): Promise<void> {
+    this.check();
+    throw new VfsError('PERMISSION_DENIED', 'file handle was not opened for writing');
+  }
+
+  async sync(): Promise<void> {
+    this.check();
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    await this.reader.close().catch(() => {});
+  }
+
+  abandon(): Promise<void> {
+    return this.close();
+  }
+}
+
+/** Where a writer's content goes when committed. */
+export type WriteTarget =
+  | {
+      kind: 'link';
+      dirCap: string;
+      dirReadCap: string;
+      name: string;
+      /** Set when the name held a writable mutable file at open: commits publish a new version. */
+      mutableWriteCap?: string;
+    }
+  | { kind: 'mutable-cap'; writeCap: string };
+
+export interface WriteHandleOptions {
+  grid: Grid;
+  openFiles: OpenFiles;
+  target: WriteTarget;
+  content: WriteContent;
+  readable: boolean;
+  append: boolean;
+  /** Tahoe's has_changed at open: CREAT or TRUNC without EXCL means close must commit. */
+  changed: boolean;
+  /** Attributes shown by fstat before the first commit (existing file), else a new file's. */
+  initialAttrs?: VfsAttrs;
+  /** Called after a successful commit (logging). */
+  onCommit?: (bytes: number, ms: number) => void;
+}
+
+/** Current user metadata of a link, without Tahoe's own block. */
+function userPart(metadata: Metadata | undefined): Metadata {
+  const { tahoe: _t, ...user } = metadata ?? {};
+  return user;
+}
+
+export class WriteHandle implements VfsFile, OpenWriter {
+  readonly writable = true;
+  readonly readable: boolean;
+  readonly openedAt = Math.floor(Date.now() / 1000);
+  private target: WriteTarget;
+  private readonly content: WriteContent;
+  private changed: boolean;
+  private patch: MetadataPatch = {};
+  private state: 'open' | 'closing' | 'closed' = 'open';
+  /** Removed from the namespace (its path was removed, or the client went away): commit nothing. */
+  private abandoned = false;
+  private queue: Promise<unknown> = Promise.resolve();
+  private committing?: Promise<void>;
+
+  constructor(private readonly opts: WriteHandleOptions) {
+    this.target = opts.target;
+    this.content = opts.content;
+    this.readable = opts.readable;
+    this.changed = opts.changed;
+    if (this.target.kind === 'link') opts.openFiles.add(this.target.dirReadCap, this.target.name, this);
+  }
+
+  get currentSize(): number {
+    return this.content.size;
+  }
+
+  get sourceCap(): string | undefined {
+    return undefined;
+  }
+
+  /** Runs `op` after every operation issued before it. */
+  private enqueue<T>(op: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(op, op);
+    this.queue = run.catch(() => {});
+    return run.catch((err) => {
+      throw toVfsError(err);
+    });
+  }
+
+  private checkOpen(): void {
+    if (this.state === 'closed' || this.state === 'closing') throw new VfsError('CLOSED', 'file handle is closed');
+  }
+
+  async read(offset: number, length: number): Promise<Buffer> {
+    this.checkOpen();
+    if (!this.readable) throw new VfsError('PERMISSION_DENIED', 'file handle was not opened for reading');
+    return this.enqueue(() => this.content.read(offset, length));
+  }
+
+  async write(offset: number, data: Buffer): Promise<void> {
+    this.checkOpen();
+    return this.enqueue(async () => {
+      this.changed = true;
+      await this.content.write(this.opts.append ? this.content.size : offset, data);
+    });
+  }
+
+  async stat(): Promise<VfsAttrs> {
+    this.checkOpen();
+    return this.enqueue(async () => {
+      const base = this.opts.initialAttrs ?? pendingFileAttrs(0, this.openedAt);
+      const attrs: VfsAttrs = { ...base, size: this.content.size };
+      const noWrite = this.patch['no-write'];
+      if (noWrite !== undefined) {
+        attrs.noWrite = noWrite === true;
+        attrs.mode = (attrs.mode & ~0o777) | (attrs.noWrite ? 0o444 : 0o666);
+      }
+      if (typeof this.patch.mtime === 'number') attrs.mtime = this.patch.mtime;
+      return attrs;
+    });
+  }
+
+  async setAttrs(attrs: SetAttrs): Promise<void> {
+    this.checkOpen();
+    if (attrs.size !== undefined && (!Number.isSafeInteger(attrs.size) || attrs.size < 0)) {
+      throw new VfsError('INVALID_ARGUMENT', 'new size is not a valid nonnegative integer');
+    }
+    return this.enqueue(async () => {
+      if (attrs.size !== undefined) {
+        await this.content.truncate(attrs.size);
+        this.changed = true;
+      }
+      Object.assign(this.patch, attrsToPatch({ ...attrs, size: undefined }));
+    });
+  }
+
+  /** True when nothing was written and the file is empty (copy-data may relink into it). */
+  isEmpty(): Promise<boolean> {
+    return this.enqueue(async () => this.content.size === 0 && this.content.isUnchanged);
+  }
+
+  /** The content becomes exactly the immutable file `cap` (copy-data as a relink). */
+  async replaceContent(cap: string): Promise<void> {
+    this.checkOpen();
+    return this.enqueue(async () => {
+      await this.content.replaceWith(cap);
+      this.changed = true;
+    });
+  }
+
+  /** Metadata changes from the path (SETSTAT of a file being written and not yet linked). */
+  addMetadataPatch(patch: MetadataPatch): void {
+    Object.assign(this.patch, patch);
+  }
+
+  async sync(): Promise<void> {
+    this.checkOpen();
+    return this.enqueue(() => this.commit());
+  }
+
+  close(): Promise<void> {
+    if (this.state !== 'open') return this.committing ?? Promise.resolve();
+    this.state = 'closing';
+    this.committing = this.enqueue(async () => {
+      try {
+        await this.commit();
+      } finally {
+        this.state = 'closed';
+        this.unregister();
+        await this.content.dispose();
+      }
+    });
+    return this.committing;
+  }
+
+  /**
+   * Nothing will be committed: the path was removed, or the client went away. The handle keeps
+   * reading its own data until it is closed. A close already in progress still finishes (the
+   * client asked for it).
+   */
+  async abandon(): Promise<void> {
+    if (this.state === 'closing') return this.settled();
+    if (this.state !== 'open') return;
+    this.abandoned = true;
+    this.unregister();
+  }
+
+  async settled(): Promise<void> {
+    await this.committing?.catch(() => {});
+  }
+
+  retarget(dirCap: string, dirReadCap: string, name: string): void {
+    if (this.target.kind !== 'link') return;
+    this.opts.openFiles.remove(this.target.dirReadCap, this.target.name, this);
+    this.target = { ...this.target, dirCap, dirReadCap, name };
+    this.opts.openFiles.add(dirReadCap, name, this);
+  }
+
+  private unregister(): void {
+    if (this.target.kind === 'link') this.opts.openFiles.remove(this.target.dirReadCap, this.target.name, this);
+  }
+
+  /** Publishes the current content (and metadata changes) where the target says. */
+  private async commit(): Promise<void> {
+    if (this.abandoned) return;
+    const hasPatch = Object.keys(this.patch).length > 0;
+    if (!this.changed && !hasPatch) return;
+    const started = Date.now();
+    const { grid } = this.opts;
+    const target = this.target;
+    const cap = this.changed ? await this.content.commit() : undefined;
+    if (target.kind === 'mutable-cap') {
+      if (isNewContent(cap)) await grid.overwriteMutable(target.writeCap, { immutableCap: cap });
+    } else if (target.mutableWriteCap) {
+      if (isNewContent(cap)) await grid.overwriteMutable(target.mutableWriteCap, { immutableCap: cap });
+      if (hasPatch) await grid.patchMetadata(target.dirCap, target.name, this.patch).catch(ignoreMissing);
+    } else if (cap) {
+      const existing = await grid.getChild(target.dirCap, target.name);
+      const user = userPart(existing?.metadata);
+      // New content: the time a client sees becomes the link's (now), unless it set one.
+      delete user.mtime;
+      for (const [key, value] of Object.entries(this.patch)) {
+        if (value === null) delete user[key];
+        else user[key] = value;
+      }
+      // 'only-files': a directory that appeared at this name meanwhile is never replaced.
+      await grid.setChild(target.dirCap, target.name, cap, { replace: 'only-files', metadata: user });
+    } else {
+      await grid.patchMetadata(target.dirCap, target.name, this.patch).catch(ignoreMissing);
+    }
+    this.changed = false;
+    this.patch = {};
+    this.opts.onCommit?.(this.content.size, Date.now() - started);
+  }
+}
+
+/** New content to publish: an immutable file cap (an unchanged mutable file commits its own cap). */
+function isNewContent(cap: string | undefined): cap is string {
+  if (cap === undefined) return false;
+  const t = parseCap(cap).type;
+  return t === 'LIT' || t === 'CHK';
+}
+
+function ignoreMissing(err: unknown): void {
+  if (toVfsError(err).code !== 'NO_SUCH_FILE') throw err;
+}
+

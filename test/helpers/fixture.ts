@@ -1,0 +1,56 @@
+// The fixture tree of Tahoe's test_sftp.py, built in a real embedded store:
+// root (mutable dir) holds mutable, readonly, groß, small, small2, empty_lit_dir,
+// tiny_lit_dir, unknown, loop (the root itself, with 1989 times).
+import { b32encode, literalCap, readCapOf } from '../../src/caps/index.js';
+import { EmbeddedGrid } from '../../src/grid/embedded/index.js';
+import { packChildren, type Grid } from '../../src/grid/index.js';
+import { tempDir } from './tmp.js';
+
+export const GROSS = Buffer.from('0123456789'.repeat(101));
+export const UNKNOWN_CAP = 'x-tahoe-crazy://I_am_from_the_future.';
+export const LOOP_TIME = Date.UTC(1989, 10, 9, 20, 0, 0) / 1000;
+
+export interface Fixture {
+  grid: EmbeddedGrid;
+  storeDir: string;
+  root: string;
+  caps: Record<'mutable' | 'readonly' | 'gross' | 'small' | 'small2' | 'tinyLitDir' | 'emptyLitDir', string>;
+}
+
+export async function putBytes(grid: Grid, data: Buffer): Promise<string> {
+  const up = await grid.upload();
+  await up.write(data);
+  return up.finish();
+}
+
+export async function readAll(grid: Grid, cap: string): Promise<Buffer> {
+  const r = await grid.openRead(cap);
+  try {
+    return await r.read(0, r.size);
+  } finally {
+    await r.close();
+  }
+}
+
+export async function buildFixture(): Promise<Fixture> {
+  const storeDir = tempDir('lafsd-fixture-');
+  const grid = await EmbeddedGrid.open({ storeDir, convergenceSecret: Buffer.alloc(32, 3) });
+  const root = await grid.createDirectory();
+  const mutable = await grid.createMutable({ immutableCap: await putBytes(grid, Buffer.from('mutable file contents')) });
+  const gross = await putBytes(grid, GROSS);
+  const small = await putBytes(grid, Buffer.from('0123456789'));
+  const small2 = await putBytes(grid, Buffer.from('Small enough for a LIT too'));
+  const tinyLitDir = `URI:DIR2-LIT:${b32encode(packChildren([{ name: 'short', readCap: literalCap(Buffer.from('The end.')), metadata: {} }]))}`;
+  const emptyLitDir = 'URI:DIR2-LIT:';
+  const link = (name: string, cap: string) => grid.setChild(root, name, cap, { replace: false });
+  await link('mutable', mutable);
+  await link('readonly', readCapOf(mutable));
+  await link('groß', gross);
+  await link('small', small);
+  await link('small2', small2);
+  await link('empty_lit_dir', emptyLitDir);
+  await link('tiny_lit_dir', tinyLitDir);
+  await link('unknown', UNKNOWN_CAP);
+  await grid.setChild(root, 'loop', root, { replace: false, metadata: { mtime: LOOP_TIME } });
+  return { grid, storeDir, root, caps: { mutable, readonly: readCapOf(mutable), gross, small, small2, tinyLitDir, emptyLitDir } };
+}
