@@ -298,12 +298,13 @@ export class ObjectReader implements FileReader {
     if (offset >= end) return Buffer.alloc(0);
     const first = Math.floor(offset / SEGMENT_SIZE);
     const last = Math.floor((end - 1) / SEGMENT_SIZE);
-    const parts: Buffer[] = [];
-    for (let i = first; i <= last; i++) {
-      const plain = await this.segment(i);
-      const segStart = i * SEGMENT_SIZE;
-      parts.push(plain.subarray(Math.max(0, offset - segStart), Math.min(plain.length, end - segStart)));
-    }
+    // All segments of a read load at once: the preads run in parallel in the threadpool.
+    const loads: Promise<Buffer>[] = [];
+    for (let i = first; i <= last; i++) loads.push(this.segment(i));
+    const parts = (await Promise.all(loads)).map((plain, k) => {
+      const segStart = (first + k) * SEGMENT_SIZE;
+      return plain.subarray(Math.max(0, offset - segStart), Math.min(plain.length, end - segStart));
+    });
     return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
   }
 
