@@ -1,0 +1,606 @@
+// The web-API backend: the Grid interface over a Tahoe-LAFS node's HTTP API, with the same
+// semantics as the embedded store wherever the API allows (see the notes on races below).
+//
+// Rules kept throughout:
+// - objects are addressed by cap only (`/uri/$CAP?t=…&name=…`), never by a path below a cap,
+//   because Tahoe auto-creates missing intermediate directories on PUT/POST paths;
+// - writability is decided from the cap before any write (Tahoe answers a write into a
+//   read-only directory with a 500 traceback);
+// - every write invalidates the cached listings and sizes it touches, even when it fails
+//   (a write that timed out may still have happened).
+//
+// Where the web-API cannot be atomic (documented per method): deleteChild with mustBe /
+// mustBeEmpty and patchMetadata read the directory first and then write, so a change by another
+// client in between can be missed or overwritten; cross-directory moves are two directory
+// updates on Tahoe itself (add, then remove); a reader of a mutable file reads whatever version
+// is current at each read (Tahoe has no way to fetch an older version by HTTP).
+import type { Readable } from 'node:stream';
+import { formatCap, isDirectory, isReadOnly, parseCap, storageIndexOf, type Cap } from '../../caps/index.js';
+import { unpackChildren } from '../dirpack.js';
+import { GridError } from '../errors.js';
+import { capsForLink, nodeInfoFromCap, patchUserMetadata } from '../links.js';
+import type {
+  DeleteChildOptions, DirEntry, DiskUsage, FileReader, Grid, Metadata, MetadataPatch, MutableContent, NodeInfo,
+  ReplaceMode, SetChildOptions, UploadSink,
+} from '../types.js';
+import { TtlCache } from './cache.js';
+import { errorFromResponse } from './errors.js';
+import { discard, TahoeHttp, type HttpOptions } from './http.js';
+import { jsonTypeOfCap, linkCapsOfRaw, needsSize, nodeInfoFromRaw, parseNodeJson, type RawDirectory, type RawNode } from './json.js';
+import { BytesReader, RangeReader, type BlockOptions } from './reader.js';
+import {
+  downloadRequest, jsonRequest, mkdirChildRequest, mkdirUnlinkedRequest, overwriteRequest, rangeRequest,
+  relinkRequest, setChildrenRequest, unlinkRequest, uploadRequest, welcomeRequest, type ChildSpec, type WebRequest,
+} from './requests.js';
+import { WebApiUpload } from './upload.js';
+
+export interface WebApiGridOptions extends Partial<HttpOptions>, Partial<BlockOptions> {
+  /** How long listings and mutable-file sizes are reused (ms); 0 disables caching. */
+  cacheTtlMs?: number;
+  /** Cached listings/sizes kept at most. */
+  cacheEntries?: number;
+  /**
+   * Tahoe lists mutable files without a size; true asks each one's size (one cached request
+   * per mutable child), as the embedded store shows them. False leaves it undefined.
+   */
+  mutableSizesInListings?: boolean;
+}
+
+export const DEFAULTS = {
+  timeoutMs: 30_000,
+  idleTimeoutMs: 30_000,
+  commitTimeoutMs: 10 * 60_000,
+  maxConnections: 16,
+  maxRequests: 8,
+  maxStreams: 6,
+  cacheTtlMs: 3_000,
+  cacheEntries: 512,
+  blockSize: 512 * 1024,
+  cacheBlocks: 8,
+  readAheadBlocks: 2,
+  mutableSizesInListings: true,
+} as const;
+
+// Tahoe has no disk-usage call. Like Tahoe's own sftpd (statvfs and `df`), we report large
+// constant figures (1 KiB blocks: 628318530 total, 314159265 free), so clients that check free
+// space before writing go ahead. The welcome page's per-server available_space is raw space
+// before erasure-coding expansion and says nothing about total or used, so it is not used.
+const KIB = 1024;
+const DISK_USAGE: DiskUsage = { totalBytes: 628318530 * KIB, usedBytes: 314159265 * KIB, availableBytes: 314159265 * KIB };
+
+function validName(name: string): string {
+  const nfc = name.normalize('NFC');
+  if (nfc === '' || nfc === '.' || nfc === '..' || nfc.includes('/') || nfc.includes('\0')) {
+    throw new GridError('INVALID', 'invalid name');
+  }
+  return nfc;
+}
+
+function userPart(metadata: Metadata | undefined): Metadata {
+  const { tahoe: _tahoe, ...user } = metadata ?? {};
+  return user;
+}
+
+/** Tahoe's t=relink strips ASCII whitespace around from_name/to_name (Python bytes.strip()). */
+function strippedByRelink(name: string): boolean {
+  return /^[ \t\n\r\v\f]|[ \t\n\r\v\f]$/.test(name);
+}
+
+const MUTABLE_DIR_TYPES = new Set(['DIR2', 'DIR2-RO', 'DIR2-MDMF', 'DIR2-MDMF-RO']);
+const MUTABLE_FILE_TYPES = new Set(['SSK', 'SSK-RO', 'MDMF', 'MDMF-RO']);
+
+export class WebApiGrid implements Grid {
+  private readonly http: TahoeHttp;
+  private readonly opts: typeof DEFAULTS;
+  private readonly listings: TtlCache<RawDirectory>;
+  private readonly files: TtlCache<RawNode>;
+
+  /** A backend for the node at `url`, without contacting it (operations report UNAVAILABLE). */
+  constructor(url: string, options: WebApiGridOptions = {}) {
+    const opts = { ...DEFAULTS } as { -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] };
+    for (const [k, v] of Object.entries(options)) if (v !== undefined) (opts as Record<string, unknown>)[k] = v;
+    this.opts = opts as typeof DEFAULTS;
+    this.http = new TahoeHttp(url, {
+      timeoutMs: opts.timeoutMs,
+      idleTimeoutMs: opts.idleTimeoutMs,
+      commitTimeoutMs: opts.commitTimeoutMs,
+      maxConnections: Math.max(opts.maxConnections, 2),
+      maxRequests: opts.maxRequests,
+      maxStreams: opts.maxStreams,
+    });
+    this.listings = new TtlCache(opts.cacheTtlMs, opts.cacheEntries);
+    this.files = new TtlCache(opts.cacheTtlMs, opts.cacheEntries);
+  }
+
+  /**
+   * Opens the backend after checking that `url` answers as a Tahoe-LAFS web-API (`GET /?t=json`).
+   * Failing at startup names the URL, so a typo or a stopped node is found at once rather than
+   * at the first client operation. Use the constructor to start without the node.
+   */
+  static async open(url: string, options: WebApiGridOptions = {}): Promise<WebApiGrid> {
+    const grid = new WebApiGrid(url, options);
+    try {
+      await grid.probe();
+      return grid;
+    } catch (err) {
+      await grid.close();
+      if (err instanceof GridError && err.code === 'UNAVAILABLE') {
+        throw new GridError('UNAVAILABLE', `cannot use the Tahoe-LAFS node at ${grid.http.origin}: ${err.message}`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  /** Checks that the node answers its welcome page as JSON. */
+  async probe(): Promise<void> {
+    const answer = await this.http.callRaw(welcomeRequest(), { maxBody: 4 * 1024 * 1024 });
+    if (answer.status !== 200) {
+      const { message } = errorFromResponse(answer.status, answer.headers['content-type'], answer.body);
+      throw new GridError('INVALID', `${this.http.origin} does not answer like a Tahoe-LAFS web-API (GET /?t=json: HTTP ${answer.status}: ${message})`);
+    }
+    let welcome: unknown;
+    try {
+      welcome = JSON.parse(answer.body.toString('utf8'));
+    } catch {
+      welcome = undefined;
+    }
+    if (!welcome || typeof welcome !== 'object' || !('servers' in welcome || 'introducers' in welcome)) {
+      throw new GridError('INVALID', `${this.http.origin} does not answer like a Tahoe-LAFS web-API (GET /?t=json)`);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.listings.clear();
+    this.files.clear();
+    await this.http.close();
+  }
+
+  // --- caching ----------------------------------------------------------------------------
+
+  /** Cache key of an object: its storage index, so write and read caps share entries. */
+  private static objectKey(cap: Cap, text: string): string {
+    const si = storageIndexOf(cap);
+    return si ? si.toString('hex') : `text:${text}`;
+  }
+
+  private listingKey(dirCap: string): { key: string; object: string } {
+    const cap = parseCap(dirCap);
+    const object = WebApiGrid.objectKey(cap, dirCap);
+    // A read cap's listing hides write caps: the two are different answers.
+    return { key: `${object}:${isReadOnly(cap) ? 'ro' : 'rw'}`, object };
+  }
+
+  private invalidateDir(dirCap: string): void {
+    this.listings.invalidatePrefix(`${this.listingKey(dirCap).object}:`);
+  }
+
+  private invalidateFile(fileCap: string): void {
+    this.files.invalidate(WebApiGrid.objectKey(parseCap(fileCap), fileCap));
+  }
+
+  /** Runs a write, then forgets what it may have changed, whether it succeeded or not. */
+  private async writing<T>(dirs: string[], fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } finally {
+      for (const d of dirs) this.invalidateDir(d);
+    }
+  }
+
+  // --- reading nodes ----------------------------------------------------------------------
+
+  private async fetchJson(cap: string): Promise<RawNode | RawDirectory> {
+    const answer = await this.http.call(jsonRequest(cap));
+    return parseNodeJson(answer.body.toString('utf8'));
+  }
+
+  /** The raw listing of a directory cap stored on the grid (not LIT). */
+  private rawListing(dirCap: string, fresh = false): Promise<RawDirectory> {
+    return this.listings.get(this.listingKey(dirCap).key, async () => {
+      const node = await this.fetchJson(dirCap);
+      if (node.type !== 'dirnode') throw new GridError('NOT_A_DIRECTORY', 'not a directory');
+      return node as RawDirectory;
+    }, fresh);
+  }
+
+  /** `t=json` of a mutable file itself, which (unlike a listing) carries its current size. */
+  private rawFile(fileCap: string, fresh = false): Promise<RawNode> {
+    return this.files.get(WebApiGrid.objectKey(parseCap(fileCap), fileCap), async () => {
+      const node = await this.fetchJson(fileCap);
+      if (node.type === 'dirnode') throw new GridError('IS_A_DIRECTORY', 'is a directory');
+      return node;
+    }, fresh);
+  }
+
+  private async sizeOf(fileCap: string): Promise<number | undefined> {
+    return (await this.rawFile(fileCap)).size;
+  }
+
+  private async entryOf(name: string, raw: RawNode, withSize: boolean): Promise<DirEntry> {
+    const node = nodeInfoFromRaw(raw);
+    if (withSize && needsSize(node)) {
+      // A listing must not fail because one child is missing or unreachable: size stays unknown.
+      const size = await this.sizeOf(node.cap).catch(() => undefined);
+      if (size !== undefined) node.size = size;
+    }
+    return { name, node, metadata: structuredClone(raw.metadata ?? {}) };
+  }
+
+  private kindCheckDir(cap: Cap): void {
+    if (!isDirectory(cap)) throw new GridError('NOT_A_DIRECTORY', 'not a directory');
+  }
+
+  /** A directory cap we may write through; other caps are refused before any request. */
+  private writableDir(dirCap: string): Cap {
+    const cap = parseCap(dirCap);
+    if (cap.type === 'DIR2' || cap.type === 'DIR2-MDMF') return cap;
+    if (cap.type === 'DIR2-LIT' || cap.type === 'DIR2-CHK') throw new GridError('NOT_WRITABLE', 'directory is immutable');
+    if (isDirectory(cap)) throw new GridError('NOT_WRITABLE', 'directory is read-only');
+    throw new GridError('NOT_A_DIRECTORY', 'not a directory');
+  }
+
+  async stat(capText: string): Promise<NodeInfo> {
+    const cap = parseCap(capText);
+    if (MUTABLE_FILE_TYPES.has(cap.type)) {
+      const info = nodeInfoFromCap(capText);
+      const size = (await this.rawFile(capText)).size;
+      if (size !== undefined) info.size = size;
+      return info;
+    }
+    if (MUTABLE_DIR_TYPES.has(cap.type) || cap.type === 'DIR2-CHK') {
+      await this.rawListing(capText); // the directory must exist (and its listing is cached for what follows)
+      return nodeInfoFromCap(capText);
+    }
+    // LIT, CHK and DIR2-LIT caps say everything about themselves; unknown caps stay unknown.
+    return nodeInfoFromCap(capText);
+  }
+
+  // --- directories ------------------------------------------------------------------------
+
+  private literalDir(cap: Extract<Cap, { type: 'DIR2-LIT' }>): DirEntry[] {
+    return unpackChildren(cap.data).map((c) => ({ name: c.name, node: nodeInfoFromCap(c.readCap), metadata: c.metadata }));
+  }
+
+  async list(dirCap: string): Promise<DirEntry[]> {
+    const cap = parseCap(dirCap);
+    if (cap.type === 'DIR2-LIT') return this.literalDir(cap);
+    this.kindCheckDir(cap);
+    const raw = await this.rawListing(dirCap);
+    return Promise.all([...raw.children].map(([name, child]) => this.entryOf(name, child, this.opts.mutableSizesInListings)));
+  }
+
+  async getChild(dirCap: string, name: string): Promise<DirEntry | undefined> {
+    const nfc = validName(name);
+    const cap = parseCap(dirCap);
+    if (cap.type === 'DIR2-LIT') return this.literalDir(cap).find((e) => e.name === nfc);
+    this.kindCheckDir(cap);
+    const child = (await this.rawListing(dirCap)).children.get(nfc);
+    return child && this.entryOf(nfc, child, true);
+  }
+
+  /**
+   * Links with `t=set_children`, which applies Tahoe's own replace rule (incl. 'only-files')
+   * and metadata rule (omitted metadata keeps the old user keys) in one directory update.
+   */
+  async setChild(dirCap: string, name: string, childCap: string, options: SetChildOptions): Promise<void> {
+    const nfc = validName(name);
+    this.writableDir(dirCap);
+    const metadata = options.metadata === undefined ? undefined : userPart(options.metadata);
+    let caps = capsForLink(childCap, metadata ?? {});
+    if (metadata === undefined && caps.writeCap !== undefined && caps.readCap !== undefined) {
+      // A kept `no-write` must keep dropping write authority: look at the link being replaced.
+      // (Tahoe diminishes too; this makes sure even if the node's version does not.)
+      const existing = (await this.rawListing(dirCap, true)).children.get(nfc);
+      if (existing?.metadata?.['no-write'] === true) caps = { readCap: caps.readCap };
+    }
+    const spec: ChildSpec = { type: jsonTypeOfCap(childCap) };
+    if (caps.writeCap !== undefined) spec.rwUri = caps.writeCap;
+    if (caps.readCap !== undefined) spec.roUri = caps.readCap;
+    if (metadata !== undefined) spec.metadata = metadata;
+    await this.writing([dirCap], () => this.http.call(setChildrenRequest(dirCap, [[nfc, spec]], options.replace)));
+  }
+
+  /**
+   * Unlinks with `t=unlink` after reading the entry (to return it, and to check mustBe /
+   * mustBeEmpty). Not atomic: the entry may change between the check and the unlink, in which
+   * case the new entry is unlinked (Tahoe's sftpd does the check inside one directory update).
+   */
+  async deleteChild(dirCap: string, name: string, options: DeleteChildOptions = {}): Promise<DirEntry> {
+    const nfc = validName(name);
+    this.writableDir(dirCap);
+    const child = (await this.rawListing(dirCap, true)).children.get(nfc);
+    if (!child) throw new GridError('NOT_FOUND', `No such child: ${nfc}`);
+    const entry = await this.entryOf(nfc, child, true);
+    if (options.mustBe === 'file' && entry.node.kind === 'dir') throw new GridError('IS_A_DIRECTORY', `"${nfc}" is a directory`);
+    if (options.mustBe === 'dir' && entry.node.kind === 'file') throw new GridError('NOT_A_DIRECTORY', `"${nfc}" is not a directory`);
+    if (options.mustBeEmpty && entry.node.kind === 'dir' && !(await this.isEmptyDir(entry.node.cap))) {
+      throw new GridError('NOT_EMPTY', `directory "${nfc}" is not empty`);
+    }
+    await this.writing([dirCap], () => this.http.call(unlinkRequest(dirCap, nfc)));
+    return entry;
+  }
+
+  private async isEmptyDir(capText: string): Promise<boolean> {
+    const cap = parseCap(capText);
+    if (cap.type === 'DIR2-LIT') return cap.data.length === 0;
+    return (await this.rawListing(capText, true)).children.size === 0;
+  }
+
+  /**
+   * Moves with `t=relink` (Tahoe keeps the metadata and refreshes linkmotime). Across two
+   * directories Tahoe adds to the target, then removes from the source: not atomic, so a
+   * failure in between leaves the link in both. Tahoe strips whitespace around relink names,
+   * so names starting or ending with whitespace are moved with set_children + unlink instead.
+   */
+  async moveChild(fromDirCap: string, fromName: string, toDirCap: string, toName: string, replace: ReplaceMode): Promise<void> {
+    const fromNfc = validName(fromName);
+    const toNfc = validName(toName);
+    this.writableDir(fromDirCap);
+    this.writableDir(toDirCap);
+    const sameDir = this.listingKey(fromDirCap).object === this.listingKey(toDirCap).object;
+    if (sameDir && fromNfc === toNfc) {
+      if (!(await this.rawListing(fromDirCap, true)).children.has(fromNfc)) throw new GridError('NOT_FOUND', `No such child: ${fromNfc}`);
+      return;
+    }
+    if (!strippedByRelink(fromNfc) && !strippedByRelink(toNfc)) {
+      await this.writing([fromDirCap, toDirCap], () => this.http.call(relinkRequest(fromDirCap, fromNfc, toDirCap, toNfc, replace)));
+      return;
+    }
+    const child = (await this.rawListing(fromDirCap, true)).children.get(fromNfc);
+    if (!child) throw new GridError('NOT_FOUND', `No such child: ${fromNfc}`);
+    const spec: ChildSpec = { type: child.type, ...linkCapsOfRaw(child), metadata: userPart(child.metadata) };
+    await this.writing([fromDirCap, toDirCap], async () => {
+      await this.http.call(setChildrenRequest(toDirCap, [[toNfc, spec]], replace));
+      await this.http.call(unlinkRequest(fromDirCap, fromNfc));
+    });
+  }
+
+  /**
+   * Reads the link, merges the patch, and writes the link back with its caps and the full new
+   * user metadata. Not atomic: a change to the same link by another client between the read
+   * and the write is overwritten.
+   */
+  async patchMetadata(dirCap: string, name: string, patch: MetadataPatch): Promise<DirEntry> {
+    const nfc = validName(name);
+    this.writableDir(dirCap);
+    const child = (await this.rawListing(dirCap, true)).children.get(nfc);
+    if (!child) throw new GridError('NOT_FOUND', `No such child: ${nfc}`);
+    const user = patchUserMetadata(userPart(child.metadata), patch);
+    const spec: ChildSpec = { type: child.type, ...this.linkCaps(child, user), metadata: user };
+    await this.writing([dirCap], () => this.http.call(setChildrenRequest(dirCap, [[nfc, spec]], true)));
+    const updated = (await this.rawListing(dirCap, true)).children.get(nfc);
+    if (!updated) throw new GridError('NOT_FOUND', `No such child: ${nfc}`);
+    return this.entryOf(nfc, updated, true);
+  }
+
+  /** The caps to link a listed child again under new metadata (no-write drops write authority). */
+  private linkCaps(child: RawNode, metadata: Metadata): { rwUri?: string; roUri?: string } {
+    const known = child.rwUri ?? child.roUri;
+    if (known !== undefined && parseCap(known).type !== 'unknown') {
+      const caps = capsForLink(known, metadata);
+      return { ...(caps.writeCap ? { rwUri: caps.writeCap } : {}), ...(caps.readCap ? { roUri: caps.readCap } : {}) };
+    }
+    const raw = linkCapsOfRaw(child);
+    if (metadata['no-write'] === true && raw.roUri !== undefined) return { roUri: raw.roUri };
+    return raw;
+  }
+
+  /**
+   * `t=mkdir&name=N&replace=…` in one request. Tahoe's mkdir cannot set metadata and reads
+   * replace= as a plain boolean, so with metadata or 'only-files' the directory is created
+   * unlinked and then linked with set_children (if that link is refused, the new empty
+   * directory stays unlinked and unreachable).
+   */
+  async mkdir(dirCap: string, name: string, options: { replace?: ReplaceMode; metadata?: Metadata } = {}): Promise<string> {
+    const nfc = validName(name);
+    this.writableDir(dirCap);
+    const replace = options.replace ?? false;
+    if (options.metadata === undefined && typeof replace === 'boolean') {
+      const answer = await this.writing([dirCap], () => this.http.call(mkdirChildRequest(dirCap, nfc, replace)));
+      return this.dirCapFrom(answer.body);
+    }
+    const childCap = await this.createDirectory();
+    const metadata = userPart(options.metadata);
+    const caps = capsForLink(childCap, metadata);
+    const spec: ChildSpec = { type: 'dirnode', metadata, ...(caps.writeCap ? { rwUri: caps.writeCap } : {}), ...(caps.readCap ? { roUri: caps.readCap } : {}) };
+    await this.writing([dirCap], () => this.http.call(setChildrenRequest(dirCap, [[nfc, spec]], replace)));
+    return childCap;
+  }
+
+  async createDirectory(): Promise<string> {
+    const answer = await this.http.call(mkdirUnlinkedRequest());
+    return this.dirCapFrom(answer.body);
+  }
+
+  private dirCapFrom(body: Buffer): string {
+    const text = body.toString('utf8').trim();
+    const cap = parseCap(text);
+    if (cap.type !== 'DIR2' && cap.type !== 'DIR2-MDMF') {
+      throw new GridError('UNAVAILABLE', 'unexpected answer from the Tahoe-LAFS node: mkdir did not return a directory write cap');
+    }
+    return formatCap(cap);
+  }
+
+  // --- files ------------------------------------------------------------------------------
+
+  async openRead(fileCap: string): Promise<FileReader> {
+    const cap = parseCap(fileCap);
+    switch (cap.type) {
+      case 'LIT':
+        return new BytesReader(cap.data); // the bytes are in the cap: no request
+      case 'CHK':
+        return this.rangeReader(fileCap, cap.size);
+      case 'SSK':
+      case 'SSK-RO':
+      case 'MDMF':
+      case 'MDMF-RO': {
+        // The current size, asked now; reads then go by range on whatever version is current.
+        const size = (await this.rawFile(fileCap, true)).size;
+        if (size === undefined) throw new GridError('UNAVAILABLE', 'the Tahoe-LAFS node did not report the size of the mutable file');
+        return this.rangeReader(fileCap, size);
+      }
+      default:
+        if (isDirectory(cap)) throw new GridError('IS_A_DIRECTORY', 'is a directory');
+        throw new GridError('INVALID', 'not a readable file cap');
+    }
+  }
+
+  private rangeReader(fileCap: string, size: number): FileReader {
+    if (size === 0) return new BytesReader(Buffer.alloc(0)); // Tahoe answers 416 to any range on an empty file
+    return new RangeReader(size, (first, last) => this.fetchRange(fileCap, first, last), {
+      blockSize: this.opts.blockSize,
+      cacheBlocks: this.opts.cacheBlocks,
+      readAheadBlocks: this.opts.readAheadBlocks,
+    });
+  }
+
+  /**
+   * Bytes [first, last] of a file, `last` already clamped to the size we know. A 416 or a
+   * shorter 206 means a mutable file shrank since: return what exists. A 200 (Tahoe ignored the
+   * range) is skipped through to the wanted bytes rather than buffered whole.
+   */
+  private async fetchRange(fileCap: string, first: number, last: number): Promise<Buffer> {
+    const want = last - first + 1;
+    // Small ranges must complete within the request timeout; large ones only must keep moving.
+    const controller = new AbortController();
+    let timedOut = false;
+    const timer = want <= 2 * this.opts.blockSize ? setTimeout(() => ((timedOut = true), controller.abort()), this.opts.timeoutMs) : undefined;
+    timer?.unref();
+    try {
+      const answer = await this.http.open(rangeRequest(fileCap, first, last), { signal: controller.signal });
+      if (answer.status === 416) {
+        discard(answer.body);
+        answer.release();
+        return Buffer.alloc(0);
+      }
+      if (answer.status !== 206 && answer.status !== 200) {
+        await this.http.finish(answer); // throws the mapped error
+        throw new GridError('UNAVAILABLE', `unexpected HTTP ${answer.status} for a ranged read`);
+      }
+      let skip = 0;
+      if (answer.status === 206) {
+        const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(answer.headers['content-range'] ?? '');
+        if (!m || Number(m[1]) !== first) {
+          discard(answer.body);
+          answer.release();
+          throw new GridError('UNAVAILABLE', 'unexpected answer from the Tahoe-LAFS node: wrong Content-Range');
+        }
+      } else {
+        skip = first;
+      }
+      return await collect(answer.body, skip, want).finally(() => answer.release());
+    } catch (err) {
+      throw this.http.unavailable(err, timedOut);
+    } finally {
+      if (timer) clearTimeout(timer);
+    }
+  }
+
+  async upload(): Promise<UploadSink> {
+    return new WebApiUpload(this.http, this.opts.idleTimeoutMs, this.opts.commitTimeoutMs);
+  }
+
+  private contentCapOf(content: MutableContent): Extract<Cap, { type: 'LIT' | 'CHK' }> {
+    const cap = parseCap(content.immutableCap);
+    if (cap.type !== 'LIT' && cap.type !== 'CHK') throw new GridError('INVALID', 'mutable content must be an immutable file');
+    return cap;
+  }
+
+  /**
+   * Sends the bytes of an immutable file as the body of `req` (a PUT making or updating a
+   * mutable file): LIT bytes directly, CHK bytes streamed from a GET of the same node.
+   */
+  private async publish(req: WebRequest, content: Extract<Cap, { type: 'LIT' | 'CHK' }>): Promise<string> {
+    const controller = new AbortController();
+    let source: Awaited<ReturnType<TahoeHttp['open']>> | undefined;
+    try {
+      let body: Buffer | NodeJS.ReadableStream;
+      let length: number;
+      if (content.type === 'LIT') {
+        body = content.data;
+        length = content.data.length;
+      } else {
+        source = await this.http.open(downloadRequest(formatCap(content)), { signal: controller.signal, pool: 'none' });
+        if (source.status !== 200) {
+          await this.http.finish(source);
+          throw new GridError('UNAVAILABLE', `unexpected HTTP ${source.status} reading the new content`);
+        }
+        if (Number(source.headers['content-length'] ?? content.size) !== content.size) {
+          throw new GridError('CORRUPT', 'the node announced a different size for the new content');
+        }
+        body = source.body;
+        length = content.size;
+      }
+      const answer = await this.http.open(req, {
+        body: body as Buffer,
+        contentLength: length,
+        signal: controller.signal,
+        headersTimeoutMs: this.opts.commitTimeoutMs,
+        pool: 'stream',
+      });
+      const { body: result } = await this.http.finish(answer, 4096);
+      return result.toString('utf8').trim();
+    } catch (err) {
+      controller.abort();
+      throw this.http.unavailable(err);
+    } finally {
+      if (source) discard(source.body);
+      source?.release();
+    }
+  }
+
+  async createMutable(content: MutableContent, format: 'SDMF' | 'MDMF' = 'SDMF'): Promise<string> {
+    const source = this.contentCapOf(content);
+    const text = await this.publish(uploadRequest(format), source);
+    const cap = parseCap(text);
+    if (cap.type !== (format === 'MDMF' ? 'MDMF' : 'SSK')) {
+      throw new GridError('UNAVAILABLE', 'unexpected answer from the Tahoe-LAFS node: no mutable file write cap');
+    }
+    return formatCap(cap);
+  }
+
+  async overwriteMutable(writeCap: string, content: MutableContent): Promise<void> {
+    const cap = parseCap(writeCap);
+    if (cap.type === 'SSK-RO' || cap.type === 'MDMF-RO') throw new GridError('NOT_WRITABLE', 'mutable file cap is read-only');
+    if (cap.type === 'LIT' || cap.type === 'CHK') throw new GridError('NOT_WRITABLE', 'file is immutable');
+    if (cap.type !== 'SSK' && cap.type !== 'MDMF') {
+      throw new GridError(isDirectory(cap) ? 'IS_A_DIRECTORY' : 'INVALID', 'not a mutable file cap');
+    }
+    const source = this.contentCapOf(content);
+    try {
+      await this.publish(overwriteRequest(writeCap), source);
+    } finally {
+      this.invalidateFile(writeCap);
+    }
+  }
+
+  // --- whole grid -------------------------------------------------------------------------
+
+  async diskUsage(): Promise<DiskUsage> {
+    return { ...DISK_USAGE };
+  }
+}
+
+/** Reads `want` bytes after skipping `skip` from a body, then lets go of the rest. */
+async function collect(body: Readable, skip: number, want: number): Promise<Buffer> {
+  const out = Buffer.allocUnsafe(want);
+  let filled = 0;
+  let toSkip = skip;
+  for await (const raw of body as AsyncIterable<Buffer>) {
+    let chunk = raw;
+    if (toSkip > 0) {
+      if (chunk.length <= toSkip) {
+        toSkip -= chunk.length;
+        continue;
+      }
+      chunk = chunk.subarray(toSkip);
+      toSkip = 0;
+    }
+    const n = Math.min(chunk.length, want - filled);
+    chunk.copy(out, filled, 0, n);
+    filled += n;
+    if (filled === want) break;
+  }
+  discard(body);
+  return filled === want ? out : out.subarray(0, filled);
+}
