@@ -32,12 +32,12 @@ function decodeEntities(text: string): string {
   });
 }
 
+const TAG = /<\/?[a-z!?][^>]*>/gi;
+
 function stripTags(html: string): string {
-  return decodeEntities(
-    html
-      .replace(/<(style|script|head)\b[\s\S]*?<\/\1\s*>/gi, ' ')
-      .replace(/<[^>]*>/g, ' '),
-  );
+  const text = html.replace(/<(style|script|head)\b[\s\S]*?<\/\1\s*>/gi, ' ').replace(/<[^>]*>/g, ' ');
+  // Entities may spell out more markup (&lt;b&gt;): it must not come back as tags either.
+  return decodeEntities(text).replace(TAG, ' ');
 }
 
 function squash(text: string): string {
