@@ -307,10 +307,16 @@ export class FakeTahoeHandler {
         node = nodeFromCaps(cap, undefined);
         continue;
       }
-      if ((method === 'POST' || method === 'PUT') && t === 'mkdir') {
-        req.resume();
+      if (((method === 'POST' || method === 'PUT') && t === 'mkdir') || (method === 'POST' && t === 'mkdir-with-children')) {
+        // The final directory of the path is created (with its initial children), then asked
+        // the request, which for a directory without name= answers its own cap.
+        const kids = t === 'mkdir-with-children' ? this.childrenFromJson(await readAll(req), false) : (req.resume(), new Map());
         const format = getFormat(args, undefined);
-        const cap = this.state.newDirectory(format === 'MDMF' ? 'MDMF' : 'SDMF');
+        if (!node.mutable || !node.rw) throw notWriteable();
+        const now = Date.now() / 1000;
+        const children = new Map<string, Link>();
+        for (const [n, { node: kid, metadata }] of kids) children.set(n, linkFor(kid, updateLinkMetadata(undefined, metadata, now)));
+        const cap = this.state.newDirectory(format === 'MDMF' ? 'MDMF' : 'SDMF', children);
         this.addLinks(node, [[nfc, nodeFromCaps(cap, undefined), undefined]], true);
         sendResult(res, cap);
         return;
@@ -699,7 +705,7 @@ export class FakeTahoeHandler {
       path = blob?.path;
     }
     const headers: Record<string, string> = { 'Accept-Ranges': 'bytes' };
-    if (!node.mutable && node.cap.type === 'CHK') headers.ETag = `${this.etagOf(node)}-`;
+    if (!node.mutable && node.cap.type === 'CHK' && req.method !== 'HEAD') headers.ETag = `${this.etagOf(node)}-`;
     if (!node.mutable && node.cap.type === 'CHK' && !path) {
       sendCoded(res, noShares(), headers);
       return;
