@@ -1,0 +1,722 @@
+// One SFTP v3 session over a byte stream (the `sftp` subsystem channel, or stdin/stdout): frames
+// and decodes requests, calls the vfs, encodes replies. Filesystem policy lives in the vfs; this
+// module only translates, orders and bounds.
+//
+// Guarantees:
+// - every request id gets exactly one reply: a handler's result, its error through the one
+//   status table (status-map.ts), FX_FAILURE for a bug, FX_OP_UNSUPPORTED for what we do not
+//   serve. A packet without a readable id (or that cannot be framed) ends the session instead.
+// - requests are dispatched without waiting for earlier replies (clients keep 64 READs/WRITEs in
+//   flight); the vfs keeps the operations of one write handle in order, a CLOSE waits for the
+//   requests before it on its handle, and path requests are ordered by PathOrder.
+// - bounded work: above maxOutstanding requests or maxPendingBytes (reply bytes the channel has
+//   not taken yet, plus READ and WRITE payloads in flight) we stop reading the stream, so the
+//   SSH window closes; reading resumes below half of both.
+// - when the stream ends or closes, requests already received still finish (a CLOSE received
+//   commits), then the vfs session is closed (files never closed commit nothing) and our side
+//   of the stream is ended, so `sftp -b` does not wait forever.
+//
+// Behaviour choices beyond Tahoe (documented for clients):
+// - A closed or unknown handle is FX_FAILURE "invalid handle"; the handle is forgotten as soon as
+//   its CLOSE arrives, so a second CLOSE is "invalid handle" too (Twisted sent no reply at all).
+// - Requests before INIT get FX_FAILURE; a second INIT is ignored (it carries no id to answer).
+// - OPEN attrs are ignored (Tahoe): `put` sends the local mode, and a read-only local file must
+//   not produce a no-write link. `put -p` sets it afterwards with FSETSTAT.
+import type { Duplex } from 'node:stream';
+import {
+  formatPath, lsLine, parsePath, redactedPath, DEFAULT_MAX_OPEN_FILES, VfsError,
+  type OpenFlags as VfsOpenFlags, type SetAttrs, type VfsAttrs, type VfsSession, type VPath,
+} from '../vfs/index.js';
+import type { SftpAttrs } from './attrs.js';
+import { MAX_PACKET, MAX_READ, MAX_WRITE, OpenFlags, StatusCode, StatvfsFlags } from './constants.js';
+import { ExtensionName, OPENSSH_EXTENSION_VERSIONS } from './extensions.js';
+import { SftpFramer } from './framer.js';
+import { HandleTable, idle, track, type DirHandle, type FileHandle, type SftpHandle } from './handles.js';
+import { PathOrder } from './ordering.js';
+import { ReplyOutput, type CorkStrategy, type Reply } from './output.js';
+import {
+  encodeAttrsReply, encodeDataParts, encodeHandle, encodeLimitsReply, encodeName, encodeStatus,
+  encodeStatvfsReply, encodeVersion, nameEntriesThatFit, type NameEntry, type StatvfsInfo,
+} from './replies.js';
+import { decodeRequest, type IdRequest } from './requests.js';
+import type { ExtendedRequest } from './extensions.js';
+import { errorStatus } from './status-map.js';
+
+/** The pino subset we use; a pino logger satisfies it. */
+export interface SftpLogger {
+  debug(obj: object, msg?: string): void;
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+}
+
+export interface SftpSessionOptions {
+  logger?: SftpLogger;
+  /** Fields added to every log line (connection id, user); never caps. */
+  logFields?: Record<string, unknown>;
+  /** Cork/uncork the socket under the stream (SshSessionInfo.cork/uncork); calls are paired. */
+  cork?: () => void;
+  uncork?: () => void;
+  /** How replies are coalesced (output.ts); 'idle' unless measuring. */
+  corkStrategy?: CorkStrategy;
+  /** Requests dispatched and not yet answered before we stop reading. Default 256. */
+  maxOutstanding?: number;
+  /** Reply bytes not yet taken by the stream plus READ/WRITE payloads in flight. Default 16 MiB. */
+  maxPendingBytes?: number;
+  /** Open handles (files and directories); advertised in limits@openssh.com. Default: the vfs default. */
+  maxOpenHandles?: number;
+  /** Framer bound on buffered input; default the framer's. */
+  maxBufferedInput?: number;
+}
+
+export interface SftpSession {
+  /** Settles once the session is over: requests finished, vfs closed, our side of the stream ended. */
+  readonly done: Promise<void>;
+  /** Ends the session from our side (server shutdown): nothing more is read; requests in flight finish. */
+  close(): Promise<void>;
+  /** Requests dispatched and not answered yet. */
+  readonly outstanding: number;
+  /** Handles currently open. */
+  readonly openHandles: number;
+}
+
+export const DEFAULT_MAX_OUTSTANDING = 256;
+export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
+
+/** The extensions we advertise in VERSION, with OpenSSH's version strings. */
+export const ADVERTISED_EXTENSIONS: readonly string[] = [
+  ExtensionName.POSIX_RENAME,
+  ExtensionName.STATVFS,
+  ExtensionName.FSTATVFS,
+  ExtensionName.FSYNC,
+  ExtensionName.HARDLINK,
+  ExtensionName.LIMITS,
+  ExtensionName.COPY_DATA,
+  ExtensionName.HOME_DIRECTORY,
+  ExtensionName.EXPAND_PATH,
+];
+
+/** statvfs figures that a virtual filesystem has no real value for (Tahoe sends constants too). */
+const STATVFS_BLOCK = 4096;
+const STATVFS_FILES = 200_000_000;
+const STATVFS_FREE_FILES = 100_000_000;
+const STATVFS_FSID = 0x1af5;
+const NAME_MAX = 255;
+/** Entries converted per READDIR before fitting them into one NAME packet. */
+const READDIR_BATCH = 1000;
+
+const OK_MESSAGE = '';
+
+/** Runs an SFTP session on `stream` for the logged-in `vfs`. Never throws; see SftpSession. */
+export function runSftpSession(stream: Duplex, vfs: VfsSession, options: SftpSessionOptions = {}): SftpSession {
+  return new Session(stream, vfs, options);
+}
+
+class Session implements SftpSession {
+  readonly done: Promise<void>;
+  private resolveDone!: () => void;
+  private readonly framer: SftpFramer;
+  private readonly out: ReplyOutput;
+  private readonly handles: HandleTable;
+  private readonly order = new PathOrder();
+  private readonly maxOutstanding: number;
+  private readonly maxPendingBytes: number;
+  private readonly log: SftpLogger | undefined;
+  private readonly fields: Record<string, unknown>;
+
+  private initialized = false;
+  outstanding = 0;
+  /** READ lengths and WRITE payloads of requests in flight. */
+  private payloadBytes = 0;
+  private pumping = false;
+  /** We stopped reading the stream because of the bounds. */
+  private inputPaused = false;
+  /** The framer holds no complete packet we have not handled. */
+  private drained = true;
+  /** No more input: the stream ended or closed. */
+  private inputEnded = false;
+  /** No more requests will be handled: fatal framing error or close() from our side. */
+  private stopped = false;
+  private finishing = false;
+
+  constructor(
+    private readonly stream: Duplex,
+    private readonly vfs: VfsSession,
+    options: SftpSessionOptions,
+  ) {
+    this.done = new Promise((resolve) => (this.resolveDone = resolve));
+    this.framer = new SftpFramer(options.maxBufferedInput !== undefined ? { maxBuffered: options.maxBufferedInput } : {});
+    this.handles = new HandleTable(options.maxOpenHandles ?? DEFAULT_MAX_OPEN_FILES);
+    this.maxOutstanding = options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING;
+    this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
+    this.log = options.logger;
+    this.fields = options.logFields ?? {};
+    this.out = new ReplyOutput(stream, {
+      cork: options.cork,
+      uncork: options.uncork,
+      strategy: options.corkStrategy,
+      idle: () => this.outstanding === 0,
+    });
+    stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    stream.on('end', () => this.onInputEnd());
+    stream.on('close', () => this.onInputEnd());
+    stream.on('error', (err: Error) => this.log?.debug({ ...this.fields, err: err.message }, 'sftp stream error'));
+    stream.on('drain', () => this.maybeResume());
+  }
+
+  get openHandles(): number {
+    return this.handles.size;
+  }
+
+  close(): Promise<void> {
+    this.stopped = true;
+    this.maybeFinish();
+    return this.done;
+  }
+
+  // --- input ------------------------------------------------------------------------------
+
+  private onData(chunk: Buffer): void {
+    if (this.stopped || this.inputEnded) return;
+    this.framer.push(chunk);
+    this.drained = false;
+    this.pump();
+  }
+
+  private onInputEnd(): void {
+    if (this.inputEnded) return;
+    this.inputEnded = true;
+    this.maybeFinish();
+  }
+
+  /** Handles buffered packets until none is left or the bounds are reached. */
+  private pump(): void {
+    if (this.pumping) return;
+    this.pumping = true;
+    this.out.beginBatch();
+    try {
+      while (!this.stopped && !this.overBounds()) {
+        const r = this.framer.next();
+        if (r.kind === 'need-more') {
+          this.drained = true;
+          break;
+        }
+        if (r.kind === 'fatal') {
+          this.protocolError(r.reason);
+          break;
+        }
+        this.handlePacket(r.payload);
+      }
+    } finally {
+      this.out.endBatch();
+      this.pumping = false;
+    }
+    if (!this.drained && !this.stopped && this.overBounds()) {
+      if (!this.inputPaused) {
+        this.inputPaused = true;
+        this.stream.pause();
+      }
+    } else if (this.inputPaused) {
+      this.inputPaused = false;
+      this.stream.resume();
+    }
+    this.maybeFinish();
+  }
+
+  private pendingBytes(): number {
+    return this.payloadBytes + (this.stream.destroyed ? 0 : this.stream.writableLength);
+  }
+
+  private overBounds(): boolean {
+    return this.outstanding >= this.maxOutstanding || this.pendingBytes() >= this.maxPendingBytes;
+  }
+
+  private belowHalf(): boolean {
+    return this.outstanding < this.maxOutstanding / 2 && this.pendingBytes() < this.maxPendingBytes / 2;
+  }
+
+  private maybeResume(): void {
+    if (!this.pumping && !this.drained && this.belowHalf()) this.pump();
+  }
+
+  private protocolError(reason: string): void {
+    this.log?.debug({ ...this.fields, reason }, 'sftp protocol error: ending the session');
+    this.stopped = true;
+  }
+
+  private handlePacket(payload: Buffer): void {
+    let decoded: ReturnType<typeof decodeRequest>;
+    try {
+      decoded = decodeRequest(payload);
+    } catch (err) {
+      // A codec bug: we cannot know whom to answer, so the session cannot go on.
+      this.log?.error({ ...this.fields, err: describe(err) }, 'sftp decoder failed');
+      this.protocolError('decoder failure');
+      return;
+    }
+    switch (decoded.kind) {
+      case 'fatal':
+        this.protocolError(decoded.reason);
+        return;
+      case 'bad-message': {
+        const what = decoded.extension !== undefined ? `${decoded.extension} request` : `packet type ${decoded.packetType}`;
+        this.statusNow(decoded.id, StatusCode.BAD_MESSAGE, `could not parse ${what}: ${decoded.reason}`);
+        return;
+      }
+      case 'unsupported':
+        this.statusNow(decoded.id, StatusCode.OP_UNSUPPORTED, `don't understand packet type ${decoded.packetType}`);
+        return;
+      case 'request': {
+        const req = decoded.request;
+        if (req.type === 'init') {
+          if (this.initialized) {
+            this.log?.debug({ ...this.fields }, 'sftp: second INIT ignored');
+            return;
+          }
+          this.initialized = true;
+          this.out.write(this.version());
+          return;
+        }
+        if (!this.initialized) {
+          this.statusNow(req.id, StatusCode.FAILURE, 'SSH_FXP_INIT must come first');
+          return;
+        }
+        this.run(req.id, req.type, (log) => this.dispatch(req, log));
+      }
+    }
+  }
+
+  private version(): Buffer {
+    return encodeVersion(ADVERTISED_EXTENSIONS.map((name) => [name, OPENSSH_EXTENSION_VERSIONS[name]!] as const));
+  }
+
+  // --- replies ----------------------------------------------------------------------------
+
+  /** Runs one request: exactly one reply, whatever `work` does. */
+  private run(id: number, op: string, work: (log: RequestLog) => Reply | Promise<Reply>): void {
+    this.outstanding++;
+    const log: RequestLog = { paths: [] };
+    let result: Reply | Promise<Reply>;
+    try {
+      result = work(log);
+    } catch (err) {
+      this.fail(id, op, err, log);
+      return;
+    }
+    if (result instanceof Promise) {
+      result.then(
+        (reply) => this.send(reply),
+        (err: unknown) => this.fail(id, op, err, log),
+      );
+    } else {
+      this.send(result);
+    }
+  }
+
+  private send(reply: Reply): void {
+    this.outstanding--;
+    this.out.write(reply);
+    this.afterReply();
+  }
+
+  private fail(id: number, op: string, err: unknown, log: RequestLog): void {
+    const s = errorStatus(err);
+    if (this.log) {
+      const paths = log.paths.map(redactedPath);
+      if (s.vfsCode === undefined) this.log.warn({ ...this.fields, op, id, paths, err: describe(err) }, 'sftp request failed unexpectedly');
+      else this.log.debug({ ...this.fields, op, id, paths, code: s.vfsCode, status: s.code, msg: redactCaps(s.message) }, 'sftp request failed');
+    }
+    let reply: Buffer;
+    try {
+      reply = encodeStatus(id, s.code, s.message);
+    } catch {
+      reply = encodeStatus(id, StatusCode.FAILURE, 'internal error');
+    }
+    this.send(reply);
+  }
+
+  /** A reply decided before dispatch (decode errors, pre-INIT requests). */
+  private statusNow(id: number, code: number, message: string): void {
+    this.outstanding++;
+    this.send(encodeStatus(id, code, message));
+  }
+
+  private afterReply(): void {
+    if (this.inputPaused) this.maybeResume();
+    this.maybeFinish();
+  }
+
+  private maybeFinish(): void {
+    if (this.finishing || this.outstanding > 0) return;
+    if (!this.stopped) {
+      if (!this.inputEnded) return;
+      if (!this.drained) {
+        // Input ended with complete packets still buffered (we were paused): they were sent,
+        // so they are answered (a CLOSE among them commits) before the session ends.
+        if (!this.pumping && !this.overBounds()) this.pump();
+        return;
+      }
+    }
+    this.finishing = true;
+    void this.finish();
+  }
+
+  private async finish(): Promise<void> {
+    try {
+      // Files never closed commit nothing; a CLOSE already received has finished by now.
+      await this.vfs.close();
+    } catch (err) {
+      this.log?.warn({ ...this.fields, err: describe(err) }, 'sftp: closing the vfs session failed');
+    }
+    this.handles.clear();
+    this.out.flush();
+    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+    // Keep draining (and dropping) input so a peer still sending cannot block on a full window.
+    if (!this.inputEnded) this.stream.resume();
+    this.resolveDone();
+  }
+
+  // --- dispatch ---------------------------------------------------------------------------
+
+  private dispatch(req: IdRequest, log: RequestLog): Reply | Promise<Reply> {
+    const P = (raw: Buffer): VPath => at(log, raw);
+    const id = req.id;
+    switch (req.type) {
+      case 'open':
+        return this.open(id, P(req.path), req.pflags);
+      case 'close':
+        return this.closeHandle(id, req.handle);
+      case 'read':
+        return this.read(id, req.handle, req.offset, req.length);
+      case 'write':
+        return this.write(id, req.handle, req.offset, req.data);
+      case 'lstat':
+      case 'stat': {
+        const path = P(req.path);
+        return this.order.look(async () => attrsReply(id, await this.vfs.attrs(path)));
+      }
+      case 'fstat': {
+        const h = this.handle(req.handle);
+        if (h.kind === 'dir') return this.order.look(async () => attrsReply(id, await this.vfs.attrs(h.path)));
+        return track(h, h.file.stat()).then((a) => attrsReply(id, a));
+      }
+      case 'setstat': {
+        const path = P(req.path);
+        const attrs = toSetAttrs(req.attrs);
+        return this.order.change(async () => ok(id, await this.vfs.setAttrs(path, attrs)));
+      }
+      case 'fsetstat': {
+        const h = this.handle(req.handle);
+        const attrs = toSetAttrs(req.attrs);
+        if (h.kind === 'dir') return this.order.change(async () => ok(id, await this.vfs.setAttrs(h.path, attrs)));
+        return track(h, h.file.setAttrs(attrs)).then(() => ok(id));
+      }
+      case 'opendir':
+        return this.opendir(id, P(req.path));
+      case 'readdir':
+        return this.readdir(id, this.dirHandle(req.handle));
+      case 'remove': {
+        const path = P(req.path);
+        return this.order.change(async () => ok(id, await this.vfs.remove(path)));
+      }
+      case 'rmdir': {
+        const path = P(req.path);
+        return this.order.change(async () => ok(id, await this.vfs.rmdir(path)));
+      }
+      case 'mkdir': {
+        const path = P(req.path);
+        const perms = req.attrs.permissions;
+        return this.order.change(async () => ok(id, await this.vfs.mkdir(path, perms)));
+      }
+      case 'realpath':
+        // Canonical form only: no existence check (Tahoe), and a cap only if the client sent one.
+        return nameReply(id, formatPath(P(req.path)));
+      case 'rename': {
+        const from = P(req.oldPath);
+        const to = P(req.newPath);
+        return this.order.change(async () => ok(id, await this.vfs.rename(from, to, 'no-replace')));
+      }
+      case 'readlink':
+      case 'symlink':
+        return encodeStatus(id, StatusCode.OP_UNSUPPORTED, 'symbolic links are not supported');
+      default:
+        return this.extended(req, log);
+    }
+  }
+
+  private extended(req: ExtendedRequest, log: RequestLog): Reply | Promise<Reply> {
+    const P = (raw: Buffer): VPath => at(log, raw);
+    const id = req.id;
+    switch (req.type) {
+      case 'posix-rename': {
+        const from = P(req.oldPath);
+        const to = P(req.newPath);
+        return this.order.change(async () => ok(id, await this.vfs.rename(from, to, 'posix')));
+      }
+      case 'hardlink': {
+        const from = P(req.oldPath);
+        const to = P(req.newPath);
+        return this.order.change(async () => ok(id, await this.vfs.hardlink(from, to)));
+      }
+      case 'statvfs': {
+        const path = P(req.path);
+        return this.order.look(async () => {
+          await this.vfs.attrs(path); // statvfs(2) of a missing path fails
+          return encodeStatvfsReply(id, await this.statvfs());
+        });
+      }
+      case 'fstatvfs': {
+        this.handle(req.handle);
+        return this.statvfs().then((s) => encodeStatvfsReply(id, s));
+      }
+      case 'fsync': {
+        const h = this.fileHandle(req.handle);
+        // A writer's fsync commits: a change of the namespace, ordered like CLOSE.
+        if (h.file.writable) return this.order.change(() => track(h, h.file.sync())).then(() => ok(id));
+        return track(h, h.file.sync()).then(() => ok(id));
+      }
+      case 'limits':
+        return encodeLimitsReply(id, {
+          // OpenSSH's sftp-server reports SFTP_MAX_MSG_LENGTH (the payload limit, length field
+          // not counted), and its client sizes requests from the read/write figures.
+          maxPacketLength: MAX_PACKET,
+          maxReadLength: MAX_READ,
+          maxWriteLength: MAX_WRITE,
+          maxOpenHandles: this.handles.max,
+        });
+      case 'copy-data':
+        return this.copyData(req);
+      case 'home-directory':
+        // Every account sees its own root as its home; other accounts' homes are not visible.
+        return nameReply(id, '/');
+      case 'expand-path':
+        return nameReply(id, formatPath(P(expandTilde(req.path))));
+      case 'extended-unknown':
+        return encodeStatus(id, StatusCode.OP_UNSUPPORTED, `unsupported extension ${printable(req.name)}`);
+    }
+  }
+
+  // --- handles ----------------------------------------------------------------------------
+
+  private handle(wire: Buffer): SftpHandle {
+    const h = this.handles.get(wire);
+    if (!h) throw new VfsError('FAILURE', 'invalid handle');
+    return h;
+  }
+
+  private fileHandle(wire: Buffer): FileHandle {
+    const h = this.handle(wire);
+    if (h.kind !== 'file') throw new VfsError('FAILURE', 'not a file handle');
+    return h;
+  }
+
+  private dirHandle(wire: Buffer): DirHandle {
+    const h = this.handle(wire);
+    if (h.kind !== 'dir') throw new VfsError('FAILURE', 'not a directory handle');
+    return h;
+  }
+
+  private checkRoom(): void {
+    if (this.handles.full) throw new VfsError('TOO_MANY_OPEN_FILES', 'too many open handles');
+  }
+
+  private open(id: number, path: VPath, pflags: number): Promise<Reply> {
+    const flags = toOpenFlags(pflags);
+    // Opens that may create, truncate or register a writer change the namespace.
+    const changes = Boolean(flags.write || flags.create || flags.truncate || flags.exclusive);
+    const opening = async (): Promise<Reply> => {
+      this.checkRoom();
+      const file = await this.vfs.open(path, flags);
+      if (this.handles.full) {
+        // Filled up while we were opening: undo without committing anything.
+        await file.abandon().catch(() => {});
+        await this.vfs.closeFile(file).catch(() => {});
+        this.checkRoom();
+      }
+      return encodeHandle(id, this.handles.add({ kind: 'file', file }));
+    };
+    return changes ? this.order.change(opening) : this.order.look(opening);
+  }
+
+  private closeHandle(id: number, wire: Buffer): Reply | Promise<Reply> {
+    const h = this.handles.take(wire);
+    if (!h) throw new VfsError('FAILURE', 'invalid handle');
+    if (h.kind === 'dir') return ok(id);
+    const closing = async (): Promise<Reply> => {
+      await idle(h); // reads still in flight on this handle finish first
+      await this.vfs.closeFile(h.file);
+      return ok(id);
+    };
+    // A writer's close commits (links the new file): a change, ordered with path requests.
+    return h.file.writable ? this.order.change(closing) : closing();
+  }
+
+  private read(id: number, wire: Buffer, offset: number, length: number): Promise<Reply> {
+    const h = this.fileHandle(wire);
+    const len = Math.min(length, MAX_READ);
+    this.payloadBytes += len;
+    return track(h, h.file.read(offset, len)).then(
+      (data) => {
+        this.payloadBytes -= len;
+        // Tahoe (Twisted's _cbRead): an empty result is EOF, even for a zero-length read.
+        return data.length === 0 ? encodeStatus(id, StatusCode.EOF, 'end of file') : encodeDataParts(id, data);
+      },
+      (err: unknown) => {
+        this.payloadBytes -= len;
+        throw err;
+      },
+    );
+  }
+
+  private write(id: number, wire: Buffer, offset: number, data: Buffer): Promise<Reply> {
+    const h = this.fileHandle(wire);
+    const len = data.length;
+    this.payloadBytes += len;
+    // Called now, in arrival order: the vfs queues operations per handle in call order.
+    return track(h, h.file.write(offset, data)).then(
+      () => {
+        this.payloadBytes -= len;
+        return ok(id);
+      },
+      (err: unknown) => {
+        this.payloadBytes -= len;
+        throw err;
+      },
+    );
+  }
+
+  private opendir(id: number, path: VPath): Promise<Reply> {
+    return this.order.look(async () => {
+      this.checkRoom();
+      const entries = await this.vfs.list(path);
+      this.checkRoom();
+      return encodeHandle(id, this.handles.add({ kind: 'dir', path, entries, next: 0 }));
+    });
+  }
+
+  private readdir(id: number, h: DirHandle): Reply {
+    if (h.next >= h.entries.length) return encodeStatus(id, StatusCode.EOF, 'no more entries');
+    const now = Date.now() / 1000;
+    const batch: NameEntry[] = h.entries.slice(h.next, h.next + READDIR_BATCH).map((e) => ({
+      filename: Buffer.from(e.name, 'utf8'),
+      longname: Buffer.from(lsLine(e.name, e.attrs, now), 'utf8'),
+      attrs: toSftpAttrs(e.attrs),
+    }));
+    const n = Math.max(1, nameEntriesThatFit(batch));
+    h.next += n;
+    return encodeName(id, batch.slice(0, n));
+  }
+
+  private async copyData(req: Extract<ExtendedRequest, { type: 'copy-data' }>): Promise<Reply> {
+    const src = this.fileHandle(req.readHandle);
+    const dst = this.fileHandle(req.writeHandle);
+    const copying = this.vfs.copyData(src.file, req.readOffset, req.readLength, dst.file, req.writeOffset);
+    await track(src, track(dst, copying));
+    return ok(req.id);
+  }
+
+  private async statvfs(): Promise<StatvfsInfo> {
+    const u = await this.vfs.diskUsage();
+    const blocks = (n: number) => Math.max(0, Math.floor(n / STATVFS_BLOCK));
+    return {
+      bsize: STATVFS_BLOCK,
+      frsize: STATVFS_BLOCK,
+      blocks: blocks(u.totalBytes),
+      bfree: blocks(Math.max(u.totalBytes - u.usedBytes, u.availableBytes)),
+      bavail: blocks(u.availableBytes),
+      files: STATVFS_FILES,
+      ffree: STATVFS_FREE_FILES,
+      favail: STATVFS_FREE_FILES,
+      fsid: STATVFS_FSID,
+      flag: StatvfsFlags.ST_NOSUID,
+      namemax: NAME_MAX,
+    };
+  }
+}
+
+// --- translation helpers ---------------------------------------------------------------------
+
+/** What an error log line may say about a request: its canonical paths (shown with caps redacted). */
+interface RequestLog {
+  paths: VPath[];
+}
+
+/** Canonicalises a client path at the edge, remembering it for the log line. */
+function at(log: RequestLog, raw: Buffer): VPath {
+  const path = parsePath(raw);
+  log.paths.push(path);
+  return path;
+}
+
+function ok(id: number, _done?: void): Buffer {
+  return encodeStatus(id, StatusCode.OK, OK_MESSAGE);
+}
+
+function nameReply(id: number, path: string): Buffer {
+  return encodeName(id, [{ filename: Buffer.from(path, 'utf8'), longname: Buffer.alloc(0), attrs: {} }]);
+}
+
+function attrsReply(id: number, attrs: VfsAttrs): Buffer {
+  return encodeAttrsReply(id, toSftpAttrs(attrs));
+}
+
+const U32_MAX = 0xffffffff;
+
+/** What Tahoe sends: size if known, the full mode, one time for atime and mtime; no uid/gid. */
+export function toSftpAttrs(a: VfsAttrs): SftpAttrs {
+  const out: SftpAttrs = { permissions: a.mode };
+  if (a.size !== undefined) out.size = a.size;
+  if (a.mtime !== undefined) {
+    const t = Math.min(Math.max(0, Math.floor(a.mtime)), U32_MAX);
+    out.atime = t;
+    out.mtime = t;
+  }
+  return out;
+}
+
+/** SETSTAT attributes the vfs understands; uid/gid and extended attributes are ignored. */
+export function toSetAttrs(a: SftpAttrs): SetAttrs {
+  const out: SetAttrs = {};
+  if (a.size !== undefined) out.size = a.size;
+  if (a.permissions !== undefined) out.permissions = a.permissions;
+  if (a.mtime !== undefined) out.mtime = a.mtime;
+  if (a.atime !== undefined) out.atime = a.atime;
+  return out;
+}
+
+export function toOpenFlags(pflags: number): VfsOpenFlags {
+  return {
+    read: (pflags & OpenFlags.READ) !== 0,
+    write: (pflags & OpenFlags.WRITE) !== 0,
+    append: (pflags & OpenFlags.APPEND) !== 0,
+    create: (pflags & OpenFlags.CREAT) !== 0,
+    truncate: (pflags & OpenFlags.TRUNC) !== 0,
+    exclusive: (pflags & OpenFlags.EXCL) !== 0,
+  };
+}
+
+/**
+ * expand-path@openssh.com: `~` and `~user` (any user: each account's home is its own root) become
+ * `/`; the rest is canonicalised like REALPATH.
+ */
+function expandTilde(raw: Buffer): Buffer {
+  if (raw[0] !== 0x7e /* ~ */) return raw;
+  const slash = raw.indexOf(0x2f /* / */);
+  return slash < 0 ? Buffer.from('/') : raw.subarray(slash);
+}
+
+function printable(s: string): string {
+  const clean = s.replace(/[^\x20-\x7e]/g, '?');
+  return clean.length > 64 ? `${clean.slice(0, 64)}…` : clean;
+}
+
+/** Caps must never reach logs, whatever carried them. */
+function redactCaps(s: string): string {
+  return s.replace(/URI:[^\s'"/]*/g, '[cap]');
+}
+
+function describe(err: unknown): string {
+  if (err instanceof Error) return redactCaps(`${err.name}: ${err.message}`);
+  return redactCaps(String(err));
+}
+
