@@ -241,7 +241,7 @@ export class VfsSession {
     }
     const entry = await this.grid.getChild(dir.cap, name);
     if (!entry) {
-      if (!flags.create) throw new VfsError('NO_SUCH_FILE', 'the file does not exist, and was not opened with the creation (CREAT) flag');
+      if (!flags.create) throw new VfsError('NO_SUCH_FILE', `No such file or directory: ${name}`);
       if (dir.readOnly) throw new VfsError('PERMISSION_DENIED', 'cannot create a file when the parent directory is read-only');
       return this.newWriter({ kind: 'link', dirCap: dir.cap, dirReadCap: dir.readCap!, name }, flags, undefined, undefined, true);
     }

@@ -1,0 +1,126 @@
+#!/usr/bin/env node
+// The `lafsd` command: parses arguments and calls the layers below. No policy lives here.
+import { parseArgs, type ParseArgsConfig } from 'node:util';
+import { ConfigError } from '../config/index.js';
+import { AuthError } from '../auth/index.js';
+import { GridError } from '../grid/index.js';
+import { VfsError } from '../vfs/index.js';
+import { initNode } from '../node/nodedir.js';
+import { addUserCommand, passwdCommand } from './account-commands.js';
+import { getCommand, lsCommand, mkdirCommand, mvCommand, putCommand, rmCommand } from './store-commands.js';
+import { quickstartCommand, runCommand, sftpStdioCommand } from './run-commands.js';
+import { USAGE, UsageError } from './usage.js';
+
+type Options = NonNullable<ParseArgsConfig['options']>;
+
+function parse(args: string[], options: Options, positionals: [min: number, max: number]) {
+  let parsed;
+  try {
+    parsed = parseArgs({ args, options, allowPositionals: true, strict: true });
+  } catch (err) {
+    throw new UsageError((err as Error).message);
+  }
+  const n = parsed.positionals.length;
+  if (n < positionals[0] || n > positionals[1]) throw new UsageError(`wrong number of arguments`);
+  return { values: parsed.values as Record<string, string | boolean | undefined>, pos: parsed.positionals };
+}
+
+const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : undefined);
+
+const COMMANDS: Record<string, (args: string[]) => Promise<number | void>> = {
+  async init(args) {
+    const { values, pos } = parse(args, { 'sftp-port': { type: 'string' }, 'ftp-port': { type: 'string' } }, [1, 1]);
+    const sftpPort = str(values['sftp-port']);
+    const ftpPort = str(values['ftp-port']);
+    const base = await initNode(pos[0]!, { ...(sftpPort ? { sftpPort } : {}), ...(ftpPort ? { ftpPort } : {}) });
+    process.stderr.write(`created node ${base}\nnext: lafsd add-user ${pos[0]} NAME, then lafsd run ${pos[0]}\n`);
+  },
+  async run(args) {
+    const { pos } = parse(args, {}, [1, 1]);
+    return runCommand(pos[0]!);
+  },
+  async quickstart(args) {
+    const { pos } = parse(args, {}, [1, 1]);
+    return quickstartCommand(pos[0]!);
+  },
+  async 'sftp-server'(args) {
+    const { values, pos } = parse(args, { stdio: { type: 'boolean' }, user: { type: 'string' } }, [1, 1]);
+    if (!values.stdio) throw new UsageError('sftp-server needs --stdio');
+    const user = str(values.user);
+    if (!user) throw new UsageError('sftp-server needs --user NAME');
+    return sftpStdioCommand(pos[0]!, user);
+  },
+  async 'add-user'(args) {
+    const { values, pos } = parse(args, {
+      password: { type: 'string' }, 'password-stdin': { type: 'boolean' }, pubkey: { type: 'string' }, root: { type: 'string' },
+    }, [2, 2]);
+    const password = str(values.password);
+    const pubkeyFile = str(values.pubkey);
+    const root = str(values.root);
+    await addUserCommand(pos[0]!, pos[1]!, {
+      ...(password !== undefined ? { password } : {}),
+      passwordStdin: Boolean(values['password-stdin']),
+      ...(pubkeyFile !== undefined ? { pubkeyFile } : {}),
+      ...(root !== undefined ? { root } : {}),
+    }, process.stdin, process.stdout, process.stderr);
+  },
+  async passwd(args) {
+    const { values, pos } = parse(args, { password: { type: 'string' }, 'password-stdin': { type: 'boolean' } }, [2, 2]);
+    const password = str(values.password);
+    await passwdCommand(pos[0]!, pos[1]!, { ...(password !== undefined ? { password } : {}), passwordStdin: Boolean(values['password-stdin']) }, process.stdin, process.stderr);
+  },
+  async mkdir(args) {
+    const { pos } = parse(args, {}, [1, 2]);
+    await mkdirCommand(pos[0]!, pos[1], process.stdout);
+  },
+  async ls(args) {
+    const { values, pos } = parse(args, { long: { type: 'boolean', short: 'l' }, uri: { type: 'boolean' } }, [2, 2]);
+    await lsCommand(pos[0]!, pos[1]!, { long: Boolean(values.long), uri: Boolean(values.uri) }, process.stdout);
+  },
+  async put(args) {
+    const { values, pos } = parse(args, { mutable: { type: 'boolean' }, format: { type: 'string' } }, [1, 2]);
+    const format = str(values.format)?.toUpperCase() ?? 'SDMF';
+    if (format !== 'SDMF' && format !== 'MDMF') throw new UsageError('--format is SDMF or MDMF');
+    await putCommand(pos[0]!, pos[1], values.mutable ? { mutable: format } : {}, process.stdin, process.stdout);
+  },
+  async get(args) {
+    const { pos } = parse(args, {}, [2, 2]);
+    await getCommand(pos[0]!, pos[1]!, process.stdout);
+  },
+  async rm(args) {
+    const { pos } = parse(args, {}, [2, 2]);
+    await rmCommand(pos[0]!, pos[1]!);
+  },
+  async mv(args) {
+    const { pos } = parse(args, {}, [3, 3]);
+    await mvCommand(pos[0]!, pos[1]!, pos[2]!);
+  },
+};
+
+async function main(argv: string[]): Promise<number> {
+  const [command, ...rest] = argv;
+  if (!command || command === '--help' || command === '-h' || command === 'help') {
+    process.stdout.write(USAGE);
+    return command ? 0 : 2;
+  }
+  const handler = COMMANDS[command];
+  try {
+    if (!handler) throw new UsageError(`unknown command ${JSON.stringify(command)}`);
+    return (await handler(rest)) ?? 0;
+  } catch (err) {
+    if (err instanceof UsageError) {
+      process.stderr.write(`lafsd: ${err.message}\n\n${USAGE}`);
+      return 2;
+    }
+    if (err instanceof ConfigError || err instanceof AuthError || err instanceof GridError || err instanceof VfsError) {
+      process.stderr.write(`lafsd: ${err.message}\n`);
+      return 1;
+    }
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'EPIPE') return 1;
+    process.stderr.write(`lafsd: ${(err as Error).message ?? String(err)}\n`);
+    return 1;
+  }
+}
+
+process.exitCode = await main(process.argv.slice(2));

@@ -1,0 +1,82 @@
+// `lafsd run`, `lafsd quickstart` (what `npm start` runs) and `lafsd sftp-server --stdio`.
+import { promises as fsp } from 'node:fs';
+import { userInfo } from 'node:os';
+import { join } from 'node:path';
+import { Duplex } from 'node:stream';
+import { parseAccounts } from '../auth/index.js';
+import { CONFIG_FILE, loadNodeConfig } from '../config/index.js';
+import { initNode, openGrid } from '../node/nodedir.js';
+import { createLogger } from '../server/log.js';
+import { SessionFactory, startServer } from '../server/server.js';
+import { runSftpSession } from '../sftp/session.js';
+import { addUserCommand, accountsFileOf } from './account-commands.js';
+import { UsageError } from './usage.js';
+
+/** Runs until SIGTERM/SIGINT; SIGHUP reloads accounts. Resolves with the exit status. */
+export async function runCommand(basedir: string): Promise<number> {
+  const config = loadNodeConfig(basedir);
+  const logger = createLogger();
+  const server = await startServer(config, logger);
+  if (!config.sftpd.enabled) logger.warn({}, 'no frontend is enabled in tahoe.cfg: nothing to serve');
+  return new Promise((resolve) => {
+    let stopping = false;
+    const stop = (signal: string) => {
+      if (stopping) return;
+      stopping = true;
+      logger.info({ signal }, 'stopping');
+      server.close().then(
+        () => {
+          logger.info({}, 'stopped');
+          logger.flush?.();
+          resolve(0);
+        },
+        (err) => {
+          logger.error({ err }, 'stop failed');
+          resolve(1);
+        },
+      );
+    };
+    process.on('SIGTERM', () => stop('SIGTERM'));
+    process.on('SIGINT', () => stop('SIGINT'));
+    process.on('SIGHUP', () => void server.reload().catch((err) => logger.error({ err }, 'reload failed')));
+  });
+}
+
+/** `npm start`: a ready node in BASEDIR (created with a first account when missing), then run. */
+export async function quickstartCommand(basedir: string): Promise<number> {
+  const exists = await fsp.access(join(basedir, CONFIG_FILE)).then(() => true, () => false);
+  if (!exists) {
+    await initNode(basedir);
+    const name = userInfo().username.replace(/\s+/g, '_') || 'user';
+    process.stderr.write(`created node ${basedir} with an account for ${name}:\n`);
+    await addUserCommand(basedir, name, {}, process.stdin, { write: () => true } as never, process.stderr);
+    const config = loadNodeConfig(basedir);
+    process.stderr.write(
+      `\nconnect with:\n  sftp -P ${config.sftpd.port.port} ${name}@127.0.0.1\n` +
+        `  lftp -u ${name} ftp://127.0.0.1:${config.ftpd.port.port}\n` +
+        `accounts: ${accountsFileOf(config)} (lafsd add-user ${basedir} NAME adds more)\n\n`,
+    );
+  }
+  return runCommand(basedir);
+}
+
+/**
+ * One SFTP session over stdin/stdout for an account of the node, so lafsd can run as an
+ * OpenSSH `Subsystem sftp` (OpenSSH authenticated the user) or under `sftp -D`.
+ */
+export async function sftpStdioCommand(basedir: string, username: string): Promise<number> {
+  const config = loadNodeConfig(basedir);
+  // stdout carries the protocol: logs go to stderr.
+  const logger = createLogger({ pretty: false, fd: 2, level: process.env.LAFSD_LOG_LEVEL ?? 'warn' }).child({ frontend: 'sftp-stdio' });
+  const accountsFile = accountsFileOf(config);
+  const rootCap = parseAccounts(await fsp.readFile(accountsFile), accountsFile).accounts.get(username)?.rootCap;
+  if (!rootCap) throw new UsageError(`no account named ${username} in ${accountsFile}`);
+  const grid = await openGrid(config);
+  const spillDir = join(config.basedir, 'tmp');
+  const sessions = new SessionFactory(grid, spillDir, logger);
+  const vfs = sessions.open({ username, rootCap }, 'sftp', 'stdio');
+  const stream = Duplex.from({ readable: process.stdin, writable: process.stdout });
+  await runSftpSession(stream, vfs, { logger }).done;
+  await grid.close();
+  return 0;
+}

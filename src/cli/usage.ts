@@ -1,0 +1,34 @@
+// Errors that mean "the command line is wrong" (exit status 2, usage shown).
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'UsageError';
+  }
+}
+
+export const USAGE = `usage: lafsd COMMAND [options]
+
+Node directory (BASEDIR):
+  lafsd init BASEDIR [--sftp-port ENDPOINT] [--ftp-port ENDPOINT]
+                                  create a node: tahoe.cfg, host key, empty accounts, store
+  lafsd run BASEDIR               run the enabled SFTP/FTP servers (SIGHUP reloads accounts)
+  lafsd quickstart BASEDIR        init + a first account (when BASEDIR is new), then run
+
+Accounts:
+  lafsd add-user BASEDIR NAME [--password PW | --password-stdin | --pubkey FILE] [--root CAP]
+                                  add an account (new root directory unless --root); prints the root cap
+  lafsd passwd BASEDIR NAME [--password PW | --password-stdin]
+                                  set a new (hashed) password
+
+Files, directly on the store (CAP[/PATH] is a cap, optionally with a path inside it):
+  lafsd mkdir BASEDIR [CAP/PATH]  create a directory; prints its cap
+  lafsd ls BASEDIR CAP[/PATH] [-l] [--uri]
+  lafsd put BASEDIR [CAP/PATH] [--mutable [--format SDMF|MDMF]] < FILE
+                                  upload stdin; prints the new file's cap
+  lafsd get BASEDIR CAP[/PATH] > FILE
+  lafsd rm BASEDIR CAP/PATH       remove a file or an empty directory
+  lafsd mv BASEDIR CAP/FROM CAP/TO
+
+SFTP over stdio (OpenSSH Subsystem, sftp -D):
+  lafsd sftp-server --stdio BASEDIR --user NAME
+`;

@@ -1,0 +1,96 @@
+// The node directory (BASEDIR): creating one (`lafsd init`), and opening what it configures —
+// the grid backend and the node's secrets. The layout follows a Tahoe-LAFS node:
+//   tahoe.cfg, private/convergence, private/accounts, private/ssh_host_ed25519_key(.pub),
+//   storage/ (the embedded store).
+import { randomBytes } from 'node:crypto';
+import { constants as fsc, promises as fsp } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { b32decode, b32encode } from '../caps/index.js';
+import { ConfigError, CONFIG_FILE, renderDefaultConfig, type NodeConfig } from '../config/index.js';
+import { EmbeddedGrid } from '../grid/embedded/index.js';
+import type { Grid } from '../grid/index.js';
+import { generateHostKeyPair } from '../ssh/index.js';
+
+export const PRIVATE_DIR = 'private';
+export const CONVERGENCE_FILE = 'private/convergence';
+export const ACCOUNTS_FILE = 'private/accounts';
+export const HOST_KEY_FILE = 'private/ssh_host_ed25519_key';
+
+export interface InitOptions {
+  /** SFTP endpoint (default tcp:8022:interface=127.0.0.1). */
+  sftpPort?: string;
+  /** FTP endpoint (default tcp:8021:interface=127.0.0.1). */
+  ftpPort?: string;
+}
+
+const ACCOUNTS_HEADER = `# lafsd accounts: one per line.
+#   NAME PASSWORD ROOTCAP                       (password plain, or a $scrypt$/$argon2id$/$2b$ hash)
+#   NAME ssh-ed25519 AAAA... [comment] ROOTCAP   (public key; ssh-rsa and ecdsa-sha2-* too)
+# Add users with: lafsd add-user BASEDIR NAME
+`;
+
+async function exists(path: string): Promise<boolean> {
+  try {
+    await fsp.access(path, fsc.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+async function writePrivate(path: string, text: string): Promise<void> {
+  await fsp.writeFile(path, text, { mode: 0o600, flag: 'wx' });
+}
+
+/** Creates a new node directory. Refuses to touch an existing node. */
+export async function initNode(basedir: string, opts: InitOptions = {}): Promise<string> {
+  const base = resolve(basedir);
+  if (await exists(join(base, CONFIG_FILE))) {
+    throw new ConfigError(`${base} already holds a node (${CONFIG_FILE} exists); refusing to overwrite it`);
+  }
+  const config = renderDefaultConfig(opts); // validates the ports before anything is written
+  await fsp.mkdir(base, { recursive: true, mode: 0o700 });
+  await fsp.mkdir(join(base, PRIVATE_DIR), { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EEXIST') throw err;
+  });
+  const keys = generateHostKeyPair(`lafsd@${base}`);
+  await writePrivate(join(base, HOST_KEY_FILE), keys.privateKey);
+  await fsp.writeFile(join(base, `${HOST_KEY_FILE}.pub`), keys.publicKey, { mode: 0o644, flag: 'wx' });
+  await writePrivate(join(base, ACCOUNTS_FILE), ACCOUNTS_HEADER);
+  // Tahoe's format: base32 of 32 random bytes and a newline.
+  await writePrivate(join(base, CONVERGENCE_FILE), `${b32encode(randomBytes(32))}\n`);
+  // tahoe.cfg last: a node directory without it is visibly incomplete, and init can be rerun.
+  await fsp.writeFile(join(base, CONFIG_FILE), config, { mode: 0o644, flag: 'wx' });
+  const grid = await EmbeddedGrid.open({ storeDir: join(base, 'storage'), convergenceSecret: await readConvergenceSecret(base) });
+  await grid.close();
+  return base;
+}
+
+/** The node's convergence secret (private/convergence), created on first use like Tahoe does. */
+export async function readConvergenceSecret(basedir: string): Promise<Buffer> {
+  const path = join(basedir, CONVERGENCE_FILE);
+  let text: string;
+  try {
+    text = await fsp.readFile(path, 'utf8');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    await fsp.mkdir(join(basedir, PRIVATE_DIR), { recursive: true, mode: 0o700 });
+    text = `${b32encode(randomBytes(32))}\n`;
+    await writePrivate(path, text).catch(async (e: NodeJS.ErrnoException) => {
+      if (e.code !== 'EEXIST') throw e;
+      text = await fsp.readFile(path, 'utf8');
+    });
+  }
+  const secret = b32decode(text.trim());
+  if (!secret || secret.length < 16) throw new ConfigError(`${path}: not a convergence secret (expected base32 text)`);
+  return secret;
+}
+
+/** Opens the grid the config names (the embedded store, or a Tahoe node's web-API). */
+export async function openGrid(config: NodeConfig): Promise<Grid> {
+  if (config.lafsd.grid === 'webapi') {
+    // Wired in when the web-API backend lands (issue: Tahoe-LAFS web-API backend).
+    throw new ConfigError(`${config.file}: [lafsd] grid = webapi is not available in this build`);
+  }
+  return EmbeddedGrid.open({ storeDir: config.lafsd.storeDir, convergenceSecret: await readConvergenceSecret(config.basedir) });
+}

@@ -1,0 +1,55 @@
+// Builds the account sources each frontend uses from its config section: the accounts file,
+// the account service (accounts.url), or both (a user in the file is decided by the file).
+// Sources are shared between frontends that name the same file or URL.
+import {
+  CombinedAuthenticator, FileAuthenticator, UrlAuthenticator, type Authenticator, type AuthLogger,
+} from '../auth/index.js';
+
+export interface AccountSourceConfig {
+  accountsFile?: string;
+  accountsUrl?: string;
+}
+
+export class AccountSources {
+  private readonly files = new Map<string, Promise<FileAuthenticator>>();
+  private readonly urls = new Map<string, UrlAuthenticator>();
+
+  constructor(
+    private readonly logger: AuthLogger,
+    private readonly urlOptions: { timeoutMs?: number; cacheTtlMs?: number } = {},
+    private readonly watchFiles = true,
+  ) {}
+
+  private file(path: string): Promise<FileAuthenticator> {
+    let p = this.files.get(path);
+    if (!p) {
+      p = FileAuthenticator.open({ path, logger: this.logger, watch: this.watchFiles });
+      this.files.set(path, p);
+    }
+    return p;
+  }
+
+  private url(url: string): UrlAuthenticator {
+    let u = this.urls.get(url);
+    if (!u) {
+      u = new UrlAuthenticator({ url, logger: this.logger, ...this.urlOptions });
+      this.urls.set(url, u);
+    }
+    return u;
+  }
+
+  async authenticatorFor(config: AccountSourceConfig): Promise<Authenticator> {
+    const file = config.accountsFile !== undefined ? await this.file(config.accountsFile) : undefined;
+    const url = config.accountsUrl !== undefined ? this.url(config.accountsUrl) : undefined;
+    return new CombinedAuthenticator({ ...(file ? { file } : {}), ...(url ? { url } : {}) });
+  }
+
+  /** Re-reads every accounts file (SIGHUP); a broken file keeps its previous accounts. */
+  async reload(): Promise<void> {
+    for (const p of this.files.values()) await (await p).reload();
+  }
+
+  async close(): Promise<void> {
+    for (const p of this.files.values()) (await p.catch(() => undefined))?.close();
+  }
+}

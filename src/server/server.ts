@@ -1,0 +1,109 @@
+// Wires a node together: config → grid → account sources and defence → the enabled frontends.
+// Owns start, reload (SIGHUP) and a clean stop (SIGTERM): no new sessions, files that were
+// never closed link nothing, and the grid is closed last.
+import { promises as fsp } from 'node:fs';
+import { join } from 'node:path';
+import { LoginDefender, type Account, type Protocol } from '../auth/index.js';
+import type { NodeConfig } from '../config/index.js';
+import type { Grid } from '../grid/index.js';
+import { openGrid } from '../node/nodedir.js';
+import { loadHostKeys, startSshServer, type RunningSshServer } from '../ssh/index.js';
+import { runSftpSession } from '../sftp/session.js';
+import { OpenFiles, VfsSession } from '../vfs/index.js';
+import { AccountSources } from './accounts.js';
+import type { Logger } from './log.js';
+
+export interface RunningServer {
+  grid: Grid;
+  sftp?: { host: string; port: number };
+  /** Stops everything; resolves when all connections are closed and the grid is closed. */
+  close(): Promise<void>;
+  /** Re-reads the accounts files (SIGHUP). */
+  reload(): Promise<void>;
+}
+
+/** Makes the vfs session of a login: one place, shared by every frontend. */
+export class SessionFactory {
+  readonly openFiles = new OpenFiles();
+
+  constructor(
+    private readonly grid: Grid,
+    private readonly spillDir: string,
+    private readonly logger: Logger,
+  ) {}
+
+  open(account: Account, protocol: Protocol, remoteAddress: string): VfsSession {
+    const log = this.logger.child({ user: account.username, protocol, remote: remoteAddress });
+    return new VfsSession({
+      grid: this.grid,
+      rootCap: account.rootCap,
+      username: account.username,
+      openFiles: this.openFiles,
+      spillDir: this.spillDir,
+      audit: (event) => log.info(event, event.op),
+    });
+  }
+}
+
+export async function startServer(config: NodeConfig, logger: Logger): Promise<RunningServer> {
+  const grid = await openGrid(config);
+  const spillDir = join(config.basedir, 'tmp');
+  // Temporary files of a previous run are ciphertext under keys that died with it: remove them.
+  await fsp.rm(spillDir, { recursive: true, force: true });
+  await fsp.mkdir(spillDir, { recursive: true, mode: 0o700 });
+  const sessions = new SessionFactory(grid, spillDir, logger);
+  const sources = new AccountSources(logger.child({ component: 'accounts' }));
+  const defender = new LoginDefender({ logger: logger.child({ component: 'defender' }) });
+  const stops: (() => Promise<void>)[] = [];
+  const running: RunningServer = {
+    grid,
+    close: async () => {
+      for (const stop of stops.reverse()) await stop().catch((err) => logger.error({ err }, 'error while stopping'));
+      await sources.close();
+      await grid.close();
+      await fsp.rm(spillDir, { recursive: true, force: true });
+    },
+    reload: async () => {
+      await sources.reload();
+      logger.info({}, 'accounts reloaded');
+    },
+  };
+  try {
+    if (config.sftpd.enabled) {
+      const ssh = await startSftp(config, grid, sessions, sources, defender, logger.child({ frontend: 'sftp' }));
+      stops.push(() => ssh.close());
+      running.sftp = ssh.address;
+    }
+  } catch (err) {
+    await running.close();
+    throw err;
+  }
+  return running;
+}
+
+async function startSftp(
+  config: NodeConfig, grid: Grid, sessions: SessionFactory, sources: AccountSources, defender: LoginDefender, logger: Logger,
+): Promise<RunningSshServer> {
+  const s = config.sftpd;
+  const hostKeys = await loadHostKeys(s.hostPrivkeyFile!, s.hostPubkeyFile);
+  const authenticator = await sources.authenticatorFor(s);
+  const server = await startSshServer({
+    host: s.port.host,
+    port: s.port.port,
+    ...(s.port.backlog !== undefined ? { backlog: s.port.backlog } : {}),
+    hostKeys,
+    authenticator,
+    defender,
+    logger,
+    onSftp: (channel, info) => {
+      const vfs = sessions.open(info.account, 'sftp', info.remoteAddress);
+      runSftpSession(channel, vfs, { cork: info.cork, uncork: info.uncork, logger, logFields: { conn: info.connectionId, user: info.account.username } });
+    },
+    diskUsage: async () => {
+      const d = await grid.diskUsage();
+      return { totalKiB: Math.floor(d.totalBytes / 1024), usedKiB: Math.floor(d.usedBytes / 1024), availKiB: Math.floor(d.availableBytes / 1024) };
+    },
+  });
+  logger.info({ host: server.address.host, port: server.address.port }, 'SFTP listening');
+  return server;
+}

@@ -1,0 +1,35 @@
+// Runs the real `lafsd` command (the compiled CLI) as a child process.
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import type { Readable } from 'node:stream';
+
+export const LAFSD = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+export interface CliResult {
+  code: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+export function lafsd(args: string[], input?: Buffer | string | Readable, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [LAFSD, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const out: Buffer[] = [];
+    let err = '';
+    child.stdout.on('data', (d: Buffer) => out.push(d));
+    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+    child.on('error', reject);
+    child.on('close', (code) => resolve({ code, stdout: Buffer.concat(out), stderr: err }));
+    child.stdin.on('error', () => {}); // the command may exit before reading all of stdin
+    if (input === undefined) child.stdin.end();
+    else if (typeof input === 'string' || Buffer.isBuffer(input)) child.stdin.end(input);
+    else input.pipe(child.stdin);
+  });
+}
+
+/** Runs `lafsd` and fails with its stderr when it does not exit 0. */
+export async function lafsdOk(args: string[], input?: Buffer | string | Readable): Promise<CliResult> {
+  const r = await lafsd(args, input);
+  if (r.code !== 0) throw new Error(`lafsd ${args.join(' ')} exited ${r.code}: ${r.stderr}`);
+  return r;
+}

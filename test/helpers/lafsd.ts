@@ -1,0 +1,127 @@
+// Starts a real `lafsd run` (the compiled CLI, as a child process) on a fresh node in a temp
+// folder, with ephemeral loopback ports, a password account and a key account, and stops it
+// when the test file ends. The ports are read from its JSON log lines.
+import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { after } from 'node:test';
+import { LAFSD, lafsdOk } from './cli.js';
+import { tempDir } from './tmp.js';
+
+export interface Lafsd {
+  basedir: string;
+  /** Account with a password. */
+  user: string;
+  password: string;
+  /** Account with an ed25519 key (private key file for `ssh -i`). */
+  keyUser: string;
+  keyFile: string;
+  /** Root caps of the two accounts (the key user's root is the same directory, read-write). */
+  rootCap: string;
+  sftpPort: number;
+  ftpPort?: number;
+  ftpsPort?: number;
+  process: ChildProcess;
+  /** Everything the server logged so far (JSON lines). */
+  log(): string;
+  /** Sends a signal and waits for exit; resolves with the exit code. */
+  stop(signal?: NodeJS.Signals): Promise<number | null>;
+}
+
+export interface StartOptions {
+  /** Extra tahoe.cfg text appended to a section, e.g. { ftpd: 'passive_ports = 50000-50010' }. */
+  config?: Record<string, string>;
+  /** Replaces the default config entirely after init (the accounts are still created). */
+  rewriteConfig?: (cfg: string) => string;
+  env?: NodeJS.ProcessEnv;
+}
+
+function appendToSection(cfg: string, section: string, text: string): string {
+  const header = `[${section}]\n`;
+  const i = cfg.indexOf(header);
+  if (i < 0) return `${cfg}\n${header}${text}\n`;
+  return cfg.slice(0, i + header.length) + text + '\n' + cfg.slice(i + header.length);
+}
+
+export async function startLafsd(options: StartOptions = {}): Promise<Lafsd> {
+  const dir = tempDir('lafsd-node-');
+  const basedir = join(dir, 'node');
+  await lafsdOk(['init', basedir, '--sftp-port', 'tcp:0:interface=127.0.0.1', '--ftp-port', 'tcp:0:interface=127.0.0.1']);
+  const rootCap = (await lafsdOk(['add-user', basedir, 'alice', '--password', 'correct-horse'])).stdout.toString().trim();
+  const keyFile = join(dir, 'id_ed25519');
+  execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'test', '-f', keyFile]);
+  await lafsdOk(['add-user', basedir, 'bob', '--pubkey', `${keyFile}.pub`, '--root', rootCap]);
+  const cfgPath = join(basedir, 'tahoe.cfg');
+  let cfg = readFileSync(cfgPath, 'utf8');
+  for (const [section, text] of Object.entries(options.config ?? {})) cfg = appendToSection(cfg, section, text);
+  if (options.rewriteConfig) cfg = options.rewriteConfig(cfg);
+  writeFileSync(cfgPath, cfg);
+
+  const child = spawn(process.execPath, [LAFSD, 'run', basedir], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+    env: { ...process.env, LAFSD_LOG_LEVEL: 'debug', ...options.env },
+  });
+  let log = '';
+  const logFile = join(dir, 'lafsd.log');
+  child.stdout!.on('data', (d: Buffer) => {
+    log += d.toString();
+    appendFileSync(logFile, d);
+  });
+  child.stderr!.on('data', (d: Buffer) => {
+    log += d.toString();
+    appendFileSync(logFile, d);
+  });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+
+  const ports = await new Promise<{ sftp: number; ftp?: number; ftps?: number }>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`lafsd did not start in time:\n${log}`)), 20_000);
+    const check = () => {
+      const found: Record<string, number> = {};
+      for (const line of log.split('\n')) {
+        if (!line.startsWith('{')) continue;
+        try {
+          const j = JSON.parse(line) as { msg?: string; frontend?: string; port?: number; implicitPort?: number };
+          if (j.msg?.endsWith(' listening') && j.frontend && j.port) found[j.frontend] = j.port;
+          if (j.msg?.endsWith(' listening') && j.implicitPort) found.ftps = j.implicitPort;
+        } catch {
+          // partial line
+        }
+      }
+      const wantFtp = /\[ftpd\][^[]*enabled\s*=\s*true/.test(cfg);
+      if (found.sftp && (!wantFtp || found.ftp)) {
+        clearTimeout(timer);
+        resolve({ sftp: found.sftp, ...(found.ftp ? { ftp: found.ftp } : {}), ...(found.ftps ? { ftps: found.ftps } : {}) });
+      }
+    };
+    child.stdout!.on('data', check);
+    child.on('exit', (code) => {
+      clearTimeout(timer);
+      reject(new Error(`lafsd exited ${code} before listening:\n${log}`));
+    });
+  });
+
+  const stop = async (signal: NodeJS.Signals = 'SIGTERM') => {
+    if (child.exitCode === null && child.signalCode === null) child.kill(signal);
+    return exited;
+  };
+  after(() => stop('SIGKILL'));
+  return {
+    basedir,
+    user: 'alice',
+    password: 'correct-horse',
+    keyUser: 'bob',
+    keyFile,
+    rootCap,
+    sftpPort: ports.sftp,
+    ...(ports.ftp ? { ftpPort: ports.ftp } : {}),
+    ...(ports.ftps ? { ftpsPort: ports.ftps } : {}),
+    process: child,
+    log: () => log,
+    stop,
+  };
+}
+
+/** Standard OpenSSH client options for tests: no known_hosts, batch mode, our key. */
+export function sshOptions(node: Lafsd): string[] {
+  return ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-i', node.keyFile, '-P', String(node.sftpPort)];
+}
