@@ -150,6 +150,36 @@ test('block reader: 64 pipelined 32 KiB reads cost a handful of requests, sequen
   await reader.close();
 });
 
+test('block reader with the backend defaults: request counts for pipelined, sequential, large and random reads', async (t) => {
+  const { WEBAPI_DEFAULTS: D } = await import('../../src/grid/webapi/index.js');
+  const opts = { blockSize: D.blockSize, cacheBlocks: D.cacheBlocks, readAheadBlocks: D.readAheadBlocks };
+  const data = pseudoRandom('defaults', 64 * 1024 * 1024 + 7);
+  {
+    const { reader, fetches } = countingReader(data, opts);
+    const parts = await Promise.all(Array.from({ length: 64 }, (_, i) => reader.read(i * 32768, 32768)));
+    assert.deepEqual(Buffer.concat(parts), data.subarray(0, 2 * 1024 * 1024));
+    t.diagnostic(`defaults: 64 pipelined 32 KiB reads: ${fetches.length} range requests`);
+    assert.ok(fetches.length <= 2 + D.readAheadBlocks);
+  }
+  {
+    // Large sequential reads go direct, each with the next one fetched ahead (and used).
+    const { reader, fetches } = countingReader(data, opts);
+    const SZ = 16 * 1024 * 1024;
+    for (let off = 0; off < data.length; off += SZ) assert.deepEqual(await reader.read(off, SZ), data.subarray(off, off + SZ));
+    t.diagnostic(`defaults: 64 MiB in 16 MiB reads: ${fetches.length} range requests`);
+    assert.equal(fetches.length, Math.ceil(data.length / SZ) + 1);
+  }
+  {
+    // A reader that peeks at a few places fetches little ahead.
+    const { reader, fetches } = countingReader(data, opts);
+    for (const off of [40_000_000, 10_000_000, 60_000_000, 20_000_000]) await reader.read(off, 4096);
+    assert.equal(fetches.length, 4, 'no read-ahead for random reads');
+    await reader.read(0, 100);
+    await new Promise((r) => setImmediate(r));
+    assert.equal(fetches.length, 6, 'a read at the start fetches one block ahead');
+  }
+});
+
 test('block reader: a failed block is fetched again on the next read', async () => {
   const data = pseudoRandom('retry', 100_000);
   let fail = true;

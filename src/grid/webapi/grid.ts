@@ -55,9 +55,9 @@ export const DEFAULTS = {
   maxStreams: 6,
   cacheTtlMs: 3_000,
   cacheEntries: 512,
-  blockSize: 512 * 1024,
+  blockSize: 1024 * 1024,
   cacheBlocks: 8,
-  readAheadBlocks: 2,
+  readAheadBlocks: 4,
   mutableSizesInListings: true,
 } as const;
 
@@ -513,6 +513,8 @@ export class WebApiGrid implements Grid {
   private async publish(req: WebRequest, content: Extract<Cap, { type: 'LIT' | 'CHK' }>): Promise<string> {
     const controller = new AbortController();
     let source: Awaited<ReturnType<TahoeHttp['open']>> | undefined;
+    // One stream slot for both requests, taken before either starts (see TahoeHttp's pools).
+    const releaseSlot = await this.http.streamSlot();
     try {
       let body: Buffer | NodeJS.ReadableStream;
       let length: number;
@@ -536,7 +538,7 @@ export class WebApiGrid implements Grid {
         contentLength: length,
         signal: controller.signal,
         headersTimeoutMs: this.opts.commitTimeoutMs,
-        pool: 'stream',
+        pool: 'none',
       });
       const { body: result } = await this.http.finish(answer, 4096);
       return result.toString('utf8').trim();
@@ -546,6 +548,7 @@ export class WebApiGrid implements Grid {
     } finally {
       if (source) discard(source.body);
       source?.release();
+      releaseSlot();
     }
   }
 

@@ -128,7 +128,9 @@ export class TahoeHttp {
     this.origin = url.origin;
     this.basePath = url.pathname.replace(/\/+$/, '');
     this.agent = new Agent({
-      connections: options.maxConnections,
+      // Enough for every pool at once (a mutable publish holds a GET and a PUT), so no request
+      // that holds a slot ever waits for a connection held by one that waits for a slot.
+      connections: Math.max(options.maxConnections, options.maxRequests + 2 * options.maxStreams),
       pipelining: 1,
       keepAliveTimeout: 10_000,
       keepAliveMaxTimeout: 60_000,
@@ -251,6 +253,15 @@ export class TahoeHttp {
       throw this.unavailable(err);
     } finally {
       release?.();
+    }
+  }
+
+  /** Holds one slot of the stream pool (for exchanges made of several streamed requests). */
+  async streamSlot(signal?: AbortSignal): Promise<() => void> {
+    try {
+      return await this.streams.acquire(signal);
+    } catch (err) {
+      throw this.unavailable(err);
     }
   }
 

@@ -20,6 +20,11 @@ export type RangeFetcher = (first: number, last: number) => Promise<Buffer>;
 export class RangeReader implements FileReader {
   private readonly blocks = new Map<number, Promise<Buffer>>();
   private nextSequential = -1;
+  /** Sequential reads in a row: read-ahead grows with it (1, 2, 4 … blocks), so a reader that only peeks at a file fetches little. */
+  private streak = 0;
+  /** The range fetched ahead of a sequential large reader. */
+  private ahead?: { offset: number; end: number; data: Promise<Buffer> };
+  private directNext = -1;
   private closed = false;
 
   constructor(
@@ -38,15 +43,31 @@ export class RangeReader implements FileReader {
     const B = this.opts.blockSize;
     const first = Math.floor(offset / B);
     const last = Math.floor((end - 1) / B);
-    if (last - first + 1 > Math.max(2, this.opts.cacheBlocks / 2)) {
-      // Too big to go through the cache without evicting what it is there for.
-      return this.fetchRange(offset, end - 1);
-    }
+    if (last - first + 1 > Math.max(2, this.opts.cacheBlocks / 2)) return this.readDirect(offset, end);
     const parts = await Promise.all(Array.from({ length: last - first + 1 }, (_, i) => this.block(first + i)));
     this.readAhead(first, last);
     const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
     const from = offset - first * B;
     return joined.subarray(from, from + (end - offset));
+  }
+
+  /**
+   * Reads too big to go through the cache without evicting what it is there for: one range
+   * request each, and when they follow each other, the next one is already on its way.
+   */
+  private async readDirect(offset: number, end: number): Promise<Buffer> {
+    const ahead = this.ahead;
+    this.ahead = undefined;
+    const data = ahead && ahead.offset === offset && ahead.end === end ? ahead.data : this.fetchRange(offset, end - 1);
+    const sequential = offset === 0 || offset === this.directNext;
+    this.directNext = end;
+    if (sequential && end < this.size) {
+      const nextEnd = Math.min(this.size, end + (end - offset));
+      const next = { offset: end, end: nextEnd, data: this.fetchRange(end, nextEnd - 1) };
+      next.data.catch(() => {}); // errors surface when (if) that range is read
+      this.ahead = next;
+    }
+    return data;
   }
 
   private block(index: number): Promise<Buffer> {
@@ -71,11 +92,17 @@ export class RangeReader implements FileReader {
 
   /** After a read that continues the previous one, starts fetching the following blocks. */
   private readAhead(first: number, last: number): void {
-    const sequential = first <= this.nextSequential && this.nextSequential <= last + 1;
+    // Pipelined reads complete in any order: near the previous read counts as sequential.
+    const sequential = this.nextSequential >= 0 && Math.abs(first - this.nextSequential) <= this.opts.cacheBlocks;
     this.nextSequential = last + 1;
-    if (!sequential && first !== 0) return;
+    if (!sequential && first !== 0) {
+      this.streak = 0;
+      return;
+    }
+    this.streak = Math.min(this.streak + 1, 16);
+    const count = Math.min(this.opts.readAheadBlocks, 2 ** (this.streak - 1));
     const lastBlock = Math.floor((this.size - 1) / this.opts.blockSize);
-    for (let i = last + 1; i <= Math.min(lastBlock, last + this.opts.readAheadBlocks); i++) {
+    for (let i = last + 1; i <= Math.min(lastBlock, last + count); i++) {
       if (!this.blocks.has(i)) this.block(i).catch(() => {}); // errors surface when the block is read
     }
   }
@@ -83,6 +110,7 @@ export class RangeReader implements FileReader {
   async close(): Promise<void> {
     this.closed = true;
     this.blocks.clear();
+    this.ahead = undefined;
   }
 }
 

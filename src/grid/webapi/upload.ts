@@ -123,7 +123,7 @@ export class WebApiUpload implements UploadSink {
   private start(): void {
     const controller = new AbortController();
     const feed = new Feed(this.idleMs, () => {
-      this.fail(new GridError('UNAVAILABLE', `the Tahoe-LAFS node at ${this.http.origin} stopped accepting data for ${Math.round(this.idleMs / 1000)} s`));
+      this.fail(new GridError('UNAVAILABLE', `the upload to the Tahoe-LAFS node at ${this.http.origin} made no progress for ${Math.round(this.idleMs / 1000)} s`));
       controller.abort();
     });
     this.feed = feed;
