@@ -1,0 +1,74 @@
+// Public types of the SSH layer: what the caller (server wiring) passes in, and what an SFTP
+// handler receives with each subsystem channel.
+import type { Duplex } from 'node:stream';
+import type { Account, Authenticator, Defender } from '../auth/types.js';
+
+/** The pino subset we use; a pino logger satisfies it. */
+export interface Logger {
+  info(obj: object, msg?: string): void;
+  warn(obj: object, msg?: string): void;
+  error(obj: object, msg?: string): void;
+  debug(obj: object, msg?: string): void;
+}
+
+export interface DiskUsage {
+  totalKiB: number;
+  usedKiB: number;
+  availKiB: number;
+}
+
+export interface SshLimits {
+  /** Failed authentication attempts per connection before we disconnect (OpenSSH MaxAuthTries). */
+  maxAuthTries: number;
+  /** Time from TCP accept to successful login before we disconnect (OpenSSH LoginGraceTime). */
+  loginGraceMs: number;
+  /** Bytes (both directions, on the socket) after which the server starts a rekey. */
+  rekeyBytes: number;
+  /** Time after which the server starts a rekey. */
+  rekeyIntervalMs: number;
+}
+
+export const DEFAULT_LIMITS: Readonly<SshLimits> = Object.freeze({
+  maxAuthTries: 6,
+  loginGraceMs: 120_000,
+  rekeyBytes: 1024 ** 3,
+  rekeyIntervalMs: 3_600_000,
+});
+
+export interface SshSessionInfo {
+  account: Account;
+  /** Client IP, normalised (IPv4-mapped IPv6 given as plain IPv4). */
+  remoteAddress: string;
+  remotePort: number;
+  /** Short random id that ties together the log lines of one TCP connection. */
+  connectionId: string;
+  /**
+   * Cork/uncork the TCP socket so a burst of replies leaves in few writes. Calls nest; every
+   * cork() needs one uncork(). Corks still held when the channel closes are released for you.
+   */
+  cork(): void;
+  uncork(): void;
+}
+
+export interface SshServerOptions {
+  host: string;
+  /** 0 picks an ephemeral port; the chosen one is in the result's `address`. */
+  port: number;
+  backlog?: number;
+  /** Private host keys (OpenSSH or PEM; ed25519, ecdsa, rsa; no passphrase). */
+  hostKeys: Buffer[];
+  authenticator: Authenticator;
+  defender?: Defender;
+  logger: Logger;
+  /** Called with the raw byte stream of an authenticated session's `sftp` subsystem. */
+  onSftp(channel: Duplex, session: SshSessionInfo): void;
+  /** Figures for `df -P -k /` (sshfs runs it). */
+  diskUsage(session: SshSessionInfo): Promise<DiskUsage>;
+  limits?: Partial<SshLimits>;
+}
+
+export interface RunningSshServer {
+  address: { host: string; port: number };
+  /** Stops listening, disconnects every client, resolves when all sockets are closed. */
+  close(): Promise<void>;
+}
