@@ -1,0 +1,263 @@
+// One accepted TCP connection, from accept to close: login grace timer, authentication,
+// server-side rekey policy, write coalescing, sessions, and a log line at each end.
+import { randomBytes } from 'node:crypto';
+import type { Socket } from 'node:net';
+import type { ClientInfo, Connection, NegotiatedAlgorithms, ServerChannel } from 'ssh2';
+import type { Defender, FailureReason } from '../auth/types.js';
+import { isAllowedNegotiation } from './algorithms.js';
+import { ConnectionAuth } from './auth.js';
+import { serveSession } from './session.js';
+import { replaceOffer, strictKexEnabled } from './ssh2-internals.js';
+import type { SshLimits, SshServerOptions, SshSessionInfo } from './types.js';
+
+/** OpenSSH's MaxSessions default: channels one connection may hold open at once. */
+const MAX_SESSIONS = 10;
+/** How long a disconnecting peer gets to close its side before we destroy the socket. */
+const DISCONNECT_LINGER_MS = 2_000;
+
+export interface ConnectionDeps {
+  opts: SshServerOptions;
+  limits: SshLimits;
+  /** Our KEXINIT offer (without ssh-rsa), installed on each connection. */
+  offer: object;
+}
+
+export class SshConnection {
+  readonly id = randomBytes(6).toString('hex');
+  readonly remoteAddress: string;
+  readonly remotePort: number;
+  private client: Connection | undefined;
+  private readonly auth: ConnectionAuth;
+  private readonly startedAt = Date.now();
+  private graceTimer: NodeJS.Timeout | undefined;
+  private rekeyTimer: NodeJS.Timeout | undefined;
+  private lingerTimer: NodeJS.Timeout | undefined;
+  private handshakes = 0;
+  private rekeyRequested = false;
+  private rekeyBase = 0;
+  private rekeys = 0;
+  private sessions = 0;
+  private penalised = false;
+  private closed = false;
+
+  constructor(
+    private readonly sock: Socket,
+    remoteAddress: string,
+    private readonly deps: ConnectionDeps,
+  ) {
+    this.remoteAddress = remoteAddress;
+    this.remotePort = sock.remotePort ?? 0;
+    const { opts, limits } = deps;
+    this.auth = new ConnectionAuth({
+      authenticator: opts.authenticator,
+      defender: opts.defender,
+      logger: opts.logger,
+      maxAuthTries: limits.maxAuthTries,
+      remoteAddress,
+      remotePort: this.remotePort,
+      connectionId: this.id,
+      onTooManyFailures: () => this.disconnect(),
+    });
+    // LoginGraceTime counts from accept, so a client that never even sends its banner is cut too.
+    this.graceTimer = setTimeout(() => this.graceExpired(), limits.loginGraceMs);
+    this.graceTimer.unref();
+    opts.logger.info({ conn: this.id, client: remoteAddress, clientPort: this.remotePort }, 'ssh connection');
+  }
+
+  get authenticated(): boolean {
+    return this.auth.account !== undefined;
+  }
+
+  /** Call right after ssh2 took the socket (it paused it, so our listener cannot steal data). */
+  afterInject(): void {
+    this.sock.on('data', () => {
+      // Coalesce everything ssh2 writes while handling this chunk (window adjusts, replies
+      // produced synchronously) into one send at the end of the tick (node-libs.md §5.2).
+      this.sock.cork();
+      process.nextTick(() => this.sock.uncork());
+      this.maybeRekeyForBytes();
+    });
+  }
+
+  /** ssh2 read the client's identification line and is about to send its KEXINIT. */
+  attach(client: Connection, info: ClientInfo): void {
+    this.client = client;
+    const { logger } = this.deps.opts;
+    if (!replaceOffer(client, this.deps.offer)) {
+      logger.warn({ conn: this.id }, 'ssh2 internals changed: cannot install our algorithm offer; relying on handshake checks');
+    }
+    const software = info.header?.versions?.software ?? '';
+
+    client.on('error', (err: Error & { level?: string }) => {
+      const fields = { conn: this.id, err: err.message, level: err.level };
+      if (err.level === 'socket') logger.debug(fields, 'ssh socket error');
+      else logger.info(fields, 'ssh protocol error');
+      if (!this.authenticated && err.level !== 'socket') this.penalise('protocol-error');
+    });
+    client.on('handshake', (negotiated: NegotiatedAlgorithms) => this.onHandshake(negotiated, software));
+    client.on('authentication', (ctx) => this.auth.handle(ctx));
+    client.on('ready', () => {
+      this.clearGrace();
+    });
+    client.on('session', (accept, reject) => {
+      if (this.closed || this.sessions >= MAX_SESSIONS) {
+        reject();
+        return;
+      }
+      const session = accept();
+      if (!session) return;
+      this.sessions += 1;
+      session.once('close', () => {
+        this.sessions -= 1;
+      });
+      serveSession(session, {
+        logger,
+        connectionId: this.id,
+        onSftp: this.deps.opts.onSftp,
+        diskUsage: this.deps.opts.diskUsage,
+        makeInfo: (channel) => this.sessionInfo(channel),
+      });
+    });
+    // Forwarding of any kind is refused. Without these listeners ssh2 refuses too, but silently.
+    client.on('tcpip', (_accept, reject, info) => {
+      logger.info({ conn: this.id, dest: `${info.destIP}:${info.destPort}` }, 'ssh port forwarding refused');
+      reject();
+    });
+    client.on('openssh.streamlocal', (_accept, reject) => {
+      logger.info({ conn: this.id }, 'ssh socket forwarding refused');
+      reject();
+    });
+    client.on('request', (_accept, reject, name) => {
+      logger.info({ conn: this.id, request: name }, 'ssh global request refused');
+      reject?.();
+    });
+  }
+
+  /** Disconnect politely, and for sure within a short time. Idempotent. */
+  disconnect(): void {
+    if (this.closed || this.lingerTimer) return;
+    try {
+      if (this.client) this.client.end();
+      else this.sock.end();
+    } catch {
+      this.sock.destroy();
+    }
+    this.lingerTimer = setTimeout(() => this.sock.destroy(), DISCONNECT_LINGER_MS);
+    this.lingerTimer.unref();
+  }
+
+  /** The socket closed: stop timers, tell the auth code, log the connection's end. */
+  onClose(defender: Defender | undefined): void {
+    if (this.closed) return;
+    this.closed = true;
+    this.auth.connectionClosed();
+    this.clearGrace();
+    clearTimeout(this.rekeyTimer);
+    clearTimeout(this.lingerTimer);
+    // A connection that never got through the identification exchange (scanner, garbage).
+    if (!this.client && !this.penalised) this.penalise('protocol-error');
+    defender?.release(this.remoteAddress, this.authenticated);
+    this.deps.opts.logger.info(
+      {
+        conn: this.id,
+        client: this.remoteAddress,
+        user: this.auth.account?.username,
+        ms: Date.now() - this.startedAt,
+        bytesIn: this.sock.bytesRead,
+        bytesOut: this.sock.bytesWritten,
+        rekeys: this.rekeys,
+      },
+      'ssh connection closed',
+    );
+  }
+
+  private sessionInfo(channel: ServerChannel): SshSessionInfo {
+    const account = this.auth.account!;
+    const sock = this.sock;
+    let corked = 0;
+    // Corks left over when the channel goes away must not stall the rest of the connection.
+    channel.once('close', () => {
+      for (; corked > 0; corked -= 1) sock.uncork();
+    });
+    return {
+      account,
+      remoteAddress: this.remoteAddress,
+      remotePort: this.remotePort,
+      connectionId: this.id,
+      cork: () => {
+        corked += 1;
+        sock.cork();
+      },
+      uncork: () => {
+        if (corked === 0) return;
+        corked -= 1;
+        sock.uncork();
+      },
+    };
+  }
+
+  private onHandshake(negotiated: NegotiatedAlgorithms, software: string): void {
+    const { logger } = this.deps.opts;
+    this.handshakes += 1;
+    const fields = {
+      conn: this.id,
+      kex: negotiated.kex,
+      hostKey: negotiated.serverHostKey,
+      cipher: negotiated.cs.cipher,
+      mac: negotiated.cs.cipher.includes('gcm') || negotiated.cs.cipher.startsWith('chacha') ? undefined : negotiated.cs.mac,
+      strictKex: strictKexEnabled(this.client!),
+    };
+    if (!isAllowedNegotiation(negotiated)) {
+      logger.warn(fields, 'ssh negotiated algorithms outside our list; disconnecting');
+      this.disconnect();
+      return;
+    }
+    if (this.handshakes === 1) {
+      logger.info({ ...fields, software: software.slice(0, 100) }, 'ssh handshake');
+    } else {
+      this.rekeys += 1;
+      logger.info({ ...fields, initiator: this.rekeyRequested ? 'server' : 'client' }, 'ssh rekey');
+    }
+    // Any completed key exchange gives fresh keys: restart both rekey limits from here.
+    this.rekeyRequested = false;
+    this.rekeyBase = this.sock.bytesRead + this.sock.bytesWritten;
+    clearTimeout(this.rekeyTimer);
+    this.rekeyTimer = setTimeout(() => this.requestRekey('interval'), this.deps.limits.rekeyIntervalMs);
+    this.rekeyTimer.unref();
+  }
+
+  private maybeRekeyForBytes(): void {
+    if (this.handshakes === 0 || this.rekeyRequested) return;
+    const total = this.sock.bytesRead + this.sock.bytesWritten;
+    if (total - this.rekeyBase >= this.deps.limits.rekeyBytes) this.requestRekey('bytes');
+  }
+
+  private requestRekey(why: 'bytes' | 'interval'): void {
+    if (!this.client || this.closed || this.rekeyRequested) return;
+    this.rekeyRequested = true;
+    this.deps.opts.logger.debug({ conn: this.id, why }, 'ssh starting rekey');
+    // If a client-initiated exchange is already running ssh2 ignores this; its completion
+    // resets our counters all the same.
+    this.client.rekey();
+  }
+
+  private graceExpired(): void {
+    this.graceTimer = undefined;
+    if (this.authenticated || this.closed) return;
+    this.deps.opts.logger.info({ conn: this.id, client: this.remoteAddress }, 'ssh login grace time exceeded');
+    this.penalise('grace-timeout');
+    this.disconnect();
+  }
+
+  private clearGrace(): void {
+    clearTimeout(this.graceTimer);
+    this.graceTimer = undefined;
+  }
+
+  /** One connection-level penalty at most (per-attempt failures are reported by the auth code). */
+  private penalise(reason: FailureReason): void {
+    if (this.penalised) return;
+    this.penalised = true;
+    this.deps.opts.defender?.recordFailure(this.remoteAddress, reason);
+  }
+}

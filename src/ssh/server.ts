@@ -1,0 +1,125 @@
+// The SSH listener: our own net.Server (so we can set TCP_NODELAY and ask the defender before
+// ssh2 sees a byte), ssh2's Server for the protocol, fed through injectSocket().
+import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import ssh2 from 'ssh2';
+import { normalizeAddress } from '../util/net.js';
+import { hostKeyAlgorithmsFor, ssh2Algorithms } from './algorithms.js';
+import { SshConnection } from './connection.js';
+import { parseHostKey } from './hostkeys.js';
+import { assertNativeCrypto } from './native.js';
+import { buildOffer } from './ssh2-internals.js';
+import { DEFAULT_LIMITS, type RunningSshServer, type SshLimits, type SshServerOptions } from './types.js';
+
+const { Server: Ssh2Server } = ssh2;
+
+/** Server identification: `SSH-2.0-lafsd` (no library version for scanners to match). */
+const IDENT = 'lafsd';
+
+export async function startSshServer(opts: SshServerOptions): Promise<RunningSshServer> {
+  assertNativeCrypto();
+  const limits = resolveLimits(opts.limits);
+  if (opts.hostKeys.length === 0) throw new Error('ssh: at least one host key is needed');
+  const parsed = opts.hostKeys.map((k, i) => parseHostKey(k, `ssh host key #${i + 1}`));
+  const algorithms = ssh2Algorithms(hostKeyAlgorithmsFor(parsed));
+  const offer = buildOffer(algorithms);
+  const { logger, defender } = opts;
+
+  const ssh = new Ssh2Server({ hostKeys: opts.hostKeys, algorithms, ident: IDENT });
+  ssh.on('error', (err: Error) => logger.error({ err: err.message }, 'ssh server error'));
+
+  // ssh2 announces a connection (after reading the client's identification line) with the
+  // socket's address and port; that pair names one live TCP connection on our listener.
+  const awaitingHeader = new Map<string, SshConnection>();
+  const connections = new Set<SshConnection>();
+  const keyOf = (ip: string | undefined, port: number | undefined) => `${ip}|${port}`;
+
+  ssh.on('connection', (client, info) => {
+    const conn = awaitingHeader.get(keyOf(info.ip, info.port));
+    if (!conn) {
+      client.end();
+      return;
+    }
+    awaitingHeader.delete(keyOf(info.ip, info.port));
+    conn.attach(client, info);
+  });
+
+  let closing = false;
+  const onSocket = (sock: Socket) => {
+    sock.on('error', (err) => logger.debug({ err: err.message }, 'ssh socket error'));
+    const rawAddress = sock.remoteAddress;
+    if (closing || rawAddress === undefined) {
+      sock.destroy();
+      return;
+    }
+    const address = normalizeAddress(rawAddress);
+    // Before any banner or key-exchange work: a banned or flooding address costs us nothing.
+    if (defender && !defender.admit(address)) {
+      logger.info({ client: address }, 'ssh connection refused by defender');
+      sock.destroy();
+      return;
+    }
+    sock.setNoDelay(true);
+    const conn = new SshConnection(sock, address, { opts, limits, offer });
+    const key = keyOf(rawAddress, sock.remotePort);
+    connections.add(conn);
+    awaitingHeader.set(key, conn);
+    sock.once('close', () => {
+      awaitingHeader.delete(key);
+      connections.delete(conn);
+      conn.onClose(defender);
+      if (closing && connections.size === 0) allClosed?.();
+    });
+    try {
+      ssh.injectSocket(sock);
+      conn.afterInject();
+    } catch (err) {
+      logger.error({ err: String(err) }, 'ssh could not start a connection');
+      sock.destroy();
+    }
+  };
+
+  const net: NetServer = createServer({ noDelay: true }, onSocket);
+  net.on('error', (err) => logger.error({ err: err.message }, 'ssh listener error'));
+  await listen(net, opts.host, opts.port, opts.backlog);
+  const bound = net.address();
+  const address = typeof bound === 'object' && bound ? { host: bound.address, port: bound.port } : { host: opts.host, port: opts.port };
+  logger.info({ host: address.host, port: address.port, hostKeys: parsed.map((k) => k.type) }, 'ssh listening');
+
+  let allClosed: (() => void) | undefined;
+  let closed: Promise<void> | undefined;
+  const close = () => {
+    closed ??= (async () => {
+      closing = true;
+      const listenerClosed = new Promise<void>((resolve) => net.close(() => resolve()));
+      const drained = new Promise<void>((resolve) => {
+        allClosed = resolve;
+        if (connections.size === 0) resolve();
+      });
+      for (const conn of connections) conn.disconnect();
+      await Promise.all([listenerClosed, drained]);
+      logger.info({ host: address.host, port: address.port }, 'ssh stopped');
+    })();
+    return closed;
+  };
+
+  return { address, close };
+}
+
+function resolveLimits(given: Partial<SshLimits> | undefined): SshLimits {
+  const limits = { ...DEFAULT_LIMITS, ...given };
+  for (const [name, value] of Object.entries(limits)) {
+    if (!Number.isFinite(value) || value <= 0) throw new Error(`ssh: limit ${name} must be a positive number (got ${value})`);
+  }
+  return limits;
+}
+
+function listen(net: NetServer, host: string, port: number, backlog: number | undefined): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: Error) => reject(new Error(`ssh: cannot listen on ${host}:${port}: ${err.message}`));
+    net.once('error', onError);
+    net.listen({ host, port, backlog }, () => {
+      net.off('error', onError);
+      resolve();
+    });
+  });
+}

@@ -1,0 +1,232 @@
+// What an authenticated client may do with channels: the sftp subsystem and `df -P -k /` only.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { createServer, connect, type AddressInfo } from 'node:net';
+import { spawn } from 'node:child_process';
+import { formatDf, REFUSAL } from '../../src/ssh/index.js';
+import { BaseAgent, DISK, KEY_USER, clientConnect, run, sha256, sshKeyArgs, startTestServer, waitFor, type TestServer } from './ssh-harness.js';
+
+async function withServer(fn: (s: TestServer) => Promise<void>, o?: Parameters<typeof startTestServer>[0]) {
+  const s = await startTestServer(o);
+  try {
+    await fn(s);
+  } finally {
+    await s.close();
+  }
+}
+
+const quiet = ['-o', 'LogLevel=ERROR'];
+
+test('df -P -k / answers with the store figures in df format, CRLF lines, exit status 0', () =>
+  withServer(async (s) => {
+    const r = await run('ssh', sshKeyArgs(s, [...quiet, '127.0.0.1', 'df -P -k /']));
+    assert.equal(r.code, 0, r.stderr);
+    assert.equal(r.stdout.toString(), formatDf(DISK));
+    assert.equal(r.stdout.toString(), 'Filesystem         1024-blocks      Used Available Capacity Mounted on\r\ntahoe                  1048576    262144    786432      25% /\r\n');
+    assert.equal(r.stderr, '');
+  }));
+
+test('df reports a failing disk-usage source as an error, not as made-up figures', () =>
+  withServer(
+    async (s) => {
+      const r = await run('ssh', sshKeyArgs(s, [...quiet, '127.0.0.1', 'df -P -k /']));
+      assert.equal(r.code, 1);
+      assert.equal(r.stdout.length, 0);
+      assert.match(r.stderr, /df: cannot read the disk usage/);
+    },
+    { diskUsage: async () => Promise.reject(new Error('store offline')) },
+  ));
+
+test('other commands and shells get the one-line refusal on stderr and exit status 1', () =>
+  withServer(async (s) => {
+    for (const extra of [['ls -la'], ['scp -t /tmp'], ['df'], ['-T'], ['-tt']]) {
+      const r = await run('ssh', sshKeyArgs(s, [...quiet, ...(extra[0]!.startsWith('-') ? [extra[0]!, '127.0.0.1'] : ['127.0.0.1', extra[0]!])]));
+      assert.equal(r.code, 1, `${extra}: ${r.stderr}`);
+      assert.equal(r.stdout.length, 0, extra.join(' '));
+      assert.equal(r.stderr, REFUSAL, extra.join(' '));
+    }
+    assert.equal(s.logger.with('ssh exec refused').length, 3);
+    assert.equal(s.logger.with('ssh shell refused').length, 2);
+    assert.match(REFUSAL, /^This server supports only the SFTP protocol\.[^\r\n]*\r\n$/);
+  }));
+
+test('a pty request and sent environment do not break df (sshfs and OpenSSH defaults)', () =>
+  withServer(async (s) => {
+    const r = await run('ssh', sshKeyArgs(s, [...quiet, '-tt', '-o', 'SendEnv=LANG LC_*', '127.0.0.1', 'df -P -k /']), {
+      env: { ...process.env, LANG: 'C.UTF-8', LC_ALL: 'C.UTF-8' },
+    });
+    assert.equal(r.code, 0, r.stderr);
+    assert.match(r.stdout.toString(), /1024-blocks/);
+  }));
+
+test('subsystems other than sftp are refused', () =>
+  withServer(async (s) => {
+    for (const name of ['foo', 'SFTP', 'sftp ']) {
+      const r = await run('ssh', sshKeyArgs(s, [...quiet, '-s', '127.0.0.1', name]));
+      assert.notEqual(r.code, 0);
+      assert.match(r.stderr, /subsystem request failed/);
+    }
+    assert.equal(s.sftp.length, 0);
+    assert.equal(s.logger.with('ssh subsystem refused').length, 3);
+  }));
+
+test('the sftp subsystem carries bytes both ways, and several sessions share one connection', () =>
+  withServer(async (s) => {
+    const c = await clientConnect({ port: s.port, username: KEY_USER, privateKey: s.userKey.privateKey });
+    try {
+      const one = (payload: Buffer) =>
+        new Promise<string>((resolve, reject) => {
+          c.subsys('sftp', (err, stream) => {
+            if (err) return reject(err);
+            const out: Buffer[] = [];
+            stream.on('data', (d: Buffer) => out.push(d));
+            stream.on('close', () => resolve(Buffer.concat(out).toString()));
+            stream.end(payload);
+          });
+        });
+      const payloads = [Buffer.alloc(0), Buffer.from('hello'), Buffer.alloc(3 * 1024 * 1024, 7)];
+      const answers = await Promise.all(payloads.map(one));
+      assert.deepEqual(answers, payloads.map((p) => `${p.length} ${sha256(p)}\n`));
+      assert.equal(new Set(s.sftp.map((r) => r.info.connectionId)).size, 1);
+      const download = await new Promise<Buffer>((resolve, reject) => {
+        c.subsys('sftp', (err, stream) => {
+          if (err) return reject(err);
+          const out: Buffer[] = [];
+          stream.on('data', (d: Buffer) => out.push(d));
+          stream.on('close', () => resolve(Buffer.concat(out)));
+          stream.write('GET 5000000\n');
+        });
+      });
+      assert.equal(download.length, 5_000_000);
+      assert.equal(download[65536 * 3], 3);
+    } finally {
+      c.end();
+    }
+  }));
+
+test('x11 and agent forwarding requests are refused; a pty request is accepted', () =>
+  withServer(async (s) => {
+    // An agent is needed for ssh2 to send auth-agent-req; this one is never asked to sign.
+    const agent = new (class extends BaseAgent {
+      override getIdentities(cb: (err: Error | undefined, keys?: never[]) => void) {
+        cb(undefined, []);
+      }
+      override sign(_k: unknown, _d: Buffer, _o: unknown, cb?: (err: Error | undefined) => void) {
+        cb?.(new Error('not used'));
+      }
+    })();
+    const withAgent = await clientConnect({
+      port: s.port,
+      username: KEY_USER,
+      privateKey: s.userKey.privateKey,
+      agent,
+      agentForward: true,
+      authHandler: ['publickey'] as never,
+    });
+    try {
+      const agentFwd = await new Promise<Error | undefined>((resolve) => withAgent.exec('df -P -k /', (err) => resolve(err)));
+      assert.match(String(agentFwd), /Unable to request agent forwarding/);
+    } finally {
+      withAgent.end();
+    }
+    const c = await clientConnect({ port: s.port, username: KEY_USER, privateKey: s.userKey.privateKey });
+    try {
+      const x11 = await new Promise<Error | undefined>((resolve) => c.exec('df -P -k /', { x11: true }, (err) => resolve(err)));
+      assert.match(String(x11), /Unable to request X11/);
+      const pty = await new Promise<string>((resolve, reject) =>
+        c.exec('df -P -k /', { pty: true }, (err, stream) => {
+          if (err) return reject(err);
+          const out: Buffer[] = [];
+          stream.on('data', (d: Buffer) => out.push(d));
+          stream.on('close', () => resolve(Buffer.concat(out).toString()));
+        }),
+      );
+      assert.match(pty, /1024-blocks/);
+    } finally {
+      c.end();
+    }
+  }));
+
+test('ssh -W, -L and -R forwarding are refused and the target is never contacted', () =>
+  withServer(async (s) => {
+    // A target that must never be reached through the server.
+    let reached = 0;
+    const target = createServer((sock) => {
+      reached += 1;
+      sock.destroy();
+    });
+    await new Promise<void>((r) => target.listen(0, '127.0.0.1', r));
+    const targetPort = (target.address() as AddressInfo).port;
+    try {
+      const w = await run('ssh', sshKeyArgs(s, [...quiet, '-W', `127.0.0.1:${targetPort}`, '127.0.0.1']));
+      assert.equal(w.code, 255);
+      assert.match(w.stderr, /stdio forwarding failed|administratively prohibited|open failed/);
+
+      const r = await run('ssh', sshKeyArgs(s, [...quiet, '-o', 'ExitOnForwardFailure=yes', '-N', '-R', `0:127.0.0.1:${targetPort}`, '127.0.0.1']), { timeoutMs: 15_000 });
+      assert.equal(r.code, 255);
+      assert.match(r.stderr, /remote port forwarding failed/);
+
+      // -L: ssh listens locally; a connection through it must be refused by the server.
+      const lport = await freePort();
+      const child = spawn('ssh', sshKeyArgs(s, ['-v', '-N', '-L', `127.0.0.1:${lport}:127.0.0.1:${targetPort}`, '127.0.0.1']));
+      let err = '';
+      child.stderr.on('data', (d: Buffer) => (err += d.toString()));
+      try {
+        await waitFor(() => err.includes('Entering interactive session') || err.includes('pledge: network'), 'ssh -L ready', 10_000);
+        const closedQuickly = await new Promise<boolean>((resolve) => {
+          const sock = connect(lport, '127.0.0.1');
+          const timer = setTimeout(() => {
+            sock.destroy();
+            resolve(false);
+          }, 5000);
+          sock.on('error', () => {});
+          sock.on('close', () => {
+            clearTimeout(timer);
+            resolve(true);
+          });
+        });
+        assert.ok(closedQuickly);
+        await waitFor(() => /open failed|administratively prohibited/.test(err), 'ssh -L refusal', 5000);
+      } finally {
+        child.kill();
+      }
+      assert.equal(reached, 0, 'the forwarding target was never contacted');
+      assert.ok(s.logger.with('ssh port forwarding refused').length >= 2);
+      assert.ok(s.logger.with('ssh global request refused').some((e) => e.obj.request === 'tcpip-forward'));
+    } finally {
+      target.close();
+    }
+  }));
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const { port } = srv.address() as AddressInfo;
+      srv.close(() => resolve(port));
+    });
+  });
+}
+
+test('one connection holds at most 10 sessions at a time', () =>
+  withServer(async (s) => {
+    const c = await clientConnect({ port: s.port, username: KEY_USER, privateKey: s.userKey.privateKey });
+    try {
+      const open = () =>
+        new Promise<import('ssh2').ClientChannel>((resolve, reject) => c.subsys('sftp', (err, stream) => (err ? reject(err) : resolve(stream))));
+      const streams = [];
+      for (let i = 0; i < 10; i++) streams.push(await open());
+      await assert.rejects(open(), /Channel open failure/);
+      // Closing one frees its slot.
+      const first = streams.shift()!;
+      const gone = new Promise((r) => first.once('close', r));
+      first.resume(); // ssh2 emits 'close' only once the readable side has been consumed
+      first.end();
+      await gone;
+      await waitFor(() => s.sftp.length === 10, 'ten sessions');
+      streams.push(await open());
+      for (const st of streams) st.end();
+    } finally {
+      c.end();
+    }
+  }));
