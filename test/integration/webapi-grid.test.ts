@@ -400,6 +400,16 @@ test('node down, slow or failing: UNAVAILABLE in bounded time, and back to work 
   }, { timeoutMs: 1000, idleTimeoutMs: 1000, cacheTtlMs: 0 });
 });
 
+test('uploads beyond the stream limit wait their turn instead of timing out', async () => {
+  await withNode(async (grid, node) => {
+    node.setDelay(400); // longer than the inactivity timeout
+    const datas = [1, 2, 3].map((i) => pseudoRandom(`queued-${i}`, 100_000));
+    const caps = await Promise.all(datas.map((d) => put(grid, d)));
+    node.setDelay(0);
+    for (const [i, cap] of caps.entries()) assert.deepEqual(await get(grid, cap), datas[i]);
+  }, { maxStreams: 1, idleTimeoutMs: 300 });
+});
+
 test('a 256 MiB upload streams through with bounded memory, and reads back intact', async (t) => {
   await withNode(async (grid) => {
     const SIZE = 256 * 1024 * 1024;

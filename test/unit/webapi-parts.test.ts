@@ -224,8 +224,9 @@ test('upload feed: a write resolves only when the consumer takes it; a stall fai
   const chunk = randomBytes(10);
   let taken = false;
   const write = feed.push(chunk).then(() => (taken = true));
-  await new Promise((r) => setTimeout(r, 10));
+  await new Promise((r) => setTimeout(r, 80));
   assert.equal(taken, false, 'nobody consumed it yet');
+  assert.equal(stalled, 0, 'not started yet (waiting for a connection): queued, not stalled');
   const it = feed[Symbol.asyncIterator]();
   assert.deepEqual((await it.next()).value, chunk);
   await write;

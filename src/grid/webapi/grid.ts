@@ -125,7 +125,7 @@ export class WebApiGrid implements Grid {
     } catch (err) {
       await grid.close();
       if (err instanceof GridError && err.code === 'UNAVAILABLE') {
-        throw new GridError('UNAVAILABLE', `cannot use the Tahoe-LAFS node at ${grid.http.origin}: ${err.message}`, { cause: err });
+        throw new GridError('UNAVAILABLE', `cannot open the web-API backend: ${err.message}`, { cause: err });
       }
       throw err;
     }

@@ -10,12 +10,14 @@ import { uploadRequest } from './requests.js';
 
 /**
  * An async iterable fed by push(): each push resolves when the consumer has taken its chunk.
- * A chunk that nobody takes for `idleMs` fails the feed (the node stopped reading).
+ * Once the consumer has started, a chunk it does not take for `idleMs` calls onStall (the
+ * node stopped reading).
  */
 export class Feed implements AsyncIterable<Buffer> {
   private readonly queue: Array<{ chunk: Buffer; resolve: () => void; reject: (e: unknown) => void; timer?: NodeJS.Timeout }> = [];
   private wake?: () => void;
   private ended = false;
+  private started = false;
   private failure?: unknown;
 
   constructor(
@@ -28,11 +30,19 @@ export class Feed implements AsyncIterable<Buffer> {
     if (this.ended) return Promise.reject(new GridError('INVALID', 'upload already finished'));
     return new Promise<void>((resolve, reject) => {
       const item: (typeof this.queue)[number] = { chunk, resolve, reject };
-      item.timer = setTimeout(() => this.onStall(), this.idleMs);
-      item.timer.unref();
+      if (this.started) this.arm(item);
       this.queue.push(item);
       this.wake?.();
     });
+  }
+
+  /**
+   * The stall clock runs only once the HTTP client has started taking the body: an upload
+   * waiting for a free connection is queued, not stalled.
+   */
+  private arm(item: (typeof this.queue)[number]): void {
+    item.timer = setTimeout(() => this.onStall(), this.idleMs);
+    item.timer.unref();
   }
 
   end(): void {
@@ -51,6 +61,8 @@ export class Feed implements AsyncIterable<Buffer> {
   }
 
   async *[Symbol.asyncIterator](): AsyncIterator<Buffer> {
+    this.started = true;
+    for (const item of this.queue) this.arm(item);
     for (;;) {
       if (this.failure !== undefined) throw this.failure;
       const item = this.queue.shift();
