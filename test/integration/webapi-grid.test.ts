@@ -365,7 +365,7 @@ test('node down, slow or failing: UNAVAILABLE in bounded time, and back to work 
     await rejectsWith(grid.createDirectory(), 'UNAVAILABLE');
     await rejectsWith(put(grid, pseudoRandom('x', 100_000)), 'UNAVAILABLE');
     await rejectsWith(WebApiGrid.open(node.url, { timeoutMs: 1000 }), 'UNAVAILABLE');
-    assert.ok(Date.now() - t0 < 3000, 'refused connections fail fast');
+    assert.ok(Date.now() - t0 < 5000, 'refused connections fail fast');
 
     await node.restart();
     assert.deepEqual((await grid.list(root)).map((e) => e.name), ['f']);
@@ -376,7 +376,7 @@ test('node down, slow or failing: UNAVAILABLE in bounded time, and back to work 
     const t1 = Date.now();
     await rejectsWith(grid.getChild(readCapOf(root), 'f'), 'UNAVAILABLE');
     const waited = Date.now() - t1;
-    assert.ok(waited >= 900 && waited < 3000, `gave up after ${waited} ms`);
+    assert.ok(waited >= 900 && waited < 5000, `gave up after ${waited} ms`);
     node.setDelay(0);
     await node.stop(); // drop the hung connections
     await node.restart();

@@ -50,7 +50,7 @@ export const DEFAULTS = {
   timeoutMs: 30_000,
   idleTimeoutMs: 30_000,
   commitTimeoutMs: 10 * 60_000,
-  maxConnections: 16,
+  maxConnections: 20,
   maxRequests: 8,
   maxStreams: 6,
   cacheTtlMs: 3_000,
