@@ -31,6 +31,7 @@ type Outcome = { account: Account } | { reason: FailureReason; detail?: string }
 
 export class ConnectionAuth {
   private failures = 0;
+  private keyFailureRecorded = false;
   /** Set once we logged someone in or gave up; later requests get no answer. */
   private done = false;
   private closed = false;
@@ -140,7 +141,10 @@ export class ConnectionAuth {
     this.failures += 1;
     const fields = { ...this.logFields(method, ctx.username), result: 'refused', reason, detail, failures: this.failures };
     this.opts.logger.info(fields, 'ssh login');
-    this.opts.defender?.recordFailure(this.opts.remoteAddress, reason);
+    // Agents offer several keys in turn: only the first refused key of a connection scores, so
+    // an ordinary user with many keys is never banned (every attempt still counts for MaxAuthTries).
+    if (reason !== 'bad-key' || !this.keyFailureRecorded) this.opts.defender?.recordFailure(this.opts.remoteAddress, reason);
+    if (reason === 'bad-key') this.keyFailureRecorded = true;
     if (this.failures >= this.opts.maxAuthTries) {
       this.done = true;
       this.opts.logger.warn(this.logFields(method, ctx.username), 'ssh too many authentication failures, disconnecting');

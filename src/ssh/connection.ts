@@ -64,6 +64,15 @@ export class SshConnection {
     opts.logger.info({ conn: this.id, client: remoteAddress, clientPort: this.remotePort }, 'ssh connection');
   }
 
+  private released = false;
+
+  /** Tells the defender this connection left the unauthenticated pool (login or close), once. */
+  private releaseOnce(defender: Defender | undefined): void {
+    if (this.released) return;
+    this.released = true;
+    defender?.release(this.remoteAddress, this.authenticated);
+  }
+
   get authenticated(): boolean {
     return this.auth.account !== undefined;
   }
@@ -98,6 +107,8 @@ export class SshConnection {
     client.on('authentication', (ctx) => this.auth.handle(ctx));
     client.on('ready', () => {
       this.clearGrace();
+      // Logged in: the connection no longer counts against the unauthenticated limits.
+      this.releaseOnce(this.deps.opts.defender);
     });
     client.on('session', (accept, reject) => {
       if (this.closed || this.sessions >= MAX_SESSIONS) {
@@ -156,7 +167,7 @@ export class SshConnection {
     clearTimeout(this.lingerTimer);
     // A connection that never got through the identification exchange (scanner, garbage).
     if (!this.client && !this.penalised) this.penalise('protocol-error');
-    defender?.release(this.remoteAddress, this.authenticated);
+    this.releaseOnce(defender);
     this.deps.opts.logger.info(
       {
         conn: this.id,

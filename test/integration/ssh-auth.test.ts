@@ -10,6 +10,7 @@ import {
   PASSWORD,
   PASSWORD_USER,
   clientConnect,
+  delay,
   waitFor,
   rawConnect,
   run,
@@ -283,4 +284,29 @@ test('a connection the defender refuses is closed before the SSH banner', () =>
     assert.match(r.stderr, /closed|reset|banner/i);
     assert.equal(s.logger.with('ssh connection refused by defender').length, 2);
     assert.equal(s.logger.with('ssh handshake').length, 0);
+  }));
+
+test('several refused keys before the right one score with the defender once, and the login succeeds', () =>
+  withServer(async (s) => {
+    const keys = Array.from({ length: 3 }, (_, i) => s.dir.keygen(`spare${i}`).path);
+    const args = [...sshBaseArgs(s.port), '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-o', 'IdentitiesOnly=yes',
+      ...keys.flatMap((k) => ['-i', k]), '-i', s.userKey.path, '-s', '-l', KEY_USER, '127.0.0.1', 'sftp'];
+    const r = await run('ssh', args, { input: Buffer.from('hi') });
+    assert.match(r.stdout.toString(), /^2 /, r.stderr);
+    assert.equal(s.auth.keyCalls.length, 5); // three refused keys, then the right one queried and signed
+    assert.deepEqual(s.defender.failures, ['bad-key'], 'an agent offering many keys must not look like brute force');
+  }));
+
+test('a logged-in connection leaves the unauthenticated pool at login, not when it closes', () =>
+  withServer(async (s) => {
+    const client = new Client();
+    await new Promise<void>((resolve, reject) => {
+      client.on('ready', () => resolve()).on('error', reject);
+      client.connect({ host: '127.0.0.1', port: s.port, username: PASSWORD_USER, password: PASSWORD });
+    });
+    await waitFor(() => s.defender.releases.length === 1, 'release at login');
+    assert.deepEqual(s.defender.releases, [true]);
+    client.end();
+    await delay(300);
+    assert.deepEqual(s.defender.releases, [true], 'released once only');
   }));
