@@ -99,6 +99,17 @@ test('listing and attributes follow Tahoe', async () => {
   assert.equal((await s.attrs(P('/'))).mode.toString(8), '40777');
 });
 
+test('unique: one value per object under every name and cap strength, revealing no cap', async () => {
+  const { f, s } = await setup();
+  const u = async (p: string) => (await s.attrs(P(p))).unique;
+  assert.equal(await u('loop'), await u('/'), 'the root linked as loop');
+  assert.equal(await u('mutable'), await u('readonly'), 'a write cap and its read cap');
+  const all = (await s.list(P('/'))).map((e) => e.attrs.unique);
+  assert.ok(all.every((x) => typeof x === 'string' && /^[0-9a-f]{32}$/.test(x)));
+  assert.equal(new Set(all).size, all.length - 1, 'distinct objects differ (only readonly repeats mutable)');
+  for (const cap of Object.values(f.caps)) for (const x of all) assert.ok(!cap.toLowerCase().includes(x!) && !x!.includes(cap.toLowerCase()));
+});
+
 test('open for reading: errors and reads at every position', async () => {
   const { s, f } = await setup();
   await fails(s.open(P('small'), {}), 'INVALID_ARGUMENT');
