@@ -1,0 +1,168 @@
+// Data connections: passive listeners and active connects.
+//
+// Passive (PASV/EPSV), hardened against port stealing (CERT VU#2558, "Pizza Thief"):
+// - the port comes from the configured range, starting at a random place and trying every port
+//   in the range before giving up (not a fixed number of attempts);
+// - only a connection from the control connection's own address is accepted; others are
+//   dropped at once and the real client can still connect;
+// - one connection per PASV, after which the port is closed;
+// - the port closes when no accepted connection arrives within the data timeout.
+// Active (PORT/EPRT): the bounce rules are in addresses.ts; here we connect with a timeout from
+// the address the control connection reached us on.
+import { createServer, connect, type Server, type Socket } from 'node:net';
+import { normalizeAddress } from '../util/net.js';
+import type { HostPort } from './addresses.js';
+import type { Logger } from './types.js';
+
+export class DataConnectionError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'DataConnectionError';
+  }
+}
+
+export interface PortRange {
+  min: number;
+  max: number;
+}
+
+function listenOn(server: Server, host: string, port: number): Promise<boolean> {
+  return new Promise((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException) => {
+      server.removeListener('listening', onListening);
+      if (err.code === 'EADDRINUSE' || err.code === 'EACCES') resolve(false);
+      else reject(err);
+    };
+    const onListening = () => {
+      server.removeListener('error', onError);
+      resolve(true);
+    };
+    server.once('error', onError);
+    server.once('listening', onListening);
+    server.listen({ host, port, exclusive: true, backlog: 4 });
+  });
+}
+
+export class PassiveListener {
+  private accepted?: Socket;
+  private waiter?: { resolve: (s: Socket) => void; reject: (e: Error) => void };
+  private failure?: Error;
+  private timer: NodeJS.Timeout;
+  private closed = false;
+
+  private constructor(
+    private readonly server: Server,
+    readonly port: number,
+    private readonly peer: string,
+    private readonly logger: Logger,
+    timeoutMs: number,
+  ) {
+    server.on('connection', (sock) => this.onConnection(sock));
+    server.on('error', (err) => this.fail(new DataConnectionError(`passive listener error: ${err.message}`)));
+    this.timer = setTimeout(() => this.fail(new DataConnectionError('no data connection arrived in time')), timeoutMs);
+  }
+
+  /** Listens on `host` (the control connection's local address) for a connection from `peer`. */
+  static async open(host: string, peer: string, range: PortRange | undefined, timeoutMs: number, logger: Logger): Promise<PassiveListener> {
+    const server = createServer({ pauseOnConnect: true });
+    const bindHost = normalizeAddress(host);
+    if (!range) {
+      await listenOn(server, bindHost, 0);
+    } else {
+      const count = range.max - range.min + 1;
+      const first = Math.floor(Math.random() * count);
+      let bound = false;
+      for (let i = 0; i < count && !bound; i++) bound = await listenOn(server, bindHost, range.min + ((first + i) % count));
+      if (!bound) throw new DataConnectionError(`no free port in the passive range ${range.min}-${range.max}`);
+    }
+    const port = (server.address() as { port: number }).port;
+    return new PassiveListener(server, port, normalizeAddress(peer), logger, timeoutMs);
+  }
+
+  private onConnection(sock: Socket): void {
+    sock.on('error', () => {});
+    const from = normalizeAddress(sock.remoteAddress);
+    if (this.closed || this.accepted) {
+      sock.destroy();
+      return;
+    }
+    if (from !== this.peer) {
+      // Someone else raced the client to our port: drop it, keep waiting for the client.
+      this.logger.warn({ client: this.peer, intruder: from, port: this.port }, 'ftp data connection from a foreign address dropped');
+      sock.destroy();
+      return;
+    }
+    this.accepted = sock;
+    clearTimeout(this.timer);
+    this.server.close();
+    if (this.waiter) {
+      this.waiter.resolve(sock);
+      this.waiter = undefined;
+    }
+  }
+
+  private fail(err: Error): void {
+    if (this.accepted || this.failure) return;
+    this.failure = err;
+    this.shutdown();
+    this.waiter?.reject(err);
+    this.waiter = undefined;
+  }
+
+  private shutdown(): void {
+    this.closed = true;
+    clearTimeout(this.timer);
+    this.server.close();
+  }
+
+  /** The accepted connection (waits until it arrives, fails on timeout or close). */
+  take(): Promise<Socket> {
+    if (this.accepted) {
+      const s = this.accepted;
+      this.accepted = undefined;
+      this.closed = true;
+      return Promise.resolve(s);
+    }
+    if (this.failure) return Promise.reject(this.failure);
+    return new Promise((resolve, reject) => {
+      this.waiter = {
+        resolve: (s) => {
+          this.accepted = undefined;
+          this.closed = true;
+          resolve(s);
+        },
+        reject,
+      };
+    });
+  }
+
+  /** Gives up the listener and any connection not taken yet. */
+  close(): void {
+    this.accepted?.destroy();
+    this.accepted = undefined;
+    this.fail(new DataConnectionError('data connection cancelled'));
+    this.shutdown();
+  }
+}
+
+/** Connects to the client for PORT/EPRT, from `localAddress`, within `timeoutMs`. */
+export function connectActive(target: HostPort, localAddress: string, timeoutMs: number): Promise<Socket> {
+  return new Promise((resolve, reject) => {
+    const sock = connect({ host: target.host, port: target.port, localAddress: normalizeAddress(localAddress) });
+    const timer = setTimeout(() => {
+      sock.destroy();
+      reject(new DataConnectionError('connecting to the client timed out'));
+    }, timeoutMs);
+    sock.once('error', (err) => {
+      clearTimeout(timer);
+      reject(new DataConnectionError(`cannot connect to the client: ${err.message}`));
+    });
+    sock.once('connect', () => {
+      clearTimeout(timer);
+      sock.removeAllListeners('error');
+      sock.on('error', () => {});
+      sock.pause();
+      resolve(sock);
+    });
+  });
+}

@@ -1,0 +1,6 @@
+// Public surface of the FTP frontend.
+export { startFtpServer } from './server.js';
+export { generateSelfSignedCert, type CertificatePair } from './cert.js';
+export { DEFAULT_LIMITS, type FtpLimits, type FtpServerOptions, type RunningFtpServer, type Logger } from './types.js';
+export type { TlsMode, TlsMaterial } from './tls.js';
+export type { PortRange } from './data.js';

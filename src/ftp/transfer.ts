@@ -1,0 +1,245 @@
+// Moving bytes over a data connection, with backpressure both ways so memory stays bounded
+// whatever the file size or the client's speed (hardening.md §3d.15):
+// - downloads read 1 MiB chunks from the vfs, one chunk ahead of the socket, and wait for
+//   'drain' when the socket's buffer is full;
+// - uploads collect network chunks into batches of up to 1 MiB for the vfs, one batch written
+//   at a time, and pause the socket while more than 4 MiB wait (TCP then slows the client).
+// Bytes written are sequential, so the vfs streams them into the store as they come and the
+// commit at the end costs little.
+import type { Duplex } from 'node:stream';
+import type { VfsFile } from '../vfs/index.js';
+import { FromCrlf, toCrlf } from './ascii.js';
+import { DataConnectionError } from './data.js';
+
+export const READ_CHUNK = 1024 * 1024;
+const WRITE_BATCH = 1024 * 1024;
+const PAUSE_ABOVE = 4 * 1024 * 1024;
+const RESUME_BELOW = 1024 * 1024;
+const TEXT_SLICE = 256 * 1024;
+
+/** Counts bytes as they move (STAT during a transfer, the log line). */
+export interface Progress {
+  bytes: number;
+}
+
+function aborted(): DataConnectionError {
+  return new DataConnectionError('transfer aborted');
+}
+
+/** Resolves on 'drain'; rejects when the socket closes or errors, or on abort. */
+function drained(sock: Duplex, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      sock.off('drain', onDrain);
+      sock.off('close', onClose);
+      sock.off('error', onClose);
+      signal.removeEventListener('abort', onAbort);
+    };
+    const onDrain = () => {
+      cleanup();
+      resolve();
+    };
+    const onClose = () => {
+      cleanup();
+      reject(new DataConnectionError('data connection closed by the client'));
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(aborted());
+    };
+    if (signal.aborted) return onAbort();
+    if (sock.destroyed) return onClose();
+    sock.on('drain', onDrain);
+    sock.on('close', onClose);
+    sock.on('error', onClose);
+    signal.addEventListener('abort', onAbort);
+  });
+}
+
+/** Ends our side and waits until everything was handed to the kernel. */
+export function finish(sock: Duplex, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const cleanup = () => {
+      sock.off('finish', onFinish);
+      sock.off('close', onClose);
+      sock.off('error', onClose);
+      signal.removeEventListener('abort', onAbort);
+    };
+    const onFinish = () => {
+      cleanup();
+      resolve();
+    };
+    const onClose = () => {
+      cleanup();
+      if (sock.writableFinished) resolve();
+      else reject(new DataConnectionError('data connection closed by the client'));
+    };
+    const onAbort = () => {
+      cleanup();
+      reject(aborted());
+    };
+    if (signal.aborted) return onAbort();
+    sock.on('finish', onFinish);
+    sock.on('close', onClose);
+    sock.on('error', onClose);
+    signal.addEventListener('abort', onAbort);
+    sock.end();
+  });
+}
+
+function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
+  if (signal.aborted) return Promise.reject(aborted());
+  return new Promise((resolve, reject) => {
+    const onAbort = () => reject(aborted());
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => {
+        signal.removeEventListener('abort', onAbort);
+        resolve(v);
+      },
+      (e) => {
+        signal.removeEventListener('abort', onAbort);
+        reject(e);
+      },
+    );
+  });
+}
+
+/** RETR: sends the file from `offset` to its end. vfs errors reject as VfsError, socket trouble as DataConnectionError. */
+export async function sendFile(sock: Duplex, file: VfsFile, offset: number, opts: { ascii: boolean; signal: AbortSignal; progress: Progress }): Promise<void> {
+  const read = (pos: number) => {
+    const p = file.read(pos, READ_CHUNK);
+    p.catch(() => {}); // read-ahead: a failure is seen when awaited, never as an unhandled rejection
+    return p;
+  };
+  let pos = offset;
+  let next = read(pos);
+  for (;;) {
+    const data = await abortable(next, opts.signal);
+    if (data.length === 0) break;
+    pos += data.length;
+    next = read(pos);
+    const out = opts.ascii ? toCrlf(data) : data;
+    opts.progress.bytes += out.length;
+    if (sock.destroyed) throw new DataConnectionError('data connection closed by the client');
+    if (!sock.write(out)) await drained(sock, opts.signal);
+  }
+  await finish(sock, opts.signal);
+}
+
+/** LIST/NLST/MLSD: sends text with backpressure. */
+export async function sendText(sock: Duplex, text: string, opts: { signal: AbortSignal; progress: Progress }): Promise<void> {
+  const bytes = Buffer.from(text, 'utf8');
+  for (let pos = 0; pos < bytes.length; pos += TEXT_SLICE) {
+    const slice = bytes.subarray(pos, pos + TEXT_SLICE);
+    opts.progress.bytes += slice.length;
+    if (sock.destroyed) throw new DataConnectionError('data connection closed by the client');
+    if (!sock.write(slice)) await drained(sock, opts.signal);
+  }
+  await finish(sock, opts.signal);
+}
+
+/**
+ * STOR/APPE: writes what arrives at `offset` onwards until the client ends the data connection.
+ * Resolves when every byte was handed to the vfs; the caller then commits (closeFile). Rejects
+ * with DataConnectionError when the connection breaks or the transfer is aborted, or with the
+ * vfs error when a write fails; the caller then abandons the file.
+ */
+export function receiveFile(sock: Duplex, file: VfsFile, offset: number, opts: { ascii: boolean; signal: AbortSignal; progress: Progress }): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const conv = opts.ascii ? new FromCrlf() : undefined;
+    const queue: Buffer[] = [];
+    let queued = 0;
+    let pos = offset;
+    let paused = false;
+    let writing = false;
+    let ended = false;
+    let done = false;
+
+    const settle = (err?: Error) => {
+      if (done) return;
+      done = true;
+      sock.off('data', onData);
+      sock.off('end', onEnd);
+      sock.off('close', onClose);
+      sock.off('error', onError);
+      opts.signal.removeEventListener('abort', onAbort);
+      if (err) {
+        sock.destroy();
+        reject(err);
+      } else {
+        resolve();
+      }
+    };
+
+    const takeBatch = (): Buffer => {
+      if (queue.length === 1 || queue[0]!.length >= WRITE_BATCH) return queue.shift()!;
+      const parts: Buffer[] = [];
+      let size = 0;
+      while (queue.length && size + queue[0]!.length <= WRITE_BATCH) {
+        const b = queue.shift()!;
+        parts.push(b);
+        size += b.length;
+      }
+      return Buffer.concat(parts, size);
+    };
+
+    const pump = async () => {
+      if (writing || done) return;
+      writing = true;
+      try {
+        while (queue.length && !done) {
+          const batch = takeBatch();
+          queued -= batch.length;
+          if (paused && queued < RESUME_BELOW) {
+            paused = false;
+            sock.resume();
+          }
+          await file.write(pos, batch);
+          pos += batch.length;
+        }
+        if (ended && !done) {
+          const tail = conv?.flush();
+          if (tail?.length) await file.write(pos, tail);
+          settle();
+        }
+      } catch (err) {
+        settle(err as Error);
+      } finally {
+        writing = false;
+      }
+    };
+
+    const onData = (chunk: Buffer) => {
+      opts.progress.bytes += chunk.length;
+      const data = conv ? conv.push(chunk) : chunk;
+      if (data.length === 0) return;
+      queue.push(data);
+      queued += data.length;
+      if (!paused && queued > PAUSE_ABOVE) {
+        paused = true;
+        sock.pause();
+      }
+      void pump();
+    };
+    const onEnd = () => {
+      ended = true;
+      void pump();
+    };
+    const onClose = () => {
+      if (!ended) settle(new DataConnectionError('data connection lost before the end of the file'));
+    };
+    const onError = (err: Error) => {
+      if (!ended) settle(new DataConnectionError(`data connection failed: ${err.message}`));
+    };
+    const onAbort = () => settle(aborted());
+
+    if (opts.signal.aborted) return onAbort();
+    sock.on('data', onData);
+    sock.on('end', onEnd);
+    sock.on('close', onClose);
+    sock.on('error', onError);
+    opts.signal.addEventListener('abort', onAbort);
+    sock.resume();
+  });
+}
