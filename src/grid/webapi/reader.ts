@@ -43,7 +43,8 @@ export class RangeReader implements FileReader {
     const B = this.opts.blockSize;
     const first = Math.floor(offset / B);
     const last = Math.floor((end - 1) / B);
-    if (last - first + 1 > Math.max(2, this.opts.cacheBlocks / 2)) return this.readDirect(offset, end);
+    // More than two blocks: one direct request (no copy through the cache, nothing evicted).
+    if (last - first + 1 > 2) return this.readDirect(offset, end);
     const parts = await Promise.all(Array.from({ length: last - first + 1 }, (_, i) => this.block(first + i)));
     this.readAhead(first, last);
     const joined = parts.length === 1 ? parts[0]! : Buffer.concat(parts);
