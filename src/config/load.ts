@@ -57,16 +57,20 @@ export function loadNodeConfig(basedir: string): NodeConfig {
     throw new ConfigError(`${file}: is not valid UTF-8 text`);
   }
 
-  const { config, problems, lineOf } = checkNodeConfig(text, base, file);
+  const nodeUrl = readOptional(join(base, 'node.url'))?.trim() || undefined;
+  const { config, problems, lineOf } = checkNodeConfig(text, base, file, nodeUrl);
   problems.push(...missingFileProblems(config, lineOf));
   if (problems.length) throw toError(file, problems);
-
-  const nodeUrl = readOptional(join(base, 'node.url'))?.trim();
-  if (nodeUrl) config.nodeUrl = nodeUrl;
+  if (nodeUrl) {
+    config.nodeUrl = nodeUrl;
+    // An existing Tahoe-LAFS node directory: serve that node's grid unless told otherwise.
+    const grid = lineOf('lafsd', 'grid') === undefined ? 'webapi' : config.lafsd.grid;
+    if (grid === 'webapi') return { ...config, lafsd: { ...config.lafsd, grid, webapiUrl: config.lafsd.webapiUrl ?? nodeUrl } };
+  }
   return config;
 }
 
-function checkNodeConfig(text: string, basedir: string, file: string) {
+function checkNodeConfig(text: string, basedir: string, file: string, nodeUrl?: string) {
   const base = resolve(basedir);
   const { doc, problems } = readIni(text, file);
   const lineOf: LineOf = (section, key) => {
@@ -79,7 +83,7 @@ function checkNodeConfig(text: string, basedir: string, file: string) {
     values[section] = readSection(doc, section, base, problems);
   }
   const schemaConfig = values as unknown as SchemaConfig;
-  problems.push(...crossKeyProblems(schemaConfig, lineOf));
+  problems.push(...crossKeyProblems(schemaConfig, lineOf, { hasNodeUrl: nodeUrl !== undefined }));
   const config: NodeConfig = { basedir: base, file, ...schemaConfig };
   return { config, problems, lineOf };
 }

@@ -25,9 +25,9 @@ export function opt<T>(key: string, type: t.ValueType<T>, dflt: string | undefin
 export const SCHEMA = {
   lafsd: {
     grid: opt('grid', t.oneOf('embedded', 'webapi'), 'embedded',
-      'Where files are kept: `embedded` is an encrypted store inside BASEDIR that needs no other process; `webapi` uses a running Tahoe-LAFS node through its web-API.'),
+      'Where files are kept: `embedded` is an encrypted store inside BASEDIR that needs no other process; `webapi` uses a running Tahoe-LAFS node through its web-API. In an existing Tahoe-LAFS node directory (one with `node.url`) the default is `webapi` with that URL.'),
     webapiUrl: opt('webapi.url', t.url, undefined,
-      'Web-API URL of the Tahoe-LAFS node to use, e.g. `http://127.0.0.1:3456/`; required when `grid = webapi`.'),
+      'Web-API URL of the Tahoe-LAFS node to use, e.g. `http://127.0.0.1:3456/`; required when `grid = webapi`, unless BASEDIR holds the node\'s `node.url`.'),
     storeDir: opt('store', t.path, 'storage',
       'Folder of the embedded store, relative to BASEDIR unless absolute.'),
   },
@@ -80,11 +80,11 @@ export type SchemaConfig = { [S in SectionName]: SectionConfig<Schema[S]> };
 export type LineOf = (section: SectionName, key?: string) => number | undefined;
 
 // Rules that involve more than one key. Each returns problems in the usual `[section] key:` form.
-export function crossKeyProblems(cfg: SchemaConfig, lineOf: LineOf): Problem[] {
+export function crossKeyProblems(cfg: SchemaConfig, lineOf: LineOf, context: { hasNodeUrl?: boolean } = {}): Problem[] {
   const out: Problem[] = [];
   const at = (section: SectionName, key: string) => lineOf(section, key) ?? lineOf(section);
 
-  if (cfg.lafsd.grid === 'webapi' && cfg.lafsd.webapiUrl === undefined) {
+  if (cfg.lafsd.grid === 'webapi' && cfg.lafsd.webapiUrl === undefined && !context.hasNodeUrl) {
     out.push({ line: at('lafsd', 'grid'), message: '[lafsd] webapi.url: required when grid = webapi' });
   }
   for (const section of ['sftpd', 'ftpd'] as const) {

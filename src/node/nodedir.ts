@@ -8,6 +8,7 @@ import { join, resolve } from 'node:path';
 import { b32decode, b32encode } from '../caps/index.js';
 import { ConfigError, CONFIG_FILE, renderDefaultConfig, type NodeConfig } from '../config/index.js';
 import { EmbeddedGrid } from '../grid/embedded/index.js';
+import { WebApiGrid } from '../grid/webapi/index.js';
 import type { Grid } from '../grid/index.js';
 import { generateHostKeyPair } from '../ssh/index.js';
 
@@ -89,8 +90,9 @@ export async function readConvergenceSecret(basedir: string): Promise<Buffer> {
 /** Opens the grid the config names (the embedded store, or a Tahoe node's web-API). */
 export async function openGrid(config: NodeConfig): Promise<Grid> {
   if (config.lafsd.grid === 'webapi') {
-    // Wired in when the web-API backend lands (issue: Tahoe-LAFS web-API backend).
-    throw new ConfigError(`${config.file}: [lafsd] grid = webapi is not available in this build`);
+    const url = config.lafsd.webapiUrl ?? config.nodeUrl;
+    if (!url) throw new ConfigError(`${config.file}: [lafsd] webapi.url: required when grid = webapi`);
+    return WebApiGrid.open(url);
   }
   return EmbeddedGrid.open({ storeDir: config.lafsd.storeDir, convergenceSecret: await readConvergenceSecret(config.basedir) });
 }

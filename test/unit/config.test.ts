@@ -305,7 +305,7 @@ test('renderConfigReference lists every key in a five-column Markdown table', ()
   assert.equal(rows[0], '| Section | Key | Type | Default | Meaning |');
   for (const row of rows) assert.equal(row.split(/(?<!\\)\|/).length, 7, row); // pipes in cells are escaped
   assert.ok(rows.includes('| `[lafsd]` | `grid` | embedded \\| webapi | `embedded` | '
-    + 'Where files are kept: `embedded` is an encrypted store inside BASEDIR that needs no other process; `webapi` uses a running Tahoe-LAFS node through its web-API. |'));
+    + 'Where files are kept: `embedded` is an encrypted store inside BASEDIR that needs no other process; `webapi` uses a running Tahoe-LAFS node through its web-API. In an existing Tahoe-LAFS node directory (one with `node.url`) the default is `webapi` with that URL. |'));
   assert.ok(rows.some((r) => r.startsWith('| `[ftpd]` | `passive_ports` | port range | (unset) |')));
   assert.match(md, /`\[storageclient\.plugins\.\*\]`/);
 });
@@ -389,6 +389,25 @@ test('loadNodeConfig reads BASEDIR/tahoe.cfg, checks key files, reads node.url',
       assert.match(err.problems[1] ?? '', /:5: \[sftpd\] port: "22" is not an endpoint/);
       return true;
     });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test('an existing Tahoe-LAFS node directory serves its own node through node.url', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'lafsd-tahoe-node-'));
+  try {
+    writeFileSync(join(dir, 'node.url'), 'http://127.0.0.1:3456/\n');
+    writeFileSync(join(dir, 'tahoe.cfg'), '[node]\nnickname = n\nweb.port = tcp:3456:interface=127.0.0.1\n[client]\nshares.needed = 3\n[sftpd]\nenabled = false\n');
+    const c = loadNodeConfig(dir);
+    assert.equal(c.nodeUrl, 'http://127.0.0.1:3456/');
+    assert.equal(c.lafsd.grid, 'webapi');
+    assert.equal(c.lafsd.webapiUrl, 'http://127.0.0.1:3456/');
+    // An explicit choice wins over node.url.
+    writeFileSync(join(dir, 'tahoe.cfg'), '[lafsd]\ngrid = embedded\n');
+    assert.equal(loadNodeConfig(dir).lafsd.grid, 'embedded');
+    writeFileSync(join(dir, 'tahoe.cfg'), '[lafsd]\ngrid = webapi\n');
+    assert.equal(loadNodeConfig(dir).lafsd.webapiUrl, 'http://127.0.0.1:3456/', 'grid = webapi without webapi.url uses node.url');
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
