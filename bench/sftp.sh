@@ -1,0 +1,178 @@
+#!/usr/bin/env bash
+# SFTP throughput of lafsd next to OpenSSH's own sftp-server, on this machine, with the same
+# OpenSSH `sftp` client and cipher (aes128-gcm@openssh.com):
+#   bench/sftp.sh [ROUNDS]
+# For each server: upload and download of one BIG_MIB file (default 1024) and of SMALL_N files of
+# 4 KiB (default 1000). lafsd runs `lafsd run` (embedded store, TCP on 127.0.0.1); sshd is
+# started here on a loopback port with its own config, host key and authorized_keys in a temp
+# folder. Each client keeps one SSH master connection (ControlMaster), so MB/s measure the
+# transfers, not sshd's per-connection setup. Rounds interleave the servers; the median counts.
+# Prints MB/s (10^6 bytes/s), the lafsd/sshd ratios, and lafsd's peak RSS (VmHWM).
+#
+# Environment: LAFSD_MAIN (lafsd's compiled main.js; default: dist/, built with `npx tsc -b`),
+# BIG_MIB, SMALL_N, SSHD (default /usr/sbin/sshd), SFTP_SERVER (default /usr/lib/openssh/sftp-server).
+set -euo pipefail
+
+ROUNDS=${1:-3}
+BIG_MIB=${BIG_MIB:-1024}
+SMALL_N=${SMALL_N:-1000}
+SSHD=${SSHD:-/usr/sbin/sshd}
+SFTP_SERVER=${SFTP_SERVER:-/usr/lib/openssh/sftp-server}
+CIPHER=aes128-gcm@openssh.com
+REPO=$(cd "$(dirname "$0")/.." && pwd)
+
+for cmd in sftp ssh ssh-keygen node; do
+  command -v "$cmd" >/dev/null || { echo "$0: $cmd is needed" >&2; exit 2; }
+done
+[ -x "$SSHD" ] || { echo "$0: $SSHD not found (apt-get install openssh-server)" >&2; exit 2; }
+[ -x "$SFTP_SERVER" ] || { echo "$0: $SFTP_SERVER not found" >&2; exit 2; }
+if [ -z "${LAFSD_MAIN:-}" ]; then
+  (cd "$REPO" && npx tsc -b)
+  LAFSD_MAIN=$REPO/dist/src/cli/main.js
+fi
+
+TMP=$(mktemp -d "${TMPDIR:-/tmp}/lafsd-bench-sftp.XXXXXX")
+LAFSD_PID=
+SSHD_PID=
+MADE_PRIVSEP=
+cleanup() {
+  for sock in "$TMP"/cm-*; do [ -S "$sock" ] && ssh -S "$sock" -O exit x 2>/dev/null || true; done
+  [ -n "$LAFSD_PID" ] && kill "$LAFSD_PID" 2>/dev/null && wait "$LAFSD_PID" 2>/dev/null || true
+  [ -n "$SSHD_PID" ] && kill "$SSHD_PID" 2>/dev/null && wait "$SSHD_PID" 2>/dev/null || true
+  [ -n "$MADE_PRIVSEP" ] && rmdir /run/sshd 2>/dev/null || true
+  rm -rf "$TMP"
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+free_port() {
+  node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
+}
+now() { date +%s.%N; }
+
+# --- data -------------------------------------------------------------------------------------
+echo "# preparing ${BIG_MIB} MiB and ${SMALL_N} × 4 KiB of random data in $TMP" >&2
+mkdir -p "$TMP/data/small" "$TMP/down"
+# AES-CTR keystream: random-looking, and much faster than /dev/urandom.
+openssl enc -aes-128-ctr -nosalt -pass pass:lafsd-bench -pbkdf2 -in <(head -c "$((BIG_MIB * 1048576))" /dev/zero) -out "$TMP/data/big.bin" 2>/dev/null
+BIG_SHA=$(sha256sum "$TMP/data/big.bin" | cut -d' ' -f1)
+for i in $(seq -w 1 "$SMALL_N"); do head -c 4096 /dev/urandom >"$TMP/data/small/f$i"; done
+BIG_BYTES=$((BIG_MIB * 1048576))
+SMALL_BYTES=$((SMALL_N * 4096))
+ssh-keygen -q -t ed25519 -N '' -f "$TMP/client_key"
+SSH_OPTS=(-i "$TMP/client_key" -c "$CIPHER" -o BatchMode=yes -o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR)
+
+# --- lafsd ------------------------------------------------------------------------------------
+LAFSD_PORT=$(free_port)
+node "$LAFSD_MAIN" init "$TMP/node" --sftp-port "tcp:$LAFSD_PORT:interface=127.0.0.1" >/dev/null 2>&1
+# FTP is not measured here: switch it off so its port cannot clash.
+sed -i '/^\[ftpd\]/,/^\[/ s/^enabled = true/enabled = false/' "$TMP/node/tahoe.cfg"
+node "$LAFSD_MAIN" add-user "$TMP/node" bench --pubkey "$TMP/client_key.pub" >/dev/null 2>&1
+node "$LAFSD_MAIN" run "$TMP/node" >"$TMP/lafsd.log" 2>&1 &
+LAFSD_PID=$!
+
+# --- sshd -------------------------------------------------------------------------------------
+SSHD_PORT=$(free_port)
+mkdir -p "$TMP/sshd" "$TMP/sshd-remote"
+ssh-keygen -q -t ed25519 -N '' -f "$TMP/sshd/host_key"
+cp "$TMP/client_key.pub" "$TMP/sshd/authorized_keys"
+cat >"$TMP/sshd/sshd_config" <<EOF
+ListenAddress 127.0.0.1
+Port $SSHD_PORT
+HostKey $TMP/sshd/host_key
+PidFile $TMP/sshd/sshd.pid
+AuthorizedKeysFile $TMP/sshd/authorized_keys
+StrictModes no
+UsePAM no
+PasswordAuthentication no
+KbdInteractiveAuthentication no
+PermitRootLogin prohibit-password
+Ciphers $CIPHER
+Subsystem sftp $SFTP_SERVER
+EOF
+# Running as root, sshd wants its privilege-separation folder.
+if [ "$(id -u)" = 0 ] && [ ! -d /run/sshd ]; then mkdir -p /run/sshd && MADE_PRIVSEP=1; fi
+"$SSHD" -D -e -f "$TMP/sshd/sshd_config" 2>"$TMP/sshd.log" &
+SSHD_PID=$!
+
+for _ in $(seq 100); do
+  grep -q '"SFTP listening"' "$TMP/lafsd.log" 2>/dev/null && break
+  kill -0 "$LAFSD_PID" 2>/dev/null || { cat "$TMP/lafsd.log" >&2; exit 1; }
+  sleep 0.1
+done
+grep -q '"SFTP listening"' "$TMP/lafsd.log" || { echo "lafsd did not start" >&2; cat "$TMP/lafsd.log" >&2; exit 1; }
+
+# One master connection per server; every timed `sftp` rides on it.
+master() { # name port user
+  ssh "${SSH_OPTS[@]}" -M -S "$TMP/cm-$1" -f -N -p "$2" "$3@127.0.0.1"
+}
+master lafsd "$LAFSD_PORT" bench
+master sshd "$SSHD_PORT" "$(id -un)"
+run_sftp() { # name port user batchfile
+  sftp "${SSH_OPTS[@]}" -o ControlPath="$TMP/cm-$1" -P "$2" -b "$4" "$3@127.0.0.1" >"$TMP/sftp.out" 2>&1 || { cat "$TMP/sftp.out" >&2; return 1; }
+}
+
+declare -A T
+timed() { # key name port user remote-root batch-lines...
+  local key=$1 name=$2 port=$3 user=$4 remote=$5
+  shift 5
+  printf '%s\n' "$@" | sed "s|@R|$remote|g; s|@L|$TMP|g" >"$TMP/batch"
+  local t0 t1
+  t0=$(now)
+  run_sftp "$name" "$port" "$user" "$TMP/batch"
+  t1=$(now)
+  T[$key]="${T[$key]:-} $(echo "$t1 - $t0" | bc -l)"
+}
+untimed() { # name port user remote-root batch-lines...
+  local name=$1 port=$2 user=$3 remote=$4
+  shift 4
+  printf '%s\n' "$@" | sed "s|@R|$remote|g; s|@L|$TMP|g" >"$TMP/batch"
+  run_sftp "$name" "$port" "$user" "$TMP/batch"
+}
+
+round() { # name port user remote-root
+  local name=$1 port=$2 user=$3 remote=$4
+  timed "$name.big.up" "$@" 'put @L/data/big.bin @R/big.bin'
+  timed "$name.big.down" "$@" 'get @R/big.bin @L/down/big.bin'
+  [ "$(sha256sum "$TMP/down/big.bin" | cut -d' ' -f1)" = "$BIG_SHA" ] || { echo "$name: downloaded file differs" >&2; exit 1; }
+  rm -f "$TMP/down/big.bin"
+  timed "$name.small.up" "$@" 'put -r @L/data/small @R/small'
+  timed "$name.small.down" "$@" 'get -r @R/small @L/down/small'
+  [ "$(ls "$TMP/down/small" | wc -l)" = "$SMALL_N" ] || { echo "$name: small files missing" >&2; exit 1; }
+  diff -r "$TMP/data/small" "$TMP/down/small" >/dev/null || { echo "$name: small files differ" >&2; exit 1; }
+  rm -rf "$TMP/down/small"
+  # Start the next round from an empty remote folder.
+  untimed "$@" 'rm @R/big.bin' 'rm @R/small/*' 'rmdir @R/small'
+}
+
+for r in $(seq "$ROUNDS"); do
+  echo "# round $r/$ROUNDS" >&2
+  if [ $((r % 2)) = 1 ]; then
+    round lafsd "$LAFSD_PORT" bench ""
+    round sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
+  else
+    round sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
+    round lafsd "$LAFSD_PORT" bench ""
+  fi
+done
+
+median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+RSS_KIB=$(awk '/^VmHWM:/ {print $2}' "/proc/$LAFSD_PID/status")
+
+echo
+echo "SFTP, OpenSSH $(ssh -V 2>&1 | cut -d, -f1 | cut -d_ -f2) client, $CIPHER, median of $ROUNDS rounds (interleaved); MB/s = 10^6 bytes/s"
+echo "lafsd: \`lafsd run\` over TCP (ssh2), embedded store in $TMP (fsyncs each commit); sshd: $SSHD + $SFTP_SERVER writing to plain files"
+printf '%-26s %12s %12s %10s\n' transfer 'lafsd MB/s' 'sshd MB/s' 'lafsd/sshd'
+for op in big.up big.down small.up small.down; do
+  case $op in
+    big.*) bytes=$BIG_BYTES; label="${BIG_MIB} MiB file" ;;
+    small.*) bytes=$SMALL_BYTES; label="${SMALL_N} × 4 KiB files" ;;
+  esac
+  case $op in *.up) label="$label up" ;; *) label="$label down" ;; esac
+  tl=$(echo "${T[lafsd.$op]}" | median)
+  ts=$(echo "${T[sshd.$op]}" | median)
+  ml=$(echo "$bytes / $tl / 1000000" | bc -l)
+  ms=$(echo "$bytes / $ts / 1000000" | bc -l)
+  printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s)\n' "$label" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts"
+done
+echo "lafsd peak RSS (VmHWM): $((RSS_KIB / 1024)) MiB"
