@@ -180,7 +180,18 @@ class Session implements SftpSession {
     if (this.stopped || this.inputEnded) return;
     this.framer.push(chunk);
     this.drained = false;
-    this.pump();
+    this.pumpSafely();
+  }
+
+  /** pump(), but a bug of ours ends this session instead of taking the process down. */
+  private pumpSafely(): void {
+    try {
+      this.pump();
+    } catch (err) {
+      this.log?.error({ ...this.fields, err: describe(err) }, 'sftp session failed');
+      this.protocolError('internal error');
+      this.maybeFinish();
+    }
   }
 
   private onInputEnd(): void {
@@ -236,7 +247,7 @@ class Session implements SftpSession {
   }
 
   private maybeResume(): void {
-    if (!this.pumping && !this.drained && this.belowHalf()) this.pump();
+    if (!this.pumping && !this.drained && this.belowHalf()) this.pumpSafely();
   }
 
   private protocolError(reason: string): void {
@@ -315,7 +326,11 @@ class Session implements SftpSession {
 
   private send(reply: Reply): void {
     this.outstanding--;
-    this.out.write(reply);
+    try {
+      this.out.write(reply);
+    } catch (err) {
+      this.log?.warn({ ...this.fields, err: describe(err) }, 'sftp: a reply could not be written');
+    }
     this.afterReply();
   }
 
@@ -353,7 +368,7 @@ class Session implements SftpSession {
       if (!this.drained) {
         // Input ended with complete packets still buffered (we were paused): they were sent,
         // so they are answered (a CLOSE among them commits) before the session ends.
-        if (!this.pumping && !this.overBounds()) this.pump();
+        if (!this.pumping && !this.overBounds()) this.pumpSafely();
         return;
       }
     }
