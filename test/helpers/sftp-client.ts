@@ -66,7 +66,9 @@ export interface StatusReply {
 }
 
 export class SftpTestClient {
+  /** Every reply received, unless `recordReplies` is false (big transfers). */
   readonly replies: SftpReply[] = [];
+  recordReplies = true;
   /** How many replies each id got. */
   readonly answered = new Map<number, number>();
   /** Replies the client could not decode (server bugs). */
@@ -102,7 +104,7 @@ export class SftpTestClient {
         continue;
       }
       const reply = d.reply;
-      this.replies.push(reply);
+      if (this.recordReplies) this.replies.push(reply);
       if (reply.type === 'version') {
         this.version = reply;
         this.versionWaiter?.(reply);
