@@ -2,13 +2,14 @@
 import { promises as fsp } from 'node:fs';
 import { userInfo } from 'node:os';
 import { join } from 'node:path';
-import { Duplex } from 'node:stream';
+import { finished } from 'node:stream/promises';
 import { parseAccounts } from '../auth/index.js';
 import { CONFIG_FILE, loadNodeConfig } from '../config/index.js';
 import { initNode, openGrid } from '../node/nodedir.js';
 import { createLogger } from '../server/log.js';
 import { SessionFactory, startServer } from '../server/server.js';
 import { runSftpSession } from '../sftp/session.js';
+import { StdioStream } from '../sftp/stdio.js';
 import { addUserCommand, accountsFileOf } from './account-commands.js';
 import { UsageError } from './usage.js';
 
@@ -75,8 +76,11 @@ export async function sftpStdioCommand(basedir: string, username: string): Promi
   const spillDir = join(config.basedir, 'tmp');
   const sessions = new SessionFactory(grid, spillDir, logger);
   const vfs = sessions.open({ username, rootCap }, 'sftp', 'stdio');
-  const stream = Duplex.from({ readable: process.stdin, writable: process.stdout });
-  await runSftpSession(stream, vfs, { logger }).done;
+  const stream = StdioStream.ofProcess();
+  const output = stream.output;
+  await runSftpSession(stream, vfs, { logger, cork: () => output.cork(), uncork: () => output.uncork() }).done;
+  await finished(output).catch(() => {});
   await grid.close();
-  return 0;
+  // `sftp -D` waits for this process to exit; nothing else may keep it alive.
+  process.exit(0);
 }

@@ -2,7 +2,7 @@
 // folder, with ephemeral loopback ports, a password account and a key account, and stops it
 // when the test file ends. The ports are read from its JSON log lines.
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
-import { appendFileSync, readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { LAFSD, lafsdOk } from './cli.js';
@@ -62,15 +62,8 @@ export async function startLafsd(options: StartOptions = {}): Promise<Lafsd> {
     env: { ...process.env, LAFSD_LOG_LEVEL: 'debug', ...options.env },
   });
   let log = '';
-  const logFile = join(dir, 'lafsd.log');
-  child.stdout!.on('data', (d: Buffer) => {
-    log += d.toString();
-    appendFileSync(logFile, d);
-  });
-  child.stderr!.on('data', (d: Buffer) => {
-    log += d.toString();
-    appendFileSync(logFile, d);
-  });
+  child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
+  child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
 
   const ports = await new Promise<{ sftp: number; ftp?: number; ftps?: number }>((resolve, reject) => {

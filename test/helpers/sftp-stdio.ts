@@ -5,44 +5,14 @@
 // Logs (JSON lines) go to stderr when LAFSD_SFTP_LOG=debug; stdout carries only SFTP.
 // LAFSD_SFTP_CORK=idle|tick|none picks the cork strategy (for measurements).
 import { mkdtempSync, rmSync } from 'node:fs';
-import { Socket } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Duplex } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { EmbeddedGrid } from '../../src/grid/embedded/index.js';
 import { runSftpSession, type SftpLogger } from '../../src/sftp/session.js';
+import { StdioStream } from '../../src/sftp/stdio.js';
 import type { CorkStrategy } from '../../src/sftp/output.js';
 import { OpenFiles, VfsSession } from '../../src/vfs/index.js';
-
-/** stdin and stdout as one Duplex; writes pass straight to stdout so corking it coalesces them. */
-class Stdio extends Duplex {
-  constructor(
-    private readonly input: Socket,
-    readonly output: Socket,
-  ) {
-    super({ allowHalfOpen: true });
-    input.on('data', (chunk: Buffer) => {
-      if (!this.push(chunk)) input.pause();
-    });
-    input.on('end', () => this.push(null));
-    input.on('error', (err) => this.destroy(err));
-    output.on('error', (err) => this.destroy(err));
-  }
-
-  override _read(): void {
-    this.input.resume();
-  }
-
-  override _write(chunk: Buffer, _enc: BufferEncoding, cb: (err?: Error | null) => void): void {
-    if (this.output.write(chunk)) cb();
-    else this.output.once('drain', () => cb());
-  }
-
-  override _final(cb: (err?: Error | null) => void): void {
-    this.output.end(cb);
-  }
-}
 
 function stderrLogger(): SftpLogger | undefined {
   if (process.env.LAFSD_SFTP_LOG !== 'debug') return undefined;
@@ -59,9 +29,8 @@ async function main(): Promise<void> {
   const grid = await EmbeddedGrid.open({ storeDir, convergenceSecret: Buffer.from(secretHex, 'hex') });
   const spillDir = mkdtempSync(join(tmpdir(), 'lafsd-sftp-stdio-'));
   const vfs = new VfsSession({ grid, rootCap, username: 'stdio', openFiles: new OpenFiles(), spillDir });
-  // Our own non-blocking sockets on fds 0 and 1 (process.stdout is blocking on Linux pipes).
-  const output = new Socket({ fd: 1, readable: false, writable: true });
-  const stream = new Stdio(new Socket({ fd: 0, readable: true, writable: false }), output);
+  const stream = StdioStream.ofProcess();
+  const output = stream.output;
   const logger = stderrLogger();
   const session = runSftpSession(stream, vfs, {
     ...(logger ? { logger } : {}),

@@ -120,3 +120,23 @@ test('usage errors exit 2 with the usage text; config errors name file, section 
   assert.equal(notNode.code, 1);
   assert.match(notNode.stderr, /not a node directory/);
 });
+
+test('sftp-server --stdio serves an account over stdin/stdout (OpenSSH sftp -D)', async () => {
+  const base = join(tempDir(), 'node');
+  await lafsdOk(['init', base]);
+  const root = (await lafsdOk(['add-user', base, 'alice', '--password', 'pw'])).stdout.toString().trim();
+  await lafsdOk(['put', base, `${root}/hello.txt`], 'hello over stdio\n');
+  const work = tempDir();
+  writeFileSync(join(work, 'up.txt'), 'uploaded\n');
+  writeFileSync(join(work, 'batch'), `ls -l\nget hello.txt ${join(work, 'got.txt')}\nput ${join(work, 'up.txt')} up.txt\n`);
+  const { spawnSync } = await import('node:child_process');
+  const { LAFSD } = await import('../helpers/cli.js');
+  const r = spawnSync('sftp', ['-D', `${process.execPath} ${LAFSD} sftp-server --stdio ${base} --user alice`, '-b', join(work, 'batch')], { encoding: 'utf8', timeout: 60_000 });
+  assert.equal(r.status, 0, r.stderr);
+  assert.match(r.stdout, /-rw-rw-rw- .* hello\.txt/);
+  assert.equal(readFileSync(join(work, 'got.txt'), 'utf8'), 'hello over stdio\n');
+  assert.equal((await lafsdOk(['get', base, `${root}/up.txt`])).stdout.toString(), 'uploaded\n');
+  const unknown = spawnSync(process.execPath, [LAFSD, 'sftp-server', '--stdio', base, '--user', 'nobody'], { encoding: 'utf8', input: '' });
+  assert.equal(unknown.status, 2);
+  assert.match(unknown.stderr, /no account named nobody/);
+});
