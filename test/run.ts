@@ -32,8 +32,9 @@ if (files.length === 0) {
 }
 
 // Integration files each start their own servers on ephemeral ports, so two may run at once
-// on a 2-core machine without interfering.
-const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-reporter=spec', ...files], {
+// on a 2-core machine without interfering. No single test may hang the run: 5 minutes each
+// (the 1 GiB transfers take well under one).
+const child = spawn(process.execPath, ['--test', '--test-concurrency=2', '--test-timeout=300000', '--test-reporter=spec', ...files], {
   stdio: 'inherit',
 });
 child.on('exit', (code, signal) => process.exit(code ?? (signal ? 1 : 0)));
