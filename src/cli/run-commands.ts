@@ -18,7 +18,7 @@ export async function runCommand(basedir: string): Promise<number> {
   const config = loadNodeConfig(basedir);
   const logger = createLogger();
   const server = await startServer(config, logger);
-  if (!config.sftpd.enabled) logger.warn({}, 'no frontend is enabled in tahoe.cfg: nothing to serve');
+  if (!config.sftpd.enabled && !config.ftpd.enabled) logger.warn({}, 'no frontend is enabled in tahoe.cfg: nothing to serve');
   return new Promise((resolve) => {
     let stopping = false;
     const stop = (signal: string) => {

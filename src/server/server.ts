@@ -7,6 +7,7 @@ import { LoginDefender, type Account, type Protocol } from '../auth/index.js';
 import type { NodeConfig } from '../config/index.js';
 import type { Grid } from '../grid/index.js';
 import { openGrid } from '../node/nodedir.js';
+import { startFtpServer, type RunningFtpServer } from '../ftp/index.js';
 import { loadHostKeys, startSshServer, type RunningSshServer } from '../ssh/index.js';
 import { runSftpSession } from '../sftp/session.js';
 import { OpenFiles, VfsSession } from '../vfs/index.js';
@@ -16,6 +17,7 @@ import type { Logger } from './log.js';
 export interface RunningServer {
   grid: Grid;
   sftp?: { host: string; port: number };
+  ftp?: { host: string; port: number };
   /** Stops everything; resolves when all connections are closed and the grid is closed. */
   close(): Promise<void>;
   /** Re-reads the accounts files (SIGHUP). */
@@ -74,6 +76,11 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
       stops.push(() => ssh.close());
       running.sftp = ssh.address;
     }
+    if (config.ftpd.enabled) {
+      const ftp = await startFtp(config, sessions, sources, defender, logger.child({ frontend: 'ftp' }));
+      stops.push(() => ftp.close());
+      running.ftp = ftp.address;
+    }
   } catch (err) {
     await running.close();
     throw err;
@@ -105,5 +112,24 @@ async function startSftp(
     },
   });
   logger.info({ host: server.address.host, port: server.address.port }, 'SFTP listening');
+  return server;
+}
+
+async function startFtp(
+  config: NodeConfig, sessions: SessionFactory, sources: AccountSources, defender: LoginDefender, logger: Logger,
+): Promise<RunningFtpServer> {
+  const f = config.ftpd;
+  const server = await startFtpServer({
+    host: f.port.host,
+    port: f.port.port,
+    ...(f.port.backlog !== undefined ? { backlog: f.port.backlog } : {}),
+    authenticator: await sources.authenticatorFor(f),
+    defender,
+    openSession: (account, remoteAddress) => sessions.open(account, 'ftp', remoteAddress),
+    ...(f.passivePorts ? { passivePorts: f.passivePorts } : {}),
+    ...(f.passiveAddress ? { passiveAddress: f.passiveAddress } : {}),
+    logger,
+  });
+  logger.info({ host: server.address.host, port: server.address.port, ...(server.implicitAddress ? { implicitPort: server.implicitAddress.port } : {}) }, 'FTP listening');
   return server;
 }
