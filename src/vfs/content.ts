@@ -198,10 +198,11 @@ export class WriteContent {
   }
 
   /**
-   * Makes the current content a file and returns its cap. The content stays usable (an fsync
-   * commits and the client may keep writing). Unchanged content returns the base cap itself.
+   * Makes the current content a file and returns its cap. With `keepOpen` (an fsync: the client
+   * may keep writing) the content continues on top of the new file; on close it does not, so
+   * nothing is opened that would be closed again at once. Unchanged content returns the base cap.
    */
-  async commit(): Promise<string> {
+  async commit(keepOpen = true): Promise<string> {
     if (this.unchanged()) {
       await this.sink?.abort();
       this.sink = undefined;
@@ -223,7 +224,7 @@ export class WriteContent {
       await this.spill?.dispose();
       this.spill = undefined;
     }
-    await this.rebase(cap);
+    if (keepOpen) await this.rebase(cap);
     return cap;
   }
 

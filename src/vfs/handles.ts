@@ -236,7 +236,7 @@ export class WriteHandle implements VfsFile, OpenWriter {
 
   async sync(): Promise<void> {
     this.checkOpen();
-    return this.enqueue(() => this.commit());
+    return this.enqueue(() => this.commit(true));
   }
 
   close(): Promise<void> {
@@ -244,7 +244,7 @@ export class WriteHandle implements VfsFile, OpenWriter {
     this.state = 'closing';
     this.committing = this.enqueue(async () => {
       try {
-        await this.commit();
+        await this.commit(false);
       } finally {
         this.state = 'closed';
         this.unregister();
@@ -282,14 +282,14 @@ export class WriteHandle implements VfsFile, OpenWriter {
   }
 
   /** Publishes the current content (and metadata changes) where the target says. */
-  private async commit(): Promise<void> {
+  private async commit(keepOpen: boolean): Promise<void> {
     if (this.abandoned) return;
     const hasPatch = Object.keys(this.patch).length > 0;
     if (!this.changed && !hasPatch) return;
     const started = Date.now();
     const { grid } = this.opts;
     const target = this.target;
-    const cap = this.changed ? await this.content.commit() : undefined;
+    const cap = this.changed ? await this.content.commit(keepOpen) : undefined;
     if (target.kind === 'mutable-cap') {
       if (isNewContent(cap)) await grid.overwriteMutable(target.writeCap, { immutableCap: cap });
     } else if (target.mutableWriteCap) {

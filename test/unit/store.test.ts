@@ -380,3 +380,31 @@ test('concurrent updates of one directory from several processes never lose an u
   assert.equal(names.length, 300);
   await grid.close();
 });
+
+test('files smaller than a segment are rows of the index: deduplicated, verified, never wrong data', async () => {
+  const dir = tempDir();
+  const grid = await openGrid(dir);
+  const data = pseudoRandom('small-object', 4096);
+  const a = await put(grid, data, 1000);
+  const b = await put(grid, data, 4096);
+  assert.equal(a, b, 'equal bytes, one cap');
+  assert.equal(walkFiles(join(dir, 'objects')).length, 0, 'no object file for a small file');
+  assert.deepEqual(await get(grid, a), data);
+  await grid.close();
+  const db = new Database(join(dir, 'store.db'));
+  const rows = db.prepare('SELECT si, data FROM small_objects').all() as { si: Buffer; data: Buffer }[];
+  assert.equal(rows.length, 1);
+  for (const pos of [5, 60, 200, rows[0]!.data.length - 1]) {
+    const damaged = Buffer.from(rows[0]!.data);
+    damaged[pos]! ^= 0x04;
+    db.prepare('UPDATE small_objects SET data = ? WHERE si = ?').run(damaged, rows[0]!.si);
+    const again = await openGrid(dir);
+    await rejectsWith(get(again, a), 'CORRUPT');
+    await again.close();
+  }
+  db.prepare('UPDATE small_objects SET data = ? WHERE si = ?').run(rows[0]!.data.subarray(0, 1000), rows[0]!.si);
+  const truncated = await openGrid(dir);
+  await rejectsWith(get(truncated, a), 'CORRUPT');
+  await truncated.close();
+  db.close();
+});

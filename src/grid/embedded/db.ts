@@ -31,6 +31,9 @@ export function openDatabase(path: string): Db {
       PRIMARY KEY (dir_si, name_key)) WITHOUT ROWID;
     -- One row per mutable file: the sealed cap of its current content, and a version counter.
     CREATE TABLE IF NOT EXISTS mutables (si BLOB PRIMARY KEY, seq INTEGER NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
+    -- Immutable objects smaller than one segment (same bytes as an object file). Measured: a
+    -- 4 KiB file costs 1.4 ms as a file (fsync, link, directory fsync) and ~0.4 ms as a row.
+    CREATE TABLE IF NOT EXISTS small_objects (si BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
   `);
   const version = db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get('schema') as string | undefined;
   if (version === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
@@ -50,6 +53,8 @@ export class Statements {
   readonly getMutable;
   readonly insertMutable;
   readonly updateMutable;
+  readonly getSmall;
+  readonly insertSmall;
 
   constructor(db: Db) {
     this.dirExists = db.prepare<[Buffer], number>('SELECT 1 FROM dirs WHERE si = ?').pluck();
@@ -62,5 +67,7 @@ export class Statements {
     this.getMutable = db.prepare<[Buffer], { seq: number; value: Buffer }>('SELECT seq, value FROM mutables WHERE si = ?');
     this.insertMutable = db.prepare<[Buffer, number, Buffer]>('INSERT INTO mutables (si, seq, value) VALUES (?, ?, ?)');
     this.updateMutable = db.prepare<[number, Buffer, Buffer]>('UPDATE mutables SET seq = ?, value = ? WHERE si = ?');
+    this.getSmall = db.prepare<[Buffer], Buffer>('SELECT data FROM small_objects WHERE si = ?').pluck();
+    this.insertSmall = db.prepare<[Buffer, Buffer]>('INSERT OR IGNORE INTO small_objects (si, data) VALUES (?, ?)');
   }
 }

@@ -92,6 +92,16 @@ async function fsyncDir(path: string): Promise<void> {
   }
 }
 
+/**
+ * Objects smaller than one segment, kept as rows of the index database in the same byte format
+ * as object files. `putIfAbsent` stores durably and returns what is stored under that storage
+ * index (an existing object with the same bytes wins: deduplication).
+ */
+export interface SmallObjects {
+  get(storageIndex: Buffer): Buffer | undefined;
+  putIfAbsent(storageIndex: Buffer, object: Buffer): Buffer;
+}
+
 export interface ObjectStoreDirs {
   objectsDir: string;
   /** This process's private temporary folder (in-progress uploads). */
@@ -115,6 +125,7 @@ export class ObjectUpload implements UploadSink {
   constructor(
     private readonly dirs: ObjectStoreDirs,
     private readonly convergenceSecret: Buffer,
+    private readonly small?: SmallObjects,
   ) {}
 
   get bytesWritten(): number {
@@ -136,6 +147,11 @@ export class ObjectUpload implements UploadSink {
     }
   }
 
+  private sealSegment(index: number, plain: Buffer): Buffer {
+    const cipher = createCipheriv('aes-256-gcm', this.dataKey, segmentNonce(index));
+    return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  }
+
   private async ensureFile(): Promise<FileHandle> {
     if (!this.file) {
       this.tmpPath = join(this.dirs.tmpDir, `upload-${randomBytes(8).toString('hex')}`);
@@ -148,8 +164,7 @@ export class ObjectUpload implements UploadSink {
   private async flushSegment(): Promise<void> {
     const file = await this.ensureFile();
     const index = this.segmentIndex++;
-    const cipher = createCipheriv('aes-256-gcm', this.dataKey, segmentNonce(index));
-    const sealed = Buffer.concat([cipher.update(this.segment.subarray(0, this.fill)), cipher.final(), cipher.getAuthTag()]);
+    const sealed = this.sealSegment(index, this.segment.subarray(0, this.fill));
     this.fill = 0;
     const p: Promise<void> = file.write(sealed, 0, sealed.length, segmentOffset(index)).then(
       () => void this.inFlight.delete(p),
@@ -175,15 +190,23 @@ export class ObjectUpload implements UploadSink {
         this.state = 'done';
         return cap;
       }
-      if (this.fill > 0) await this.flushSegment();
-      await Promise.all(this.inFlight);
-      if (this.failure) throw this.failure;
       const digest = this.plaintextHash.digest();
       const params = Buffer.alloc(4);
       params.writeUInt32BE(SEGMENT_SIZE);
       const readKey = taggedHash('lafsd_chk_convergent_key_v1', Buffer.concat([this.convergenceSecret, params, digest]), 16);
       const storageIndex = chkStorageIndex(readKey);
       const header = buildHeader(readKey, this.dataKey, size);
+      if (!this.file && this.small) {
+        // Less than one segment: the object is a row in the index database, stored with one
+        // transaction instead of a file, its fsync, a link and a directory fsync.
+        const object = Buffer.concat([header, this.sealSegment(0, this.segment.subarray(0, this.fill))]);
+        const stored = this.small.putIfAbsent(storageIndex, object);
+        this.state = 'done';
+        return formatCap({ type: 'CHK', key: readKey, uebHash: headerHash(stored.subarray(0, HEADER_SIZE)), k: 1, n: 1, size });
+      }
+      if (this.fill > 0) await this.flushSegment();
+      await Promise.all(this.inFlight);
+      if (this.failure) throw this.failure;
       const file = this.file!;
       await file.write(header, 0, HEADER_SIZE, 0);
       await file.sync();
@@ -269,7 +292,14 @@ export class ObjectReader implements FileReader {
     readonly size: number,
   ) {}
 
-  static async open(objectsDir: string, cap: ChkFields): Promise<ObjectReader> {
+  /** Opens the object of `cap`: a small object from the database, or an object file. */
+  static async open(objectsDir: string, cap: ChkFields, small?: SmallObjects): Promise<FileReader> {
+    const row = small?.get(chkStorageIndex(cap.key));
+    if (row) return new BufferReader(openSmallObject(row, cap));
+    return ObjectReader.openFile(objectsDir, cap);
+  }
+
+  private static async openFile(objectsDir: string, cap: ChkFields): Promise<ObjectReader> {
     let file: FileHandle;
     try {
       file = await fsp.open(objectPath(objectsDir, chkStorageIndex(cap.key)), 'r');
@@ -348,7 +378,25 @@ export class ObjectReader implements FileReader {
   }
 }
 
-/** Reader over bytes held in memory (LIT caps). */
+/** Verifies and decrypts a small object (header and its single segment) against its cap. */
+function openSmallObject(object: Buffer, cap: ChkFields): Buffer {
+  const header = object.subarray(0, HEADER_SIZE);
+  if (header.length !== HEADER_SIZE || !headerHash(header).equals(cap.uebHash)) {
+    throw new GridError('CORRUPT', 'stored file header does not match the cap');
+  }
+  const dataKey = openHeader(header, cap.key, cap.size);
+  const sealed = object.subarray(HEADER_SIZE);
+  if (sealed.length !== cap.size + TAG) throw new GridError('CORRUPT', 'stored file is truncated');
+  const decipher = createDecipheriv('aes-256-gcm', dataKey, segmentNonce(0));
+  decipher.setAuthTag(sealed.subarray(cap.size));
+  try {
+    return Buffer.concat([decipher.update(sealed.subarray(0, cap.size)), decipher.final()]);
+  } catch {
+    throw new GridError('CORRUPT', 'stored file failed its integrity check');
+  }
+}
+
+/** Reader over bytes held in memory (LIT caps, small objects). */
 export class BufferReader implements FileReader {
   constructor(private readonly data: Buffer) {}
   get size(): number {

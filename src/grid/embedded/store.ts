@@ -16,7 +16,7 @@ import { open, seal } from './aead.js';
 import { openDatabase, Statements, type Db } from './db.js';
 import { openEntry, sealEntry, type StoredEntry } from './entries.js';
 import { dirKeys, mutableFileKeys, nameRowKey, newSlot, type DirKeys, type SlotKeys } from './keys.js';
-import { BufferReader, ObjectReader, ObjectUpload } from './objects.js';
+import { BufferReader, ObjectReader, ObjectUpload, type SmallObjects } from './objects.js';
 
 export interface EmbeddedGridOptions {
   /** Folder of the store (created if missing). */
@@ -52,6 +52,7 @@ function processAlive(pid: number): boolean {
 
 export class EmbeddedGrid implements Grid {
   private readonly st: Statements;
+  private readonly small: SmallObjects;
 
   private constructor(
     private readonly db: Db,
@@ -61,6 +62,14 @@ export class EmbeddedGrid implements Grid {
     private readonly convergenceSecret: Buffer,
   ) {
     this.st = new Statements(db);
+    this.small = {
+      get: (si) => this.st.getSmall.get(si),
+      putIfAbsent: (si, object) =>
+        this.db.transaction(() => {
+          this.st.insertSmall.run(si, object);
+          return this.st.getSmall.get(si)!;
+        }).immediate(),
+    };
   }
 
   static async open(options: EmbeddedGridOptions): Promise<EmbeddedGrid> {
@@ -169,7 +178,7 @@ export class EmbeddedGrid implements Grid {
     } else {
       if (cap.size > MAX_IMMUTABLE_DIR) throw new GridError('UNSUPPORTED', 'immutable directory is too large');
       const { type: _type, ...fields } = cap;
-      const reader = await ObjectReader.open(this.objectsDir, fields as ChkFields);
+      const reader = await ObjectReader.open(this.objectsDir, fields as ChkFields, this.small);
       try {
         packed = await reader.read(0, reader.size);
       } finally {
@@ -321,7 +330,7 @@ export class EmbeddedGrid implements Grid {
         return new BufferReader(cap.data);
       case 'CHK': {
         const { type: _type, ...fields } = cap;
-        return ObjectReader.open(this.objectsDir, fields);
+        return ObjectReader.open(this.objectsDir, fields, this.small);
       }
       case 'SSK':
       case 'SSK-RO':
@@ -336,7 +345,7 @@ export class EmbeddedGrid implements Grid {
   }
 
   async upload(): Promise<UploadSink> {
-    return new ObjectUpload({ objectsDir: this.objectsDir, tmpDir: this.tmpDir }, this.convergenceSecret);
+    return new ObjectUpload({ objectsDir: this.objectsDir, tmpDir: this.tmpDir }, this.convergenceSecret, this.small);
   }
 
   private contentCapOf(content: MutableContent): string {
