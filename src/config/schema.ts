@@ -58,6 +58,18 @@ export const SCHEMA = {
       'Ports for passive-mode data connections, `LOW-HIGH` within 1024-65535 (open them in the firewall); unset means any free port.'),
     passiveAddress: opt('passive_address', t.ipAddress, undefined,
       'Address announced to clients in PASV replies, for servers behind NAT; unset means the address the client connected to.'),
+    tls: opt('tls', t.oneOf('off', 'optional', 'required'), undefined,
+      'FTPS on `port`: `off`; `optional` (clients may switch to TLS with AUTH TLS); `required` (USER/PASS are refused before AUTH TLS and data connections must use PROT P). Unset: `optional` when `tls_cert_file` is set, else `off`.'),
+    tlsCertFile: opt('tls_cert_file', t.path, undefined,
+      'PEM certificate (chain) for FTPS; needs `tls_key_file`. `lafsd init` creates a self-signed pair.'),
+    tlsKeyFile: opt('tls_key_file', t.path, undefined,
+      'PEM private key of `tls_cert_file`, without a passphrase; keep it readable by the node only.'),
+    implicitPort: opt('implicit_port', t.endpoint, undefined,
+      'Address of an implicit-FTPS listener (TLS from the first byte, traditionally port 990), e.g. `tcp:8990:interface=127.0.0.1`; needs `tls_cert_file`. Unset: no implicit FTPS.'),
+    idleTimeout: opt('idle_timeout', t.duration({ minMs: 10_000 }), undefined,
+      'A logged-in FTP connection with no command and no transfer for this long is closed (`30s`, `10m`, `1h`; default 10m).'),
+    dataTimeout: opt('data_timeout', t.duration({ minMs: 1000, maxMs: 600_000 }), undefined,
+      'Longest wait for a data connection to be set up (passive accept, active connect, TLS handshake); an unused passive port closes after it (default 30s).'),
   },
 } as const;
 
@@ -95,6 +107,17 @@ export function crossKeyProblems(cfg: SchemaConfig, lineOf: LineOf, context: { h
         message: `[${section}] enabled: must provide accounts.file or accounts.url`,
       });
     }
+  }
+  const ftp = cfg.ftpd;
+  const ftpCert = ftp.tlsCertFile !== undefined;
+  if (ftpCert !== (ftp.tlsKeyFile !== undefined)) {
+    out.push({ line: at('ftpd', ftpCert ? 'tls_cert_file' : 'tls_key_file'), message: '[ftpd] tls_cert_file, tls_key_file: set both or neither' });
+  }
+  if (!ftpCert && (ftp.tls === 'optional' || ftp.tls === 'required')) {
+    out.push({ line: at('ftpd', 'tls'), message: `[ftpd] tls: ${ftp.tls} needs tls_cert_file and tls_key_file (\`lafsd init\` creates a self-signed pair)` });
+  }
+  if (ftp.implicitPort !== undefined && (!ftpCert || ftp.tls === 'off')) {
+    out.push({ line: at('ftpd', 'implicit_port'), message: '[ftpd] implicit_port: implicit FTPS needs tls_cert_file and tls_key_file, and tls not off' });
   }
   if (cfg.sftpd.enabled && cfg.sftpd.hostPrivkeyFile === undefined) {
     out.push({
