@@ -1,7 +1,8 @@
 // Limits on connections that have not authenticated yet, so a flood of idle sockets cannot use
 // up memory or the hashing pool. Total: OpenSSH MaxStartups "start:rate:full" random early
-// drop. Per address: a plain cap. Counters exist only for live connections, so the per-address
-// table can never hold more than `full` entries.
+// drop (tahoe.cfg's `max_startups` text is parsed by src/config). Per address: a plain cap.
+// Counters exist only for live connections, so the per-address table can never hold more than
+// `full` entries.
 import { AuthError } from './errors.js';
 
 export interface MaxStartups {
@@ -11,16 +12,6 @@ export interface MaxStartups {
   rate: number;
   /** At this many, every new connection is dropped. */
   full: number;
-}
-
-export function parseMaxStartups(text: string): MaxStartups {
-  const m = /^\s*(\d+)(?::(\d+):(\d+))?\s*$/.exec(text);
-  if (!m) throw new AuthError(`max_startups must be "start:rate:full" or a single number, not ${JSON.stringify(text)}`);
-  const start = Number(m[1]);
-  // A single number means a hard limit, as in OpenSSH.
-  const limits = m[2] === undefined ? { start, rate: 100, full: start } : { start, rate: Number(m[2]), full: Number(m[3]) };
-  checkMaxStartups(limits);
-  return limits;
 }
 
 export function checkMaxStartups(l: MaxStartups): void {

@@ -15,9 +15,6 @@ export {
   LoginDefender, DEFENDER_DEFAULTS, DEFAULT_SCORES, defenderOptionProblems,
   type DefenderOptions, type AdmitResult, type HostStatus,
 } from './defender.js';
-export { parseMaxStartups, type MaxStartups } from './connection-limits.js';
+export type { MaxStartups } from './connection-limits.js';
 export { addressKey } from './address-key.js';
-export {
-  AUTH_CONFIG_KEYS, AUTH_SECTION, resolveAuthSection, parseDuration,
-  type ConfigKeySpec, type ConfigKeyType, type ResolvedAuthConfig,
-} from './config-keys.js';
+export { authOptions, type ResolvedAuthConfig } from './config-keys.js';

@@ -43,7 +43,7 @@ export const SCHEMA = {
     accountsFile: opt('accounts.file', t.path, undefined,
       'Accounts file: `NAME PASSWORD ROOTCAP` or `NAME KEYTYPE BASE64 [comment] ROOTCAP` lines. SFTP needs this or `accounts.url`.'),
     accountsUrl: opt('accounts.url', t.url, undefined,
-      'Account server that decides logins not found in `accounts.file` (HTTP POST; answers a root cap or `0`).'),
+      'Account server that decides logins not found in `accounts.file` (HTTP POST; answers a root cap or `0`); its timeout and cache are set once for both frontends in `[auth]`.'),
   },
   ftpd: {
     enabled: opt('enabled', t.boolean, 'false',
@@ -53,7 +53,7 @@ export const SCHEMA = {
     accountsFile: opt('accounts.file', t.path, undefined,
       'Accounts file (same format as for SFTP; key lines do not apply to FTP). FTP needs this or `accounts.url`.'),
     accountsUrl: opt('accounts.url', t.url, undefined,
-      'Account server that decides logins not found in `accounts.file`.'),
+      'Account server that decides logins not found in `accounts.file`; its timeout and cache are set in `[auth]`.'),
     passivePorts: opt('passive_ports', t.portRange, undefined,
       'Ports for passive-mode data connections, `LOW-HIGH` within 1024-65535 (open them in the firewall); unset means any free port.'),
     passiveAddress: opt('passive_address', t.ipAddress, undefined,
@@ -70,6 +70,60 @@ export const SCHEMA = {
       'A logged-in FTP connection with no command and no transfer for this long is closed (`30s`, `10m`, `1h`; default 10m).'),
     dataTimeout: opt('data_timeout', t.duration({ minMs: 1000, maxMs: 600_000 }), undefined,
       'Longest wait for a data connection to be set up (passive accept, active connect, TLS handshake); an unused passive port closes after it (default 30s).'),
+  },
+  // Logins of both frontends: one section, so SFTP and FTP share one defender, one account-service
+  // client and one set of limits (these keys are not accepted in [sftpd] or [ftpd]).
+  auth: {
+    passwordHash: opt('password_hash', t.oneOf('scrypt', 'argon2id', 'bcrypt'), 'scrypt',
+      'Hash that `lafsd add-user` and `lafsd passwd` write: scrypt (ln=15,r=8,p=1, 32 MiB) costs ~63 ms per login, argon2id (m=32 MiB, t=8) ~54 ms, bcrypt (cost 10) ~59 ms; existing hashes of every kind, and plain passwords, keep working.'),
+    accountsWatch: opt('accounts.watch', t.boolean, 'true',
+      'Reload the accounts file when it changes (SIGHUP always reloads); a broken file keeps the previous accounts and the error is logged with file and line.'),
+    urlTimeout: opt('accounts.url.timeout', t.duration({ minMs: 1000, maxMs: 300_000 }), '10s',
+      'Time allowed for the account service (`accounts.url`) to answer, redirects included; no answer in time refuses the login.'),
+    urlCacheTtl: opt('accounts.url.cache_ttl', t.duration({ maxMs: 86_400_000 }), '60s',
+      'How long a successful account-service answer is reused for the same user, password and client address, so a password change at the service takes effect within this time; 0 disables the cache.'),
+    urlCacheSize: opt('accounts.url.cache_size', t.integer({ max: 1_000_000 }), '1000',
+      'Most account-service answers kept in the cache.'),
+    urlMaxRedirects: opt('accounts.url.max_redirects', t.number({ integer: true, max: 10 }), '3',
+      'Same-host redirects of the account service followed; a redirect to another host always refuses the login.'),
+    maxAuthTries: opt('max_auth_tries', t.integer({ max: 100 }), '6',
+      'Failed logins allowed on one SFTP or FTP connection before it is closed (scored as too_many_attempts).'),
+    loginGraceTime: opt('login_grace_time', t.duration({ minMs: 1000, maxMs: 3_600_000 }), '120s',
+      'Time from connect to a successful login before the connection is closed (scored as grace_timeout).'),
+    maxStartups: opt('max_startups', t.maxStartups, '10:30:100',
+      'Connections not yet logged in, in total, as OpenSSH MaxStartups: from `start` on, new ones are refused with probability `rate`%, rising to 100% at `full`; a single number is a hard limit.'),
+    maxStartupsPerAddress: opt('max_startups_per_address', t.integer({ max: 100_000 }), '10',
+      'Connections not yet logged in from one client address (IPv6: one network of `defender.ipv6_prefix` bits).'),
+    defenderEnabled: opt('defender.enabled', t.boolean, 'true',
+      'Score login failures per client address and ban addresses that reach the threshold; the connection limits apply either way.'),
+    defenderThreshold: opt('defender.threshold', t.number({ min: 1, max: 1_000_000 }), '15',
+      'Score within `defender.observation_time` that bans an address.'),
+    defenderObservationTime: opt('defender.observation_time', t.duration({ minMs: 1000 }), '10m',
+      'Failures older than this no longer count towards a ban.'),
+    defenderBanTime: opt('defender.ban_time', t.duration({ minMs: 1000 }), '5m',
+      'Length of a first ban; a banned address is disconnected before any SSH key exchange or FTP greeting, and a correct password does not lift a ban.'),
+    defenderBanTimeMultiplier: opt('defender.ban_time_multiplier', t.number({ min: 1, max: 100 }), '2',
+      'Each repeat ban (within `defender.offence_memory` of the previous one) lasts this many times longer.'),
+    defenderBanTimeMax: opt('defender.ban_time_max', t.duration({ minMs: 1000 }), '1h',
+      'Longest ban, however often an address offends; at least `defender.ban_time`.'),
+    defenderOffenceMemory: opt('defender.offence_memory', t.duration({ minMs: 1000 }), '24h',
+      'How long a past ban makes the next one a repeat.'),
+    scoreBadPassword: opt('defender.score.bad_password', t.number({ max: 1000 }), '3',
+      'Score of a refused password; a login as a user that does not exist scores the same, since the frontends do not tell the two apart.'),
+    scoreUnknownUser: opt('defender.score.unknown_user', t.number({ max: 1000 }), '3',
+      'Score of a login as a user that does not exist, for frontends that report it separately (SFTP and FTP score it as bad_password).'),
+    scoreBadKey: opt('defender.score.bad_key', t.number({ max: 1000 }), '1',
+      'Score of an SSH connection whose offered public keys were all refused (counted once per connection).'),
+    scoreGraceTimeout: opt('defender.score.grace_timeout', t.number({ max: 1000 }), '2',
+      'Score of a connection that did not log in within `login_grace_time`.'),
+    scoreTooManyAttempts: opt('defender.score.too_many_attempts', t.number({ max: 1000 }), '5',
+      'Score of a connection closed after `max_auth_tries` failures (on top of the failures themselves).'),
+    scoreProtocolError: opt('defender.score.protocol_error', t.number({ max: 1000 }), '1',
+      'Score of a connection that broke the protocol before logging in.'),
+    defenderMaxHosts: opt('defender.max_hosts', t.integer({ max: 10_000_000 }), '10000',
+      'Most client addresses tracked (scores and bans); when full, idle entries go first and active bans last.'),
+    defenderIpv6Prefix: opt('defender.ipv6_prefix', t.integer({ max: 128 }), '64',
+      'IPv6 clients are scored, banned and limited per network of this prefix length (128: per address); IPv4-mapped IPv6 addresses count as their IPv4 address.'),
   },
 } as const;
 
@@ -107,6 +161,12 @@ export function crossKeyProblems(cfg: SchemaConfig, lineOf: LineOf, context: { h
         message: `[${section}] enabled: must provide accounts.file or accounts.url`,
       });
     }
+  }
+  if (cfg.auth.defenderBanTimeMax < cfg.auth.defenderBanTime) {
+    out.push({
+      line: lineOf('auth', 'defender.ban_time_max') ?? at('auth', 'defender.ban_time'),
+      message: '[auth] defender.ban_time_max: must be at least defender.ban_time',
+    });
   }
   const ftp = cfg.ftpd;
   const ftpCert = ftp.tlsCertFile !== undefined;

@@ -99,6 +99,28 @@ export function integer(opts: { min?: number; max?: number } = {}): ValueType<nu
   };
 }
 
+/**
+ * A number within [min, max] (default 0 up); `integer: true` refuses fractions. For scores,
+ * factors and counts where 0 is meaningful (`integer` starts at 1).
+ */
+export function number(opts: { min?: number; max?: number; integer?: boolean } = {}): ValueType<number> {
+  const min = opts.min ?? 0;
+  const max = opts.max ?? Number.MAX_SAFE_INTEGER;
+  const kind = opts.integer ? 'integer' : 'number';
+  const range = opts.max === undefined ? `>= ${min}` : `${min}-${max}`;
+  return {
+    doc: `${kind} ${range}`,
+    parse(raw) {
+      const shape = opts.integer ? /^[0-9]{1,15}$/ : /^[0-9]{1,15}(\.[0-9]{1,9})?$/;
+      const n = shape.test(raw) ? Number(raw) : NaN;
+      if (!(n >= min && n <= max)) {
+        return bad(`${q(raw)} is not ${opts.integer ? 'an integer' : 'a number'} from ${min} to ${opts.max === undefined ? 'up' : max}`);
+      }
+      return ok(n);
+    },
+  };
+}
+
 const UNIT_MS: Record<string, number> = { '': 1000, s: 1000, m: 60_000, h: 3_600_000 };
 
 /** A time span: `30` or `30s` (seconds), `5m`, `1h`. The value is in milliseconds. */
@@ -154,4 +176,28 @@ export const ipAddress: ValueType<string> = {
 export const string: ValueType<string> = {
   doc: 'text',
   parse: (raw) => ok(raw),
+};
+
+export interface MaxStartups {
+  /** Below this many unauthenticated connections, none is dropped. */
+  start: number;
+  /** Drop probability (percent) at `start`, rising linearly to 100 at `full`. */
+  rate: number;
+  /** At this many, every new connection is dropped. */
+  full: number;
+}
+
+/** OpenSSH's MaxStartups `start:rate:full`; a single number is a hard limit (`n:100:n`). */
+export const maxStartups: ValueType<MaxStartups> = {
+  doc: 'start:rate:full',
+  parse(raw) {
+    const m = /^([0-9]{1,9})(?::([0-9]{1,9}):([0-9]{1,9}))?$/.exec(raw);
+    if (!m) return bad(`${q(raw)} is not start:rate:full (e.g. 10:30:100) or a single number`);
+    const start = Number(m[1]);
+    const v = m[2] === undefined ? { start, rate: 100, full: start } : { start, rate: Number(m[2]), full: Number(m[3]) };
+    if (v.start < 1 || v.rate > 100 || v.full < v.start) {
+      return bad(`${q(raw)} needs 1 <= start <= full and rate (a percentage) at most 100`);
+    }
+    return ok(v);
+  },
 };

@@ -1,5 +1,5 @@
-// The value types that no key uses yet (duration, integer, string) are tested here directly, so
-// they are correct on the day a key needs them; the others are also covered through the loader.
+// Every value type is tested here directly, so a type is correct on the day a key needs it; the
+// ones keys use are also covered through the loader (config.test.ts, auth-config-keys.test.ts).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
@@ -51,6 +51,35 @@ test('integer: positive, within min and max', () => {
   assert.equal(value(any, '123456789012345'), 123456789012345);
 });
 
+test('number: 0 allowed, fractions unless integer, within min and max', () => {
+  const n = t.number({ max: 1000 });
+  assert.equal(n.doc, 'number 0-1000');
+  assert.equal(value(n, '0'), 0);
+  assert.equal(value(n, '2.5'), 2.5);
+  assert.equal(value(n, '1000'), 1000);
+  for (const bad of ['-1', '1001', '', '.5', '5.', '1e2', ' 3', 'three', '0x10']) {
+    assert.equal(problem(n, bad), `${JSON.stringify(bad)} is not a number from 0 to 1000`);
+  }
+  const i = t.number({ integer: true, max: 10 });
+  assert.equal(i.doc, 'integer 0-10');
+  assert.equal(value(i, '0'), 0);
+  assert.equal(problem(i, '1.5'), '"1.5" is not an integer from 0 to 10');
+  assert.equal(t.number({ min: 1 }).doc, 'number >= 1');
+  assert.equal(problem(t.number({ min: 1 }), '0.5'), '"0.5" is not a number from 1 to up');
+});
+
+test('max startups: start:rate:full, or one number as a hard limit', () => {
+  assert.deepEqual(value(t.maxStartups, '10:30:100'), { start: 10, rate: 30, full: 100 });
+  assert.deepEqual(value(t.maxStartups, '20'), { start: 20, rate: 100, full: 20 });
+  assert.deepEqual(value(t.maxStartups, '1:0:1'), { start: 1, rate: 0, full: 1 });
+  for (const bad of ['', '10:30', 'a:b:c', '10:30:100:5', ' 10', '-1']) {
+    assert.equal(problem(t.maxStartups, bad), `${JSON.stringify(bad)} is not start:rate:full (e.g. 10:30:100) or a single number`);
+  }
+  for (const bad of ['10:130:100', '50:30:10', '0:30:100', '0']) {
+    assert.equal(problem(t.maxStartups, bad), `${JSON.stringify(bad)} needs 1 <= start <= full and rate (a percentage) at most 100`);
+  }
+});
+
 test('string, enum and ip address types', () => {
   assert.equal(value(t.string, ''), '');
   assert.equal(value(t.string, 'a b'), 'a b');
@@ -76,6 +105,7 @@ test('path refuses NUL characters', () => {
 test('fuzz: every type either parses or returns a problem; never throws', () => {
   const types: t.ValueType<unknown>[] = [
     t.boolean, t.endpoint, t.path, t.url, t.oneOf('x', 'y'), t.integer({ max: 9 }), t.duration(), t.portRange, t.ipAddress, t.string,
+    t.number(), t.number({ integer: true, max: 9 }), t.maxStartups,
   ];
   fc.assert(fc.property(fc.string({ maxLength: 40 }), (raw) => {
     for (const type of types) {

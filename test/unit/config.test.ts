@@ -28,7 +28,9 @@ function problems(text: string): string[] {
 const SFTP_OK = '[sftpd]\nenabled = true\nhost_privkey_file = private/key\naccounts.file = private/accounts\n';
 
 test('an empty file gives every default', () => {
-  const c = parse('');
+  // The [auth] defaults are checked against the auth classes' own in auth-config-keys.test.ts.
+  const { auth, ...c } = parse('');
+  assert.equal(typeof auth, 'object');
   assert.deepEqual(c, {
     basedir: BASE,
     file: FILE,
@@ -160,7 +162,7 @@ test('unknown options in our sections and unknown sections are errors', () => {
   ]);
   assert.match(problems('[lafsd]\nstore_dir = x\n')[0] ?? '', /^\/srv\/node\/tahoe\.cfg:2: \[lafsd\] contains unknown option 'store_dir'; accepted: grid, webapi\.url, store$/);
   const [p] = problems('\n[webui]\nport = 1\n');
-  assert.match(p ?? '', /^\/srv\/node\/tahoe\.cfg:2: contains unknown section \[webui\]; lafsd reads \[lafsd\], \[sftpd\], \[ftpd\] and ignores Tahoe-LAFS's own sections/);
+  assert.match(p ?? '', /^\/srv\/node\/tahoe\.cfg:2: contains unknown section \[webui\]; lafsd reads \[lafsd\], \[sftpd\], \[ftpd\], \[auth\] and ignores Tahoe-LAFS's own sections/);
   // Section names are case-sensitive, as in Tahoe.
   assert.match(problems('[SFTPD]\n')[0] ?? '', /unknown section \[SFTPD\]/);
 });
