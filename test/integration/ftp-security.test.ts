@@ -221,10 +221,14 @@ test('traversal matrix: every path-taking command stays inside the root', async 
       await h.check.closeFile(fh);
       return b.toString();
     })), v, `landed at /tx-file: ${f}`);
-    assert.equal((await c.cmd(`SIZE ${f}`)).text, String(Buffer.byteLength(v)), `SIZE ${f}`);
+    assert.equal((await upload(c, `APPE ${f}`, Buffer.from('+'))).done.code, 226, `APPE ${f}`);
+    assert.equal((await c.cmd(`SIZE ${f}`)).text, String(Buffer.byteLength(v) + 1), `SIZE ${f}`);
+    const stou = await upload(c, `STOU ${f}`, Buffer.from('u'));
+    assert.deepEqual([stou.opening.text, stou.done.code], ['FILE: tx-file.1', 226], `STOU ${f}`);
+    assert.equal((await c.cmd('DELE /tx-file.1')).code, 250);
     assert.equal((await c.cmd(`MDTM ${f}`)).code, 213, `MDTM ${f}`);
     assert.equal((await c.cmd(`MFMT 20010101000000 ${f}`)).code, 213, `MFMT ${f}`);
-    assert.equal((await transfer(c, `RETR ${f}`)).data.toString(), v, `RETR ${f}`);
+    assert.equal((await transfer(c, `RETR ${f}`)).data.toString(), `${v}+`, `RETR ${f}`);
     assert.equal((await transfer(c, `LIST ${v}`)).done.code, 226, `LIST ${v}`);
     assert.equal((await transfer(c, `NLST ${f}`)).data.toString(), 'tx-file\r\n', `NLST ${f}`);
     assert.equal((await transfer(c, `MLSD ${v}`)).done.code, 226, `MLSD ${v}`);

@@ -1,0 +1,149 @@
+#!/usr/bin/env bash
+# FTP throughput: lafsd's FTP frontend (on its embedded store) against vsftpd (on a plain local
+# folder), one curl client, on loopback. Uploads and downloads one 1 GiB file and 1,000 4 KiB
+# files (one curl process, one control connection for the 1,000), and prints MB/s, files/s,
+# the ratios lafsd/vsftpd and lafsd's peak RSS.
+#
+#   bench/ftp.sh                 # needs root (vsftpd), curl, vsftpd, a built tree
+#   BUILD=.build-ftp ROUNDS=3 SIZE_MB=1024 SMALL=1000 bench/ftp.sh
+#
+# Files live on /dev/shm (tmpfs) when it is there, so the numbers compare the FTP stacks and
+# stores, not the disk. vsftpd runs with anonymous upload into its folder (no accounts needed);
+# lafsd with one hashed-password account. Each figure is the median of ROUNDS interleaved runs.
+#
+# With two or more CPUs the client runs on CPU 0 and the servers on the others (PIN=0 turns
+# this off). Unpinned, curl 7.88 (Debian 12) stalls for exactly one second whenever it is
+# descheduled between sending EPSV and its first look for the reply and the reply is already
+# there: it then waits on its own wake-up pipe only. A fast server on a busy 2-core machine
+# hits this on a large share of small transfers, and the small-file figures would measure that
+# curl race, not the servers.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "$0")/.." && pwd)"
+BUILD="${BUILD:-dist}"
+ROUNDS="${ROUNDS:-3}"
+SIZE_MB="${SIZE_MB:-1024}"
+SMALL="${SMALL:-1000}"
+SERVER_JS="$ROOT/$BUILD/bench/ftp-server.js"
+PIN="${PIN:-1}"
+
+for tool in curl vsftpd node; do command -v "$tool" >/dev/null || { echo "bench/ftp.sh: $tool is not installed" >&2; exit 1; }; done
+[ -f "$SERVER_JS" ] || { echo "bench/ftp.sh: $SERVER_JS is missing; build first (npm run build, or BUILD=...)" >&2; exit 1; }
+[ "$(id -u)" = 0 ] || { echo "bench/ftp.sh: vsftpd needs root" >&2; exit 1; }
+
+BASE=/dev/shm; [ -d "$BASE" ] && [ -w "$BASE" ] || BASE="${TMPDIR:-/tmp}"
+WORK="$(mktemp -d "$BASE/lafsd-ftp-bench.XXXXXX")"
+LAFSD_PID=""; VSFTPD_PID=""
+cleanup() {
+  [ -n "$LAFSD_PID" ] && kill "$LAFSD_PID" 2>/dev/null && wait "$LAFSD_PID" 2>/dev/null || true
+  [ -n "$VSFTPD_PID" ] && kill "$VSFTPD_PID" 2>/dev/null && wait "$VSFTPD_PID" 2>/dev/null || true
+  rm -rf "$WORK"
+}
+trap cleanup EXIT INT TERM
+
+ON_SERVER=(); ON_CLIENT=()
+if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
+  ON_SERVER=(taskset -c "1-$(($(nproc) - 1))"); ON_CLIENT=(taskset -c 0)
+fi
+
+free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
+now() { date +%s.%N; }
+median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
+
+echo "preparing ${SIZE_MB} MiB and ${SMALL} x 4 KiB of random data in $WORK"
+mkdir -p "$WORK/data/small" "$WORK/out"
+head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom > "$WORK/data/big.bin"
+for i in $(seq -w 1 "$SMALL"); do head -c 4096 /dev/urandom > "$WORK/data/small/f$i.dat"; done
+FIRST="$(printf "%0${#SMALL}d" 1)"
+BIG_BYTES=$((SIZE_MB * 1024 * 1024))
+SMALL_BYTES=$((SMALL * 4096))
+
+# --- lafsd -----------------------------------------------------------------------------------
+mkdir -p "$WORK/lafsd"
+${ON_SERVER[@]+"${ON_SERVER[@]}"} node "$SERVER_JS" "$WORK/lafsd" bench benchpass > "$WORK/lafsd.out" 2> "$WORK/lafsd.err" &
+LAFSD_PID=$!
+for _ in $(seq 100); do grep -q port "$WORK/lafsd.out" 2>/dev/null && break; sleep 0.1; done
+LAFSD_PORT="$(node -e "console.log(JSON.parse(require('fs').readFileSync('$WORK/lafsd.out','utf8').split('\n')[0]).port)")"
+LAFSD_URL="ftp://bench:benchpass@127.0.0.1:$LAFSD_PORT"
+curl -sS -Q "MKD /small" "$LAFSD_URL/" >/dev/null
+
+# --- vsftpd ----------------------------------------------------------------------------------
+VS_PORT="$(free_port)"
+mkdir -p "$WORK/vsftpd/root/up/small" "$WORK/vsftpd/empty"
+chown -R ftp "$WORK/vsftpd/root/up"
+chmod 555 "$WORK/vsftpd/root"
+cat > "$WORK/vsftpd/vsftpd.conf" <<EOF
+listen=YES
+listen_ipv6=NO
+listen_address=127.0.0.1
+listen_port=$VS_PORT
+background=NO
+anonymous_enable=YES
+no_anon_password=YES
+anon_root=$WORK/vsftpd/root
+anon_upload_enable=YES
+anon_mkdir_write_enable=YES
+anon_other_write_enable=YES
+anon_world_readable_only=NO
+anon_umask=022
+write_enable=YES
+local_enable=NO
+ftp_username=ftp
+secure_chroot_dir=$WORK/vsftpd/empty
+seccomp_sandbox=NO
+isolate=NO
+isolate_network=NO
+xferlog_enable=NO
+dirmessage_enable=NO
+connect_from_port_20=NO
+pasv_enable=YES
+max_clients=0
+max_per_ip=0
+EOF
+${ON_SERVER[@]+"${ON_SERVER[@]}"} vsftpd "$WORK/vsftpd/vsftpd.conf" > "$WORK/vsftpd.log" 2>&1 &
+VSFTPD_PID=$!
+for _ in $(seq 50); do curl -s "ftp://127.0.0.1:$VS_PORT/" >/dev/null 2>&1 && break; sleep 0.1; done
+VS_URL="ftp://anonymous:@127.0.0.1:$VS_PORT/up"
+
+# --- runs ------------------------------------------------------------------------------------
+# Each prints seconds of wall time for the whole curl process.
+run_timed() { local t0 t1; t0=$(now); ${ON_CLIENT[@]+"${ON_CLIENT[@]}"} "$@" >/dev/null; t1=$(now); echo "$t1 - $t0" | bc -l; }
+big_up() { run_timed curl -sS --fail -T "$WORK/data/big.bin" "$1/big.bin"; }
+big_down() { run_timed curl -sS --fail -o "$WORK/out/big.bin" "$1/big.bin"; }
+small_up() { run_timed curl -sS --fail -T "$WORK/data/small/f[$FIRST-$SMALL].dat" "$1/small/"; }
+small_down() { run_timed curl -sS --fail -o "$WORK/out/f#1.dat" "$1/small/f[$FIRST-$SMALL].dat"; }
+
+declare -A T
+for round in $(seq "$ROUNDS"); do
+  for server in lafsd vsftpd; do
+    url="$LAFSD_URL"; [ "$server" = vsftpd ] && url="$VS_URL"
+    for what in big_up big_down small_up small_down; do
+      T["$server.$what"]+="$($what "$url") "
+    done
+    cmp -s "$WORK/data/big.bin" "$WORK/out/big.bin" || { echo "bench/ftp.sh: $server returned a different 1 GiB file" >&2; exit 1; }
+    cmp -s "$WORK/data/small/f$FIRST.dat" "$WORK/out/f$FIRST.dat" || { echo "bench/ftp.sh: $server returned a different small file" >&2; exit 1; }
+    rm -f "$WORK/out/"*
+  done
+  echo "round $round done"
+done
+RSS_KB="$(awk '/VmHWM/ {print $2}' "/proc/$LAFSD_PID/status")"
+
+med() { echo "${T[$1]}" | tr ' ' '\n' | grep . | median; }
+mbps() { echo "$1 / $2 / 1000000" | bc -l; }
+
+printf '\n%-24s %14s %14s %10s\n' "curl, loopback" "lafsd" "vsftpd" "ratio"
+for what in big_up big_down small_up small_down; do
+  bytes=$BIG_BYTES; [[ $what == small* ]] && bytes=$SMALL_BYTES
+  l="$(med "lafsd.$what")"; v="$(med "vsftpd.$what")"
+  case $what in
+    big_up) label="$SIZE_MB MiB upload";; big_down) label="$SIZE_MB MiB download";;
+    small_up) label="$SMALL x 4 KiB upload";; small_down) label="$SMALL x 4 KiB download";;
+  esac
+  if [[ $what == big* ]]; then
+    printf '%-24s %9.0f MB/s %9.0f MB/s %10.2f\n' "$label" "$(mbps "$bytes" "$l")" "$(mbps "$bytes" "$v")" "$(echo "$v / $l" | bc -l)"
+  else
+    printf '%-24s %7.0f files/s %7.0f files/s %10.2f   (%.2f s vs %.2f s)\n' "$label" "$(echo "$SMALL / $l" | bc -l)" "$(echo "$SMALL / $v" | bc -l)" "$(echo "$v / $l" | bc -l)" "$l" "$v"
+  fi
+done
+pinned="not pinned"; [ ${#ON_CLIENT[@]} -gt 0 ] && pinned="curl on CPU 0, servers on the others"
+printf '\nratio = lafsd speed / vsftpd speed (median of %s rounds; %s); lafsd peak RSS: %d MiB\n' "$ROUNDS" "$pinned" "$((RSS_KB / 1024))"
