@@ -1,0 +1,47 @@
+// Smoke test of the FTP frontend through the real `lafsd run` (CLI, config, server wiring):
+// curl, lftp and basic-ftp against the node's FTP port, the log lines it promises, a clean stop.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client } from 'basic-ftp';
+import { pseudoRandom } from '../helpers/data.js';
+import { startLafsd } from '../helpers/lafsd.js';
+import { tempDir } from '../helpers/tmp.js';
+import { HOST, curl, lftp } from './ftp-harness.js';
+
+test('lafsd run: FTP upload, download, listing, lftp and basic-ftp, logs without caps, clean stop', async () => {
+  const node = await startLafsd();
+  assert.ok(node.ftpPort, 'the default node serves FTP');
+  const user = { user: node.user, password: node.password };
+  const url = (p: string) => `ftp://${node.user}:${encodeURIComponent(node.password)}@${HOST}:${node.ftpPort}${p}`;
+  const dir = tempDir('lafsd-ftp-smoke-');
+  const data = pseudoRandom('smoke', 2_000_000);
+  writeFileSync(join(dir, 'up.bin'), data);
+  const up = await curl(['--ftp-create-dirs', '-T', join(dir, 'up.bin'), url('/smoke/ünï.bin')]);
+  assert.equal(up.code, 0, up.stderr);
+  const down = await curl([url('/smoke/ünï.bin')]);
+  assert.deepEqual(down.stdout, data);
+  const nlst = await curl(['-l', url('/smoke/')]);
+  assert.match(nlst.stdout.toString(), /^ünï\.bin\r?\n$/);
+  const l = await lftp(node.ftpPort!, user, `cd smoke; cls -l; get ünï.bin -o ${JSON.stringify(join(dir, 'l.bin'))}`);
+  assert.equal(l.code, 0, l.stderr);
+  assert.deepEqual(readFileSync(join(dir, 'l.bin')), data);
+  const client = new Client(15_000);
+  try {
+    await client.access({ host: HOST, port: node.ftpPort!, user: node.user, password: node.password });
+    const [entry] = await client.list('/smoke');
+    assert.equal(entry!.name, 'ünï.bin');
+    assert.equal(entry!.size, data.length);
+  } finally {
+    client.close();
+  }
+  const refused = await curl([`ftp://${node.user}:wrong@${HOST}:${node.ftpPort}/`]);
+  assert.equal(refused.code, 67, 'curl: login denied');
+  const log = node.log();
+  assert.match(log, /"msg":"ftp login"/);
+  assert.match(log, /"msg":"ftp transfer"/);
+  assert.ok(!log.includes(node.rootCap), 'no cap in the log');
+  assert.ok(!log.includes(node.password), 'no password in the log');
+  assert.equal(await node.stop('SIGTERM'), 0);
+});
