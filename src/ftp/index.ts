@@ -4,3 +4,4 @@ export { generateSelfSignedCert, type CertificatePair } from './cert.js';
 export { DEFAULT_LIMITS, type FtpLimits, type FtpServerOptions, type RunningFtpServer, type Logger } from './types.js';
 export type { TlsMode, TlsMaterial } from './tls.js';
 export type { PortRange } from './data.js';
+export { ftpSettings, type FtpSettings } from './settings.js';
