@@ -309,6 +309,11 @@ export class VfsSession {
   async copyData(src: VfsFile, srcOffset: number, length: number, dst: VfsFile, dstOffset: number): Promise<void> {
     if (!src.readable) throw new VfsError('PERMISSION_DENIED', 'source handle was not opened for reading');
     if (!dst.writable) throw new VfsError('PERMISSION_DENIED', 'destination handle was not opened for writing');
+    // Copying a range of a file onto a later part of itself would read bytes it already
+    // overwrote; OpenSSH's sftp-server refuses it the same way.
+    if (src === dst && srcOffset <= dstOffset && dstOffset < srcOffset + (length === 0 ? Infinity : length)) {
+      throw new VfsError('FAILURE', 'copy-data: read and write ranges overlap');
+    }
     const srcSize = (await src.stat()).size ?? 0;
     if (dst instanceof WriteHandle && src.sourceCap && srcOffset === 0 && dstOffset === 0 && (length === 0 || length >= srcSize) && (await dst.isEmpty())) {
       await dst.replaceContent(src.sourceCap);

@@ -392,6 +392,13 @@ test('hardlink links the same cap; copy-data of a whole file is a relink', async
   await s.closeFile(part);
   await s.closeFile(src);
   assert.equal(await content(s, 'part'), '\0\0\0\0\0' + GROSS.subarray(10, 30).toString());
+  // Within one file: a copy onto a later, overlapping range is refused; elsewhere it works.
+  const same = await s.open(P('part'), { read: true, write: true });
+  await fails(s.copyData(same, 0, 10, same, 5), 'FAILURE');
+  await fails(s.copyData(same, 0, 0, same, 24), 'FAILURE');
+  await s.copyData(same, 5, 5, same, 0);
+  await s.closeFile(same);
+  assert.equal(await content(s, 'part'), GROSS.subarray(10, 15).toString() + GROSS.subarray(10, 30).toString());
 });
 
 test('sequential writes stream into the store before close; out-of-order writes are byte-exact', async () => {
