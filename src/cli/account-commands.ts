@@ -85,7 +85,7 @@ export async function addUserCommand(basedir: string, name: string, opts: AddUse
     password = randomPassword();
     generated = true;
   }
-  const secret = keyLine ?? (await hashPassword(password!));
+  const secret = keyLine ?? (await hashPassword(password!, config.auth.passwordHash));
   await appendAccountLine(file, `${name} ${secret} ${root}`);
   out.write(`${root}\n`);
   if (generated) err.write(`password for ${name}: ${password}\n(shown once; it is stored hashed)\n`);
@@ -99,6 +99,6 @@ export async function passwdCommand(basedir: string, name: string, opts: Passwor
     if (!input.isTTY) password = await passwordFrom({ passwordStdin: true }, input);
     else throw new UsageError('give --password PW or --password-stdin');
   }
-  await setPasswordHash(file, name, await hashPassword(password!));
+  await setPasswordHash(file, name, await hashPassword(password!, config.auth.passwordHash));
   err.write(`password of ${name} changed\n`);
 }

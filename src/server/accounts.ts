@@ -2,8 +2,11 @@
 // the account service (accounts.url), or both (a user in the file is decided by the file).
 // Sources are shared between frontends that name the same file or URL.
 import {
-  CombinedAuthenticator, FileAuthenticator, UrlAuthenticator, type Authenticator, type AuthLogger,
+  CombinedAuthenticator, FileAuthenticator, UrlAuthenticator, type Authenticator, type AuthLogger, type UrlAuthenticatorOptions,
 } from '../auth/index.js';
+
+/** [auth] accounts.url.* settings, shared by every account service a frontend names. */
+export type UrlSettings = Partial<Pick<UrlAuthenticatorOptions, 'timeoutMs' | 'cacheTtlMs' | 'cacheMax' | 'maxRedirects'>>;
 
 export interface AccountSourceConfig {
   accountsFile?: string;
@@ -16,7 +19,7 @@ export class AccountSources {
 
   constructor(
     private readonly logger: AuthLogger,
-    private readonly urlOptions: { timeoutMs?: number; cacheTtlMs?: number } = {},
+    private readonly urlOptions: UrlSettings = {},
     private readonly watchFiles = true,
   ) {}
 
@@ -44,9 +47,14 @@ export class AccountSources {
     return new CombinedAuthenticator({ ...(file ? { file } : {}), ...(url ? { url } : {}) });
   }
 
-  /** Re-reads every accounts file (SIGHUP); a broken file keeps its previous accounts. */
-  async reload(): Promise<void> {
-    for (const p of this.files.values()) await (await p).reload();
+  /**
+   * Re-reads every accounts file (SIGHUP). True when all were reloaded; a broken file keeps its
+   * previous accounts (and logs the error with file:line).
+   */
+  async reload(): Promise<boolean> {
+    let ok = true;
+    for (const p of this.files.values()) if (!(await (await p).reload())) ok = false;
+    return ok;
   }
 
   async close(): Promise<void> {

@@ -3,7 +3,7 @@
 // never closed link nothing, and the grid is closed last.
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { LoginDefender, type Account, type Protocol } from '../auth/index.js';
+import { LoginDefender, authOptions, type Account, type Protocol } from '../auth/index.js';
 import type { NodeConfig } from '../config/index.js';
 import type { Grid } from '../grid/index.js';
 import { openGrid } from '../node/nodedir.js';
@@ -13,6 +13,12 @@ import { runSftpSession } from '../sftp/session.js';
 import { OpenFiles, VfsSession } from '../vfs/index.js';
 import { AccountSources } from './accounts.js';
 import type { Logger } from './log.js';
+
+/** [auth] max_auth_tries and login_grace_time, enforced per connection by both frontends. */
+interface LoginLimits {
+  maxAuthTries: number;
+  loginGraceMs: number;
+}
 
 export interface RunningServer {
   grid: Grid;
@@ -54,8 +60,11 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
   await fsp.rm(spillDir, { recursive: true, force: true });
   await fsp.mkdir(spillDir, { recursive: true, mode: 0o700 });
   const sessions = new SessionFactory(grid, spillDir, logger);
-  const sources = new AccountSources(logger.child({ component: 'accounts' }));
-  const defender = new LoginDefender({ logger: logger.child({ component: 'defender' }) });
+  // [auth] applies to both frontends: one defender (a ban covers SFTP and FTP), one set of limits.
+  const auth = authOptions(config.auth);
+  const sources = new AccountSources(logger.child({ component: 'accounts' }), auth.url, auth.watchAccountsFile);
+  const defender = new LoginDefender({ ...auth.defender, logger: logger.child({ component: 'defender' }) });
+  const loginLimits = { maxAuthTries: auth.maxAuthTries, loginGraceMs: auth.loginGraceMs };
   const stops: (() => Promise<void>)[] = [];
   const running: RunningServer = {
     grid,
@@ -66,18 +75,19 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
       await fsp.rm(spillDir, { recursive: true, force: true });
     },
     reload: async () => {
-      await sources.reload();
-      logger.info({}, 'accounts reloaded');
+      // A broken file was logged with its file:line by the file source, which keeps the old accounts.
+      if (await sources.reload()) logger.info({}, 'accounts reloaded');
+      else logger.warn({}, 'accounts not reloaded; the previous accounts stay in effect');
     },
   };
   try {
     if (config.sftpd.enabled) {
-      const ssh = await startSftp(config, grid, sessions, sources, defender, logger.child({ frontend: 'sftp' }));
+      const ssh = await startSftp(config, grid, sessions, sources, defender, loginLimits, logger.child({ frontend: 'sftp' }));
       stops.push(() => ssh.close());
       running.sftp = ssh.address;
     }
     if (config.ftpd.enabled) {
-      const ftp = await startFtp(config, sessions, sources, defender, logger.child({ frontend: 'ftp' }));
+      const ftp = await startFtp(config, sessions, sources, defender, loginLimits, logger.child({ frontend: 'ftp' }));
       stops.push(() => ftp.close());
       running.ftp = ftp.address;
     }
@@ -89,7 +99,8 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
 }
 
 async function startSftp(
-  config: NodeConfig, grid: Grid, sessions: SessionFactory, sources: AccountSources, defender: LoginDefender, logger: Logger,
+  config: NodeConfig, grid: Grid, sessions: SessionFactory, sources: AccountSources, defender: LoginDefender,
+  loginLimits: LoginLimits, logger: Logger,
 ): Promise<RunningSshServer> {
   const s = config.sftpd;
   const hostKeys = await loadHostKeys(s.hostPrivkeyFile!, s.hostPubkeyFile);
@@ -101,6 +112,7 @@ async function startSftp(
     hostKeys,
     authenticator,
     defender,
+    limits: loginLimits,
     logger,
     onSftp: (channel, info) => {
       const vfs = sessions.open(info.account, 'sftp', info.remoteAddress);
@@ -111,12 +123,12 @@ async function startSftp(
       return { totalKiB: Math.floor(d.totalBytes / 1024), usedKiB: Math.floor(d.usedBytes / 1024), availKiB: Math.floor(d.availableBytes / 1024) };
     },
   });
-  logger.info({ host: server.address.host, port: server.address.port }, 'SFTP listening');
   return server;
 }
 
 async function startFtp(
-  config: NodeConfig, sessions: SessionFactory, sources: AccountSources, defender: LoginDefender, logger: Logger,
+  config: NodeConfig, sessions: SessionFactory, sources: AccountSources, defender: LoginDefender,
+  loginLimits: LoginLimits, logger: Logger,
 ): Promise<RunningFtpServer> {
   const f = config.ftpd;
   const server = await startFtpServer({
@@ -126,10 +138,10 @@ async function startFtp(
     authenticator: await sources.authenticatorFor(f),
     defender,
     openSession: (account, remoteAddress) => sessions.open(account, 'ftp', remoteAddress),
+    limits: { ...loginLimits },
     ...(f.passivePorts ? { passivePorts: f.passivePorts } : {}),
     ...(f.passiveAddress ? { passiveAddress: f.passiveAddress } : {}),
     logger,
   });
-  logger.info({ host: server.address.host, port: server.address.port, ...(server.implicitAddress ? { implicitPort: server.implicitAddress.port } : {}) }, 'FTP listening');
   return server;
 }
