@@ -10,11 +10,17 @@ export const GROSS = Buffer.from('0123456789'.repeat(101));
 export const UNKNOWN_CAP = 'x-tahoe-crazy://I_am_from_the_future.';
 export const LOOP_TIME = Date.UTC(1989, 10, 9, 20, 0, 0) / 1000;
 
-export interface Fixture {
-  grid: EmbeddedGrid;
-  storeDir: string;
+/** The tree on any grid. */
+export interface FixtureTree {
+  grid: Grid;
   root: string;
   caps: Record<'mutable' | 'readonly' | 'gross' | 'small' | 'small2' | 'tinyLitDir' | 'emptyLitDir', string>;
+}
+
+/** The tree in its own embedded store. */
+export interface Fixture extends FixtureTree {
+  grid: EmbeddedGrid;
+  storeDir: string;
 }
 
 export async function putBytes(grid: Grid, data: Buffer): Promise<string> {
@@ -35,6 +41,11 @@ export async function readAll(grid: Grid, cap: string): Promise<Buffer> {
 export async function buildFixture(): Promise<Fixture> {
   const storeDir = tempDir('lafsd-fixture-');
   const grid = await EmbeddedGrid.open({ storeDir, convergenceSecret: Buffer.alloc(32, 3) });
+  return { ...(await buildTree(grid)), grid, storeDir };
+}
+
+/** Builds the tree in a grid the caller owns (e.g. a web-API grid on the stand-in node). */
+export async function buildTree(grid: Grid): Promise<FixtureTree> {
   const root = await grid.createDirectory();
   const mutable = await grid.createMutable({ immutableCap: await putBytes(grid, Buffer.from('mutable file contents')) });
   const gross = await putBytes(grid, GROSS);
@@ -50,7 +61,9 @@ export async function buildFixture(): Promise<Fixture> {
   await link('small2', small2);
   await link('empty_lit_dir', emptyLitDir);
   await link('tiny_lit_dir', tinyLitDir);
-  await link('unknown', UNKNOWN_CAP);
+  // A Tahoe node refuses an unknown cap that is not marked read-only (MustNotBeUnknownRWError:
+  // it might be a write cap), so on any other grid it goes in the read slot, as Tahoe clients do.
+  await link('unknown', grid instanceof EmbeddedGrid ? UNKNOWN_CAP : `ro.${UNKNOWN_CAP}`);
   await grid.setChild(root, 'loop', root, { replace: false, metadata: { mtime: LOOP_TIME } });
-  return { grid, storeDir, root, caps: { mutable, readonly: readCapOf(mutable), gross, small, small2, tinyLitDir, emptyLitDir } };
+  return { grid, root, caps: { mutable, readonly: readCapOf(mutable), gross, small, small2, tinyLitDir, emptyLitDir } };
 }

@@ -5,19 +5,13 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
+import { testBackend, type Backend } from './backend.js';
 import { LAFSD, lafsdOk } from './cli.js';
+import { startFakeTahoe, type FakeTahoe } from './fake-tahoe/index.js';
 import { tempDir } from './tmp.js';
 
-export interface Lafsd {
-  basedir: string;
-  /** Account with a password. */
-  user: string;
-  password: string;
-  /** Account with an ed25519 key (private key file for `ssh -i`). */
-  keyUser: string;
-  keyFile: string;
-  /** Root caps of the two accounts (the key user's root is the same directory, read-write). */
-  rootCap: string;
+/** A running `lafsd run`. */
+export interface RunningLafsd {
   sftpPort: number;
   ftpPort?: number;
   ftpsPort?: number;
@@ -28,12 +22,33 @@ export interface Lafsd {
   stop(signal?: NodeJS.Signals): Promise<number | null>;
 }
 
+export interface Lafsd extends RunningLafsd {
+  basedir: string;
+  /** Account with a password. */
+  user: string;
+  password: string;
+  /** Account with an ed25519 key (private key file for `ssh -i`). */
+  keyUser: string;
+  keyFile: string;
+  /** Root caps of the two accounts (the key user's root is the same directory, read-write). */
+  rootCap: string;
+  backend: Backend;
+  /** The stand-in Tahoe node serving the grid (backend webapi): stop/restart it to test outages. */
+  fake?: FakeTahoe;
+}
+
 export interface StartOptions {
   /** Extra tahoe.cfg text appended to a section, e.g. { ftpd: 'passive_ports = 50000-50010' }. */
   config?: Record<string, string>;
   /** Replaces the default config entirely after init (the accounts are still created). */
   rewriteConfig?: (cfg: string) => string;
   env?: NodeJS.ProcessEnv;
+  /**
+   * embedded: the node's own store. webapi: a stand-in Tahoe node is started, the node is set
+   * to `grid = webapi` with its URL before the accounts are made (so their roots live there),
+   * and it is closed after lafsd at the end. Default: LAFSD_TEST_BACKEND, else embedded.
+   */
+  backend?: Backend;
 }
 
 function appendToSection(cfg: string, section: string, text: string): string {
@@ -46,20 +61,52 @@ function appendToSection(cfg: string, section: string, text: string): string {
 export async function startLafsd(options: StartOptions = {}): Promise<Lafsd> {
   const dir = tempDir('lafsd-node-');
   const basedir = join(dir, 'node');
+  const backend = options.backend ?? testBackend();
+  let fake: FakeTahoe | undefined;
+  let stopLafsd: (() => Promise<unknown>) | undefined;
+  // One hook, in this order: lafsd goes before the stand-in node it uses.
+  after(async () => {
+    await stopLafsd?.();
+    await fake?.close();
+  });
+  if (backend === 'webapi') fake = await startFakeTahoe();
   await lafsdOk(['init', basedir, '--sftp-port', 'tcp:0:interface=127.0.0.1', '--ftp-port', 'tcp:0:interface=127.0.0.1']);
+  const cfgPath = join(basedir, 'tahoe.cfg');
+  if (fake) writeFileSync(cfgPath, readFileSync(cfgPath, 'utf8').replace(/^grid = embedded$/m, `grid = webapi\nwebapi.url = ${fake.url}`));
   const rootCap = (await lafsdOk(['add-user', basedir, 'alice', '--password', 'correct-horse'])).stdout.toString().trim();
   const keyFile = join(dir, 'id_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'test', '-f', keyFile]);
   await lafsdOk(['add-user', basedir, 'bob', '--pubkey', `${keyFile}.pub`, '--root', rootCap]);
-  const cfgPath = join(basedir, 'tahoe.cfg');
   let cfg = readFileSync(cfgPath, 'utf8');
   for (const [section, text] of Object.entries(options.config ?? {})) cfg = appendToSection(cfg, section, text);
   if (options.rewriteConfig) cfg = options.rewriteConfig(cfg);
   writeFileSync(cfgPath, cfg);
 
+  const run = await runLafsd(basedir, options.env ? { env: options.env } : {});
+  stopLafsd = () => run.stop('SIGKILL');
+  return {
+    ...run,
+    basedir,
+    user: 'alice',
+    password: 'correct-horse',
+    keyUser: 'bob',
+    keyFile,
+    rootCap,
+    backend,
+    ...(fake ? { fake } : {}),
+  };
+}
+
+/**
+ * Runs `lafsd run BASEDIR` on any node directory (one made by startLafsd, or one that looks like
+ * a Tahoe-LAFS node's) and resolves once its frontends listen; killed when the test file ends.
+ */
+export async function runLafsd(basedir: string, options: { env?: NodeJS.ProcessEnv } = {}): Promise<RunningLafsd> {
+  const cfg = readFileSync(join(basedir, 'tahoe.cfg'), 'utf8');
+  const env = options.env ?? {};
   const child = spawn(process.execPath, [LAFSD, 'run', basedir], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LAFSD_LOG_LEVEL: 'debug', ...options.env },
+    env: { ...process.env, LAFSD_LOG_LEVEL: 'debug', ...env },
   });
   let log = '';
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));
@@ -99,12 +146,6 @@ export async function startLafsd(options: StartOptions = {}): Promise<Lafsd> {
   };
   after(() => stop('SIGKILL'));
   return {
-    basedir,
-    user: 'alice',
-    password: 'correct-horse',
-    keyUser: 'bob',
-    keyFile,
-    rootCap,
     sftpPort: ports.sftp,
     ...(ports.ftp ? { ftpPort: ports.ftp } : {}),
     ...(ports.ftps ? { ftpsPort: ports.ftps } : {}),

@@ -12,7 +12,9 @@ import { FileAuthenticator, hashPassword, type Defender, type FailureReason } fr
 import { readCapOf } from '../../src/caps/index.js';
 import { generateSelfSignedCert, startFtpServer, type CertificatePair, type FtpLimits, type Logger, type RunningFtpServer, type TlsMode } from '../../src/ftp/index.js';
 import { OpenFiles, VfsSession } from '../../src/vfs/index.js';
-import { buildFixture, type Fixture } from '../helpers/fixture.js';
+import { openTestGrid, testBackend, type Backend } from '../helpers/backend.js';
+import type { FakeTahoe } from '../helpers/fake-tahoe/index.js';
+import { buildFixture, buildTree, type FixtureTree } from '../helpers/fixture.js';
 import { tempDir } from '../helpers/tmp.js';
 
 export const HOST = '127.0.0.1';
@@ -71,10 +73,12 @@ export interface HarnessOptions {
   limits?: Partial<FtpLimits>;
   passivePorts?: { min: number; max: number };
   defender?: Defender;
+  /** Grid under the server (default: LAFSD_TEST_BACKEND, else embedded). */
+  backend?: Backend;
 }
 
 export interface Harness {
-  f: Fixture;
+  f: FixtureTree;
   server: RunningFtpServer;
   port: number;
   implicitPort?: number;
@@ -84,12 +88,15 @@ export interface Harness {
   sessions: VfsSession[];
   /** A vfs session of alice's, to check what the server did. */
   check: VfsSession;
+  /** The stand-in Tahoe node when the backend is webapi. */
+  fake?: FakeTahoe;
   url(path?: string, user?: { user: string; password: string }): string;
 }
 
 /** Starts a server on a fresh fixture tree; everything is stopped when the test file ends. */
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
-  const f = await buildFixture();
+  const webapi = (opts.backend ?? testBackend()) === 'webapi' ? await openTestGrid('webapi') : undefined;
+  const f = webapi ? await buildTree(webapi.grid) : await buildFixture();
   const dir = tempDir('lafsd-ftp-');
   const accounts = join(dir, 'accounts');
   writeFileSync(
@@ -131,11 +138,12 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     await server.close();
     await check.close();
     authenticator.close();
-    await f.grid.close();
+    await (webapi ? webapi.close() : f.grid.close());
   });
   const port = server.address.port;
   return {
     f, server, port, openFiles, logger, defender, sessions, check,
+    ...(webapi?.fake ? { fake: webapi.fake } : {}),
     ...(server.implicitAddress ? { implicitPort: server.implicitAddress.port } : {}),
     url: (path = '/', user = ALICE) => `ftp://${encodeURIComponent(user.user)}:${encodeURIComponent(user.password)}@${HOST}:${port}${path}`,
   };
