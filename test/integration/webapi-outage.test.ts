@@ -1,0 +1,208 @@
+// lafsd run on the web-API backend when its Tahoe node goes away mid-session: the node refusing
+// connections (stopped), answering 5xx, and not answering at all. SFTP clients get FX_FAILURE
+// and FTP clients 450/451, in bounded time, with a plain message (no HTML page, no cap); lafsd
+// keeps running, and the very same sessions work again as soon as the node is back.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync } from 'node:fs';
+import type { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
+import { OpenFlags, StatusCode } from '../../src/sftp/index.js';
+import { pseudoRandom } from '../helpers/data.js';
+import { startLafsd } from '../helpers/lafsd.js';
+import { SftpTestClient } from '../helpers/sftp-client.js';
+import { RawFtp, curl, dataConnect, type Reply } from './ftp-harness.js';
+
+const { READ, WRITE, CREAT, TRUNC } = OpenFlags;
+const node = await startLafsd({ backend: 'webapi' });
+const fake = node.fake!;
+const ALICE = { user: node.user, password: node.password };
+/** What a refused or failed request may take before the client hears back. */
+const REFUSED_BOUND_MS = 5_000;
+/** The backend's request timeout (30 s) plus slack for a loaded machine. */
+const HANG_BOUND_MS = 45_000;
+const NO_HTML_NO_CAP = /<[a-z!/]|URI:|URI%3A|[a-z2-7]{26}:[a-z2-7]{52}|Traceback/i;
+
+async function sftpSession(): Promise<{ client: ssh2.Client; c: SftpTestClient }> {
+  const client = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve()).once('error', reject);
+    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.keyUser, privateKey: readFileSync(node.keyFile) });
+  });
+  const c = await new Promise<SftpTestClient>((resolve, reject) => {
+    client.subsys('sftp', (err, stream) => {
+      if (err) return reject(err);
+      const t = new SftpTestClient(stream as unknown as Duplex);
+      t.init().then(() => resolve(t), reject);
+    });
+  });
+  return { client, c };
+}
+
+async function ftpSession(): Promise<RawFtp> {
+  const f = await RawFtp.open(node.ftpPort!);
+  await f.login(ALICE);
+  return f;
+}
+
+/** Runs `fn`, failing (not waiting on) when it has not finished within `boundMs`. */
+async function timed<T>(what: string, boundMs: number, fn: () => Promise<T>): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${boundMs} ms`)), boundMs);
+  });
+  try {
+    return await Promise.race([fn(), deadline]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** An SFTP request that must fail with FX_FAILURE and a clean message. */
+async function sftpFails(c: SftpTestClient, what: string, req: Parameters<SftpTestClient['call']>[0], boundMs = REFUSED_BOUND_MS): Promise<string> {
+  const r = await timed(`SFTP ${what}`, boundMs, () => c.call(req));
+  assert.equal(r.type, 'status', `${what}: ${r.type}`);
+  const s = r as { code: number; message: string };
+  assert.equal(s.code, StatusCode.FAILURE, `${what}: ${s.code} ${s.message}`);
+  assert.doesNotMatch(s.message, NO_HTML_NO_CAP, `${what}: ${s.message}`);
+  assert.ok(s.message.length > 0 && s.message.length < 400, `${what}: ${s.message}`);
+  return s.message;
+}
+
+/** An FTP reply that must be 450 or 451 with a clean text. */
+function ftpFailed(what: string, r: Reply): void {
+  assert.ok(r.code === 450 || r.code === 451, `${what}: ${r.lines.join(' | ')}`);
+  assert.doesNotMatch(r.lines.join('\n'), NO_HTML_NO_CAP, what);
+}
+
+/** A download over EPSV: the opening reply, and the final one when there was a transfer. */
+async function retr(f: RawFtp, name: string, timeoutMs = REFUSED_BOUND_MS): Promise<{ opening: Reply; done: Reply; data: Buffer }> {
+  const d = await dataConnect(await f.epsv());
+  f.write(`RETR ${name}\r\n`);
+  const opening = await f.read(timeoutMs);
+  if (opening.code !== 150) {
+    d.sock.destroy();
+    return { opening, done: opening, data: Buffer.alloc(0) };
+  }
+  const data = await d.received;
+  return { opening, done: await f.read(timeoutMs), data };
+}
+
+async function stor(f: RawFtp, name: string, data: Buffer, timeoutMs = REFUSED_BOUND_MS): Promise<Reply> {
+  const d = await dataConnect(await f.epsv());
+  f.write(`STOR ${name}\r\n`);
+  const opening = await f.read(timeoutMs);
+  if (opening.code !== 150) {
+    d.sock.destroy();
+    return opening;
+  }
+  d.sock.end(data);
+  return f.read(timeoutMs);
+}
+
+function assertAlive(): void {
+  assert.equal(node.process.exitCode, null, 'lafsd is still running');
+  assert.equal(node.process.signalCode, null, 'lafsd is still running');
+  assert.doesNotMatch(node.log(), /uncaught|unhandled|"level":60/i, 'no crash and no fatal log line');
+  assert.doesNotMatch(node.log(), /URI:/, 'no cap in the log');
+}
+
+test('the node stops mid-session: SFTP FX_FAILURE and FTP 450/451 at once; the same sessions work again after restart', { timeout: 60_000 }, async () => {
+  const data = pseudoRandom('outage', 3 * 1024 * 1024 + 5);
+  const { client, c } = await sftpSession();
+  await c.writeFile('kept.bin', data);
+  await c.ok({ type: 'mkdir', path: Buffer.from('dir'), attrs: {} });
+  await c.writeFile('dir/inside', 'inside');
+  const reading = await c.open('kept.bin', READ); // open while the node is up, read while it is down
+  const f = await ftpSession();
+  // Uploads under way when the node goes (more than a LIT's worth, so bytes went to the node).
+  const upload = await c.open('during.bin', WRITE | CREAT | TRUNC);
+  for (let off = 0; off < 256 * 1024; off += 32768) await c.write(upload, off, data.subarray(off, off + 32768));
+  const ftpUpload = await dataConnect(await f.epsv());
+  assert.equal((await f.cmd('STOR during-ftp.bin')).code, 150);
+  await new Promise<void>((resolve) => ftpUpload.sock.write(data.subarray(0, 256 * 1024), () => resolve()));
+
+  await fake.stop();
+  // Every one of these needs the node (writes, and objects nobody has listed or read yet).
+  const msg = await sftpFails(c, 'mkdir', { type: 'mkdir', path: Buffer.from('new-dir'), attrs: {} });
+  assert.match(msg, /unavailable|connection refused/i, msg);
+  await sftpFails(c, 'read', { type: 'read', handle: reading, offset: 2 * 1024 * 1024, length: 32768 });
+  await sftpFails(c, 'opendir of a directory not listed yet', { type: 'opendir', path: Buffer.from('dir') });
+  await sftpFails(c, 'remove', { type: 'remove', path: Buffer.from('kept.bin') });
+  await sftpFails(c, 'open of a new file', { type: 'open', path: Buffer.from('new.bin'), pflags: WRITE | CREAT | TRUNC, attrs: {} });
+  // The uploads under way: the rest of their bytes cannot reach the node, the close says so.
+  const moreWrites: Promise<unknown>[] = [];
+  for (let off = 256 * 1024; off < data.length; off += 32768) moreWrites.push(c.call({ type: 'write', handle: upload, offset: off, data: data.subarray(off, off + 32768) }));
+  await timed('SFTP writes of an upload under way', REFUSED_BOUND_MS, () => Promise.all(moreWrites));
+  await sftpFails(c, 'close of an upload under way', { type: 'close', handle: upload });
+  ftpUpload.sock.end(data.subarray(256 * 1024));
+  const stored = await f.read(REFUSED_BOUND_MS);
+  assert.equal(stored.code, 451, `STOR under way: ${stored.lines.join(' | ')}`);
+  assert.doesNotMatch(stored.text, NO_HTML_NO_CAP);
+  ftpFailed('MKD', await timed('FTP MKD', REFUSED_BOUND_MS, () => f.cmd('MKD ftp-dir')));
+  ftpFailed('DELE', await timed('FTP DELE', REFUSED_BOUND_MS, () => f.cmd('DELE kept.bin')));
+  const down = await timed('FTP RETR', REFUSED_BOUND_MS, () => retr(f, 'dir/inside'));
+  ftpFailed('RETR', down.done);
+  ftpFailed('STOR', await timed('FTP STOR', REFUSED_BOUND_MS, () => stor(f, 'ftp.bin', data.subarray(0, 200_000))));
+  assertAlive();
+
+  await fake.restart();
+  // The same SFTP session and handle, and the same FTP control connection.
+  assert.deepEqual(await c.read(reading, 2 * 1024 * 1024, 32768), data.subarray(2 * 1024 * 1024, 2 * 1024 * 1024 + 32768));
+  await c.close(reading);
+  await c.ok({ type: 'mkdir', path: Buffer.from('new-dir'), attrs: {} });
+  await c.writeFile('new.bin', data.subarray(0, 512 * 1024));
+  assert.deepEqual(await c.readFile('new.bin'), data.subarray(0, 512 * 1024));
+  assert.deepEqual((await c.list('dir')).map((e) => e.name), ['inside']);
+  assert.equal((await f.cmd('MKD ftp-dir')).code, 257);
+  assert.equal((await stor(f, 'ftp.bin', data.subarray(0, 200_000))).code, 226);
+  const back = await retr(f, 'ftp.bin');
+  assert.equal(back.done.code, 226);
+  assert.deepEqual(back.data, data.subarray(0, 200_000));
+  assert.deepEqual(await c.readFile('kept.bin'), data, 'nothing was lost or changed by the outage');
+  assert.equal(await c.status({ type: 'stat', path: Buffer.from('during.bin') }), StatusCode.NO_SUCH_FILE, 'a failed upload links nothing');
+  assert.equal((await f.cmd('SIZE during-ftp.bin')).code, 550, 'a failed STOR links nothing');
+  // New sessions too (a real client).
+  const listing = await curl([`ftp://${ALICE.user}:${ALICE.password}@127.0.0.1:${node.ftpPort}/`, '-l']);
+  assert.deepEqual(listing.stdout.toString().split(/\r?\n/).filter(Boolean).sort(), ['dir', 'ftp-dir', 'ftp.bin', 'kept.bin', 'new-dir', 'new.bin']);
+  f.close();
+  client.end();
+  assertAlive();
+});
+
+test('the node answers 5xx: one failed request is one clean error, the next request works', { timeout: 60_000 }, async () => {
+  const { client, c } = await sftpSession();
+  const f = await ftpSession();
+  fake.failNext(1, 503);
+  await sftpFails(c, 'mkdir on a 503', { type: 'mkdir', path: Buffer.from('m503'), attrs: {} });
+  await c.ok({ type: 'mkdir', path: Buffer.from('m503'), attrs: {} });
+  fake.failNext(1, 500);
+  ftpFailed('MKD on a 500', await f.cmd('MKD f500'));
+  assert.equal((await f.cmd('MKD f500')).code, 257);
+  f.close();
+  client.end();
+  assertAlive();
+});
+
+test('the node stops answering: errors within the request timeout, then everything works again', { timeout: 120_000 }, async () => {
+  const { client, c } = await sftpSession();
+  const f = await ftpSession();
+  fake.setDelay(Infinity);
+  try {
+    // Both frontends at once, so the test waits for one timeout only.
+    await Promise.all([
+      sftpFails(c, 'mkdir while the node hangs', { type: 'mkdir', path: Buffer.from('hung'), attrs: {} }, HANG_BOUND_MS),
+      timed('FTP MKD while the node hangs', HANG_BOUND_MS, async () => {
+        f.write('MKD hung-ftp\r\n');
+        ftpFailed('MKD while the node hangs', await f.read(HANG_BOUND_MS));
+      }),
+    ]);
+  } finally {
+    fake.setDelay(0);
+  }
+  await c.ok({ type: 'mkdir', path: Buffer.from('hung'), attrs: {} });
+  assert.equal((await f.cmd('MKD hung-ftp')).code, 257);
+  f.close();
+  client.end();
+  assertAlive();
+});
