@@ -549,6 +549,17 @@ test('idle logged-in sessions are closed; a transfer keeps a session alive', asy
   await c.login();
   await delay(200);
   assert.equal((await c.cmd('NOOP')).code, 200, 'a command resets the timer');
+  // An upload that trickles in for longer than the idle time is activity, not idleness.
+  const port = await c.epsv();
+  const d = await dataConnect(port);
+  assert.equal((await c.cmd('STOR slow')).code, 150);
+  for (let i = 0; i < 10; i++) {
+    d.sock.write(Buffer.alloc(1000, i));
+    await delay(100);
+  }
+  d.sock.end();
+  assert.equal((await c.read()).code, 226, 'the session outlived its idle time while transferring');
+  assert.equal((await h2.check.attrs(P('slow'))).size, 10_000);
   const r = await c.read(3000);
   assert.equal(r.code, 421);
   await delay(50);
