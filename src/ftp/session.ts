@@ -61,7 +61,8 @@ export class FtpSession {
   readonly id = randomBytes(4).toString('hex');
   private socket: Socket;
   private readonly reader = new LineReader();
-  private readonly connTls: ConnectionTls | undefined;
+  /** Made on first use (AUTH TLS, implicit FTPS): plain connections never pay for a TLS context. */
+  private tlsState?: ConnectionTls;
   private secure: boolean;
   private pbsz = false;
   private prot: 'C' | 'P' = 'C';
@@ -96,7 +97,6 @@ export class FtpSession {
   constructor(socket: Socket | TLSSocket, private readonly ctx: SessionContext) {
     this.socket = socket;
     this.secure = ctx.implicitTls;
-    this.connTls = ctx.tls && ctx.tlsMode !== 'off' ? ctx.tls.forConnection() : undefined;
     if (ctx.implicitTls) {
       // Implicit FTPS (the de-facto standard on port 990): everything is protected from the start.
       this.pbsz = true;
@@ -109,6 +109,17 @@ export class FtpSession {
       debug: (o, m) => ctx.logger.debug({ conn: this.id, ...o }, m),
     };
     this.handlers = this.buildHandlers();
+  }
+
+  /** The TLS state of this connection, when FTPS is on. */
+  private get connTls(): ConnectionTls | undefined {
+    if (!this.tlsAvailable) return undefined;
+    this.tlsState ??= this.ctx.tls!.forConnection();
+    return this.tlsState;
+  }
+
+  private get tlsAvailable(): boolean {
+    return this.ctx.tls !== undefined && this.ctx.tlsMode !== 'off';
   }
 
   /** Implicit FTPS: the TLS context to run the first handshake with. */
@@ -326,9 +337,10 @@ export class FtpSession {
         raw.setNoDelay(true);
         this.send(150, opening);
         data = raw;
-        if (this.prot === 'P' && this.secure && this.connTls) {
+        const tls = this.secure && this.prot === 'P' ? this.connTls : undefined;
+        if (tls) {
           try {
-            data = await this.connTls.accept(raw, this.ctx.limits.dataTimeoutMs, true);
+            data = await tls.accept(raw, this.ctx.limits.dataTimeoutMs, true);
           } catch (err) {
             data = undefined;
             this.log.warn({ client: this.ctx.remoteAddress, err: (err as Error).message }, 'ftp data connection TLS refused');
@@ -394,7 +406,7 @@ export class FtpSession {
       QUIT: () => this.close(reply(221, 'Goodbye.')),
       NOOP: () => this.send(200, 'NOOP ok.'),
       SYST: () => this.send(215, 'UNIX Type: L8'),
-      FEAT: () => this.write(multiline(211, 'Features:', featureLines({ auth: this.connTls !== undefined && !this.ctx.implicitTls, prot: this.connTls !== undefined }), 'End')),
+      FEAT: () => this.write(multiline(211, 'Features:', featureLines({ auth: this.tlsAvailable && !this.ctx.implicitTls, prot: this.tlsAvailable }), 'End')),
       OPTS: (a) => this.opts(a),
       HELP: (a) => this.help(a),
       AUTH: (a) => this.auth(a),
@@ -525,7 +537,8 @@ export class FtpSession {
 
   private async auth(arg: Buffer): Promise<void> {
     const mech = text(arg).toUpperCase();
-    if (!this.connTls) return this.send(504, 'AUTH TLS is not available on this server.');
+    const tls = this.connTls;
+    if (!tls) return this.send(504, 'AUTH TLS is not available on this server.');
     if (this.secure) return this.send(503, 'The connection is already protected by TLS.');
     if (this.vfs) return this.send(503, 'AUTH must come before login.');
     if (!['TLS', 'TLS-C', 'SSL', 'TLS-P'].includes(mech)) return this.send(504, 'Unsupported AUTH mechanism; use AUTH TLS.');
@@ -538,9 +551,9 @@ export class FtpSession {
     const rest = this.reader.takeRest();
     await new Promise<void>((resolve) => raw.write(reply(234, `AUTH ${mech === 'SSL' ? 'SSL' : 'TLS'} successful.`), () => resolve()));
     if (this.closing) return;
-    if (rest.length) raw.unshift(rest);
     try {
-      const sock = await this.connTls.accept(raw, TLS_HANDSHAKE_MS, false);
+      if (rest.length) raw.unshift(rest);
+      const sock = await tls.accept(raw, TLS_HANDSHAKE_MS, false);
       this.secure = true;
       if (mech === 'SSL' || mech === 'TLS-P') {
         // Old clients (RFC 4217 draft) expect protected data without PBSZ/PROT.
