@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { PassThrough, Readable } from 'node:stream';
+import { Duplex, PassThrough, Readable } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket, type SecureVersion } from 'node:tls';
 import { connect } from 'node:net';
 import { Client } from 'basic-ftp';
@@ -217,6 +217,48 @@ test('tls = required: no login and no data in clear', async () => {
   const r = await lftp(h2.port, ALICE, 'cat small', { tls: true });
   assert.equal(r.code, 0, r.stderr);
   assert.equal(r.stdout.toString(), '0123456789');
+});
+
+test('a TLS handshake sent right behind AUTH TLS, in the same packet, is not lost', async () => {
+  const raw = connect({ host: HOST, port: h.port });
+  await new Promise<void>((r) => raw.once('connect', () => r()));
+  let inbound = '';
+  // The TLS client talks through this duplex: its first bytes (ClientHello) go out glued to AUTH.
+  let first = true;
+  const wire = new Duplex({
+    read() {},
+    write(chunk: Buffer, _enc, cb) {
+      if (first) {
+        first = false;
+        raw.write(Buffer.concat([Buffer.from('AUTH TLS\r\n'), chunk]));
+      } else {
+        raw.write(chunk);
+      }
+      cb();
+    },
+  });
+  let greeted = false;
+  raw.on('data', (d: Buffer) => {
+    if (greeted) return void wire.push(d);
+    inbound += d.toString('latin1');
+    const end = inbound.indexOf('234 ');
+    const eol = end < 0 ? -1 : inbound.indexOf('\r\n', end);
+    if (eol < 0) return;
+    greeted = true;
+    const rest = Buffer.from(inbound.slice(eol + 2), 'latin1');
+    if (rest.length) wire.push(rest);
+  });
+  const secure = tlsConnect({ socket: wire, rejectUnauthorized: false });
+  await new Promise<void>((resolve, reject) => {
+    secure.once('secureConnect', () => resolve());
+    secure.once('error', reject);
+  });
+  assert.match(inbound, /^220 .*\r\n234 AUTH TLS successful\.\r\n/);
+  secure.write(`USER ${ALICE.user}\r\n`);
+  const answer = await new Promise<string>((resolve) => secure.once('data', (d: Buffer) => resolve(d.toString())));
+  assert.equal(answer, '331 Please specify the password.\r\n');
+  secure.destroy();
+  raw.destroy();
 });
 
 test('AUTH, PBSZ, PROT, CCC: order and values', async () => {
