@@ -80,6 +80,11 @@ export class UrlAuthenticator implements Authenticator {
     return undefined;
   }
 
+  /** Forgets every cached answer (SIGHUP), so a change at the service applies to the next login. */
+  clearCache(): void {
+    this.cache.clear();
+  }
+
   /** Keys come only from the accounts file. */
   async findKey(): Promise<Account | undefined> {
     return undefined;

@@ -48,10 +48,12 @@ export class AccountSources {
   }
 
   /**
-   * Re-reads every accounts file (SIGHUP). True when all were reloaded; a broken file keeps its
-   * previous accounts (and logs the error with file:line).
+   * Re-reads every accounts file (SIGHUP) and forgets cached account-service answers. True when
+   * all files were reloaded; a broken file keeps its previous accounts (and logs the error with
+   * file:line).
    */
   async reload(): Promise<boolean> {
+    for (const u of this.urls.values()) u.clearCache();
     let ok = true;
     for (const p of this.files.values()) if (!(await (await p).reload())) ok = false;
     return ok;

@@ -10,7 +10,7 @@ import type { AuthLogger } from '../../src/auth/index.js';
 import { diminish, formatCap, literalCap, parseCap } from '../../src/caps/index.js';
 import { startLafsd } from '../helpers/lafsd.js';
 import {
-  assertNoSecretsLogged, countLog, ftpLogin, logLines, sftpLogin, startTestService, waitFor, waitForLog, type LogLine, type LoginResult,
+  assertNoSecretsLogged, countLog, ftpLogin, logLines, sftpLogin, sighup, startTestService, waitFor, waitForLog, type LogLine, type LoginResult,
 } from './accounts-harness.js';
 
 const CAROL_PW = 'Carol-pw-4b1e9';
@@ -112,6 +112,16 @@ test('a password change at the service takes effect within accounts.url.cache_tt
   await new Promise((r) => setTimeout(r, Math.max(0, 3200 - (Date.now() - changedAt))));
   refused(await ftpLogin(node, 'carol', CAROL_PW), 'ftp carol with the old password after the TTL');
   refused(await sftpLogin(node, 'carol', CAROL_PW), 'sftp carol with the old password after the TTL');
+  await service.addUser('carol', CAROL_PW, node.rootCap);
+});
+
+test('SIGHUP forgets cached account-service answers: a password change at the service applies at once', async () => {
+  accepted(await ftpLogin(node, 'carol', CAROL_PW), 'ftp carol (the answer is cached for 3 s)');
+  await service.addUser('carol', CAROL_PW2, node.rootCap);
+  accepted(await ftpLogin(node, 'carol', CAROL_PW), 'the old password, answered from the cache');
+  assert.equal(await sighup(node), true);
+  refused(await ftpLogin(node, 'carol', CAROL_PW), 'the old password after SIGHUP');
+  accepted(await ftpLogin(node, 'carol', CAROL_PW2), 'the new password after SIGHUP');
   await service.addUser('carol', CAROL_PW, node.rootCap);
 });
 
