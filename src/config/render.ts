@@ -67,5 +67,11 @@ port = ${ftpPort}
 accounts.file = private/accounts
 # Ports for passive data connections (open them in the firewall when not on localhost).
 #passive_ports = 50000-50100
+
+[auth]
+# Logins of both frontends: password hashes, accounts.url timeout and cache, login limits and
+# the brute-force defence (on by default). Every key and its default is in the README.
+#password_hash = scrypt
+#defender.ban_time = 5m
 `;
 }
