@@ -180,6 +180,35 @@ test('block reader with the backend defaults: request counts for pipelined, sequ
   }
 });
 
+test('block reader: OpenSSH sftp get (64 reads of 255 KiB in flight, one sent per reply) fetches each byte once', async (t) => {
+  const { WEBAPI_DEFAULTS: D } = await import('../../src/grid/webapi/index.js');
+  const data = pseudoRandom('openssh-get', 48 * 1024 * 1024 + 12345);
+  const { reader, fetches } = countingReader(data, { blockSize: D.blockSize, cacheBlocks: D.cacheBlocks, readAheadBlocks: D.readAheadBlocks });
+  const READ = 261120;
+  const out = Buffer.alloc(data.length);
+  let next = 0;
+  const inFlight = new Set<Promise<void>>();
+  const send = () => {
+    const off = next;
+    next += READ;
+    const p: Promise<void> = reader.read(off, READ).then((b) => {
+      b.copy(out, off);
+      inFlight.delete(p);
+    });
+    inFlight.add(p);
+  };
+  while (next < data.length && inFlight.size < 64) send();
+  while (inFlight.size > 0) {
+    await Promise.race(inFlight);
+    while (next < data.length && inFlight.size < 64) send();
+  }
+  assert.deepEqual(out, data);
+  const fetched = fetches.reduce((n, [first, last]) => n + last - first + 1, 0);
+  t.diagnostic(`${(data.length / 1048576).toFixed(0)} MiB with 64 × 255 KiB in flight: ${fetches.length} range requests, ${(fetched / 1048576).toFixed(1)} MiB fetched`);
+  assert.equal(fetched, data.length, 'no block fetched twice');
+  await reader.close();
+});
+
 test('block reader: a failed block is fetched again on the next read', async () => {
   const data = pseudoRandom('retry', 100_000);
   let fail = true;
