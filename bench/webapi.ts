@@ -1,7 +1,8 @@
 // Upload and download throughput of one large file through the web-API backend (WebApiGrid),
-// next to curl doing a plain PUT /uri and GET /uri/$CAP of the same file against the same
-// web-API. Run through bench/webapi.sh:  bench/webapi.sh URL [SIZE_MIB]   (URL `fake`: the
-// stand-in node from the test helpers, started in a child process).
+// and end to end through `lafsd run` on that backend with the OpenSSH sftp client, each next
+// to curl doing a plain PUT /uri and GET /uri/$CAP of the same file against the same web-API.
+// Run through bench/webapi.sh:  bench/webapi.sh URL [SIZE_MIB]   (URL `fake`: the stand-in
+// node from the test helpers, started in a child process).
 import { spawn } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { createReadStream, createWriteStream, mkdtempSync, rmSync } from 'node:fs';
@@ -9,6 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { once } from 'node:events';
 import { WebApiGrid } from '../src/grid/webapi/index.js';
+import { benchLafsdSftp } from './webapi-lafsd.js';
 
 const [urlArg = '', sizeArg = '256'] = process.argv.slice(2);
 const SIZE = Math.round(Number(sizeArg) * 1024 * 1024);
@@ -18,6 +20,13 @@ if (!urlArg || !(SIZE > 0)) {
 }
 
 const mib = (bytes: number, ms: number) => bytes / 1048576 / (ms / 1000);
+
+function table(title: string, column: string, rows: Array<[string, number, number]>): void {
+  console.log(`${title.padEnd(34)} ${column.padStart(16)}   curl MiB/s   ratio`);
+  for (const [name, ours, theirs] of rows) {
+    console.log(`${name.padEnd(34)} ${ours.toFixed(1).padStart(16)} ${theirs.toFixed(1).padStart(12)} ${(ours / theirs).toFixed(2).padStart(7)}`);
+  }
+}
 
 function run(cmd: string, args: string[]): Promise<string> {
   return new Promise((resolve, reject) => {
@@ -114,13 +123,17 @@ async function main(): Promise<void> {
         ['download, 32 KiB x64 in flight', mib(SIZE, sftp.ms), mib(SIZE, curlDown.ms)],
       ];
       console.log(`web-API ${base}  file ${(SIZE / 1048576).toFixed(0)} MiB`);
-      console.log('operation                          WebApiGrid MiB/s   curl MiB/s   ratio');
-      for (const [name, ours, theirs] of rows) {
-        console.log(`${name.padEnd(34)} ${ours.toFixed(1).padStart(16)} ${theirs.toFixed(1).padStart(12)} ${(ours / theirs).toFixed(2).padStart(7)}`);
-      }
+      table('operation', 'WebApiGrid MiB/s', rows);
     } finally {
       await grid.close();
     }
+    // End to end: OpenSSH sftp → lafsd run (grid = webapi) → the same web-API.
+    const lafsd = await benchLafsdSftp(base, file, digest, work);
+    console.log();
+    table('through lafsd run (OpenSSH sftp)', 'lafsd MiB/s', [
+      ['upload (sftp put)', mib(SIZE, lafsd.upMs), mib(SIZE, curlUp.ms)],
+      ['download (sftp get, to a file)', mib(SIZE, lafsd.downMs), mib(SIZE, curlDown.ms)],
+    ]);
   } finally {
     rmSync(work, { recursive: true, force: true });
     await stopFake?.();
