@@ -69,6 +69,23 @@ test('values are parsed: durations, booleans (Tahoe spellings), max_startups, sc
   assert.doesNotThrow(() => new LoginDefender(r.defender));
 });
 
+test('each score key reaches its own failure reason (the defaults alone could hide a swap)', () => {
+  const r = auth([
+    'defender.score.bad_password = 11', 'defender.score.unknown_user = 12', 'defender.score.bad_key = 13',
+    'defender.score.grace_timeout = 14', 'defender.score.too_many_attempts = 15', 'defender.score.protocol_error = 16',
+    'defender.observation_time = 1m', 'defender.offence_memory = 2h', 'defender.max_hosts = 77', 'max_startups_per_address = 3',
+    'accounts.url.cache_size = 5',
+  ].join('\n'));
+  assert.deepEqual(r.defender.scores, {
+    'bad-password': 11, 'unknown-user': 12, 'bad-key': 13, 'grace-timeout': 14, 'too-many-attempts': 15, 'protocol-error': 16,
+  });
+  assert.equal(r.defender.observationMs, 60_000);
+  assert.equal(r.defender.offenceMemoryMs, 7_200_000);
+  assert.equal(r.defender.maxHosts, 77);
+  assert.equal(r.defender.maxStartupsPerAddress, 3);
+  assert.equal(r.url.cacheMax, 5);
+});
+
 test('all bad and unknown keys are reported together, with their lines', () => {
   const ps = problems([
     'accounts.url.timeout = soon',
