@@ -96,7 +96,13 @@ export interface Harness {
 /** Starts a server on a fresh fixture tree; everything is stopped when the test file ends. */
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
   const webapi = (opts.backend ?? testBackend()) === 'webapi' ? await openTestGrid('webapi') : undefined;
-  const f = webapi ? await buildTree(webapi.grid) : await buildFixture();
+  let f: FixtureTree;
+  try {
+    f = webapi ? await buildTree(webapi.grid) : await buildFixture();
+  } catch (err) {
+    await webapi?.close(); // the stand-in node and its temp folder go even when the tree fails
+    throw err;
+  }
   const dir = tempDir('lafsd-ftp-');
   const accounts = join(dir, 'accounts');
   writeFileSync(
