@@ -11,12 +11,11 @@
 # stores, not the disk. vsftpd runs with anonymous upload into its folder (no accounts needed);
 # lafsd with one hashed-password account. Each figure is the median of ROUNDS interleaved runs.
 #
-# With two or more CPUs the client runs on CPU 0 and the servers on the others (PIN=0 turns
-# this off). Unpinned, curl 7.88 (Debian 12) stalls for exactly one second whenever it is
-# descheduled between sending EPSV and its first look for the reply and the reply is already
-# there: it then waits on its own wake-up pipe only. A fast server on a busy 2-core machine
-# hits this on a large share of small transfers, and the small-file figures would measure that
-# curl race, not the servers.
+# PIN=1 runs the client on CPU 0 and the servers on the other CPUs. curl 7.88 (Debian 12)
+# stalls for exactly one second when it is descheduled between sending EPSV and its first look
+# for the reply and the reply is already there; lafsd answers PASV/EPSV of same-host clients
+# 2 ms late for that reason (see session.ts), vsftpd is slow enough not to trigger it. Pinning
+# takes the race out entirely, at the price of one CPU for the server.
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "$0")/.." && pwd)"
@@ -25,7 +24,7 @@ ROUNDS="${ROUNDS:-3}"
 SIZE_MB="${SIZE_MB:-1024}"
 SMALL="${SMALL:-1000}"
 SERVER_JS="$ROOT/$BUILD/bench/ftp-server.js"
-PIN="${PIN:-1}"
+PIN="${PIN:-0}"
 
 for tool in curl vsftpd node; do command -v "$tool" >/dev/null || { echo "bench/ftp.sh: $tool is not installed" >&2; exit 1; }; done
 [ -f "$SERVER_JS" ] || { echo "bench/ftp.sh: $SERVER_JS is missing; build first (npm run build, or BUILD=...)" >&2; exit 1; }

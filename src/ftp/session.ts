@@ -5,8 +5,9 @@
 import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
-import { setImmediate as nextTurn } from 'node:timers/promises';
+import { setImmediate as nextTurn, setTimeout as delay } from 'node:timers/promises';
 import type { Account } from '../auth/types.js';
+import { normalizeAddress } from '../util/net.js';
 import {
   ROOT, VfsError, childOf, formatPath, isVfsError, nameOf, parentOf, parsePath, redactedPath, samePath, lsLine,
   type ListEntry, type VPath, type VfsFile, type VfsSession,
@@ -27,6 +28,7 @@ const MAX_UNREAD = 64 * 1024;
 /** How long a closing connection may take to flush its last reply. */
 const CLOSE_GRACE_MS = 5000;
 const TLS_HANDSHAKE_MS = 30_000;
+const SAME_HOST_PASSIVE_PAUSE_MS = 2;
 
 export interface SessionContext {
   options: FtpServerOptions;
@@ -760,7 +762,9 @@ export class FtpSession {
     const v4 = familyOf(announce) === 4 ? normalizeV4(announce) : undefined;
     if (!v4) return this.send(425, 'PASV cannot announce an IPv6 address; use EPSV.');
     const listener = await this.openPassive();
-    if (listener) this.send(227, formatPasv(v4, listener.port));
+    if (!listener) return;
+    await this.sameHostPause();
+    this.send(227, formatPasv(v4, listener.port));
   }
 
   private async epsv(arg: Buffer): Promise<void> {
@@ -775,7 +779,23 @@ export class FtpSession {
       return this.send(522, `Network protocol not supported, use (${fam === 4 ? 1 : 2})`);
     }
     const listener = await this.openPassive();
-    if (listener) this.send(229, formatEpsv(listener.port));
+    if (!listener) return;
+    await this.sameHostPause();
+    this.send(229, formatEpsv(listener.port));
+  }
+
+  /**
+   * A client on this very machine gets its PASV/EPSV answer a moment later. curl 7.88 (Debian
+   * 12) sleeps a full second when the answer is already there at its first look right after
+   * sending EPSV; that happens when our wake-up preempts it on the shared CPU, which only a
+   * client on the same host suffers. Measured on loopback, 200 small downloads: 21 s without
+   * the pause (one stall in ten transfers), 0.8 s with 2 ms (no stall in 2,400 transfers; 1 ms
+   * still let one in 1,200 through). Remote clients never wait.
+   */
+  private async sameHostPause(): Promise<void> {
+    const remote = this.ctx.remoteAddress;
+    const local = normalizeAddress(this.socket.localAddress);
+    if (remote === local || remote === '::1' || remote.startsWith('127.')) await delay(SAME_HOST_PASSIVE_PAUSE_MS);
   }
 
   private port(arg: Buffer): void {
