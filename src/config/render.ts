@@ -32,6 +32,8 @@ export interface DefaultConfigOptions {
   sftpPort?: string;
   /** Endpoint for FTP; default `tcp:8021:interface=127.0.0.1`. */
   ftpPort?: string;
+  /** Certificate and key files for FTPS (relative to BASEDIR); without them FTPS stays off. */
+  ftpTls?: { certFile: string; keyFile: string };
 }
 
 /** The tahoe.cfg that `lafsd init` writes. Throws ConfigError if a given port is not an endpoint. */
@@ -61,10 +63,17 @@ host_privkey_file = private/ssh_host_ed25519_key
 accounts.file = private/accounts
 
 [ftpd]
-# FTP is unencrypted: keep it on 127.0.0.1 unless clients use FTPS.
+# Plain FTP is unencrypted: keep it on 127.0.0.1 unless clients use FTPS (AUTH TLS).
 enabled = true
 port = ${ftpPort}
 accounts.file = private/accounts
+${opts.ftpTls ? `# FTPS with a self-signed certificate made by lafsd init; tls = required refuses clear text.
+tls = optional
+tls_cert_file = ${opts.ftpTls.certFile}
+tls_key_file = ${opts.ftpTls.keyFile}` : `# FTPS: set tls_cert_file and tls_key_file (PEM), then tls = optional or required.
+#tls = optional`}
+# Implicit FTPS (TLS from the first byte) on its own port:
+#implicit_port = tcp:8990:interface=127.0.0.1
 # Ports for passive data connections (open them in the firewall when not on localhost).
 #passive_ports = 50000-50100
 

@@ -4,18 +4,22 @@
 //   storage/ (the embedded store).
 import { randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fsp } from 'node:fs';
+import { hostname } from 'node:os';
 import { join, resolve } from 'node:path';
 import { b32decode, b32encode } from '../caps/index.js';
 import { ConfigError, CONFIG_FILE, renderDefaultConfig, type NodeConfig } from '../config/index.js';
 import { EmbeddedGrid } from '../grid/embedded/index.js';
 import { WebApiGrid } from '../grid/webapi/index.js';
 import type { Grid } from '../grid/index.js';
+import { generateSelfSignedCert } from '../ftp/index.js';
 import { generateHostKeyPair } from '../ssh/index.js';
 
 export const PRIVATE_DIR = 'private';
 export const CONVERGENCE_FILE = 'private/convergence';
 export const ACCOUNTS_FILE = 'private/accounts';
 export const HOST_KEY_FILE = 'private/ssh_host_ed25519_key';
+export const FTPS_CERT_FILE = 'private/ftpd.crt';
+export const FTPS_KEY_FILE = 'private/ftpd.key';
 
 export interface InitOptions {
   /** SFTP endpoint (default tcp:8022:interface=127.0.0.1). */
@@ -49,11 +53,13 @@ export async function initNode(basedir: string, opts: InitOptions = {}): Promise
   if (await exists(join(base, CONFIG_FILE))) {
     throw new ConfigError(`${base} already holds a node (${CONFIG_FILE} exists); refusing to overwrite it`);
   }
-  const config = renderDefaultConfig(opts); // validates the ports before anything is written
+  renderDefaultConfig(opts); // validates the ports before anything is written
   await fsp.mkdir(base, { recursive: true, mode: 0o700 });
   await fsp.mkdir(join(base, PRIVATE_DIR), { mode: 0o700 }).catch((err: NodeJS.ErrnoException) => {
     if (err.code !== 'EEXIST') throw err;
   });
+  const ftpTls = await makeFtpsCertificate(base);
+  const config = renderDefaultConfig({ ...opts, ...(ftpTls ? { ftpTls } : {}) });
   const keys = generateHostKeyPair(`lafsd@${base}`);
   await writePrivate(join(base, HOST_KEY_FILE), keys.privateKey);
   await fsp.writeFile(join(base, `${HOST_KEY_FILE}.pub`), keys.publicKey, { mode: 0o644, flag: 'wx' });
@@ -65,6 +71,23 @@ export async function initNode(basedir: string, opts: InitOptions = {}): Promise
   const grid = await EmbeddedGrid.open({ storeDir: join(base, 'storage'), convergenceSecret: await readConvergenceSecret(base) });
   await grid.close();
   return base;
+}
+
+/**
+ * A self-signed certificate for FTPS (clients will ask to trust it; replace it with a real one
+ * by pointing tls_cert_file/tls_key_file elsewhere). Without openssl, FTPS stays off.
+ */
+async function makeFtpsCertificate(base: string): Promise<{ certFile: string; keyFile: string } | undefined> {
+  let pair;
+  try {
+    pair = await generateSelfSignedCert(/^[A-Za-z0-9.-]+$/.test(hostname()) ? hostname() : 'localhost');
+  } catch (err) {
+    process.emitWarning(`FTPS left off: ${(err as Error).message}`);
+    return undefined;
+  }
+  await writePrivate(join(base, FTPS_KEY_FILE), pair.keyPem);
+  await fsp.writeFile(join(base, FTPS_CERT_FILE), pair.certPem, { mode: 0o644, flag: 'wx' });
+  return { certFile: FTPS_CERT_FILE, keyFile: FTPS_KEY_FILE };
 }
 
 /** The node's convergence secret (private/convergence), created on first use like Tahoe does. */

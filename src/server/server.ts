@@ -7,7 +7,7 @@ import { LoginDefender, authOptions, type Account, type Protocol } from '../auth
 import type { NodeConfig } from '../config/index.js';
 import type { Grid } from '../grid/index.js';
 import { openGrid } from '../node/nodedir.js';
-import { startFtpServer, type RunningFtpServer } from '../ftp/index.js';
+import { ftpSettings, startFtpServer, type RunningFtpServer } from '../ftp/index.js';
 import { loadHostKeys, startSshServer, type RunningSshServer } from '../ssh/index.js';
 import { runSftpSession } from '../sftp/session.js';
 import { OpenFiles, VfsSession } from '../vfs/index.js';
@@ -130,18 +130,13 @@ async function startFtp(
   config: NodeConfig, sessions: SessionFactory, sources: AccountSources, defender: LoginDefender,
   loginLimits: LoginLimits, logger: Logger,
 ): Promise<RunningFtpServer> {
-  const f = config.ftpd;
-  const server = await startFtpServer({
-    host: f.port.host,
-    port: f.port.port,
-    ...(f.port.backlog !== undefined ? { backlog: f.port.backlog } : {}),
-    authenticator: await sources.authenticatorFor(f),
+  const settings = await ftpSettings(config.ftpd); // listeners, TLS material, passive ports, timeouts
+  return startFtpServer({
+    ...settings,
+    authenticator: await sources.authenticatorFor(config.ftpd),
     defender,
     openSession: (account, remoteAddress) => sessions.open(account, 'ftp', remoteAddress),
-    limits: { ...loginLimits },
-    ...(f.passivePorts ? { passivePorts: f.passivePorts } : {}),
-    ...(f.passiveAddress ? { passiveAddress: f.passiveAddress } : {}),
+    limits: { ...settings.limits, ...loginLimits },
     logger,
   });
-  return server;
 }

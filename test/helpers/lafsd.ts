@@ -123,9 +123,9 @@ export async function runLafsd(basedir: string, options: { env?: NodeJS.ProcessE
       for (const line of log.split('\n')) {
         if (!line.startsWith('{')) continue;
         try {
-          const j = JSON.parse(line) as { msg?: string; frontend?: string; port?: number; implicitPort?: number };
+          const j = JSON.parse(line) as { msg?: string; frontend?: string; port?: number; implicit?: { port?: number } };
           if (j.msg?.endsWith(' listening') && j.frontend && j.port) found[j.frontend] = j.port;
-          if (j.msg?.endsWith(' listening') && j.implicitPort) found.ftps = j.implicitPort;
+          if (j.msg?.endsWith(' listening') && j.implicit?.port) found.ftps = j.implicit.port;
         } catch {
           // partial line
         }

@@ -45,3 +45,18 @@ test('lafsd run: FTP upload, download, listing, lftp and basic-ftp, logs without
   assert.ok(!log.includes(node.password), 'no password in the log');
   assert.equal(await node.stop('SIGTERM'), 0);
 });
+
+test('lafsd run: a fresh node serves explicit FTPS with the certificate lafsd init made, and implicit FTPS when configured', async () => {
+  const node = await startLafsd({ config: { ftpd: 'implicit_port = tcp:0:interface=127.0.0.1' } });
+  assert.match(readFileSync(join(node.basedir, 'tahoe.cfg'), 'utf8'), /^tls = optional$/m);
+  assert.ok(node.ftpsPort, 'the implicit FTPS listener reported its port');
+  const dir = tempDir('lafsd-ftps-smoke-');
+  writeFileSync(join(dir, 'up.txt'), 'over TLS\n');
+  const creds = `${node.user}:${encodeURIComponent(node.password)}`;
+  const up = await curl(['--ssl-reqd', '-k', '-T', join(dir, 'up.txt'), `ftp://${creds}@${HOST}:${node.ftpPort}/tls.txt`]);
+  assert.equal(up.code, 0, up.stderr);
+  const down = await curl(['-k', `ftps://${creds}@${HOST}:${node.ftpsPort}/tls.txt`]);
+  assert.equal(down.code, 0, down.stderr);
+  assert.equal(down.stdout.toString(), 'over TLS\n');
+  assert.equal(await node.stop('SIGTERM'), 0);
+});
