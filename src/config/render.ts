@@ -67,8 +67,11 @@ accounts.file = private/accounts
 enabled = true
 port = ${ftpPort}
 accounts.file = private/accounts
-${opts.ftpTls ? `# FTPS with a self-signed certificate made by lafsd init; tls = required refuses clear text.
-tls = optional
+${opts.ftpTls ? `# FTPS: lafsd init made a self-signed certificate. tls = optional offers AUTH TLS (clients
+# must then trust this certificate: lftp, for one, refuses an unknown issuer unless told
+# \`set ssl:verify-certificate no\`); tls = required refuses clear text. Off by default, as in
+# vsftpd and ProFTPD, so every stock client works out of the box.
+tls = off
 tls_cert_file = ${opts.ftpTls.certFile}
 tls_key_file = ${opts.ftpTls.keyFile}` : `# FTPS: set tls_cert_file and tls_key_file (PEM), then tls = optional or required.
 #tls = optional`}

@@ -18,7 +18,7 @@ test('init creates a complete node and refuses to overwrite it', async () => {
   assert.equal(config.sftpd.enabled, true);
   assert.equal(config.ftpd.enabled, true);
   assert.equal(config.lafsd.grid, 'embedded');
-  assert.equal(config.ftpd.tls, 'optional', 'FTPS is on with the self-signed certificate init made');
+  assert.equal(config.ftpd.tls, 'off', 'FTPS is ready but off: stock clients reject a self-signed certificate');
   assert.match(readFileSync(config.ftpd.tlsCertFile!, 'utf8'), /^-----BEGIN CERTIFICATE-----/);
   for (const f of ['private/ssh_host_ed25519_key', 'private/accounts', 'private/convergence', 'private/ftpd.key']) {
     assert.equal(statSync(join(base, f)).mode & 0o777, 0o600, f);

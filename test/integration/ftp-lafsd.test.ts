@@ -8,7 +8,7 @@ import { Client } from 'basic-ftp';
 import { pseudoRandom } from '../helpers/data.js';
 import { startLafsd } from '../helpers/lafsd.js';
 import { tempDir } from '../helpers/tmp.js';
-import { HOST, curl, lftp } from './ftp-harness.js';
+import { HOST, curl, lftp, run } from './ftp-harness.js';
 
 test('lafsd run: FTP upload, download, listing, lftp and basic-ftp, logs without caps, clean stop', async () => {
   const node = await startLafsd();
@@ -36,6 +36,11 @@ test('lafsd run: FTP upload, download, listing, lftp and basic-ftp, logs without
   } finally {
     client.close();
   }
+  // lftp exactly as installed (it would try AUTH TLS and refuse a self-signed certificate):
+  // a fresh node must work with it out of the box.
+  const stock = await run('lftp', ['-u', `${node.user},${node.password}`, '-p', String(node.ftpPort), '-e', 'set cmd:fail-exit true; set net:max-retries 1; cls smoke; quit', HOST], { timeoutMs: 60_000 });
+  assert.equal(stock.code, 0, stock.stderr);
+  assert.match(stock.stdout.toString(), /ünï\.bin/);
   const refused = await curl([`ftp://${node.user}:wrong@${HOST}:${node.ftpPort}/`]);
   assert.equal(refused.code, 67, 'curl: login denied');
   const log = node.log();
@@ -46,8 +51,8 @@ test('lafsd run: FTP upload, download, listing, lftp and basic-ftp, logs without
   assert.equal(await node.stop('SIGTERM'), 0);
 });
 
-test('lafsd run: a fresh node serves explicit FTPS with the certificate lafsd init made, and implicit FTPS when configured', async () => {
-  const node = await startLafsd({ config: { ftpd: 'implicit_port = tcp:0:interface=127.0.0.1' } });
+test('lafsd run: one line turns on explicit and implicit FTPS with the certificate lafsd init made', async () => {
+  const node = await startLafsd({ rewriteConfig: (cfg) => cfg.replace(/^tls = off$/m, 'tls = optional\nimplicit_port = tcp:0:interface=127.0.0.1') });
   assert.match(readFileSync(join(node.basedir, 'tahoe.cfg'), 'utf8'), /^tls = optional$/m);
   assert.ok(node.ftpsPort, 'the implicit FTPS listener reported its port');
   const dir = tempDir('lafsd-ftps-smoke-');
