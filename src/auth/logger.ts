@@ -2,11 +2,10 @@
 // Rule for every caller in this folder: log usernames, client addresses, outcomes and
 // file:line of problems; never passwords, password hashes, key material or caps.
 
-export interface AuthLogger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+import type { Logger } from '../util/logger.js';
+
+/** Auth logs at three levels only (no debug chatter about logins). */
+export type AuthLogger = Pick<Logger, 'info' | 'warn' | 'error'>;
 
 export const silentLogger: AuthLogger = {
   info() {},

@@ -4,13 +4,9 @@ import type { VfsSession } from '../vfs/index.js';
 import type { TlsMaterial, TlsMode } from './tls.js';
 import type { PortRange } from './data.js';
 
-/** The pino subset we use; a pino logger satisfies it. */
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
+import type { Logger } from '../util/logger.js';
+
+export type { Logger };
 
 export interface FtpLimits {
   /** Failed logins on one connection before it is closed (as SFTP: OpenSSH MaxAuthTries). */

@@ -22,6 +22,7 @@
 // - Requests before INIT get FX_FAILURE; a second INIT is ignored (it carries no id to answer).
 // - OPEN attrs are ignored (Tahoe): `put` sends the local mode, and a read-only local file must
 //   not produce a no-write link. `put -p` sets it afterwards with FSETSTAT.
+import type { Logger } from '../util/logger.js';
 import type { Duplex } from 'node:stream';
 import {
   formatPath, lsLine, parsePath, redactedPath, DEFAULT_MAX_OPEN_FILES, VfsError,
@@ -42,13 +43,8 @@ import { decodeRequest, type IdRequest } from './requests.js';
 import type { ExtendedRequest } from './extensions.js';
 import { errorStatus } from './status-map.js';
 
-/** The pino subset we use; a pino logger satisfies it. */
-export interface SftpLogger {
-  debug(obj: object, msg?: string): void;
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-}
+/** How the session logs (the shared logging surface). */
+export type SftpLogger = Logger;
 
 export interface SftpSessionOptions {
   logger?: SftpLogger;

@@ -3,13 +3,9 @@
 import type { Duplex } from 'node:stream';
 import type { Account, Authenticator, Defender } from '../auth/types.js';
 
-/** The pino subset we use; a pino logger satisfies it. */
-export interface Logger {
-  info(obj: object, msg?: string): void;
-  warn(obj: object, msg?: string): void;
-  error(obj: object, msg?: string): void;
-  debug(obj: object, msg?: string): void;
-}
+import type { Logger } from '../util/logger.js';
+
+export type { Logger };
 
 export interface DiskUsage {
   totalKiB: number;
