@@ -68,7 +68,11 @@ export interface DeleteChildOptions {
 /** A metadata change: keys with `null` are removed, others set; `tahoe` cannot be patched. */
 export type MetadataPatch = Record<string, unknown>;
 
-/** Random-access reader of one version of a file. */
+/**
+ * Random-access reader of a file. The embedded store reads the version current at open (a
+ * snapshot); a Tahoe node cannot serve an older version of a mutable file, so on the web-API
+ * backend each read of a mutable file sees the version current then. The size is fixed at open.
+ */
 export interface FileReader {
   readonly size: number;
   /** Up to `length` bytes at `offset` (fewer only at EOF; empty at or past EOF). */
@@ -78,7 +82,10 @@ export interface FileReader {
 
 /** A streaming immutable upload: bytes in order, then `finish` gives the new file's read cap. */
 export interface UploadSink {
-  /** Resolves when the bytes are accepted (awaiting it is the backpressure). */
+  /**
+   * Resolves when the bytes are accepted (awaiting it is the backpressure). One write at a
+   * time; the sink copies what it keeps, so the caller may reuse `data` once this resolves.
+   */
   write(data: Buffer): Promise<void>;
   readonly bytesWritten: number;
   /** Completes the upload: the file exists (unlinked) and its cap is returned. */
@@ -97,20 +104,28 @@ export interface DiskUsage {
 }
 
 export interface Grid {
-  /** Node info for any cap. Unknown caps give kind 'unknown'. Missing objects → NOT_FOUND. */
+  /**
+   * Node info for any cap. Unknown caps give kind 'unknown'. An object this grid does not hold:
+   * NOT_FOUND (embedded store), or UNAVAILABLE on a Tahoe grid, which cannot tell "no such
+   * object" from "its servers are unreachable".
+   */
   stat(cap: string): Promise<NodeInfo>;
 
   // --- directories ------------------------------------------------------------------------
   /** All entries of a directory (a consistent snapshot), in no particular order. */
   list(dirCap: string): Promise<DirEntry[]>;
   getChild(dirCap: string, name: string): Promise<DirEntry | undefined>;
-  /** Links `childCap` under `name` (see SetChildOptions). EXISTS when `replace` refuses. */
+  /**
+   * Links `childCap` under `name` (see SetChildOptions). EXISTS when `replace` refuses. Unknown
+   * caps are kept verbatim; a Tahoe node refuses those without a `ro.`/`imm.` prefix (INVALID).
+   */
   setChild(dirCap: string, name: string, childCap: string, options: SetChildOptions): Promise<void>;
   /** Removes a link and returns what it was. NOT_FOUND when missing. */
   deleteChild(dirCap: string, name: string, options?: DeleteChildOptions): Promise<DirEntry>;
   /**
-   * Moves a link (same or another directory), keeping its metadata and refreshing linkmotime.
-   * Atomic on the embedded store. Moving a name onto itself is a no-op.
+   * Moves a link (same or another directory), keeping its user metadata and refreshing
+   * linkmotime. Atomic on the embedded store; on a Tahoe node it is add-then-remove and
+   * linkcrtime restarts. Moving a name onto itself is a no-op.
    */
   moveChild(fromDirCap: string, fromName: string, toDirCap: string, toName: string, replace: ReplaceMode): Promise<void>;
   /** Changes user metadata of an existing link; see MetadataPatch. NOT_FOUND when missing. */
