@@ -96,11 +96,11 @@ if [ "$(id -u)" = 0 ] && [ ! -d /run/sshd ]; then mkdir -p /run/sshd && MADE_PRI
 SSHD_PID=$!
 
 for _ in $(seq 100); do
-  grep -q '"SFTP listening"' "$TMP/lafsd.log" 2>/dev/null && break
+  grep -q '"msg":"ssh listening"' "$TMP/lafsd.log" 2>/dev/null && break
   kill -0 "$LAFSD_PID" 2>/dev/null || { cat "$TMP/lafsd.log" >&2; exit 1; }
   sleep 0.1
 done
-grep -q '"SFTP listening"' "$TMP/lafsd.log" || { echo "lafsd did not start" >&2; cat "$TMP/lafsd.log" >&2; exit 1; }
+grep -q '"msg":"ssh listening"' "$TMP/lafsd.log" || { echo "lafsd did not start" >&2; cat "$TMP/lafsd.log" >&2; exit 1; }
 
 # One master connection per server; every timed `sftp` rides on it.
 master() { # name port user
