@@ -14,7 +14,8 @@ import { startReplayServer, splitTarget, type CapturedRequest } from '../helpers
 import { loadSamples, samplesDir, type Sample } from '../helpers/fake-tahoe/samples.js';
 
 const dir = samplesDir();
-const skip = dir ? false : 'Tahoe web-API samples not found (set LAFSD_TAHOE_SAMPLES)';
+// The recorded samples ship with the repository (test/fixtures): their absence is a failure.
+if (!dir) throw new Error('Tahoe web-API samples not found in test/fixtures/tahoe-webapi-samples');
 const set = dir ? loadSamples(dir) : { samples: [] as Sample[], placeholders: {} as Record<string, string>, dir: '' };
 const P = set.placeholders as Record<string, string>;
 const byN = (n: number) => set.samples.find((s) => s.n === n)!;
@@ -88,7 +89,7 @@ async function rejectsWith(p: Promise<unknown>, code: GridErrorCode, message?: R
   });
 }
 
-test('createDirectory is POST /uri?t=mkdir (#02)', { skip }, async () => {
+test('createDirectory is POST /uri?t=mkdir (#02)', async () => {
   let cap = '';
   const [req] = await replay([recorded(2)], async (grid) => {
     cap = await grid.createDirectory();
@@ -97,7 +98,7 @@ test('createDirectory is POST /uri?t=mkdir (#02)', { skip }, async () => {
   assert.equal(cap, P.$ROOT);
 });
 
-test('mkdir is t=mkdir&name= on the parent cap, with an explicit replace=false (#04)', { skip }, async () => {
+test('mkdir is t=mkdir&name= on the parent cap, with an explicit replace=false (#04)', async () => {
   let cap = '';
   const [req] = await replay([recorded(4)], async (grid) => {
     cap = await grid.mkdir(P.$ROOT!, 'photos');
@@ -107,7 +108,7 @@ test('mkdir is t=mkdir&name= on the parent cap, with an explicit replace=false (
   assert.equal(cap, P.$PHOTOS);
 });
 
-test('mkdir with metadata: unlinked mkdir, then set_children carrying the metadata', { skip }, async () => {
+test('mkdir with metadata: unlinked mkdir, then set_children carrying the metadata', async () => {
   const [mk, link] = await replay([recorded(2), OKAY()], async (grid) => {
     assert.equal(await grid.mkdir(P.$DOCS!, 'new', { replace: 'only-files', metadata: { mtime: 7 } }), P.$ROOT);
   });
@@ -116,7 +117,7 @@ test('mkdir with metadata: unlinked mkdir, then set_children carrying the metada
   assert.deepEqual(JSON.parse(link!.body.toString()), { new: ['dirnode', { ro_uri: P.$ROOT_RO, rw_uri: P.$ROOT, metadata: { mtime: 7 } }] });
 });
 
-test('upload streams an unlinked PUT /uri?format=CHK and returns the cap of the answer (#09)', { skip }, async () => {
+test('upload streams an unlinked PUT /uri?format=CHK and returns the cap of the answer (#09)', async () => {
   const body = byN(9).request.body;
   let cap = '';
   const [req] = await replay([recorded(9)], async (grid) => {
@@ -130,7 +131,7 @@ test('upload streams an unlinked PUT /uri?format=CHK and returns the cap of the 
   assert.equal(cap, P.$UNLINKED_CHK);
 });
 
-test('files of up to 55 bytes become the same LIT cap Tahoe makes, without a request (#05)', { skip }, async () => {
+test('files of up to 55 bytes become the same LIT cap Tahoe makes, without a request (#05)', async () => {
   let cap = '';
   const requests = await replay([], async (grid) => {
     const up = await grid.upload();
@@ -143,7 +144,7 @@ test('files of up to 55 bytes become the same LIT cap Tahoe makes, without a req
   assert.equal(cap, P.$TINY_LIT);
 });
 
-test('createMutable from a LIT is PUT /uri?format=MDMF with the bytes (#13)', { skip }, async () => {
+test('createMutable from a LIT is PUT /uri?format=MDMF with the bytes (#13)', async () => {
   let cap = '';
   const [req] = await replay([recorded(13)], async (grid) => {
     cap = await grid.createMutable({ immutableCap: literalCap(byN(13).request.body) }, 'MDMF');
@@ -153,7 +154,7 @@ test('createMutable from a LIT is PUT /uri?format=MDMF with the bytes (#13)', { 
   assert.equal(cap, P.$UNLINKED_MDMF);
 });
 
-test('createMutable from a CHK streams GET /uri/$CHK into PUT /uri?format=SDMF (#15, #10)', { skip }, async () => {
+test('createMutable from a CHK streams GET /uri/$CHK into PUT /uri?format=SDMF (#15, #10)', async () => {
   let cap = '';
   const [get, put] = await replay([recorded(15), recorded(10)], async (grid) => {
     cap = await grid.createMutable({ immutableCap: P.$SMALL2_CHK! });
@@ -166,7 +167,7 @@ test('createMutable from a CHK streams GET /uri/$CHK into PUT /uri?format=SDMF (
   assert.equal(cap, P.$NOTES_SDMF);
 });
 
-test('overwriteMutable is PUT /uri/$WRITECAP with the new bytes (#11)', { skip }, async () => {
+test('overwriteMutable is PUT /uri/$WRITECAP with the new bytes (#11)', async () => {
   const [req] = await replay([recorded(11)], async (grid) => {
     await grid.overwriteMutable(P.$NOTES_SDMF!, { immutableCap: literalCap(byN(11).request.body) });
   });
@@ -174,7 +175,7 @@ test('overwriteMutable is PUT /uri/$WRITECAP with the new bytes (#11)', { skip }
   assertLike(req!, { sample: 11, byCap: P.$NOTES_SDMF!, sameBody: true });
 });
 
-test('stat of a mutable file asks t=json of the file for its size (#26)', { skip }, async () => {
+test('stat of a mutable file asks t=json of the file for its size (#26)', async () => {
   const [req] = await replay([recorded(26)], async (grid) => {
     const info = await grid.stat(P.$NOTES_SDMF!);
     assert.deepEqual([info.kind, info.size, info.readOnly, info.format], ['file', 39, false, 'SDMF']);
@@ -185,7 +186,7 @@ test('stat of a mutable file asks t=json of the file for its size (#26)', { skip
   assertLike(req!, { sample: 26, byCap: P.$NOTES_SDMF! });
 });
 
-test('list is GET /uri/$DIRCAP?t=json (#29) and asks each mutable child its size (#30, #27, #26)', { skip }, async () => {
+test('list is GET /uri/$DIRCAP?t=json (#29) and asks each mutable child its size (#30, #27, #26)', async () => {
   const first = await replay([recorded(29)], async (grid) => {
     const entries = await grid.list(P.$ROOT!);
     assert.deepEqual(entries.map((e) => e.name).sort(), ['docs', 'large.bin', 'photos']);
@@ -209,7 +210,7 @@ test('list is GET /uri/$DIRCAP?t=json (#29) and asks each mutable child its size
   }
 });
 
-test('reads are GET /uri/$CAP with a closed Range clamped to the size (#17, #18)', { skip }, async () => {
+test('reads are GET /uri/$CAP with a closed Range clamped to the size (#17, #18)', async () => {
   const [a] = await replay([recorded(17)], async (grid) => {
     const r = await grid.openRead(P.$SMALL2_CHK!);
     assert.equal(r.size, 1968);
@@ -228,7 +229,7 @@ test('reads are GET /uri/$CAP with a closed Range clamped to the size (#17, #18)
   assert.equal(b!.headers.range, 'bytes=4194294-4194303');
 });
 
-test('a 200 whole-file answer to a Range is skipped to the wanted bytes; a 416 reads as EOF (#20, #19)', { skip }, async () => {
+test('a 200 whole-file answer to a Range is skipped to the wanted bytes; a 416 reads as EOF (#20, #19)', async () => {
   const full = byN(14).response.body;
   await replay([recorded(20), recorded(19)], async (grid) => {
     const r = await grid.openRead(P.$SMALL2_CHK!);
@@ -237,7 +238,7 @@ test('a 200 whole-file answer to a Range is skipped to the wanted bytes; a 416 r
   }, { blockSize: 1, readAheadBlocks: 0 });
 });
 
-test('setChild is t=set_children with ro_uri/rw_uri and metadata only when given (#39 body shape)', { skip }, async () => {
+test('setChild is t=set_children with ro_uri/rw_uri and metadata only when given (#39 body shape)', async () => {
   const reqs = await replay([OKAY(), OKAY()], async (grid) => {
     await grid.setChild(P.$ROOT!, 'a.txt', P.$UNLINKED_CHK!, { replace: false, metadata: { note: 'from mkdir-with-children' } });
     await grid.setChild(P.$ROOT!, 'big', P.$LARGE_CHK!, { replace: true });
@@ -259,7 +260,7 @@ test('setChild is t=set_children with ro_uri/rw_uri and metadata only when given
   assert.equal(splitTarget(mutableLink!.target).query[1]![1], 'only-files');
 });
 
-test('deleteChild reads the entry, then t=unlink&name= on the parent cap (#29, #43)', { skip }, async () => {
+test('deleteChild reads the entry, then t=unlink&name= on the parent cap (#29, #43)', async () => {
   const [json, unlink] = await replay([recorded(29), recorded(43)], async (grid) => {
     const removed = await grid.deleteChild(P.$ROOT!, 'large.bin', { mustBe: 'file' });
     assert.equal(removed.node.cap, P.$LARGE_CHK);
@@ -271,7 +272,7 @@ test('deleteChild reads the entry, then t=unlink&name= on the parent cap (#29, #
   });
 });
 
-test('moveChild is one t=relink with to_dir as a cap and an explicit replace (#36)', { skip }, async () => {
+test('moveChild is one t=relink with to_dir as a cap and an explicit replace (#36)', async () => {
   const [req] = await replay([recorded(36)], async (grid) => {
     await grid.moveChild(P.$DOCS!, 'renamed.txt', P.$PHOTOS!, 'moved.txt', false);
   });
@@ -279,7 +280,7 @@ test('moveChild is one t=relink with to_dir as a cap and an explicit replace (#3
   assertLike(req!, { sample: 36, byCap: P.$DOCS!, changedQuery: { to_dir: P.$PHOTOS! }, extraQuery: [['replace', 'false']] });
 });
 
-test('patchMetadata: t=json, then set_children with the caps as listed and the full new metadata', { skip }, async () => {
+test('patchMetadata: t=json, then set_children with the caps as listed and the full new metadata', async () => {
   const [, set_, ] = await replay([recorded(29), OKAY(), recorded(29)], async (grid) => {
     const e = await grid.patchMetadata(P.$ROOT!, 'docs', { mtime: 3, ctime: null });
     assert.equal(e.node.cap, P.$DOCS);
@@ -288,7 +289,7 @@ test('patchMetadata: t=json, then set_children with the caps as listed and the f
   assert.deepEqual(JSON.parse(set_!.body.toString()), { docs: ['dirnode', { rw_uri: P.$DOCS, ro_uri: readCapOf(P.$DOCS!), metadata: { mtime: 3 } }] });
 });
 
-test('Tahoe errors from real answers surface as GridErrors without HTML or caps (#51, #49, #54, #60, #46)', { skip }, async () => {
+test('Tahoe errors from real answers surface as GridErrors without HTML or caps (#51, #49, #54, #60, #46)', async () => {
   await replay([recorded(51), recorded(49), recorded(54), recorded(60), recorded(46)], async (grid) => {
     await rejectsWith(grid.moveChild(P.$DOCS!, 'notes.txt', P.$DOCS!, 'tiny.txt', false), 'EXISTS', /already a child/);
     await rejectsWith(grid.moveChild(P.$DOCS!, 'nope', P.$DOCS!, 'x', false), 'NOT_FOUND', /No such child: nope/);
@@ -298,7 +299,7 @@ test('Tahoe errors from real answers surface as GridErrors without HTML or caps 
   }, { blockSize: 10, readAheadBlocks: 0 });
 });
 
-test('writes through read-only or immutable caps are refused before any request', { skip }, async () => {
+test('writes through read-only or immutable caps are refused before any request', async () => {
   const requests = await replay([], async (grid) => {
     await rejectsWith(grid.setChild(P.$ROOT_RO!, 'x', P.$TINY_LIT!, { replace: true }), 'NOT_WRITABLE');
     await rejectsWith(grid.mkdir(P.$ROOT_RO!, 'x'), 'NOT_WRITABLE');
@@ -313,7 +314,7 @@ test('writes through read-only or immutable caps are refused before any request'
   assert.equal(requests.length, 0);
 });
 
-test('open() checks the welcome page (#01) and explains a URL that is not a Tahoe node (#68)', { skip }, async () => {
+test('open() checks the welcome page (#01) and explains a URL that is not a Tahoe node (#68)', async () => {
   const ok = await startReplayServer(() => recorded(1));
   try {
     const grid = await WebApiGrid.open(ok.url, OPTIONS);

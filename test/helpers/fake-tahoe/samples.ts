@@ -48,14 +48,18 @@ export interface SampleSet {
   samples: Sample[];
 }
 
-/** The samples folder: $LAFSD_TAHOE_SAMPLES, or ../shared/reference/tahoe-webapi-samples beside the repo. */
+/**
+ * The samples folder: $LAFSD_TAHOE_SAMPLES, else the copy in the repository
+ * (test/fixtures/tahoe-webapi-samples, recorded from a real Tahoe-LAFS 1.20 node), so the tests
+ * that replay them run everywhere, CI included.
+ */
 export function samplesDir(): string | undefined {
   const env = process.env.LAFSD_TAHOE_SAMPLES;
   if (env) return existsSync(env) ? env : undefined;
   // This file is at <repo>/<build>/test/helpers/fake-tahoe/ once compiled.
   let dir = dirname(fileURLToPath(import.meta.url));
   for (let i = 0; i < 6; i++) {
-    const candidate = resolve(dir, '..', 'shared', 'reference', 'tahoe-webapi-samples');
+    const candidate = resolve(dir, 'test', 'fixtures', 'tahoe-webapi-samples');
     if (existsSync(join(candidate, 'index.json'))) return candidate;
     dir = resolve(dir, '..');
   }
