@@ -843,28 +843,14 @@ export class FtpSession {
     if (!this.dataAllowed()) return;
     const target = stripListOptions(arg);
     const p = target.length ? this.path(target) : this.cwd;
-    let lines: string[];
-    try {
+    await this.sendListing(verb.toLowerCase(), p, async () => {
       const attrs = await this.session.attrs(p);
       if (attrs.kind === 'dir') {
         const entries = await this.session.list(p);
-        lines = verb === 'LIST' ? listLines(entries) : sortEntries(entries).map((e) => e.name);
-      } else {
-        const name = nameOf(p) ?? '/';
-        lines = verb === 'LIST' ? [lsLine(name, attrs)] : [name];
+        return verb === 'LIST' ? listLines(entries) : sortEntries(entries).map((e) => e.name);
       }
-    } catch (err) {
-      this.closeData();
-      throw err;
-    }
-    const body = lines.map(listingLine).join('');
-    await this.transferWith(verb.toLowerCase(), p, 'Here comes the directory listing.', async (data, t) => {
-      try {
-        await sendText(data, body, { signal: t.controller.signal, progress: t.progress });
-        return { code: 226, text: 'Directory send OK.' };
-      } catch (err) {
-        return this.failed(err, t);
-      }
+      const name = nameOf(p) ?? '/';
+      return verb === 'LIST' ? [lsLine(name, attrs)] : [name];
     });
   }
 
@@ -872,24 +858,37 @@ export class FtpSession {
     this.restOffset = 0;
     if (!this.dataAllowed()) return;
     const p = arg.length ? this.path(arg) : this.cwd;
-    let body: string;
-    try {
+    await this.sendListing('mlsd', p, async () => {
       const attrs = await this.session.attrs(p);
       if (attrs.kind !== 'dir') {
         this.closeData();
-        return this.send(501, 'MLSD needs a directory; use MLST for a file.');
+        this.send(501, 'MLSD needs a directory; use MLST for a file.');
+        return undefined;
       }
       const entries: ListEntry[] = sortEntries(await this.session.list(p));
       const writable = !attrs.noWrite;
       const lines = [mlsxLine('.', attrs, this.facts, { parentWritable: false, type: 'cdir' })];
       if (p.parts.length > 0) lines.push(mlsxLine('..', await this.session.attrs(parentOf(p)), this.facts, { parentWritable: false, type: 'pdir' }));
       for (const e of entries) lines.push(mlsxLine(e.name, e.attrs, this.facts, { parentWritable: writable }));
-      body = lines.map(listingLine).join('');
+      return lines;
+    });
+  }
+
+  /**
+   * Builds a listing before the data connection is used (an error closes it and reaches the
+   * client as the command's reply), then sends it. `build` returns undefined when it replied.
+   */
+  private async sendListing(op: string, p: VPath, build: () => Promise<string[] | undefined>): Promise<void> {
+    let lines: string[] | undefined;
+    try {
+      lines = await build();
     } catch (err) {
       this.closeData();
       throw err;
     }
-    await this.transferWith('mlsd', p, 'Here comes the directory listing.', async (data, t) => {
+    if (!lines) return;
+    const body = lines.map(listingLine).join('');
+    await this.transferWith(op, p, 'Here comes the directory listing.', async (data, t) => {
       try {
         await sendText(data, body, { signal: t.controller.signal, progress: t.progress });
         return { code: 226, text: 'Directory send OK.' };
