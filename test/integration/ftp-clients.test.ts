@@ -16,15 +16,6 @@ import { ALICE, HOST, READER, curl, lftp, startHarness, type Harness } from './f
 const h: Harness = await startHarness();
 const P = (p: string) => parsePath(p);
 
-async function content(path: string): Promise<Buffer> {
-  const file = await h.check.open(P(path), { read: true });
-  try {
-    return await file.read(0, 1 << 30);
-  } finally {
-    await h.check.closeFile(file);
-  }
-}
-
 /** path → bytes for every file below `dir` (directories as entries with `/`). */
 function localTree(dir: string): Map<string, string> {
   const out = new Map<string, string>();
@@ -50,7 +41,7 @@ test('curl: upload, download, LIST, NLST, create dirs, quoted commands', async (
   writeFileSync(join(dir, 'up.bin'), data);
   const up = await curl(['--ftp-create-dirs', '-T', join(dir, 'up.bin'), h.url('/curl/deep/up.bin')]);
   assert.equal(up.code, 0, up.stderr);
-  assert.deepEqual(await content('curl/deep/up.bin'), data);
+  assert.deepEqual(await h.content('curl/deep/up.bin'), data);
   const down = await curl([h.url('/curl/deep/up.bin')]);
   assert.deepEqual(down.stdout, data);
   assert.deepEqual((await curl([h.url('/groß')])).stdout, GROSS);
@@ -77,7 +68,7 @@ test('curl: resume with -C - in both directions, active mode, ASCII mode', async
   assert.equal((await curl(['-T', join(dir, 'part.bin'), h.url('/resume.bin')])).code, 0);
   const resumedUp = await curl(['-C', '-', '-T', join(dir, 'full.bin'), h.url('/resume.bin')]);
   assert.equal(resumedUp.code, 0, resumedUp.stderr);
-  assert.deepEqual(await content('resume.bin'), data);
+  assert.deepEqual(await h.content('resume.bin'), data);
   // Download half, then resume.
   writeFileSync(join(dir, 'down.bin'), data.subarray(0, 2_000_001));
   const resumedDown = await curl(['-C', '-', '-o', join(dir, 'down.bin'), h.url('/resume.bin')]);
@@ -94,7 +85,7 @@ test('curl: resume with -C - in both directions, active mode, ASCII mode', async
   // protocol test checks the bytes on the wire).
   const ascii = await curl(['-B', '-T', '-', h.url('/ascii.txt')], { input: Buffer.from('a\nb\n') });
   assert.equal(ascii.code, 0, ascii.stderr);
-  assert.equal((await content('ascii.txt')).toString(), 'a\nb\n');
+  assert.equal((await h.content('ascii.txt')).toString(), 'a\nb\n');
   assert.equal((await curl(['-B', h.url('/ascii.txt')])).stdout.toString(), 'a\nb\n', 'curl turns the CRLF it receives back into LF');
   assert.equal((await curl([h.url('/ascii.txt')])).stdout.toString(), 'a\nb\n', 'binary mode: the stored bytes');
 });
@@ -112,7 +103,7 @@ test('lftp: mirror a tree with UTF-8 names up and back down, byte for byte', asy
   const up = await lftp(h.port, ALICE, `mkdir -p mirror; mirror -R --no-perms ${JSON.stringify(local)} mirror`);
   assert.equal(up.code, 0, up.stderr);
   for (const [i, d] of names.entries()) {
-    assert.deepEqual(await content(`mirror/${d}/sub ${i}/bin-${i}.dat`), pseudoRandom(`m${i}`, 100_000 * (i + 1)), d);
+    assert.deepEqual(await h.content(`mirror/${d}/sub ${i}/bin-${i}.dat`), pseudoRandom(`m${i}`, 100_000 * (i + 1)), d);
   }
   assert.equal((await h.check.attrs(P('mirror/plain/sub 3/empty'))).size, 0);
   const back = tempDir('lafsd-lftp-down-');

@@ -8,7 +8,7 @@ import { readCapOf } from '../../src/caps/index.js';
 import { parsePath } from '../../src/vfs/index.js';
 import { GROSS, readAll } from '../helpers/fixture.js';
 import { pseudoRandom } from '../helpers/data.js';
-import { ALICE, RawFtp, dataConnect, delay, startHarness, type Harness, type Reply } from './ftp-harness.js';
+import { ALICE, RawFtp, dataConnect, delay, startHarness, type Harness, type Reply, upload } from './ftp-harness.js';
 
 const h: Harness = await startHarness();
 const P = (p: string) => parsePath(p);
@@ -32,18 +32,6 @@ async function retr(c: RawFtp, arg: string): Promise<{ opening: Reply; data: Buf
   return { opening, data, done: await c.read() };
 }
 
-async function upload(c: RawFtp, verb: string, data: Buffer): Promise<{ opening: Reply; done: Reply }> {
-  const port = await c.epsv();
-  const d = await dataConnect(port);
-  const opening = await c.cmd(verb);
-  if (opening.code !== 150) {
-    d.sock.destroy();
-    return { opening, done: opening };
-  }
-  d.sock.end(data);
-  return { opening, done: await c.read() };
-}
-
 async function listing(c: RawFtp, cmd: string): Promise<{ opening: Reply; text: string; done: Reply }> {
   const port = await c.epsv();
   const d = await dataConnect(port);
@@ -54,15 +42,6 @@ async function listing(c: RawFtp, cmd: string): Promise<{ opening: Reply; text: 
   }
   const text = (await d.received).toString('utf8');
   return { opening, text, done: await c.read() };
-}
-
-async function content(path: string): Promise<Buffer> {
-  const file = await h.check.open(P(path), { read: true });
-  try {
-    return await file.read(0, 1 << 30);
-  } finally {
-    await h.check.closeFile(file);
-  }
 }
 
 async function exists(path: string): Promise<boolean> {
@@ -141,7 +120,7 @@ test('MKD, RMD, DELE, RNFR/RNTO change the tree as the vfs says', async () => {
   assert.equal((await upload(c, 'STOR work/a', Buffer.from('aaa'))).done.code, 226);
   assert.equal((await c.cmd('RNFR work/a')).code, 350);
   assert.equal((await c.cmd('RNTO work/b')).code, 250);
-  assert.ok(!(await exists('/work/a')) && (await content('/work/b')).toString() === 'aaa');
+  assert.ok(!(await exists('/work/a')) && (await h.content('/work/b')).toString() === 'aaa');
   assert.equal((await c.cmd('RNTO work/c')).code, 503, 'RNTO without RNFR');
   assert.equal((await c.cmd('RNFR work/b')).code, 350);
   assert.equal((await c.cmd('NOOP')).code, 200);
@@ -151,7 +130,7 @@ test('MKD, RMD, DELE, RNFR/RNTO change the tree as the vfs says', async () => {
   assert.equal((await upload(c, 'STOR work/d', Buffer.from('ddd'))).done.code, 226);
   assert.equal((await c.cmd('RNFR work/b')).code, 350);
   assert.equal((await c.cmd('RNTO work/d')).code, 250);
-  assert.equal((await content('/work/d')).toString(), 'aaa');
+  assert.equal((await h.content('/work/d')).toString(), 'aaa');
   assert.equal((await c.cmd('RNFR work')).code, 350);
   assert.equal((await c.cmd('RNTO work/inside')).code, 550, 'a directory cannot move into itself');
   assert.equal((await c.cmd('DELE work/d')).code, 250);
@@ -259,10 +238,10 @@ test('RETR and STOR: bytes exact, mutable files read and overwritten in place (#
   assert.equal((await retr(c, 'nothing')).opening.code, 550);
   const big = pseudoRandom('7', 3_000_000);
   assert.deepEqual((await upload(c, 'STOR big.bin', big)).done, { code: 226, lines: ['226 Transfer complete.'], text: 'Transfer complete.' });
-  assert.deepEqual(await content('big.bin'), big);
+  assert.deepEqual(await h.content('big.bin'), big);
   assert.deepEqual((await retr(c, 'big.bin')).data, big);
   assert.equal((await upload(c, 'STOR big.bin', Buffer.from('smaller'))).done.code, 226, 'STOR replaces');
-  assert.equal((await content('big.bin')).toString(), 'smaller');
+  assert.equal((await h.content('big.bin')).toString(), 'smaller');
   assert.equal((await upload(c, 'STOR empty', Buffer.alloc(0))).done.code, 226);
   assert.equal((await h.check.attrs(P('empty'))).size, 0);
   // Overwriting a mutable file publishes a new version under the same cap.
@@ -295,26 +274,26 @@ test('REST resumes downloads and uploads; APPE appends; STOU picks a unique name
   assert.equal((await upload(c, 'STOR resume', Buffer.from('abcdefgh'))).done.code, 226);
   assert.equal((await c.cmd('REST 3')).code, 350);
   assert.equal((await upload(c, 'STOR resume', Buffer.from('XY'))).done.code, 226);
-  assert.equal((await content('resume')).toString(), 'abcXY');
+  assert.equal((await h.content('resume')).toString(), 'abcXY');
   assert.equal((await c.cmd('REST 7')).code, 350);
   assert.equal((await upload(c, 'STOR resume', Buffer.from('Z'))).done.code, 226);
-  assert.deepEqual(await content('resume'), Buffer.from('abcXY\0\0Z'), 'past the end: a zero-filled gap');
+  assert.deepEqual(await h.content('resume'), Buffer.from('abcXY\0\0Z'), 'past the end: a zero-filled gap');
   assert.equal((await upload(c, 'APPE resume', Buffer.from('++'))).done.code, 226);
-  assert.deepEqual(await content('resume'), Buffer.from('abcXY\0\0Z++'));
+  assert.deepEqual(await h.content('resume'), Buffer.from('abcXY\0\0Z++'));
   assert.equal((await upload(c, 'APPE appended-new', Buffer.from('new'))).done.code, 226, 'APPE creates');
-  assert.equal((await content('appended-new')).toString(), 'new');
+  assert.equal((await h.content('appended-new')).toString(), 'new');
   assert.equal((await upload(c, 'APPE mutable', Buffer.from('!'))).done.code, 226);
-  assert.match((await content('mutable')).toString(), /!$/);
+  assert.match((await h.content('mutable')).toString(), /!$/);
   const u1 = await upload(c, 'STOU', Buffer.from('one'));
   const u2 = await upload(c, 'STOU', Buffer.from('two'));
   assert.equal(u1.opening.text, 'FILE: stou');
   assert.equal(u2.opening.text, 'FILE: stou.1');
   assert.equal(u2.done.text, 'Transfer complete (unique file name: stou.1).');
-  assert.equal((await content('stou')).toString(), 'one');
-  assert.equal((await content('stou.1')).toString(), 'two');
+  assert.equal((await h.content('stou')).toString(), 'one');
+  assert.equal((await h.content('stou.1')).toString(), 'two');
   const u3 = await upload(c, 'STOU small', Buffer.from('three'));
   assert.equal(u3.opening.text, 'FILE: small.1');
-  assert.equal((await content('small')).toString(), '0123456789', 'STOU never replaces');
+  assert.equal((await h.content('small')).toString(), '0123456789', 'STOU never replaces');
   c.close();
 });
 
@@ -322,7 +301,7 @@ test('TYPE A converts line ends both ways (RFC 959), TYPE I does not; MODE and S
   const c = await open();
   assert.equal((await c.cmd('TYPE A')).code, 200);
   assert.equal((await upload(c, 'STOR text', Buffer.from('one\r\ntwo\r\nlone\rcr\r\n'))).done.code, 226);
-  assert.equal((await content('text')).toString(), 'one\ntwo\nlone\rcr\n');
+  assert.equal((await h.content('text')).toString(), 'one\ntwo\nlone\rcr\n');
   const down = await retr(c, 'text');
   assert.match(down.opening.text, /ASCII mode/);
   assert.equal(down.data.toString(), 'one\r\ntwo\r\nlone\rcr\r\n');
@@ -408,10 +387,10 @@ test('SITE CHMOD sets and clears no-write; SITE HELP; unknown SITE commands', as
   assert.equal((await h.check.attrs(P('locked'))).noWrite, true);
   assert.equal((await upload(c, 'STOR locked', Buffer.from('v2'))).opening.code, 550);
   assert.equal((await upload(c, 'APPE locked', Buffer.from('v2'))).opening.code, 550);
-  assert.equal((await content('locked')).toString(), 'v1');
+  assert.equal((await h.content('locked')).toString(), 'v1');
   assert.equal((await c.cmd('SITE CHMOD 644 locked')).code, 200);
   assert.equal((await upload(c, 'STOR locked', Buffer.from('v2'))).done.code, 226);
-  assert.equal((await content('locked')).toString(), 'v2');
+  assert.equal((await h.content('locked')).toString(), 'v2');
   assert.equal((await c.cmd('SITE CHMOD 999 locked')).code, 501);
   assert.equal((await c.cmd('SITE CHMOD 444')).code, 501);
   assert.equal((await c.cmd('SITE CHMOD 444 nothing')).code, 550);
@@ -539,7 +518,7 @@ test('a client that disconnects mid-upload links nothing; an old file stays as i
     for (let i = 0; i < 50 && h.openFiles.size > 0; i++) await delay(20);
     assert.equal(h.openFiles.size, 0);
     if (how === 'reset') assert.equal(await exists(name), false, how);
-    else assert.equal((await content(name)).toString(), 'old', how);
+    else assert.equal((await h.content(name)).toString(), 'old', how);
   }
 });
 

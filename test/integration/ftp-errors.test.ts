@@ -14,7 +14,7 @@ import { OpenFiles, VfsSession, parsePath } from '../../src/vfs/index.js';
 import { buildFixture } from '../helpers/fixture.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { tempDir } from '../helpers/tmp.js';
-import { ALICE, RawFtp, RecordingLogger, dataConnect, type Reply } from './ftp-harness.js';
+import { ALICE, RawFtp, RecordingLogger, dataConnect, upload } from './ftp-harness.js';
 
 interface Faults {
   setChild?: Error;
@@ -107,19 +107,6 @@ async function open(): Promise<RawFtp> {
   const c = await RawFtp.open(server.address.port);
   await c.login();
   return c;
-}
-
-async function upload(c: RawFtp, verb: string, data: Buffer): Promise<{ opening: Reply; done: Reply }> {
-  const port = await c.epsv();
-  const d = await dataConnect(port);
-  const opening = await c.cmd(verb);
-  if (opening.code !== 150) {
-    d.sock.destroy();
-    return { opening, done: opening };
-  }
-  d.sock.on('error', () => {});
-  d.sock.end(data);
-  return { opening, done: await c.read() };
 }
 
 const exists = (p: string) => check.attrs(parsePath(p)).then(() => true, () => false);

@@ -11,7 +11,7 @@ import { after } from 'node:test';
 import { FileAuthenticator, hashPassword, type Defender, type FailureReason } from '../../src/auth/index.js';
 import { readCapOf } from '../../src/caps/index.js';
 import { generateSelfSignedCert, startFtpServer, type CertificatePair, type FtpLimits, type Logger, type RunningFtpServer, type TlsMode } from '../../src/ftp/index.js';
-import { OpenFiles, VfsSession } from '../../src/vfs/index.js';
+import { OpenFiles, VfsSession, parsePath } from '../../src/vfs/index.js';
 import { openTestGrid, testBackend, type Backend } from '../helpers/backend.js';
 import type { FakeTahoe } from '../helpers/fake-tahoe/index.js';
 import { buildFixture, buildTree, type FixtureTree } from '../helpers/fixture.js';
@@ -91,6 +91,8 @@ export interface Harness {
   /** The stand-in Tahoe node when the backend is webapi. */
   fake?: FakeTahoe;
   url(path?: string, user?: { user: string; password: string }): string;
+  /** Bytes of a file as the vfs sees them (to check what the server stored). */
+  content(path: string): Promise<Buffer>;
 }
 
 /** Starts a server on a fresh fixture tree; everything is stopped when the test file ends. */
@@ -152,6 +154,14 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     ...(webapi?.fake ? { fake: webapi.fake } : {}),
     ...(server.implicitAddress ? { implicitPort: server.implicitAddress.port } : {}),
     url: (path = '/', user = ALICE) => `ftp://${encodeURIComponent(user.user)}:${encodeURIComponent(user.password)}@${HOST}:${port}${path}`,
+    content: async (path) => {
+      const file = await check.open(parsePath(path), { read: true });
+      try {
+        return await file.read(0, 1 << 30);
+      } finally {
+        await check.closeFile(file);
+      }
+    },
   };
 }
 
@@ -365,4 +375,18 @@ export async function dataConnect(port: number, opts: { localAddress?: string } 
 
 export function delay(ms: number): Promise<void> {
   return new Promise((r) => setTimeout(r, ms));
+}
+
+/** STOR/APPE/STOU over EPSV: the opening reply and the final one (or the refusal twice). */
+export async function upload(c: RawFtp, verb: string, data: Buffer): Promise<{ opening: Reply; done: Reply }> {
+  const port = await c.epsv();
+  const d = await dataConnect(port);
+  const opening = await c.cmd(verb);
+  if (opening.code !== 150) {
+    d.sock.destroy();
+    return { opening, done: opening };
+  }
+  d.sock.on('error', () => {}); // the server may close first when it refuses mid-transfer
+  d.sock.end(data);
+  return { opening, done: await c.read() };
 }

@@ -5,22 +5,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
 import { parsePath, type VfsSession } from '../../src/vfs/index.js';
-import { ALICE, KEYONLY, READER, RawFtp, dataConnect, delay, startHarness, type Harness, type Reply } from './ftp-harness.js';
+import { ALICE, KEYONLY, READER, RawFtp, dataConnect, delay, startHarness, type Harness, type Reply, upload } from './ftp-harness.js';
 
 const h: Harness = await startHarness();
 const P = (p: string) => parsePath(p);
-
-async function upload(c: RawFtp, verb: string, data: Buffer): Promise<{ opening: Reply; done: Reply }> {
-  const port = await c.epsv();
-  const d = await dataConnect(port);
-  const opening = await c.cmd(verb);
-  if (opening.code !== 150) {
-    d.sock.destroy();
-    return { opening, done: opening };
-  }
-  d.sock.end(data);
-  return { opening, done: await c.read() };
-}
 
 async function transfer(c: RawFtp, cmd: string): Promise<{ opening: Reply; data: Buffer; done: Reply }> {
   const port = await c.epsv();

@@ -10,22 +10,11 @@ import { Duplex, PassThrough, Readable } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket, type SecureVersion } from 'node:tls';
 import { connect } from 'node:net';
 import { Client } from 'basic-ftp';
-import { parsePath } from '../../src/vfs/index.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { tempDir } from '../helpers/tmp.js';
 import { ALICE, HOST, RawFtp, curl, dataConnect, delay, lftp, startHarness, type Harness } from './ftp-harness.js';
 
 const h: Harness = await startHarness({ tls: true, implicit: true });
-const P = (p: string) => parsePath(p);
-
-async function content(path: string): Promise<Buffer> {
-  const file = await h.check.open(P(path), { read: true });
-  try {
-    return await file.read(0, 1 << 30);
-  } finally {
-    await h.check.closeFile(file);
-  }
-}
 
 /** A TLS control connection ready for protected transfers. */
 async function secureSession(port: number, maxVersion: SecureVersion): Promise<{ c: RawFtp; ticket: Promise<Buffer> }> {
@@ -113,7 +102,7 @@ test('curl: explicit FTPS upload, download, listing (TLS 1.3 and 1.2), resume', 
     const base = ['--ssl-reqd', '-k', '--tls-max', tlsMax];
     const up = await curl([...base, '-T', join(dir, 'up.bin'), h.url(`/ftps-${tlsMax}.bin`)]);
     assert.equal(up.code, 0, up.stderr);
-    assert.deepEqual(await content(`ftps-${tlsMax}.bin`), data);
+    assert.deepEqual(await h.content(`ftps-${tlsMax}.bin`), data);
     const down = await curl([...base, h.url(`/ftps-${tlsMax}.bin`)]);
     assert.equal(down.code, 0, down.stderr);
     assert.deepEqual(down.stdout, data);
@@ -137,7 +126,7 @@ test('lftp: explicit FTPS with ftp:ssl-force, protected data', async () => {
   assert.equal(r.code, 0, r.stderr);
   assert.match(r.stdout.toString(), /700000/);
   assert.deepEqual(readFileSync(join(dir, 'b.bin')), data);
-  assert.deepEqual(await content('lftp-tls/a.bin'), data);
+  assert.deepEqual(await h.content('lftp-tls/a.bin'), data);
   assert.equal(h.logger.entries.filter((e) => e.msg === 'ftp data connection TLS refused').length, refusedBefore, 'lftp resumed every data session');
   assert.ok(h.logger.entries.some((e) => e.msg === 'ftp login' && e.obj.tls === true));
 });
@@ -174,7 +163,7 @@ test('implicit FTPS: TLS from the first byte (curl ftps://, basic-ftp implicit)'
   const data = pseudoRandom('implicit', 300_000);
   const up = await curl(['-k', '-T', '-', `ftps://${ALICE.user}:${encodeURIComponent(ALICE.password)}@${HOST}:${port}/implicit.bin`], { input: data });
   assert.equal(up.code, 0, up.stderr);
-  assert.deepEqual(await content('implicit.bin'), data);
+  assert.deepEqual(await h.content('implicit.bin'), data);
   const client = new Client(15_000);
   try {
     await client.access({ host: HOST, port, user: ALICE.user, password: ALICE.password, secure: 'implicit', secureOptions: { rejectUnauthorized: false } });
