@@ -10,7 +10,7 @@ import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after } from 'node:test';
 import { FileAuthenticator, hashPassword, type Defender, type FailureReason } from '../../src/auth/index.js';
 import { readCapOf } from '../../src/caps/index.js';
-import { generateSelfSignedCert, startFtpServer, type CertificatePair, type FtpLimits, type Logger, type RunningFtpServer, type TlsMode } from '../../src/ftp/index.js';
+import { generateSelfSignedCert, startFtpServer, type CertificatePair, type FtpLimits, type RunningFtpServer, type TlsMode } from '../../src/ftp/index.js';
 import { OpenFiles, VfsSession, parsePath } from '../../src/vfs/index.js';
 import { openTestGrid, testBackend, type Backend } from '../helpers/backend.js';
 import type { FakeTahoe } from '../helpers/fake-tahoe/index.js';
@@ -25,22 +25,9 @@ export const READER = { user: 'reader', password: 'only looking' };
 export const KEYONLY = { user: 'keyonly' };
 const ED25519 = 'AAAAC3NzaC1lZDI1NTE5AAAAIKe1qA+JIq+aZp+LDj+l0Swzem7zJNvjhlGgXlb7vfET';
 
-export interface LogEntry {
-  level: string;
-  obj: Record<string, unknown>;
-  msg: string;
-}
+import { RecordingLogger } from '../helpers/recording-logger.js';
 
-export class RecordingLogger implements Logger {
-  readonly entries: LogEntry[] = [];
-  info(obj: object, msg = '') { this.entries.push({ level: 'info', obj: obj as Record<string, unknown>, msg }); }
-  warn(obj: object, msg = '') { this.entries.push({ level: 'warn', obj: obj as Record<string, unknown>, msg }); }
-  error(obj: object, msg = '') { this.entries.push({ level: 'error', obj: obj as Record<string, unknown>, msg }); }
-  debug(obj: object, msg = '') { this.entries.push({ level: 'debug', obj: obj as Record<string, unknown>, msg }); }
-  text(): string {
-    return this.entries.map((e) => `${e.level} ${e.msg} ${JSON.stringify(e.obj)}`).join('\n');
-  }
-}
+export { RecordingLogger, type LogEntry } from '../helpers/recording-logger.js';
 
 export class RecordingDefender implements Defender {
   admitAll = true;

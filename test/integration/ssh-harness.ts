@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import type { Account, AccountKey, Authenticator, Defender, FailureReason, LoginAttempt } from '../../src/auth/types.js';
 import { generateHostKeyPair, startSshServer } from '../../src/ssh/index.js';
-import type { DiskUsage, Logger, SshLimits, SshSessionInfo } from '../../src/ssh/index.js';
+import type { DiskUsage, SshLimits, SshSessionInfo } from '../../src/ssh/index.js';
 
 export const PASSWORD_USER = 'alice';
 export const PASSWORD = 'correct horse battery staple';
@@ -19,25 +19,9 @@ export const KEY_USER = 'bob';
 export const ROOT_CAP = 'URI:DIR2:testtesttesttesttesttesttest:testtesttesttesttesttesttesttesttesttesttesttest';
 export const DISK: DiskUsage = { totalKiB: 1048576, usedKiB: 262144, availKiB: 786432 };
 
-export interface LogEntry {
-  level: 'info' | 'warn' | 'error' | 'debug';
-  obj: Record<string, unknown>;
-  msg: string;
-}
+import { RecordingLogger } from '../helpers/recording-logger.js';
 
-export class RecordingLogger implements Logger {
-  readonly entries: LogEntry[] = [];
-  info(obj: object, msg = '') { this.entries.push({ level: 'info', obj: obj as Record<string, unknown>, msg }); }
-  warn(obj: object, msg = '') { this.entries.push({ level: 'warn', obj: obj as Record<string, unknown>, msg }); }
-  error(obj: object, msg = '') { this.entries.push({ level: 'error', obj: obj as Record<string, unknown>, msg }); }
-  debug(obj: object, msg = '') { this.entries.push({ level: 'debug', obj: obj as Record<string, unknown>, msg }); }
-  with(msg: string): LogEntry[] {
-    return this.entries.filter((e) => e.msg === msg);
-  }
-  text(): string {
-    return this.entries.map((e) => `${e.msg} ${JSON.stringify(e.obj)}`).join('\n');
-  }
-}
+export { RecordingLogger, type LogEntry } from '../helpers/recording-logger.js';
 
 export class RecordingDefender implements Defender {
   admitAll = true;
