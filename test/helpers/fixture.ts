@@ -23,20 +23,10 @@ export interface Fixture extends FixtureTree {
   storeDir: string;
 }
 
-export async function putBytes(grid: Grid, data: Buffer): Promise<string> {
-  const up = await grid.upload();
-  await up.write(data);
-  return up.finish();
-}
+/** Whole-file upload and download (test/helpers/grid-io.ts), under the names fixture users know. */
+import { get as readAll, put as putBytes } from './grid-io.js';
 
-export async function readAll(grid: Grid, cap: string): Promise<Buffer> {
-  const r = await grid.openRead(cap);
-  try {
-    return await r.read(0, r.size);
-  } finally {
-    await r.close();
-  }
-}
+export { putBytes, readAll };
 
 export async function buildFixture(): Promise<Fixture> {
   const storeDir = tempDir('lafsd-fixture-');

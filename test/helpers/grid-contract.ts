@@ -7,6 +7,9 @@ import fc from 'fast-check';
 import { b32encode, literalCap, readCapOf } from '../../src/caps/index.js';
 import { isGridError, packChildren, type Grid, type GridErrorCode } from '../../src/grid/index.js';
 import { pseudoRandom } from './data.js';
+import { get, put } from './grid-io.js';
+
+export { get, put };
 
 export interface GridUnderTest {
   grid: Grid;
@@ -25,21 +28,6 @@ export interface ContractOptions {
   segmentSize: number;
   /** The error for a well-formed directory cap whose object this grid does not hold. */
   missingDirectory: GridErrorCode;
-}
-
-export async function put(grid: Grid, data: Buffer, chunk = 65536): Promise<string> {
-  const up = await grid.upload();
-  for (let i = 0; i < data.length; i += chunk) await up.write(data.subarray(i, i + chunk));
-  return up.finish();
-}
-
-export async function get(grid: Grid, cap: string): Promise<Buffer> {
-  const r = await grid.openRead(cap);
-  try {
-    return await r.read(0, r.size);
-  } finally {
-    await r.close();
-  }
 }
 
 /** Rejects with `code`, and the message is plain text without HTML or caps. */
