@@ -900,14 +900,25 @@ export class FtpSession {
 
   // --- file transfers -----------------------------------------------------------------------
 
-  private async retr(arg: Buffer): Promise<void> {
-    const offset = this.restOffset;
+  /**
+   * Takes the REST offset for a transfer (0 when `useRest` is false, as for APPE). Undefined
+   * when the command was already answered: no data connection allowed, or a resume in ASCII.
+   */
+  private transferOffset(useRest: boolean): number | undefined {
+    const offset = useRest ? this.restOffset : 0;
     this.restOffset = 0;
-    if (!this.dataAllowed()) return;
+    if (!this.dataAllowed()) return undefined;
     if (offset > 0 && this.type === 'A') {
       this.closeData();
-      return this.send(504, 'Resuming is supported in binary mode only; use TYPE I.');
+      this.send(504, 'Resuming is supported in binary mode only; use TYPE I.');
+      return undefined;
     }
+    return offset;
+  }
+
+  private async retr(arg: Buffer): Promise<void> {
+    const offset = this.transferOffset(true);
+    if (offset === undefined) return;
     const p = this.path(arg);
     let file: VfsFile;
     let size: number;
@@ -937,13 +948,8 @@ export class FtpSession {
   }
 
   private async store(arg: Buffer, verb: 'STOR' | 'APPE'): Promise<void> {
-    const offset = verb === 'STOR' ? this.restOffset : 0;
-    this.restOffset = 0;
-    if (!this.dataAllowed()) return;
-    if (offset > 0 && this.type === 'A') {
-      this.closeData();
-      return this.send(504, 'Resuming is supported in binary mode only; use TYPE I.');
-    }
+    const offset = this.transferOffset(verb === 'STOR');
+    if (offset === undefined) return;
     const p = this.path(arg);
     let file: VfsFile;
     try {
