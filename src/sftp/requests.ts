@@ -109,7 +109,8 @@ export function decodeRequest(payload: Buffer): DecodeResult {
       if (req === undefined) return { kind: 'unsupported', id, packetType: type };
       request = req;
     }
-    r.end();
+    // Bytes after the last field are ignored, as OpenSSH's sftp-server does: clients depend on
+    // it (rclone's pkg/sftp sends WRITEs whose data length is smaller than the bytes it sends).
     return { kind: 'request', request };
   } catch (err) {
     if (!(err instanceof WireError)) throw err; // a codec bug, not bad input

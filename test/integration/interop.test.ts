@@ -1,0 +1,82 @@
+// More stock clients against the real `lafsd run`: rclone (Go's pkg/sftp and jlaffaye/ftp) and
+// paramiko (Python). Each has its own ways: rclone sends WRITEs with bytes after the data
+// (OpenSSH ignores them, so must we), uploads with many requests in flight and checks hashes
+// by reading everything back; paramiko pipelines and stats after writing.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFile } from 'node:child_process';
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { promisify } from 'node:util';
+import { startLafsd } from '../helpers/lafsd.js';
+import { tempDir } from '../helpers/tmp.js';
+import { pseudoRandom } from '../helpers/data.js';
+
+const run = promisify(execFile);
+const node = await startLafsd();
+
+async function rclone(...args: string[]): Promise<{ stdout: string; stderr: string }> {
+  return run('rclone', ['--config', '/dev/null', '--retries', '1', '--low-level-retries', '1', ...args], { timeout: 120_000 });
+}
+
+function tree(): string {
+  const dir = tempDir('lafsd-interop-');
+  mkdirSync(join(dir, 'sub', 'ünïcødé'), { recursive: true });
+  writeFileSync(join(dir, 'big.bin'), pseudoRandom('rclone-big', 5 * 1024 * 1024 + 7));
+  writeFileSync(join(dir, 'sub', 'small.txt'), 'small\n');
+  writeFileSync(join(dir, 'sub', 'ünïcødé', 'grüße.txt'), 'UTF-8 names\n');
+  writeFileSync(join(dir, 'empty'), '');
+  return dir;
+}
+
+test('rclone over SFTP: copy a tree up (many writes in flight), check it, copy it back', async () => {
+  const src = tree();
+  const { stdout: pass } = await rclone('obscure', node.password);
+  const remote = `:sftp,host=127.0.0.1,port=${node.sftpPort},user=${node.user},pass=${pass.trim()}:rclone-sftp`;
+  await rclone('copy', src, remote);
+  await rclone('check', src, remote);
+  const back = tempDir('lafsd-interop-back-');
+  await rclone('copy', remote, back);
+  assert.deepEqual(readFileSync(join(back, 'big.bin')), readFileSync(join(src, 'big.bin')));
+  assert.equal(readFileSync(join(back, 'sub', 'ünïcødé', 'grüße.txt'), 'utf8'), 'UTF-8 names\n');
+  // Overwrite, move and delete through rclone too.
+  writeFileSync(join(src, 'sub', 'small.txt'), 'changed\n');
+  await rclone('copy', src, remote);
+  await rclone('moveto', `${remote}/sub/small.txt`, `${remote}/moved.txt`);
+  await rclone('delete', `${remote}/sub`);
+  const { stdout } = await rclone('lsf', '-R', remote);
+  assert.deepEqual(stdout.split('\n').filter(Boolean).sort(), ['big.bin', 'empty', 'moved.txt', 'sub/', 'sub/ünïcødé/'].sort());
+  assert.equal((await rclone('cat', `${remote}/moved.txt`)).stdout, 'changed\n');
+});
+
+test('rclone over FTP: copy a tree up and check it', async () => {
+  const src = tree();
+  const { stdout: pass } = await rclone('obscure', node.password);
+  const remote = `:ftp,host=127.0.0.1,port=${node.ftpPort},user=${node.user},pass=${pass.trim()}:rclone-ftp`;
+  await rclone('copy', src, remote);
+  await rclone('check', '--download', src, remote);
+});
+
+test('paramiko: write, read, stat, rename, mkdir, rmdir, remove', async () => {
+  const script = `
+import paramiko, sys
+t = paramiko.Transport(('127.0.0.1', ${node.sftpPort}))
+t.connect(username=${JSON.stringify(node.user)}, password=${JSON.stringify(node.password)})
+s = paramiko.SFTPClient.from_transport(t)
+with s.open('p.txt', 'w') as f:
+    f.set_pipelined(True)
+    for i in range(200): f.write(b'%05d' % i)
+with s.open('p.txt') as f:
+    assert f.read(4) == b'0000' and f.read(2) == b'00' and f.read(4) == b'0001' and len(f.read()) == 990
+assert s.stat('p.txt').st_size == 1000
+s.putfo(__import__('io').BytesIO(b'x' * 300000), 'big.bin')
+assert s.stat('big.bin').st_size == 300000
+s.mkdir('pd'); s.rename('p.txt', 'pd/q.txt')
+assert s.listdir('pd') == ['q.txt']
+s.remove('pd/q.txt'); s.rmdir('pd'); s.remove('big.bin')
+print('ok')
+t.close()
+`;
+  const { stdout } = await run('/usr/bin/python3', ['-c', script], { timeout: 60_000 });
+  assert.equal(stdout.trim(), 'ok');
+});
