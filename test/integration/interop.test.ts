@@ -1,11 +1,14 @@
-// More stock clients against the real `lafsd run`: rclone (Go's pkg/sftp and jlaffaye/ftp) and
-// paramiko (Python). Each has its own ways: rclone sends WRITEs with bytes after the data
+// More stock clients against the real `lafsd run`: rclone (Go's pkg/sftp and jlaffaye/ftp),
+// paramiko (Python) and sshfs (FUSE). Each has its own ways: rclone sends WRITEs with bytes after the data
 // (OpenSSH ignores them, so must we), uploads with many requests in flight and checks hashes
 // by reading everything back; paramiko pipelines and stats after writing.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFile } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import {
+  appendFileSync, chmodSync, copyFileSync, existsSync, linkSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync,
+  truncateSync, utimesSync, writeFileSync,
+} from 'node:fs';
 import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { startLafsd } from '../helpers/lafsd.js';
@@ -79,4 +82,42 @@ t.close()
 `;
   const { stdout } = await run('/usr/bin/python3', ['-c', script], { timeout: 60_000 });
   assert.equal(stdout.trim(), 'ok');
+});
+
+// sshfs needs FUSE (/dev/fuse); machines without it (some containers) cannot mount at all.
+const fuse = existsSync('/dev/fuse');
+
+test('sshfs: cp, append, chmod 444 (no-write), rename over a file, truncate, touch -d, ln, df', { skip: !fuse && 'no /dev/fuse on this machine' }, async () => {
+  const mnt = tempDir('lafsd-sshfs-');
+  const src = tree();
+  const opts = ['-p', String(node.sftpPort), '-o', 'password_stdin,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null'];
+  await new Promise<void>((resolve, reject) => {
+    const child = execFile('sshfs', [...opts, `${node.user}@127.0.0.1:`, mnt], { timeout: 30_000 }, (err) => (err ? reject(err) : resolve()));
+    child.stdin!.end(`${node.password}\n`);
+  });
+  try {
+    mkdirSync(join(mnt, 'fs'));
+    copyFileSync(join(src, 'big.bin'), join(mnt, 'fs', 'big.bin'));
+    assert.deepEqual(readFileSync(join(mnt, 'fs', 'big.bin')), readFileSync(join(src, 'big.bin')));
+    writeFileSync(join(mnt, 'fs', 'h.txt'), 'hello\n');
+    appendFileSync(join(mnt, 'fs', 'h.txt'), 'more\n');
+    assert.equal(readFileSync(join(mnt, 'fs', 'h.txt'), 'utf8'), 'hello\nmore\n');
+    chmodSync(join(mnt, 'fs', 'h.txt'), 0o444);
+    assert.equal(statSync(join(mnt, 'fs', 'h.txt')).mode & 0o777, 0o444);
+    assert.throws(() => appendFileSync(join(mnt, 'fs', 'h.txt'), 'x'), /EACCES|EPERM/);
+    chmodSync(join(mnt, 'fs', 'h.txt'), 0o644);
+    renameSync(join(mnt, 'fs', 'h.txt'), join(mnt, 'fs', 'big.bin')); // posix-rename replaces
+    truncateSync(join(mnt, 'fs', 'big.bin'), 3);
+    assert.equal(readFileSync(join(mnt, 'fs', 'big.bin'), 'utf8'), 'hel');
+    const when = new Date('2001-02-03T04:05:06Z');
+    utimesSync(join(mnt, 'fs', 'big.bin'), when, when);
+    assert.equal(statSync(join(mnt, 'fs', 'big.bin')).mtimeMs, when.getTime());
+    linkSync(join(mnt, 'fs', 'big.bin'), join(mnt, 'fs', 'hard'));
+    assert.equal(readFileSync(join(mnt, 'fs', 'hard'), 'utf8'), 'hel');
+    const df = await run('df', ['-k', mnt]);
+    assert.match(df.stdout, /\d+\s+\d+\s+\d+\s+\d+%/);
+    assert.deepEqual(readdirSync(join(mnt, 'fs')).sort(), ['big.bin', 'hard']);
+  } finally {
+    await run('fusermount', ['-u', mnt]).catch(() => run('fusermount', ['-uz', mnt]));
+  }
 });
