@@ -2,7 +2,6 @@
 // over a real embedded store holding Tahoe's fixture tree, with a real FileAuthenticator (hashed
 // passwords in a temp accounts file), a recording logger, and a raw control-connection client
 // for the protocol-level checks. Real clients (curl, lftp, basic-ftp) are driven by the tests.
-import { spawn } from 'node:child_process';
 import { writeFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
@@ -154,33 +153,10 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
 
 // --- running client programs -----------------------------------------------------------------
 
-export interface RunResult {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
 /** Runs a program (never a shell) and collects its output; killed after `timeoutMs`. */
-export function run(cmd: string, args: string[], opts: { timeoutMs?: number; input?: Buffer; cwd?: string } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { cwd: opts.cwd, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    let err = '';
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => (err += d.toString()));
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out), stderr: err });
-    });
-    child.stdin.on('error', () => {});
-    child.stdin.end(opts.input);
-  });
-}
+import { run, type RunResult } from '../helpers/run.js';
+
+export { run, type RunResult };
 
 export function curl(args: string[], opts: { timeoutMs?: number; input?: Buffer; cwd?: string } = {}): Promise<RunResult> {
   return run('curl', ['-sS', '--connect-timeout', '10', '--max-time', '60', ...args], opts);

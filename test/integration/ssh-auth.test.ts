@@ -17,20 +17,11 @@ import {
   sha256,
   sshBaseArgs,
   sshKeyArgs,
-  startTestServer,
   utils,
   type TestServer,
+  withServer,
 } from './ssh-harness.js';
 import type { ParsedKey } from 'ssh2';
-
-async function withServer(fn: (s: TestServer) => Promise<void>, o?: Parameters<typeof startTestServer>[0]) {
-  const s = await startTestServer(o);
-  try {
-    await fn(s);
-  } finally {
-    await s.close();
-  }
-}
 
 const logins = (s: TestServer, result: string) => s.logger.with('ssh login').filter((e) => e.obj.result === result);
 

@@ -4,16 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { spawn } from 'node:child_process';
 import { formatDf, REFUSAL } from '../../src/ssh/index.js';
-import { BaseAgent, DISK, KEY_USER, clientConnect, run, sha256, sshKeyArgs, startTestServer, waitFor, type TestServer } from './ssh-harness.js';
-
-async function withServer(fn: (s: TestServer) => Promise<void>, o?: Parameters<typeof startTestServer>[0]) {
-  const s = await startTestServer(o);
-  try {
-    await fn(s);
-  } finally {
-    await s.close();
-  }
-}
+import { BaseAgent, DISK, KEY_USER, clientConnect, run, sha256, sshKeyArgs, waitFor, withServer } from './ssh-harness.js';
 
 const quiet = ['-o', 'LogLevel=ERROR'];
 

@@ -1,7 +1,7 @@
 // Shared fixture for the SSH integration tests: a real server in-process on 127.0.0.1:0 with a
 // small Authenticator (one password user, one key user), a recording Defender and logger, and
 // an SFTP stand-in that counts and hashes what it receives (or sends data on request).
-import { spawn, execFileSync } from 'node:child_process';
+import { execFileSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
@@ -230,12 +230,6 @@ export async function startTestServer(o: ServerOverrides = {}): Promise<TestServ
   }
 }
 
-export interface RunResult {
-  code: number | null;
-  stdout: Buffer;
-  stderr: string;
-}
-
 /** Options every OpenSSH invocation gets: no user config, no agent, no host-key prompts. */
 export function sshBaseArgs(port: number): string[] {
   return [
@@ -255,26 +249,9 @@ export function sshKeyArgs(s: TestServer, extra: string[], key = s.userKey.path,
   return [...sshBaseArgs(s.port), '-o', 'BatchMode=yes', '-i', key, '-l', user, ...extra];
 }
 
-export function run(cmd: string, args: string[], opts: { input?: Buffer; env?: NodeJS.ProcessEnv; timeoutMs?: number } = {}): Promise<RunResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(cmd, args, { env: opts.env ?? process.env, stdio: ['pipe', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    const err: Buffer[] = [];
-    child.stdout.on('data', (c: Buffer) => out.push(c));
-    child.stderr.on('data', (c: Buffer) => err.push(c));
-    child.stdin.on('error', () => {});
-    const timer = setTimeout(() => child.kill('SIGKILL'), opts.timeoutMs ?? 60_000);
-    child.on('error', (e) => {
-      clearTimeout(timer);
-      reject(e);
-    });
-    child.on('close', (code) => {
-      clearTimeout(timer);
-      resolve({ code, stdout: Buffer.concat(out), stderr: Buffer.concat(err).toString('utf8') });
-    });
-    child.stdin.end(opts.input ?? Buffer.alloc(0));
-  });
-}
+import { run, type RunResult } from '../helpers/run.js';
+
+export { run, type RunResult };
 
 /** A raw TCP connection; collects everything received until the server closes it. */
 export function rawConnect(port: number): Promise<{ sock: Socket; received: () => Buffer; closed: Promise<number> }> {
@@ -307,4 +284,14 @@ export function clientConnect(cfg: ConnectConfig): Promise<ssh2.Client> {
     c.once('close', () => reject(new Error('closed before ready')));
     c.connect({ host: '127.0.0.1', readyTimeout: 10_000, ...cfg });
   });
+}
+
+/** Runs `fn` with a fresh server, closed afterwards whatever happens. */
+export async function withServer(fn: (s: TestServer) => Promise<void>, o?: ServerOverrides): Promise<void> {
+  const s = await startTestServer(o);
+  try {
+    await fn(s);
+  } finally {
+    await s.close();
+  }
 }

@@ -18,18 +18,10 @@ import {
   utils,
   waitFor,
   type TestServer,
+  withServer,
 } from './ssh-harness.js';
 import { generateHostKeyPair } from '../../src/ssh/index.js';
 import type { ParsedKey } from 'ssh2';
-
-async function withServer(fn: (s: TestServer) => Promise<void>, o?: Parameters<typeof startTestServer>[0]) {
-  const s = await startTestServer(o);
-  try {
-    await fn(s);
-  } finally {
-    await s.close();
-  }
-}
 
 const MiB = 1024 * 1024;
 
