@@ -52,12 +52,3 @@ export function toVfsError(err: unknown): VfsError {
   if (isGridError(err)) return new VfsError(FROM_GRID[err.code], err.message, { cause: err });
   return new VfsError('FAILURE', 'internal error', { cause: err });
 }
-
-/** Runs `fn`, converting whatever it throws into a VfsError. */
-export async function vfsCall<T>(fn: () => Promise<T>): Promise<T> {
-  try {
-    return await fn();
-  } catch (err) {
-    throw toVfsError(err);
-  }
-}

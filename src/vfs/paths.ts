@@ -98,12 +98,3 @@ export function childOf(path: VPath, name: string): VPath {
 export function samePath(a: VPath, b: VPath): boolean {
   return a.cap === b.cap && a.parts.length === b.parts.length && a.parts.every((p, i) => p === b.parts[i]);
 }
-
-/** A single name from a client (not a path): same rules as one path component. */
-export function checkName(name: string): string {
-  if (!name.isWellFormed()) throw new VfsError('INVALID_NAME', 'name could not be decoded as UTF-8');
-  const nfc = name.normalize('NFC');
-  if (nfc === '' || nfc === '.' || nfc === '..' || /[/\\\0]/.test(nfc)) throw new VfsError('INVALID_NAME', 'invalid name');
-  if (Buffer.byteLength(nfc, 'utf8') > NAME_MAX) throw new VfsError('INVALID_NAME', `name is longer than ${NAME_MAX} bytes`);
-  return nfc;
-}
