@@ -116,7 +116,13 @@ async function startSftp(
     logger,
     onSftp: (channel, info) => {
       const vfs = sessions.open(info.account, 'sftp', info.remoteAddress);
-      runSftpSession(channel, vfs, { cork: info.cork, uncork: info.uncork, logger, logFields: { conn: info.connectionId, user: info.account.username } });
+      runSftpSession(channel, vfs, {
+        cork: info.cork,
+        uncork: info.uncork,
+        end: info.endChannel,
+        logger,
+        logFields: { conn: info.connectionId, user: info.account.username },
+      });
     },
     diskUsage: async () => {
       const d = await grid.diskUsage();

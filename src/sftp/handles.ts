@@ -3,6 +3,7 @@
 // session by arithmetic, and a handle reused after close is never valid again.
 import { randomBytes } from 'node:crypto';
 import type { ListEntry, VfsFile, VPath } from '../vfs/index.js';
+import { ReplySequence } from './reply-order.js';
 
 export const HANDLE_LENGTH = 16;
 
@@ -11,6 +12,8 @@ interface Busy {
   inFlight: number;
   /** Resolvers waiting for inFlight to reach 0 (a CLOSE waits for the reads before it). */
   idleWaiters: (() => void)[];
+  /** Replies of this handle's requests leave in arrival order (reply-order.ts). */
+  replies: ReplySequence;
 }
 
 export interface FileHandle extends Busy {
@@ -46,7 +49,7 @@ export class HandleTable {
     let id: Buffer;
     do id = randomBytes(HANDLE_LENGTH);
     while (this.map.has(id.toString('hex')));
-    this.map.set(id.toString('hex'), { ...h, inFlight: 0, idleWaiters: [] } as SftpHandle);
+    this.map.set(id.toString('hex'), { ...h, inFlight: 0, idleWaiters: [], replies: new ReplySequence() } as SftpHandle);
     return id;
   }
 

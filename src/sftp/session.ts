@@ -34,6 +34,7 @@ import { ExtensionName, OPENSSH_EXTENSION_VERSIONS } from './extensions.js';
 import { SftpFramer } from './framer.js';
 import { HandleTable, idle, track, type DirHandle, type FileHandle, type SftpHandle } from './handles.js';
 import { PathOrder } from './ordering.js';
+import { ReplySequence } from './reply-order.js';
 import { ReplyOutput, type CorkStrategy, type Reply } from './output.js';
 import {
   encodeAttrsReply, encodeDataParts, encodeHandle, encodeLimitsReply, encodeName, encodeStatus,
@@ -63,6 +64,13 @@ export interface SftpSessionOptions {
   maxOpenHandles?: number;
   /** Framer bound on buffered input; default the framer's. */
   maxBufferedInput?: number;
+  /**
+   * Ends our side of the stream once every reply has been handed to it, instead of
+   * `stream.end()`; `exitStatus` is 0, or 255 after a protocol error (as OpenSSH's sftp-server
+   * exits). The SSH layer sends exit-status here before EOF and CLOSE, as sshd does: clients
+   * such as scp and restic treat a channel closed without one as a failure.
+   */
+  end?: (exitStatus: number) => void;
 }
 
 export interface SftpSession {
@@ -119,11 +127,14 @@ class Session implements SftpSession {
   private readonly maxPendingBytes: number;
   private readonly log: SftpLogger | undefined;
   private readonly fields: Record<string, unknown>;
+  private readonly endStream: ((exitStatus: number) => void) | undefined;
 
   private initialized = false;
   outstanding = 0;
   /** READ lengths and WRITE payloads of requests in flight. */
   private payloadBytes = 0;
+  /** Replies ready but waiting for an earlier reply of their handle. */
+  private heldReplyBytes = 0;
   private pumping = false;
   /** We stopped reading the stream because of the bounds. */
   private inputPaused = false;
@@ -133,6 +144,8 @@ class Session implements SftpSession {
   private inputEnded = false;
   /** No more requests will be handled: fatal framing error or close() from our side. */
   private stopped = false;
+  /** The session stopped because the client broke the protocol. */
+  private brokeProtocol = false;
   private finishing = false;
 
   constructor(
@@ -147,6 +160,7 @@ class Session implements SftpSession {
     this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
     this.log = options.logger;
     this.fields = options.logFields ?? {};
+    this.endStream = options.end;
     this.out = new ReplyOutput(stream, {
       cork: options.cork,
       uncork: options.uncork,
@@ -231,7 +245,7 @@ class Session implements SftpSession {
   }
 
   private pendingBytes(): number {
-    return this.payloadBytes + (this.stream.destroyed ? 0 : this.stream.writableLength);
+    return this.payloadBytes + this.heldReplyBytes + (this.stream.destroyed ? 0 : this.stream.writableLength);
   }
 
   private overBounds(): boolean {
@@ -249,6 +263,7 @@ class Session implements SftpSession {
   private protocolError(reason: string): void {
     this.log?.debug({ ...this.fields, reason }, 'sftp protocol error: ending the session');
     this.stopped = true;
+    this.brokeProtocol = true;
   }
 
   private handlePacket(payload: Buffer): void {
@@ -288,7 +303,7 @@ class Session implements SftpSession {
           this.statusNow(req.id, StatusCode.FAILURE, 'SSH_FXP_INIT must come first');
           return;
         }
-        this.run(req.id, req.type, (log) => this.dispatch(req, log));
+        this.run(req.id, req.type, (log) => this.dispatch(req, log), this.replySequenceOf(req));
       }
     }
   }
@@ -299,24 +314,41 @@ class Session implements SftpSession {
 
   // --- replies ----------------------------------------------------------------------------
 
-  /** Runs one request: exactly one reply, whatever `work` does. */
-  private run(id: number, op: string, work: (log: RequestLog) => Reply | Promise<Reply>): void {
+  /** The handle whose replies this request's reply must follow (reply-order.ts), if any. */
+  private replySequenceOf(req: IdRequest): ReplySequence | undefined {
+    const wire = 'handle' in req ? req.handle : req.type === 'copy-data' ? req.writeHandle : undefined;
+    return wire ? this.handles.get(wire)?.replies : undefined;
+  }
+
+  /**
+   * Runs one request: exactly one reply, whatever `work` does. With `sequence`, the reply waits
+   * for the replies of the requests that reached that handle before it.
+   */
+  private run(id: number, op: string, work: (log: RequestLog) => Reply | Promise<Reply>, sequence?: ReplySequence): void {
     this.outstanding++;
+    const slot = sequence?.reserve();
+    const deliver = (reply: Reply): void => {
+      if (!sequence) return this.send(reply);
+      // A reply held for an earlier one still counts against the session's byte bound.
+      const size = replySize(reply);
+      this.heldReplyBytes += size;
+      sequence.complete(slot!, () => {
+        this.heldReplyBytes -= size;
+        this.send(reply);
+      });
+    };
     const log: RequestLog = { paths: [] };
     let result: Reply | Promise<Reply>;
     try {
       result = work(log);
     } catch (err) {
-      this.fail(id, op, err, log);
+      deliver(this.failure(id, op, err, log));
       return;
     }
     if (result instanceof Promise) {
-      result.then(
-        (reply) => this.send(reply),
-        (err: unknown) => this.fail(id, op, err, log),
-      );
+      result.then(deliver, (err: unknown) => deliver(this.failure(id, op, err, log)));
     } else {
-      this.send(result);
+      deliver(result);
     }
   }
 
@@ -330,20 +362,19 @@ class Session implements SftpSession {
     this.afterReply();
   }
 
-  private fail(id: number, op: string, err: unknown, log: RequestLog): void {
+  /** The STATUS reply for a request that failed (logged here). */
+  private failure(id: number, op: string, err: unknown, log: RequestLog): Buffer {
     const s = errorStatus(err);
     if (this.log) {
       const paths = log.paths.map(redactedPath);
       if (s.vfsCode === undefined) this.log.warn({ ...this.fields, op, id, paths, err: describe(err) }, 'sftp request failed unexpectedly');
       else this.log.debug({ ...this.fields, op, id, paths, code: s.vfsCode, status: s.code, msg: redactCaps(s.message) }, 'sftp request failed');
     }
-    let reply: Buffer;
     try {
-      reply = encodeStatus(id, s.code, s.message);
+      return encodeStatus(id, s.code, s.message);
     } catch {
-      reply = encodeStatus(id, StatusCode.FAILURE, 'internal error');
+      return encodeStatus(id, StatusCode.FAILURE, 'internal error');
     }
-    this.send(reply);
   }
 
   /** A reply decided before dispatch (decode errors, pre-INIT requests). */
@@ -372,6 +403,22 @@ class Session implements SftpSession {
     void this.finish();
   }
 
+  /** Resolves once the stream holds no reply we wrote (or is gone), so an exit status follows them. */
+  private allRepliesHandedOver(): Promise<void> {
+    const s = this.stream;
+    if (s.destroyed || s.writableLength === 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      const check = (): void => {
+        if (!s.destroyed && s.writableLength > 0) return;
+        s.off('drain', check);
+        s.off('close', check);
+        resolve();
+      };
+      s.on('drain', check);
+      s.on('close', check);
+    });
+  }
+
   private async finish(): Promise<void> {
     try {
       // Files never closed commit nothing; a CLOSE already received has finished by now.
@@ -381,7 +428,12 @@ class Session implements SftpSession {
     }
     this.handles.clear();
     this.out.flush();
-    if (!this.stream.destroyed && !this.stream.writableEnded) this.stream.end();
+    await this.allRepliesHandedOver();
+    if (!this.stream.destroyed && !this.stream.writableEnded) {
+      const status = this.brokeProtocol ? 255 : 0;
+      if (this.endStream) this.endStream(status);
+      else this.stream.end();
+    }
     // Keep draining (and dropping) input so a peer still sending cannot block on a full window.
     if (!this.inputEnded) this.stream.resume();
     this.resolveDone();
@@ -657,6 +709,10 @@ function at(log: RequestLog, raw: Buffer): VPath {
   const path = parsePath(raw);
   log.paths.push(path);
   return path;
+}
+
+function replySize(reply: Reply): number {
+  return Buffer.isBuffer(reply) ? reply.length : reply[0].length + reply[1].length;
 }
 
 function ok(id: number, _done?: void): Buffer {

@@ -6,7 +6,7 @@ import type { ClientInfo, Connection, NegotiatedAlgorithms, ServerChannel } from
 import type { Defender, FailureReason } from '../auth/types.js';
 import { isAllowedNegotiation } from './algorithms.js';
 import { ConnectionAuth } from './auth.js';
-import { serveSession } from './session.js';
+import { endChannel, serveSession } from './session.js';
 import { replaceOffer, strictKexEnabled } from './ssh2-internals.js';
 import type { SshLimits, SshServerOptions, SshSessionInfo } from './types.js';
 
@@ -204,6 +204,7 @@ export class SshConnection {
         corked -= 1;
         sock.uncork();
       },
+      endChannel: (exitStatus) => endChannel(channel, exitStatus),
     };
   }
 

@@ -75,12 +75,12 @@ function answerDf(channel: ServerChannel, ctx: SessionContext): void {
     .then(
       (usage) => {
         channel.write(formatDf(usage));
-        finish(channel, 0);
+        endChannel(channel, 0);
       },
       (err: unknown) => {
         ctx.logger.warn({ conn: ctx.connectionId, err: String(err) }, 'ssh df: disk usage unavailable');
         channel.stderr.write('df: cannot read the disk usage of the store\r\n');
-        finish(channel, 1);
+        endChannel(channel, 1);
       },
     )
     .catch((err: unknown) => ctx.logger.error({ conn: ctx.connectionId, err: String(err) }, 'ssh df failed'));
@@ -88,11 +88,14 @@ function answerDf(channel: ServerChannel, ctx: SessionContext): void {
 
 function refuseChannel(channel: ServerChannel): void {
   channel.stderr.write(REFUSAL);
-  finish(channel, 1);
+  endChannel(channel, 1);
 }
 
-/** exit-status, then EOF and CLOSE (ssh2's end() on a server channel sends both). */
-function finish(channel: ServerChannel, status: number): void {
+/**
+ * exit-status, then EOF and CLOSE (ssh2's end() on a server channel sends both), as sshd ends
+ * every session channel; without the status, `ssh` exits 255 and scp/restic report failure.
+ */
+export function endChannel(channel: ServerChannel, status: number): void {
   channel.exit(status);
   channel.end();
 }

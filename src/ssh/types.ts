@@ -44,6 +44,8 @@ export interface SshSessionInfo {
    */
   cork(): void;
   uncork(): void;
+  /** Ends the channel as sshd ends a finished subsystem: exit-status, then EOF and CLOSE. */
+  endChannel(exitStatus: number): void;
 }
 
 export interface SshServerOptions {

@@ -11,6 +11,7 @@ import {
 import { ADVERTISED_EXTENSIONS, runSftpSession, type SftpLogger, type SftpSessionOptions } from '../../src/sftp/session.js';
 import { STATUS_OF_VFS_ERROR } from '../../src/sftp/status-map.js';
 import { OpenFiles, VfsSession } from '../../src/vfs/index.js';
+import type { FileReader, Grid } from '../../src/grid/index.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { buildFixture, GROSS, readAll, type Fixture } from '../helpers/fixture.js';
 import { duplexPair, SftpStatusError, SftpTestClient, type RequestWithoutId } from '../helpers/sftp-client.js';
@@ -29,10 +30,10 @@ interface Harness {
   end(): Promise<void>;
 }
 
-async function start(opts: { root?: (f: Fixture) => string; session?: SftpSessionOptions; fixture?: Fixture } = {}): Promise<Harness> {
+async function start(opts: { root?: (f: Fixture) => string; session?: SftpSessionOptions; fixture?: Fixture; grid?: (f: Fixture) => Grid } = {}): Promise<Harness> {
   const f = opts.fixture ?? (await buildFixture());
   const openFiles = new OpenFiles();
-  const vfs = new VfsSession({ grid: f.grid, rootCap: opts.root ? opts.root(f) : f.root, username: 'alice', openFiles, spillDir: tempDir() });
+  const vfs = new VfsSession({ grid: opts.grid ? opts.grid(f) : f.grid, rootCap: opts.root ? opts.root(f) : f.root, username: 'alice', openFiles, spillDir: tempDir() });
   const [serverEnd, clientEnd] = duplexPair();
   const session = runSftpSession(serverEnd, vfs, opts.session);
   const c = new SftpTestClient(clientEnd);
@@ -644,6 +645,62 @@ test('64 parallel out-of-order WRITEs give a byte-exact file', async () => {
   const parts = await Promise.all(got);
   order.forEach((i, k) => assert.deepEqual((parts[k] as { data: Buffer }).data, data.subarray(i * chunk, (i + 1) * chunk)));
   await c.close(r);
+  await end();
+});
+
+/** `grid`, except that reads of files whose first `length` bytes start at `slowOffset` wait `ms`. */
+function withSlowRead(grid: Grid, slowOffset: number, ms: number): Grid {
+  return new Proxy(grid, {
+    get(target, key) {
+      if (key === 'openRead') {
+        return async (cap: string): Promise<FileReader> => {
+          const r = await target.openRead(cap);
+          return {
+            size: r.size,
+            read: async (offset, length) => {
+              if (offset === slowOffset) await new Promise((resolve) => setTimeout(resolve, ms));
+              return r.read(offset, length);
+            },
+            close: () => r.close(),
+          };
+        };
+      }
+      const v: unknown = Reflect.get(target, key, target);
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+}
+
+test('READ replies of one handle leave in request order, even when a later READ (or EOF) is ready first', async () => {
+  // OpenSSH scp truncates a download and PuTTY pscp drops the connection when a reply overtakes
+  // an earlier one (issue #9); sftp-server never reorders. Here the first READ is slow on
+  // purpose, the second is fast and the third is past EOF (answered at once by the vfs).
+  const { c, end } = await start({ grid: (f) => withSlowRead(f.grid, 0, 150) });
+  const data = pseudoRandom('order', 100_000);
+  await c.writeFile('ordered', data);
+  for (let round = 0; round < 5; round++) {
+    const h = await c.open('ordered', READ);
+    const first = c.replies.length;
+    const ids = [c.allocId(), c.allocId(), c.allocId(), c.allocId(), c.allocId()];
+    const done = ids.map((id) => c.replyTo(id));
+    c.sendRaw(Buffer.concat([
+      encodeRequest({ type: 'read', id: ids[0]!, handle: h, offset: 0, length: 32768 }),
+      encodeRequest({ type: 'read', id: ids[1]!, handle: h, offset: 32768, length: 32768 }),
+      encodeRequest({ type: 'read', id: ids[2]!, handle: h, offset: 1_000_000, length: 32768 }),
+      encodeRequest({ type: 'fstat', id: ids[3]!, handle: h }),
+      // A path request is not held behind the slow READ of another handle's file.
+      encodeRequest({ type: 'stat', id: ids[4]!, path: b('ordered') }),
+    ]));
+    const [r0, r1, r2, r3] = await Promise.all(done);
+    const seen = c.replies.slice(first).map((r) => (r as { id: number }).id);
+    assert.deepEqual(seen.filter((id) => id !== ids[4]), ids.slice(0, 4), `round ${round}: replies of the handle in request order`);
+    assert.ok(seen.indexOf(ids[4]!) < seen.indexOf(ids[0]!), `round ${round}: the STAT is not held behind the slow READ`);
+    assert.deepEqual((r0 as { data: Buffer }).data, data.subarray(0, 32768));
+    assert.deepEqual((r1 as { data: Buffer }).data, data.subarray(32768, 65536));
+    assert.equal((r2 as { code: number }).code, S.EOF);
+    assert.equal((r3 as { attrs: { size: number } }).attrs.size, data.length);
+    await c.close(h);
+  }
   await end();
 });
 
