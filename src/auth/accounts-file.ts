@@ -1,14 +1,16 @@
 // The accounts file grammar (DESIGN.md "Accounts file"), as a pure parser:
 //
 //   # comment                       (after trimming; there are no inline comments)
-//   NAME PASSWORD ROOTCAP           (PASSWORD plain, or $scrypt$/$argon2id$/$2b$ hash)
-//   NAME KEYTYPE BASE64 [COMMENT…] ROOTCAP   (the cap is the last word)
+//   NAME PASSWORD ROOTCAP [OPTION…]          (PASSWORD plain, or $scrypt$/$argon2id$/$2b$ hash)
+//   NAME KEYTYPE BASE64 [COMMENT…] ROOTCAP [OPTION…]   (the cap is the last word before options)
+//   OPTION: quota=SIZE, quota_files=N   (account-options.ts)
 //
 // Unlike Tahoe, every bad line is reported (all at once, as `file:line: problem`), the cap must
 // be a directory cap, and several lines for one user add keys instead of the last one winning.
 // Problem messages never quote passwords, keys or caps.
 import { isDirectory, parseCap, formatCap } from '../caps/index.js';
-import type { AccountKey } from './types.js';
+import type { AccountKey, AccountQuota } from './types.js';
+import { parseAccountOptions, sameQuota, splitOptions } from './account-options.js';
 import { AuthError } from './errors.js';
 import { parsePasswordField, type PasswordSpec } from './passwords.js';
 import { isKeyType, looksLikeKeyType, parseKeyBlob, KEY_TYPES } from './ssh-keys.js';
@@ -20,6 +22,7 @@ export interface AccountRecord {
   /** At most one password per user; undefined for key-only users. */
   password?: PasswordSpec;
   keys: AccountKey[];
+  quota?: AccountQuota;
   /** Line numbers (1-based) that mention this user, for messages. */
   lines: number[];
 }
@@ -76,13 +79,15 @@ function splitLines(input: string | Uint8Array): { line: string | undefined; n: 
 }
 
 type LineResult =
-  | { username: string; rootCap: string; password?: PasswordSpec; key?: AccountKey }
+  | { username: string; rootCap: string; password?: PasswordSpec; key?: AccountKey; quota?: AccountQuota }
   | { error: string };
 
-const SHAPES = 'expected "NAME PASSWORD ROOTCAP" or "NAME KEYTYPE BASE64 [COMMENT…] ROOTCAP"';
+const SHAPES = 'expected "NAME PASSWORD ROOTCAP [OPTION…]" or "NAME KEYTYPE BASE64 [COMMENT…] ROOTCAP [OPTION…]"';
 
 function parseContentLine(line: string): LineResult {
-  const words = line.split(/\s+/);
+  const { rest: words, options } = splitOptions(line.split(/\s+/));
+  const parsedOptions = parseAccountOptions(options);
+  if ('error' in parsedOptions) return parsedOptions;
   if (words.length < 3) return { error: `too few fields; ${SHAPES}` };
   const username = words[0]!;
   const nameProblem = usernameProblem(username);
@@ -112,6 +117,7 @@ function parseContentLine(line: string): LineResult {
   const out: LineResult = { username, rootCap: formatCap(cap) };
   if (password) out.password = password;
   if (key) out.key = key;
+  if (parsedOptions.quota) out.quota = parsedOptions.quota;
   return out;
 }
 
@@ -150,6 +156,7 @@ export function parseAccounts(input: string | Uint8Array, fileName: string): Par
     if (!existing) {
       const rec: AccountRecord = { username: r.username, rootCap: r.rootCap, keys: r.key ? [r.key] : [], lines: [n] };
       if (r.password) rec.password = r.password;
+      if (r.quota) rec.quota = r.quota;
       accounts.set(r.username, rec);
       continue;
     }
@@ -157,6 +164,13 @@ export function parseAccounts(input: string | Uint8Array, fileName: string): Par
     if (existing.rootCap !== r.rootCap) {
       problems.push(`${where}: user ${user} has a different root cap on line ${existing.lines[0]}`);
       continue;
+    }
+    if (r.quota) {
+      if (existing.quota && !sameQuota(existing.quota, r.quota)) {
+        problems.push(`${where}: user ${user} already has different options (line ${existing.lines[0]})`);
+        continue;
+      }
+      existing.quota = r.quota;
     }
     if (r.password) {
       if (existing.password && !samePassword(existing.password, r.password)) {

@@ -100,7 +100,7 @@ export class FileAuthenticator implements Authenticator {
     }
     const ok = await verifyPassword(rec.password, password);
     if (rec.password.kind === 'plain') await verifyDummy(password);
-    return ok ? { username: rec.username, rootCap: rec.rootCap } : undefined;
+    return ok ? accountOf(rec) : undefined;
   }
 
   async findKey(attempt: LoginAttempt, _keyType: string, keyBlob: Buffer): Promise<Account | undefined> {
@@ -109,7 +109,7 @@ export class FileAuthenticator implements Authenticator {
     const rec = this.accounts.get(attempt.username);
     if (!rec) return undefined;
     const match = rec.keys.some((k: AccountKey) => k.blob.equals(keyBlob));
-    return match ? { username: rec.username, rootCap: rec.rootCap } : undefined;
+    return match ? accountOf(rec) : undefined;
   }
 
   private async reloadOnce(): Promise<boolean> {
@@ -181,4 +181,8 @@ function errorText(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const code = (err as NodeJS.ErrnoException).code;
   return typeof code === 'string' && !err.message.startsWith(code) ? `${code}: ${err.message}` : err.message;
+}
+
+function accountOf(rec: AccountRecord): Account {
+  return rec.quota ? { username: rec.username, rootCap: rec.rootCap, quota: rec.quota } : { username: rec.username, rootCap: rec.rootCap };
 }

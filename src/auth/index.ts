@@ -1,5 +1,5 @@
 // Public surface of the auth layer.
-export type { Account, AccountKey, Authenticator, Defender, FailureReason, LoginAttempt, Protocol } from './types.js';
+export type { Account, AccountKey, AccountQuota, Authenticator, Defender, FailureReason, LoginAttempt, Protocol } from './types.js';
 export { AuthError } from './errors.js';
 export { type AuthLogger, silentLogger } from './logger.js';
 export { parseAccounts, usernameProblem, MAX_USERNAME_BYTES, type AccountRecord, type ParsedAccounts } from './accounts-file.js';
@@ -18,3 +18,4 @@ export {
 export type { MaxStartups } from './connection-limits.js';
 export { addressKey } from './address-key.js';
 export { authOptions, type ResolvedAuthConfig } from './config-keys.js';
+export { parseAccountOptions, sameQuota, splitOptions, type AccountOptions } from './account-options.js';

@@ -2,11 +2,19 @@
 // read accounts files or call the account service themselves; they ask an Authenticator, and
 // report what happened to the Defender, which decides whether an address may still connect.
 
+/** Limits on what an account may store under its root (accounts file or account service). */
+export interface AccountQuota {
+  bytes?: number;
+  files?: number;
+}
+
 /** A successful login: who, and the directory capability they land in. */
 export interface Account {
   username: string;
   /** Root directory cap (may be read-only, which makes the whole session read-only). Never log it. */
   rootCap: string;
+  /** Undefined: no quota. */
+  quota?: AccountQuota;
 }
 
 export type Protocol = 'sftp' | 'ftp';

@@ -3,6 +3,7 @@
 // throws and never logs the password, the answer body or the URL path (which may hold a token).
 import { createHmac, randomBytes } from 'node:crypto';
 import { isDirectory, parseCap, formatCap } from '../caps/index.js';
+import { parseAccountOptions, splitOptions } from './account-options.js';
 import type { Account, Authenticator, LoginAttempt } from './types.js';
 import type { AuthLogger } from './logger.js';
 import { TtlCache } from './ttl-cache.js';
@@ -133,10 +134,14 @@ export class UrlAuthenticator implements Authenticator {
         if (text === undefined) return { refused: 'answer too long or not UTF-8', level: 'warn' };
         const answer = text.trim();
         if (answer === '0') return { refused: 'service said 0', level: 'info' };
-        const cap = parseCap(answer);
+        // A root cap, optionally followed by account options (quota=…), as in the accounts file.
+        const { rest, options } = splitOptions(answer.split(/\s+/));
+        const parsed = parseAccountOptions(options);
+        if ('error' in parsed) return { refused: `malformed answer: ${parsed.error}`, level: 'warn' };
+        const cap = rest.length === 1 ? parseCap(rest[0]!) : ({ type: 'unknown' } as const);
         if (cap.type === 'unknown') return { refused: `malformed answer (${answer.length} characters, not a cap)`, level: 'warn' };
         if (!isDirectory(cap)) return { refused: `answer is a ${cap.type} cap, not a directory cap`, level: 'warn' };
-        return { account: { username, rootCap: formatCap(cap) } };
+        return { account: { username, rootCap: formatCap(cap), ...(parsed.quota ? { quota: parsed.quota } : {}) } };
       }
     } finally {
       clearTimeout(timer);

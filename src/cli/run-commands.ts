@@ -74,7 +74,7 @@ export async function sftpStdioCommand(basedir: string, username: string): Promi
   if (!rootCap) throw new UsageError(`no account named ${username} in ${accountsFile}`);
   const grid = await openGrid(config);
   const spillDir = join(config.basedir, 'tmp');
-  const sessions = new SessionFactory(grid, spillDir, logger);
+  const sessions = new SessionFactory(grid, spillDir, logger, config.lafsd.maxFileSize);
   const vfs = sessions.open({ username, rootCap }, 'sftp', 'stdio');
   const stream = StdioStream.ofProcess();
   const output = stream.output;

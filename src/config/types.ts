@@ -147,6 +147,36 @@ function formatMs(ms: number): string {
   return `${ms / 1000}s`;
 }
 
+const SIZE_UNITS: Record<string, number> = { '': 1, k: 1024, m: 1024 ** 2, g: 1024 ** 3, t: 1024 ** 4, p: 1024 ** 5 };
+
+/**
+ * A byte count: `1048576`, or with a binary unit `64K`, `100M`, `2G`, `1T` (a trailing `B` or
+ * `iB` is allowed: `64MiB`). Undefined when it is not one, or too large to count exactly.
+ */
+export function parseByteSize(raw: string): number | undefined {
+  const m = /^([0-9]{1,15})\s*([kmgtp]?)(i?b)?$/i.exec(raw.trim());
+  if (!m) return undefined;
+  const unit = SIZE_UNITS[(m[2] ?? '').toLowerCase()]!;
+  if (m[3] !== undefined && m[2] === '' && m[3].toLowerCase() !== 'b') return undefined;
+  const n = Number(m[1]) * unit;
+  return Number.isSafeInteger(n) ? n : undefined;
+}
+
+/** A byte count (parseByteSize) within [min, max]. */
+export function byteSize(opts: { min?: number; max?: number } = {}): ValueType<number> {
+  const min = opts.min ?? 0;
+  const max = opts.max ?? Number.MAX_SAFE_INTEGER;
+  return {
+    doc: 'size',
+    parse(raw) {
+      const n = parseByteSize(raw);
+      if (n === undefined) return bad(`${q(raw)} is not a size; use bytes or a unit, e.g. 64M, 100G or 1T`);
+      if (n < min || n > max) return bad(`${q(raw)} is out of range ${min} to ${max} bytes`);
+      return ok(n);
+    },
+  };
+}
+
 export interface PortRange {
   min: number;
   max: number;

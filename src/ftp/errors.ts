@@ -22,29 +22,25 @@ const TABLE: Record<VfsErrorCode, number> = {
   TOO_MANY_OPEN_FILES: 450, // transient: try again later
   UNSUPPORTED: 504,
   UNAVAILABLE: 450, // the store cannot be reached right now
+  NO_SPACE: 452, // "insufficient storage space"
+  QUOTA_EXCEEDED: 552, // "exceeded storage allocation"
+  FILE_TOO_LARGE: 552,
   FAILURE: 451, // local error in processing
 };
 
-/** Reply codes allowed once a transfer has started (RFC 959 §5.4, after 150). */
-const AFTER_150 = new Set([426, 451, 552]);
-
-/** Out of space somewhere below (the store's disk, a quota): 552 "exceeded storage allocation". */
-function isOutOfSpace(err: unknown): boolean {
-  for (let e: unknown = err, depth = 0; e && depth < 8; e = (e as { cause?: unknown }).cause, depth++) {
-    const code = (e as { code?: unknown }).code;
-    if (code === 'ENOSPC' || code === 'EDQUOT') return true;
-  }
-  return false;
-}
+/**
+ * Reply codes allowed once a transfer has started (RFC 959 §5.4, after 150), plus 452: RFC 959
+ * lists it among STOR's replies, and a full disk is usually found only while writing.
+ */
+const AFTER_150 = new Set([426, 451, 452, 552]);
 
 /** The reply for a failed command that has not opened a data connection. */
 export function errorReply(err: unknown): ErrorReply {
-  if (isOutOfSpace(err)) return { code: 552, text: 'Exceeded storage allocation: no space left' };
   if (isVfsError(err)) return { code: TABLE[err.code], text: err.message };
   return { code: 451, text: 'Local error in processing' };
 }
 
-/** The reply for a transfer that failed after 150: only 426, 451 and 552 are allowed there. */
+/** The reply for a transfer that failed after 150: only the AFTER_150 codes are allowed there. */
 export function transferErrorReply(err: unknown): ErrorReply {
   const r = errorReply(err);
   return AFTER_150.has(r.code) ? r : { code: 451, text: r.text };

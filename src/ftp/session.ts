@@ -277,6 +277,8 @@ export class FtpSession {
     clearTimeout(this.idleTimer);
     clearTimeout(this.closeTimer);
     this.closeData();
+    // Nobody is left to answer: work the client started (a sparse STOR's zero fill) stops now.
+    this.vfs?.cancel();
     const t = this.transfer;
     if (t) {
       t.controller.abort();

@@ -139,6 +139,35 @@ export async function sendText(sock: Duplex, text: string, opts: { signal: Abort
   await finish(sock, opts.signal);
 }
 
+/** Bytes and time a refused upload's data connection is still read (and dropped) before it is closed. */
+const DRAIN_BYTES = 16 * 1024 * 1024;
+const DRAIN_MS = 2000;
+
+/** Reads and drops what the client still sends, within bounds, then closes the data connection. */
+function drainThenClose(sock: Duplex): Promise<void> {
+  return new Promise((resolve) => {
+    let drained = 0;
+    const finish = () => {
+      clearTimeout(timer);
+      sock.off('data', onData);
+      sock.off('end', finish);
+      sock.off('close', finish);
+      sock.destroy();
+      resolve();
+    };
+    const onData = (chunk: Buffer) => {
+      drained += chunk.length;
+      if (drained > DRAIN_BYTES) finish();
+    };
+    const timer = setTimeout(finish, DRAIN_MS);
+    sock.on('data', onData);
+    sock.on('end', finish);
+    sock.on('close', finish);
+    sock.on('error', () => {});
+    sock.resume();
+  });
+}
+
 /**
  * STOR/APPE: writes what arrives at `offset` onwards until the client ends the data connection.
  * Resolves when every byte was handed to the vfs; the caller then commits (closeFile). Rejects
@@ -156,7 +185,7 @@ export function receiveFile(sock: Duplex, file: VfsFile, offset: number, opts: {
     let ended = false;
     let done = false;
 
-    const settle = (err?: Error) => {
+    const settle = (err?: Error, drain = false) => {
       if (done) return;
       done = true;
       sock.off('data', onData);
@@ -164,12 +193,14 @@ export function receiveFile(sock: Duplex, file: VfsFile, offset: number, opts: {
       sock.off('close', onClose);
       sock.off('error', onError);
       opts.signal.removeEventListener('abort', onAbort);
-      if (err) {
+      if (!err) return resolve();
+      if (!drain || ended) {
         sock.destroy();
-        reject(err);
-      } else {
-        resolve();
+        return reject(err);
       }
+      // The store refused the bytes (full disk, quota): read a little more before closing, so a
+      // client that is still sending gets to read our error reply instead of a connection reset.
+      void drainThenClose(sock).then(() => reject(err));
     };
 
     const takeBatch = (): Buffer => {
@@ -204,7 +235,7 @@ export function receiveFile(sock: Duplex, file: VfsFile, offset: number, opts: {
           settle();
         }
       } catch (err) {
-        settle(err as Error);
+        settle(err as Error, true);
       } finally {
         writing = false;
       }

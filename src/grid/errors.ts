@@ -10,6 +10,7 @@ export type GridErrorCode =
   | 'NOT_EMPTY' // directory still has entries
   | 'CORRUPT' // integrity check failed: stored bytes were altered or truncated
   | 'UNAVAILABLE' // the backend cannot be reached or cannot recover the data right now
+  | 'NO_SPACE' // the store's disk is full (the embedded store keeps a reserve for directory changes)
   | 'INVALID' // malformed request: bad name, bad cap kind for the operation, bad argument
   | 'UNSUPPORTED'; // the backend cannot do this at all
 

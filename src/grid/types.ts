@@ -146,5 +146,10 @@ export interface Grid {
 
   // --- whole grid -------------------------------------------------------------------------
   diskUsage(): Promise<DiskUsage>;
+  /**
+   * Fails NO_SPACE when `bytes` more of file data cannot fit, before any is written. Only a
+   * store that knows its free space has it (the embedded store); a Tahoe grid cannot tell.
+   */
+  checkSpace?(bytes: number): Promise<void>;
   close(): Promise<void>;
 }

@@ -117,5 +117,9 @@ export async function openGrid(config: NodeConfig): Promise<Grid> {
     if (!url) throw new ConfigError(`${config.file}: [lafsd] webapi.url: required when grid = webapi`);
     return WebApiGrid.open(url);
   }
-  return EmbeddedGrid.open({ storeDir: config.lafsd.storeDir, convergenceSecret: await readConvergenceSecret(config.basedir) });
+  return EmbeddedGrid.open({
+    storeDir: config.lafsd.storeDir,
+    convergenceSecret: await readConvergenceSecret(config.basedir),
+    reserveBytes: config.lafsd.storeReserve,
+  });
 }

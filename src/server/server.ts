@@ -3,14 +3,14 @@
 // never closed link nothing, and the grid is closed last.
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { LoginDefender, authOptions, type Account, type Protocol } from '../auth/index.js';
+import { LoginDefender, authOptions, sameQuota, type Account, type Protocol } from '../auth/index.js';
 import type { NodeConfig } from '../config/index.js';
 import type { Grid } from '../grid/index.js';
 import { openGrid } from '../node/nodedir.js';
 import { ftpSettings, startFtpServer, type RunningFtpServer } from '../ftp/index.js';
 import { loadHostKeys, startSshServer, type RunningSshServer } from '../ssh/index.js';
 import { runSftpSession } from '../sftp/session.js';
-import { OpenFiles, VfsSession } from '../vfs/index.js';
+import { AccountUsage, countTree, DEFAULT_MAX_FILE_SIZE, OpenFiles, VfsSession } from '../vfs/index.js';
 import { AccountSources } from './accounts.js';
 import type { Logger } from './log.js';
 
@@ -33,23 +33,40 @@ export interface RunningServer {
 /** Makes the vfs session of a login: one place, shared by every frontend. */
 export class SessionFactory {
   readonly openFiles = new OpenFiles();
+  /** Quota usage per account (and root), shared by all sessions of that account. */
+  private readonly usage = new Map<string, AccountUsage>();
 
   constructor(
     private readonly grid: Grid,
     private readonly spillDir: string,
     private readonly logger: Logger,
+    private readonly maxFileSize: number = DEFAULT_MAX_FILE_SIZE,
   ) {}
 
   open(account: Account, protocol: Protocol, remoteAddress: string): VfsSession {
     const log = this.logger.child({ user: account.username, protocol, remote: remoteAddress });
+    const usage = this.usageOf(account);
     return new VfsSession({
       grid: this.grid,
       rootCap: account.rootCap,
       username: account.username,
       openFiles: this.openFiles,
       spillDir: this.spillDir,
+      limits: { maxFileSize: this.maxFileSize, ...(usage ? { usage } : {}) },
       audit: (event) => log.info(event, event.op),
     });
+  }
+
+  private usageOf(account: Account): AccountUsage | undefined {
+    if (!account.quota) return undefined;
+    const key = `${account.username}\0${account.rootCap}`;
+    let usage = this.usage.get(key);
+    // A new quota (accounts reloaded) starts a new count; holds of open files go with the old one.
+    if (!usage || !sameQuota(usage.quota, account.quota)) {
+      usage = new AccountUsage(account.quota, () => countTree(this.grid, account.rootCap));
+      this.usage.set(key, usage);
+    }
+    return usage;
   }
 }
 
@@ -59,7 +76,7 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
   // Temporary files of a previous run are ciphertext under keys that died with it: remove them.
   await fsp.rm(spillDir, { recursive: true, force: true });
   await fsp.mkdir(spillDir, { recursive: true, mode: 0o700 });
-  const sessions = new SessionFactory(grid, spillDir, logger);
+  const sessions = new SessionFactory(grid, spillDir, logger, config.lafsd.maxFileSize);
   // [auth] applies to both frontends: one defender (a ban covers SFTP and FTP), one set of limits.
   const auth = authOptions(config.auth);
   const sources = new AccountSources(logger.child({ component: 'accounts' }), auth.url, auth.watchAccountsFile);

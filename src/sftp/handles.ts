@@ -19,6 +19,8 @@ interface Busy {
 export interface FileHandle extends Busy {
   kind: 'file';
   file: VfsFile;
+  /** The path it was opened at (requests on it are ordered with path requests; ordering.ts). */
+  path: VPath;
 }
 
 export interface DirHandle extends Busy {

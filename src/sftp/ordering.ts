@@ -1,36 +1,60 @@
 // Ordering of requests that name paths. Clients pipeline requests without waiting for replies
 // (sshfs does not even wait for CLOSE before a RENAME, Tahoe #1059), and the SFTP drafts require
-// results "as if sent one at a time" for requests on the same file. We keep it simple and safe:
-// requests that only look (STAT, OPENDIR, a read-only OPEN) run concurrently with each other;
-// a request that changes the namespace (MKDIR, RENAME, a writer's CLOSE, …) waits for every
-// earlier path request, and every later one waits for it. READ/WRITE on handles bypass this: the
-// vfs keeps them in order per handle, which is what bulk transfers need.
+// results "as if sent one at a time" for requests on the same file. A request waits for the
+// earlier requests that touch an overlapping path (the same path, an ancestor or a descendant)
+// when either of the two changes the namespace (MKDIR, RENAME, REMOVE, a writer's OPEN or CLOSE,
+// …); requests that only look (STAT, OPENDIR, a read-only OPEN) run together. Requests on
+// unrelated paths never wait for each other, so one slow commit (a big file written out of
+// order, a slow backend) cannot stall the rest of the session (issue #10). READ/WRITE on
+// handles bypass this: the vfs keeps them in order per handle, which is what transfers need.
+import type { VPath } from '../vfs/index.js';
 
-type Settled = Promise<void>;
+interface Pending {
+  readonly paths: readonly VPath[];
+  readonly change: boolean;
+  readonly settled: Promise<void>;
+}
 
 const ignore = (): void => {};
 
-export class PathOrder {
-  /** Settles when the last change, and everything before it, has finished. */
-  private lastChange: Settled = Promise.resolve();
-  /** Lookups started since the last change. */
-  private readonly lookups = new Set<Settled>();
+/** One path is the other or lies below it (under the same root or cap). */
+export function pathsOverlap(a: VPath, b: VPath): boolean {
+  if (a.cap !== b.cap) return false;
+  const n = Math.min(a.parts.length, b.parts.length);
+  for (let i = 0; i < n; i++) if (a.parts[i] !== b.parts[i]) return false;
+  return true;
+}
 
-  /** A request that only reads the namespace. */
-  look<T>(fn: () => Promise<T>): Promise<T> {
-    const run = this.lastChange.then(fn);
-    const settled = run.then(ignore, ignore);
-    this.lookups.add(settled);
-    void settled.then(() => this.lookups.delete(settled));
-    return run;
+function conflict(a: Pending, paths: readonly VPath[], change: boolean): boolean {
+  if (!a.change && !change) return false;
+  return a.paths.some((p) => paths.some((q) => pathsOverlap(p, q)));
+}
+
+export class PathOrder {
+  /** Requests started and not settled yet, oldest first (bounded by the session's in-flight cap). */
+  private readonly pending: Pending[] = [];
+
+  /** A request that only reads the namespace at `paths`. */
+  look<T>(paths: readonly VPath[], fn: () => Promise<T>): Promise<T> {
+    return this.run(paths, false, fn);
   }
 
-  /** A request that changes the namespace. */
-  change<T>(fn: () => Promise<T>): Promise<T> {
-    const before = this.lookups.size === 0 ? this.lastChange : Promise.all([this.lastChange, ...this.lookups]);
-    const run = before.then(fn);
-    this.lastChange = run.then(ignore, ignore);
-    this.lookups.clear();
-    return run;
+  /** A request that changes the namespace at `paths`. */
+  change<T>(paths: readonly VPath[], fn: () => Promise<T>): Promise<T> {
+    return this.run(paths, true, fn);
+  }
+
+  /** Requests waiting or running. */
+  get size(): number {
+    return this.pending.length;
+  }
+
+  private run<T>(paths: readonly VPath[], change: boolean, fn: () => Promise<T>): Promise<T> {
+    const before = this.pending.filter((p) => conflict(p, paths, change)).map((p) => p.settled);
+    const result = before.length === 0 ? fn() : Promise.all(before).then(fn);
+    const entry: Pending = { paths, change, settled: result.then(ignore, ignore) };
+    this.pending.push(entry);
+    void entry.settled.then(() => this.pending.splice(this.pending.indexOf(entry), 1));
+    return result;
   }
 }

@@ -168,8 +168,13 @@ class Session implements SftpSession {
       idle: () => this.outstanding === 0,
     });
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
+    // EOF: the client sent everything but still reads our replies (sftp -b does this).
     stream.on('end', () => this.onInputEnd());
-    stream.on('close', () => this.onInputEnd());
+    // Closed: nobody reads replies any more, so long work it started stops (vfs cancel()).
+    stream.on('close', () => {
+      this.vfs.cancel();
+      this.onInputEnd();
+    });
     stream.on('error', (err: Error) => this.log?.debug({ ...this.fields, err: err.message }, 'sftp stream error'));
     stream.on('drain', () => this.maybeResume());
   }
@@ -261,7 +266,9 @@ class Session implements SftpSession {
   }
 
   private protocolError(reason: string): void {
-    this.log?.debug({ ...this.fields, reason }, 'sftp protocol error: ending the session');
+    // Requests decoded before the bad packet are still answered (as sftp-server does); then the
+    // session ends. At info: an operator wants to know why a client was cut off.
+    this.log?.info({ ...this.fields, reason }, 'sftp protocol error: ending the session after the replies owed');
     this.stopped = true;
     this.brokeProtocol = true;
   }
@@ -456,22 +463,22 @@ class Session implements SftpSession {
       case 'lstat':
       case 'stat': {
         const path = P(req.path);
-        return this.order.look(async () => attrsReply(id, await this.vfs.attrs(path)));
+        return this.order.look([path], async () => attrsReply(id, await this.vfs.attrs(path)));
       }
       case 'fstat': {
         const h = this.handle(req.handle);
-        if (h.kind === 'dir') return this.order.look(async () => attrsReply(id, await this.vfs.attrs(h.path)));
+        if (h.kind === 'dir') return this.order.look([h.path], async () => attrsReply(id, await this.vfs.attrs(h.path)));
         return track(h, h.file.stat()).then((a) => attrsReply(id, a));
       }
       case 'setstat': {
         const path = P(req.path);
         const attrs = toSetAttrs(req.attrs);
-        return this.order.change(async () => ok(id, await this.vfs.setAttrs(path, attrs)));
+        return this.order.change([path], async () => ok(id, await this.vfs.setAttrs(path, attrs)));
       }
       case 'fsetstat': {
         const h = this.handle(req.handle);
         const attrs = toSetAttrs(req.attrs);
-        if (h.kind === 'dir') return this.order.change(async () => ok(id, await this.vfs.setAttrs(h.path, attrs)));
+        if (h.kind === 'dir') return this.order.change([h.path], async () => ok(id, await this.vfs.setAttrs(h.path, attrs)));
         return track(h, h.file.setAttrs(attrs)).then(() => ok(id));
       }
       case 'opendir':
@@ -480,16 +487,16 @@ class Session implements SftpSession {
         return this.readdir(id, this.dirHandle(req.handle));
       case 'remove': {
         const path = P(req.path);
-        return this.order.change(async () => ok(id, await this.vfs.remove(path)));
+        return this.order.change([path], async () => ok(id, await this.vfs.remove(path)));
       }
       case 'rmdir': {
         const path = P(req.path);
-        return this.order.change(async () => ok(id, await this.vfs.rmdir(path)));
+        return this.order.change([path], async () => ok(id, await this.vfs.rmdir(path)));
       }
       case 'mkdir': {
         const path = P(req.path);
         const perms = req.attrs.permissions;
-        return this.order.change(async () => ok(id, await this.vfs.mkdir(path, perms)));
+        return this.order.change([path], async () => ok(id, await this.vfs.mkdir(path, perms)));
       }
       case 'realpath':
         // Canonical form only: no existence check (Tahoe), and a cap only if the client sent one.
@@ -497,7 +504,7 @@ class Session implements SftpSession {
       case 'rename': {
         const from = P(req.oldPath);
         const to = P(req.newPath);
-        return this.order.change(async () => ok(id, await this.vfs.rename(from, to, 'no-replace')));
+        return this.order.change([from, to], async () => ok(id, await this.vfs.rename(from, to, 'no-replace')));
       }
       case 'readlink':
       case 'symlink':
@@ -514,16 +521,16 @@ class Session implements SftpSession {
       case 'posix-rename': {
         const from = P(req.oldPath);
         const to = P(req.newPath);
-        return this.order.change(async () => ok(id, await this.vfs.rename(from, to, 'posix')));
+        return this.order.change([from, to], async () => ok(id, await this.vfs.rename(from, to, 'posix')));
       }
       case 'hardlink': {
         const from = P(req.oldPath);
         const to = P(req.newPath);
-        return this.order.change(async () => ok(id, await this.vfs.hardlink(from, to)));
+        return this.order.change([from, to], async () => ok(id, await this.vfs.hardlink(from, to)));
       }
       case 'statvfs': {
         const path = P(req.path);
-        return this.order.look(async () => {
+        return this.order.look([path], async () => {
           await this.vfs.attrs(path); // statvfs(2) of a missing path fails
           return encodeStatvfsReply(id, await this.statvfs());
         });
@@ -535,7 +542,7 @@ class Session implements SftpSession {
       case 'fsync': {
         const h = this.fileHandle(req.handle);
         // A writer's fsync commits: a change of the namespace, ordered like CLOSE.
-        if (h.file.writable) return this.order.change(() => track(h, h.file.sync())).then(() => ok(id));
+        if (h.file.writable) return this.order.change([h.path], () => track(h, h.file.sync())).then(() => ok(id));
         return track(h, h.file.sync()).then(() => ok(id));
       }
       case 'limits':
@@ -596,9 +603,9 @@ class Session implements SftpSession {
         await this.vfs.closeFile(file).catch(() => {});
         this.checkRoom();
       }
-      return encodeHandle(id, this.handles.add({ kind: 'file', file }));
+      return encodeHandle(id, this.handles.add({ kind: 'file', file, path }));
     };
-    return changes ? this.order.change(opening) : this.order.look(opening);
+    return changes ? this.order.change([path], opening) : this.order.look([path], opening);
   }
 
   private closeHandle(id: number, wire: Buffer): Reply | Promise<Reply> {
@@ -611,7 +618,7 @@ class Session implements SftpSession {
       return ok(id);
     };
     // A writer's close commits (links the new file): a change, ordered with path requests.
-    return h.file.writable ? this.order.change(closing) : closing();
+    return h.file.writable ? this.order.change([h.path], closing) : closing();
   }
 
   private read(id: number, wire: Buffer, offset: number, length: number): Promise<Reply> {
@@ -649,7 +656,7 @@ class Session implements SftpSession {
   }
 
   private opendir(id: number, path: VPath): Promise<Reply> {
-    return this.order.look(async () => {
+    return this.order.look([path], async () => {
       this.checkRoom();
       const entries = await this.vfs.list(path);
       this.checkRoom();

@@ -23,6 +23,11 @@ export const STATUS_OF_VFS_ERROR: Readonly<Record<VfsErrorCode, StatusCodeValue>
   TOO_MANY_OPEN_FILES: StatusCode.FAILURE,
   UNSUPPORTED: StatusCode.OP_UNSUPPORTED,
   UNAVAILABLE: StatusCode.FAILURE,
+  // v3 has no codes for these (v5's NO_SPACE_ON_FILESYSTEM and QUOTA_EXCEEDED are unknown to
+  // OpenSSH): FAILURE, as sftp-server answers ENOSPC, with a message that says which.
+  NO_SPACE: StatusCode.FAILURE,
+  QUOTA_EXCEEDED: StatusCode.FAILURE,
+  FILE_TOO_LARGE: StatusCode.FAILURE,
   FAILURE: StatusCode.FAILURE,
 });
 

@@ -13,6 +13,7 @@
 //
 // In both modes the content is: written extents, else the base file (up to baseLen), else zeros.
 import type { FileReader, Grid, UploadSink } from '../grid/index.js';
+import { VfsError } from './errors.js';
 import { ExtentMap, sliceBuffer, sliceNothing } from './extents.js';
 import { SpillFile } from './spill.js';
 
@@ -45,6 +46,8 @@ export class WriteContent {
     private readonly grid: Grid,
     private readonly spillDir: string,
     base?: BaseContent,
+    /** Aborted when the session's client is gone: loops that make bytes for nobody stop. */
+    private readonly ended?: AbortSignal,
     private readonly maxPending = MAX_PENDING,
   ) {
     if (base) this.base = base;
@@ -91,7 +94,14 @@ export class WriteContent {
 
   /** Feeds base/zeros up to `target`. */
   private async fillGapTo(target: number): Promise<void> {
-    while (this.fed < target) await this.feed(await this.baseOrZeros(this.fed, Math.min(target, this.fed + CHUNK)));
+    while (this.fed < target) {
+      this.checkSessionAlive();
+      await this.feed(await this.baseOrZeros(this.fed, Math.min(target, this.fed + CHUNK)));
+    }
+  }
+
+  private checkSessionAlive(): void {
+    if (this.ended?.aborted) throw new VfsError('CLOSED', 'the session ended');
   }
 
   /** Feeds pending extents that start at the current end. */
@@ -215,7 +225,10 @@ export class WriteContent {
     } else {
       const sink = await this.grid.upload();
       try {
-        for (let pos = 0; pos < this.size; pos += CHUNK) await sink.write(await this.compose(pos, Math.min(this.size, pos + CHUNK)));
+        for (let pos = 0; pos < this.size; pos += CHUNK) {
+          this.checkSessionAlive();
+          await sink.write(await this.compose(pos, Math.min(this.size, pos + CHUNK)));
+        }
         cap = await sink.finish();
       } catch (err) {
         await sink.abort();

@@ -18,6 +18,9 @@ export type VfsErrorCode =
   | 'TOO_MANY_OPEN_FILES'
   | 'UNSUPPORTED'
   | 'UNAVAILABLE' // the storage backend cannot be reached right now
+  | 'NO_SPACE' // the store's disk is full
+  | 'QUOTA_EXCEEDED' // the account's quota (bytes or files) would be exceeded
+  | 'FILE_TOO_LARGE' // beyond the server's largest file size
   | 'FAILURE'; // anything else, with its reason in the message
 
 export class VfsError extends Error {
@@ -42,6 +45,7 @@ const FROM_GRID: Record<GridErrorCode, VfsErrorCode> = {
   NOT_EMPTY: 'NOT_EMPTY',
   CORRUPT: 'FAILURE',
   UNAVAILABLE: 'UNAVAILABLE',
+  NO_SPACE: 'NO_SPACE',
   INVALID: 'INVALID_ARGUMENT',
   UNSUPPORTED: 'UNSUPPORTED',
 };
@@ -50,5 +54,12 @@ const FROM_GRID: Record<GridErrorCode, VfsErrorCode> = {
 export function toVfsError(err: unknown): VfsError {
   if (err instanceof VfsError) return err;
   if (isGridError(err)) return new VfsError(FROM_GRID[err.code], err.message, { cause: err });
+  // The vfs's own temporary files (out-of-order writes) live on a disk that can fill up too.
+  if (isDiskFull(err)) return new VfsError('NO_SPACE', 'no space left for temporary files on the server', { cause: err });
   return new VfsError('FAILURE', 'internal error', { cause: err });
+}
+
+function isDiskFull(err: unknown): boolean {
+  const code = (err as { code?: unknown } | undefined)?.code;
+  return code === 'ENOSPC' || code === 'EDQUOT';
 }

@@ -7,6 +7,7 @@ import type { Grid, FileReader, Metadata, MetadataPatch } from '../grid/index.js
 import { pendingFileAttrs, type VfsAttrs } from './attrs.js';
 import { WriteContent } from './content.js';
 import { VfsError, toVfsError } from './errors.js';
+import type { WriteBudget } from './limits.js';
 import type { OpenFiles, OpenWriter } from './openfiles.js';
 
 /** Attribute changes a client asks for (SFTP SETSTAT/FSETSTAT, FTP SITE CHMOD / MFMT). */
@@ -113,14 +114,16 @@ export interface WriteHandleOptions {
   openFiles: OpenFiles;
   target: WriteTarget;
   content: WriteContent;
+  /** The size and quota limits, checked before each change of size (limits.ts). */
+  budget: WriteBudget;
   readable: boolean;
   append: boolean;
   /** Tahoe's has_changed at open: CREAT or TRUNC without EXCL means close must commit. */
   changed: boolean;
   /** Attributes shown by fstat before the first commit (existing file), else a new file's. */
   initialAttrs?: VfsAttrs;
-  /** Called after a successful commit (logging). */
-  onCommit?: (bytes: number, ms: number) => void;
+  /** Called after each commit with its outcome (logging): `error` is set when it failed. */
+  onCommit?: (bytes: number, ms: number, error?: unknown) => void;
 }
 
 /** Current user metadata of a link, without Tahoe's own block. */
@@ -135,17 +138,25 @@ export class WriteHandle implements VfsFile, OpenWriter {
   readonly openedAt = Math.floor(Date.now() / 1000);
   private target: WriteTarget;
   private readonly content: WriteContent;
+  private readonly budget: WriteBudget;
   private changed: boolean;
   private patch: MetadataPatch = {};
   private state: 'open' | 'closing' | 'closed' = 'open';
   /** Removed from the namespace (its path was removed, or the client went away): commit nothing. */
   private abandoned = false;
+  /**
+   * The first WRITE that failed (quota, full disk, …): the content lacks bytes the client sent,
+   * so it is never committed. Linking it would replace a good file with a truncated one that
+   * clients which ignore write errors (paramiko's pipelined put) would never notice.
+   */
+  private lostWrite: VfsError | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private committing?: Promise<void>;
 
   constructor(private readonly opts: WriteHandleOptions) {
     this.target = opts.target;
     this.content = opts.content;
+    this.budget = opts.budget;
     this.readable = opts.readable;
     this.changed = opts.changed;
     if (this.target.kind === 'link') opts.openFiles.add(this.target.dirReadCap, this.target.name, this);
@@ -181,8 +192,15 @@ export class WriteHandle implements VfsFile, OpenWriter {
   async write(offset: number, data: Buffer): Promise<void> {
     this.checkOpen();
     return this.enqueue(async () => {
-      this.changed = true;
-      await this.content.write(this.opts.append ? this.content.size : offset, data);
+      try {
+        const at = this.opts.append ? this.content.size : offset;
+        await this.budget.grow(this.content.size, Math.max(this.content.size, at + data.length));
+        this.changed = true;
+        await this.content.write(at, data);
+      } catch (err) {
+        this.lostWrite ??= toVfsError(err);
+        throw err;
+      }
     });
   }
 
@@ -208,6 +226,7 @@ export class WriteHandle implements VfsFile, OpenWriter {
     }
     return this.enqueue(async () => {
       if (attrs.size !== undefined) {
+        await this.budget.grow(this.content.size, attrs.size);
         await this.content.truncate(attrs.size);
         this.changed = true;
       }
@@ -224,6 +243,7 @@ export class WriteHandle implements VfsFile, OpenWriter {
   async replaceContent(cap: string): Promise<void> {
     this.checkOpen();
     return this.enqueue(async () => {
+      await this.budget.grow(this.content.size, (await this.opts.grid.stat(cap)).size ?? 0);
       await this.content.replaceWith(cap);
       this.changed = true;
     });
@@ -248,6 +268,7 @@ export class WriteHandle implements VfsFile, OpenWriter {
       } finally {
         this.state = 'closed';
         this.unregister();
+        this.budget.release();
         await this.content.dispose();
       }
     });
@@ -264,6 +285,7 @@ export class WriteHandle implements VfsFile, OpenWriter {
     if (this.state !== 'open') return;
     this.abandoned = true;
     this.unregister();
+    this.budget.release();
   }
 
   async settled(): Promise<void> {
@@ -287,6 +309,20 @@ export class WriteHandle implements VfsFile, OpenWriter {
     const hasPatch = Object.keys(this.patch).length > 0;
     if (!this.changed && !hasPatch) return;
     const started = Date.now();
+    try {
+      if (this.lostWrite) throw new VfsError(this.lostWrite.code, `${this.lostWrite.message} (a write failed, so the file was not saved)`);
+      await this.publish(keepOpen, hasPatch);
+    } catch (err) {
+      this.opts.onCommit?.(this.content.size, Date.now() - started, err);
+      throw err;
+    }
+    this.budget.committed(this.content.size);
+    this.changed = false;
+    this.patch = {};
+    this.opts.onCommit?.(this.content.size, Date.now() - started);
+  }
+
+  private async publish(keepOpen: boolean, hasPatch: boolean): Promise<void> {
     const { grid } = this.opts;
     const target = this.target;
     const cap = this.changed ? await this.content.commit(keepOpen) : undefined;
@@ -309,9 +345,6 @@ export class WriteHandle implements VfsFile, OpenWriter {
     } else {
       await grid.patchMetadata(target.dirCap, target.name, this.patch).catch(ignoreMissing);
     }
-    this.changed = false;
-    this.patch = {};
-    this.opts.onCommit?.(this.content.size, Date.now() - started);
   }
 }
 

@@ -5,3 +5,4 @@ export { OpenFiles, type OpenWriter } from './openfiles.js';
 export { VfsSession, DEFAULT_MAX_OPEN_FILES, type VfsSessionOptions, type OpenFlags, type ListEntry, type AuditEvent } from './session.js';
 export type { VfsFile, SetAttrs } from './handles.js';
 export { MAX_PENDING } from './content.js';
+export { AccountUsage, countTree, DEFAULT_MAX_FILE_SIZE, type Quota, type VfsLimits } from './limits.js';

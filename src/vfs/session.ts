@@ -7,6 +7,7 @@ import { attrsOf, displayedMtime, isNoWrite, pendingFileAttrs, type VfsAttrs } f
 import { WriteContent } from './content.js';
 import { VfsError, toVfsError } from './errors.js';
 import { attrsToPatch, ReadHandle, WriteHandle, type SetAttrs, type VfsFile, type WriteTarget } from './handles.js';
+import { DEFAULT_MAX_FILE_SIZE, WriteBudget, type VfsLimits } from './limits.js';
 import type { OpenFiles, OpenWriter } from './openfiles.js';
 import { redactedPath, type VPath } from './paths.js';
 
@@ -37,6 +38,8 @@ export interface VfsSessionOptions {
   /** Folder for encrypted temporary files of out-of-order writes. */
   spillDir: string;
   maxOpenFiles?: number;
+  /** Largest file, and the account's quota (limits.ts). Default: DEFAULT_MAX_FILE_SIZE, no quota. */
+  limits?: VfsLimits;
   audit?: (event: AuditEvent) => void;
 }
 
@@ -62,10 +65,14 @@ export class VfsSession {
   private root?: NodeInfo;
   private readonly files = new Set<VfsFile>();
   private closed = false;
+  private readonly limits: VfsLimits;
+  /** Aborted when the client is gone: long work for this session (filling, re-streaming) stops. */
+  private readonly ended = new AbortController();
 
   constructor(private readonly opts: VfsSessionOptions) {
     this.grid = opts.grid;
     this.username = opts.username;
+    this.limits = opts.limits ?? { maxFileSize: DEFAULT_MAX_FILE_SIZE };
   }
 
   /** True when the account's root cap grants no write authority. */
@@ -232,12 +239,17 @@ export class VfsSession {
     if (flags.exclusive) {
       if (dir.readOnly) throw new VfsError('PERMISSION_DENIED', 'cannot create a file when the parent directory is read-only');
       if (this.writers(dir, name).length) throw new VfsError('EXISTS', 'cannot create a file exclusively when it already exists');
+      // The empty placeholder is a new file: it needs room in the quota before it is linked.
+      const placeholder = new WriteBudget(this.limits, this.grid, 0, true);
+      await placeholder.start();
       try {
         await this.grid.setChild(dir.cap, name, 'URI:LIT:', { replace: false });
       } catch (err) {
+        placeholder.release();
         if (isGridError(err, 'EXISTS')) throw new VfsError('EXISTS', 'cannot create a file exclusively when it already exists');
         throw err;
       }
+      placeholder.committed(0);
     }
     const entry = await this.grid.getChild(dir.cap, name);
     if (!entry) {
@@ -275,19 +287,30 @@ export class VfsSession {
   }
 
   private async newWriter(target: WriteTarget, flags: OpenFlags, node: NodeInfo | undefined, attrs: VfsAttrs | undefined, changed: boolean): Promise<WriteHandle> {
-    const base = node && !flags.truncate ? { cap: node.cap, reader: await this.grid.openRead(node.cap) } : undefined;
-    const content = new WriteContent(this.grid, this.opts.spillDir, base);
+    // Committing replaces `node` (its size is given back to the quota) or creates a new name.
+    const budget = new WriteBudget(this.limits, this.grid, node?.size ?? 0, node === undefined);
+    await budget.start();
+    let base;
+    try {
+      base = node && !flags.truncate ? { cap: node.cap, reader: await this.grid.openRead(node.cap) } : undefined;
+    } catch (err) {
+      budget.release();
+      throw err;
+    }
+    const content = new WriteContent(this.grid, this.opts.spillDir, base, this.ended.signal);
     const label = target.kind === 'link' ? target.name : '[cap]';
     return new WriteHandle({
       grid: this.grid,
       openFiles: this.opts.openFiles,
       target,
       content,
+      budget,
       readable: Boolean(flags.read),
       append: Boolean(flags.append),
       changed,
       ...(attrs ? { initialAttrs: attrs } : {}),
-      onCommit: (bytes, ms) => this.opts.audit?.({ op: 'commit', path: label, bytes, ms, result: 'ok' }),
+      onCommit: (bytes, ms, error) =>
+        this.opts.audit?.({ op: 'commit', path: label, bytes, ms, result: error === undefined ? 'ok' : toVfsError(error).code }),
     });
   }
 
@@ -321,6 +344,7 @@ export class VfsSession {
     }
     const end = length === 0 ? srcSize : Math.min(srcSize, srcOffset + length);
     for (let pos = srcOffset; pos < end; pos += COPY_CHUNK) {
+      if (this.ended.signal.aborted) throw new VfsError('CLOSED', 'the session ended');
       const data = await src.read(pos, Math.min(COPY_CHUNK, end - pos));
       if (data.length === 0) break;
       await dst.write(dstOffset + (pos - srcOffset), data);
@@ -337,7 +361,8 @@ export class VfsSession {
       const open = this.writers(dir, name);
       for (const w of open) await w.abandon();
       try {
-        await this.grid.deleteChild(dir.cap, name, { mustBe: 'file' });
+        const removed = await this.grid.deleteChild(dir.cap, name, { mustBe: 'file' });
+        this.uncount(removed);
       } catch (err) {
         if (isGridError(err, 'NOT_FOUND') && open.length) return;
         if (isGridError(err, 'NOT_FOUND')) throw new VfsError('NO_SUCH_FILE', `No such file or directory: ${name}`);
@@ -403,12 +428,14 @@ export class VfsSession {
         if (dstWriters.length) throw new VfsError('PERMISSION_DENIED', 'the destination is open for writing');
         if (dstEntry) await this.checkPosixReplace(srcEntry?.node.kind ?? 'file', dstEntry);
       }
+      const replaced = mode === 'posix' && srcEntry ? dstEntry : undefined;
       if (srcEntry?.node.kind === 'dir' && dst.chain.includes(srcEntry.node.readCap!)) {
         throw new VfsError('INVALID_ARGUMENT', 'cannot move a directory into itself');
       }
       if (srcEntry) {
         try {
           await this.grid.moveChild(src.dir.cap, src.name, dst.dir.cap, dst.name, mode === 'posix');
+          if (replaced) this.uncount(replaced);
         } catch (err) {
           if (isGridError(err, 'EXISTS')) throw new VfsError('TARGET_EXISTS', `cannot rename to existing path /${to.parts.join('/')}`);
           if (!(isGridError(err, 'NOT_FOUND') && srcWriters.length)) throw err;
@@ -488,13 +515,24 @@ export class VfsSession {
       if (dst.dir.readOnly) throw new VfsError('PERMISSION_DENIED', 'cannot link into a read-only directory');
       if (this.writers(dst.dir, dst.name).length) throw new VfsError('EXISTS', `"${dst.name}" already exists`);
       const { tahoe: _t, ...user } = node.metadata ?? {};
+      // A second link counts against the quota like a copy (each link is a file to the client).
+      const budget = new WriteBudget(this.limits, this.grid, 0, true);
+      await budget.start();
       try {
+        await budget.grow(0, node.node.size ?? 0);
         await this.grid.setChild(dst.dir.cap, dst.name, node.node.cap, { replace: false, metadata: user });
       } catch (err) {
+        budget.release();
         if (isGridError(err, 'EXISTS')) throw new VfsError('EXISTS', `"${dst.name}" already exists`);
         throw err;
       }
+      budget.committed(node.node.size ?? 0);
     }, { to: redactedPath(to) });
+  }
+
+  /** A link to a file is gone: the account's count gives its bytes and one file back. */
+  private uncount(entry: DirEntry): void {
+    if (entry.node.kind === 'file') this.limits.usage?.changed({ bytes: -(entry.node.size ?? 0), files: -1 });
   }
 
   private async entryAt(path: VPath): Promise<DirEntry> {
@@ -502,6 +540,15 @@ export class VfsSession {
     const entry = await this.grid.getChild(dir.cap, name);
     if (!entry) throw new VfsError('NO_SUCH_FILE', `No such file or directory: ${name}`);
     return entry;
+  }
+
+  /**
+   * The client is gone: long work it started (filling a sparse file, re-streaming a file written
+   * out of order, copy-data) stops at the next chunk instead of running on for nobody. Commits
+   * that only need finishing (a sequential upload's CLOSE) still complete.
+   */
+  cancel(): void {
+    this.ended.abort();
   }
 
   /** The session ends: open files that were never closed commit nothing. */

@@ -123,7 +123,7 @@ test('a broken edit keeps the previous accounts, and the log names file:line wit
   const badLine = lines.length + 2;
   assert.equal(await afterFileReload(watched, () => writeFileSync(file, broken)), 'kept');
   const err = logLines(watched).filter((l) => l.msg === 'accounts file not reloaded; keeping the previous accounts').at(-1)!;
-  assert.deepEqual(err.problems, [`${file}:${badLine}: too few fields; expected "NAME PASSWORD ROOTCAP" or "NAME KEYTYPE BASE64 [COMMENT…] ROOTCAP"`]);
+  assert.deepEqual(err.problems, [`${file}:${badLine}: too few fields; expected "NAME PASSWORD ROOTCAP [OPTION…]" or "NAME KEYTYPE BASE64 [COMMENT…] ROOTCAP [OPTION…]"`]);
   await bothAccepted(watched, watched.user, watched.password, 'alice with the old accounts');
   await bothRefused(watched, 'erin', ERIN_PW, 'erin from the broken file');
   // SIGHUP on the broken file: the same, and the server says so.

@@ -1,5 +1,5 @@
 // Every storage failure reaches the FTP client as an error reply (Tahoe's #1081 must not
-// exist): a failed commit, a full disk during an upload, a read error during a download, an
+// exist): a failed commit, a full disk during an upload (452, "insufficient storage"), a read error during a download, an
 // unreachable store before a transfer. The server runs over a real embedded store wrapped so
 // that chosen operations fail.
 import { test } from 'node:test';
@@ -125,12 +125,12 @@ test('a commit that fails is a 451 with the reason, and links nothing', async ()
   c.close();
 });
 
-test('a full disk during an upload is a 552, the upload stops, nothing is linked', async () => {
+test('a full disk during an upload is a 452, the upload stops, nothing is linked', async () => {
   const c = await open();
   faults.uploadAfter = { bytes: 2_000_000, error: Object.assign(new Error('write failed'), { code: 'ENOSPC' }) };
   const r = await upload(c, 'STOR too-big', pseudoRandom('full', 6_000_000));
   delete faults.uploadAfter;
-  assert.equal(r.done.code, 552);
+  assert.equal(r.done.code, 452);
   assert.match(r.done.text, /no space/);
   assert.equal(await exists('too-big'), false);
   assert.equal(openFiles.size, 0);

@@ -93,7 +93,7 @@ test('a UTF-8 BOM and CRLF / CR line endings are handled, line numbers stay righ
   const withBom = '\uFEFFalice pw ' + ROOT + '\r\nbob pw ' + ROOT + '\rcarol pw ' + ROOT;
   assert.deepEqual([...parseAccounts(withBom, F).accounts.keys()], ['alice', 'bob', 'carol']);
   const bytes = Buffer.concat([Buffer.from([0xef, 0xbb, 0xbf]), Buffer.from(withBom.slice(1) + '\r\nbad line\r\n')]);
-  assert.deepEqual(problemsOf(bytes), [`${F}:4: too few fields; expected "NAME PASSWORD ROOTCAP" or "NAME KEYTYPE BASE64 [COMMENT…] ROOTCAP"`]);
+  assert.deepEqual(problemsOf(bytes), [`${F}:4: too few fields; expected "NAME PASSWORD ROOTCAP [OPTION…]" or "NAME KEYTYPE BASE64 [COMMENT…] ROOTCAP [OPTION…]"`]);
   const { accounts } = parseAccounts(Buffer.from(`zoë pässwörd ${ROOT}\n`), F);
   assert.deepEqual(accounts.get('zoë')!.password, { kind: 'plain', value: 'pässwörd' });
 });
@@ -201,6 +201,29 @@ test('all bad lines are reported together, each with file:line, and no secrets',
   assert.deepEqual(err.problems.map((p) => p.split(': ')[0]), [`${F}:2`, `${F}:4`, `${F}:5`, `${F}:7`]);
   assert.match(err.message, /^private\/accounts: 4 bad lines\n/);
   for (const secret of ['hunter2', 's3cr3t', CHK, ROOT, 'URI:DIR2:zzz', 'onlytwo']) assert.ok(!err.message.includes(secret), secret);
+});
+
+test('account options after the root cap: quota and quota_files, on password and key lines', () => {
+  const { accounts } = parseAccounts(
+    [
+      `alice pw=with=equals ${ROOT} quota=10G quota_files=100000`,
+      `bob ${ED.line} laptop key ${ROOT} quota=500M`,
+      `bob ${ED2.line} ${ROOT}`,
+      `carol ${SCRYPT} ${ROOT}`,
+    ].join('\n'),
+    F,
+  );
+  assert.deepEqual(accounts.get('alice')!.quota, { bytes: 10 * 1024 ** 3, files: 100000 });
+  assert.deepEqual(accounts.get('alice')!.password, { kind: 'plain', value: 'pw=with=equals' });
+  assert.deepEqual(accounts.get('bob')!.quota, { bytes: 500 * 1024 ** 2 });
+  assert.equal(accounts.get('bob')!.keys.length, 2);
+  assert.equal(accounts.get('bob')!.keys[0]!.comment, 'laptop key');
+  assert.equal(accounts.get('carol')!.quota, undefined);
+  assert.deepEqual(problemsOf(`alice pw ${ROOT} quota=big`), [`${F}:1: quota=big is not a size (use bytes or e.g. 500M, 10G, 1T)`]);
+  assert.deepEqual(problemsOf(`alice pw ${ROOT} quota_files=-1`), [`${F}:1: quota_files=-1 is not a whole number`]);
+  assert.deepEqual(problemsOf(`alice pw ${ROOT} shell=/bin/sh`), [`${F}:1: unknown option "shell" (known: quota=, quota_files=)`]);
+  assert.deepEqual(problemsOf(`alice pw ${ROOT} quota=1G\nalice pw ${ROOT} quota=2G`), [`${F}:2: user "alice" already has different options (line 1)`]);
+  assert.match(problemsOf(`alice pw quota=1G`)[0]!, /:1: too few fields/);
 });
 
 test('an empty or comment-only file is valid and has no accounts', () => {

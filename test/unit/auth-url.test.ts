@@ -134,6 +134,29 @@ test('the answer is trimmed; 0 and everything that is not a directory cap refuse
   }
 });
 
+test('an answer may carry account options after the cap, as the accounts file does; bad options refuse', async () => {
+  const cases: [string, boolean, object | undefined][] = [
+    [`${ROOT} quota=10G quota_files=5000\n`, true, { bytes: 10 * 1024 ** 3, files: 5000 }],
+    [`${ROOT} quota=512M`, true, { bytes: 512 * 1024 ** 2 }],
+    [ROOT, true, undefined],
+    [`${ROOT} quota=lots`, false, undefined],
+    [`${ROOT} colour=blue`, false, undefined],
+    [`quota=1G`, false, undefined],
+  ];
+  for (const [body, ok, quota] of cases) {
+    const srv = await adHoc(answer(body));
+    const log = recorder();
+    try {
+      const got = await new UrlAuthenticator({ url: srv.url, logger: log, cacheTtlMs: 0 }).checkPassword(who('alice'), 'pw');
+      assert.equal(!!got, ok, body);
+      if (ok) assert.deepEqual([got!.rootCap, got!.quota], [ROOT, quota]);
+      else assert.match(log.records.find((r) => /refused/.test(r.msg ?? ''))!.msg!, /malformed answer/);
+    } finally {
+      await srv.close();
+    }
+  }
+});
+
 test('invalid UTF-8 in the answer refuses', async () => {
   const srv = await adHoc((_q, res) => res.end(Buffer.from([0x55, 0xff, 0xfe])));
   try {

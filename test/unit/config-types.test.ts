@@ -114,3 +114,28 @@ test('fuzz: every type either parses or returns a problem; never throws', () => 
     }
   }), { numRuns: 1000 });
 });
+
+test('size: bytes, or binary units K M G T P (any case, optional B or iB), within range', () => {
+  const s = t.byteSize();
+  assert.equal(value(s, '0'), 0);
+  assert.equal(value(s, '1048576'), 1048576);
+  assert.equal(value(s, '64K'), 64 * 1024);
+  assert.equal(value(s, '64k'), 64 * 1024);
+  assert.equal(value(s, '100M'), 100 * 1024 ** 2);
+  assert.equal(value(s, '64MiB'), 64 * 1024 ** 2);
+  assert.equal(value(s, '10GB'), 10 * 1024 ** 3);
+  assert.equal(value(s, '1T'), 1024 ** 4);
+  assert.equal(value(s, '2 P'), 2 * 1024 ** 5);
+  assert.equal(value(s, '12B'), 12);
+  for (const bad of ['', 'M', '1.5G', '-1', '1E', '1 iB', '1iB', '10X', '1e9', '999999999999999P']) {
+    assert.equal(problem(s, bad), `${JSON.stringify(bad)} is not a size; use bytes or a unit, e.g. 64M, 100G or 1T`, bad);
+  }
+  assert.match(problem(t.byteSize({ min: 1 }), '0'), /out of range 1 to/);
+  assert.match(problem(t.byteSize({ max: 1024 }), '2K'), /out of range 0 to 1024 bytes/);
+  fc.assert(
+    fc.property(fc.integer({ min: 0, max: 2 ** 30 }), fc.constantFrom('', 'K', 'M', 'G'), (n, unit) => {
+      const expected = n * { '': 1, K: 1024, M: 1024 ** 2, G: 1024 ** 3 }[unit]!;
+      assert.equal(t.parseByteSize(`${n}${unit}`), Number.isSafeInteger(expected) ? expected : undefined);
+    }),
+  );
+});

@@ -34,7 +34,7 @@ test('an empty file gives every default', () => {
   assert.deepEqual(c, {
     basedir: BASE,
     file: FILE,
-    lafsd: { grid: 'embedded', storeDir: '/srv/node/storage' },
+    lafsd: { grid: 'embedded', storeDir: '/srv/node/storage', storeReserve: 64 * 1024 ** 2, maxFileSize: 100 * 1024 ** 3 },
     sftpd: { enabled: false, port: { family: 4, port: 8022, host: '127.0.0.1', text: 'tcp:8022:interface=127.0.0.1' } },
     ftpd: { enabled: false, port: { family: 4, port: 8021, host: '127.0.0.1', text: 'tcp:8021:interface=127.0.0.1' } },
   });
@@ -46,6 +46,8 @@ test('every key is read into the typed config', () => {
 grid = webapi
 webapi.url = http://127.0.0.1:3456/
 store = /var/lib/lafsd
+store.reserve = 16MiB
+max_file_size = 2T
 
 [sftpd]
 enabled = yes
@@ -62,7 +64,9 @@ accounts.url = http://localhost:8080/auth
 passive_ports = 50000-50100
 passive_address = 203.0.113.7
 `);
-  assert.deepEqual(c.lafsd, { grid: 'webapi', webapiUrl: 'http://127.0.0.1:3456/', storeDir: '/var/lib/lafsd' });
+  assert.deepEqual(c.lafsd, {
+    grid: 'webapi', webapiUrl: 'http://127.0.0.1:3456/', storeDir: '/var/lib/lafsd', storeReserve: 16 * 1024 ** 2, maxFileSize: 2 * 1024 ** 4,
+  });
   assert.deepEqual(c.sftpd, {
     enabled: true,
     port: { family: 6, port: 2222, host: '::1', text: 'tcp6:2222:interface=\\:\\:1' },
@@ -160,7 +164,7 @@ test('unknown options in our sections and unknown sections are errors', () => {
   assert.deepEqual(problems('[sftpd]\nfoo = 1\n'), [
     `${FILE}:2: [sftpd] contains unknown option 'foo'; accepted: enabled, port, host_pubkey_file, host_privkey_file, accounts.file, accounts.url`,
   ]);
-  assert.match(problems('[lafsd]\nstore_dir = x\n')[0] ?? '', /^\/srv\/node\/tahoe\.cfg:2: \[lafsd\] contains unknown option 'store_dir'; accepted: grid, webapi\.url, store$/);
+  assert.match(problems('[lafsd]\nstore_dir = x\n')[0] ?? '', /^\/srv\/node\/tahoe\.cfg:2: \[lafsd\] contains unknown option 'store_dir'; accepted: grid, webapi\.url, store, store\.reserve, max_file_size$/);
   const [p] = problems('\n[webui]\nport = 1\n');
   assert.match(p ?? '', /^\/srv\/node\/tahoe\.cfg:2: contains unknown section \[webui\]; lafsd reads \[lafsd\], \[sftpd\], \[ftpd\], \[auth\] and ignores Tahoe-LAFS's own sections/);
   // Section names are case-sensitive, as in Tahoe.

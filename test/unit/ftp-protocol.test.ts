@@ -9,7 +9,7 @@ import { errorReply, transferErrorReply } from '../../src/ftp/errors.js';
 import {
   DEFAULT_MLST_FACTS, formatTimeVal, listLines, mlstFeature, mlsxLine, parseTimeVal, permFact, selectFacts, stripListOptions,
 } from '../../src/ftp/listing.js';
-import { VfsError, type VfsAttrs, type VfsErrorCode } from '../../src/vfs/index.js';
+import { toVfsError, VfsError, type VfsAttrs, type VfsErrorCode } from '../../src/vfs/index.js';
 
 test('PORT: h1,h2,h3,h4,p1,p2', () => {
   assert.deepEqual(parsePortArg('127,0,0,1,4,1'), { host: '127.0.0.1', port: 1025 });
@@ -116,21 +116,21 @@ test('MDTM/MFMT times: UTC YYYYMMDDHHMMSS, real dates only', () => {
   fc.assert(fc.property(fc.integer({ min: 0, max: 253402300799 }), (t) => assert.equal(parseTimeVal(formatTimeVal(t)), t)));
 });
 
-test('the error table: every vfs code has a reply; 552 for space; only 426/451/552 after 150', () => {
+test('the error table: every vfs code has a reply; 452 for a full disk, 552 for quotas; only 426/451/452/552 after 150', () => {
   const expected: Record<VfsErrorCode, number> = {
     NO_SUCH_FILE: 550, PERMISSION_DENIED: 550, EXISTS: 550, TARGET_EXISTS: 550, NOT_A_DIRECTORY: 550, IS_A_DIRECTORY: 550,
     NOT_EMPTY: 550, UNKNOWN_NODE: 550, INVALID_NAME: 553, INVALID_ARGUMENT: 550, CLOSED: 451, TOO_MANY_OPEN_FILES: 450,
-    UNSUPPORTED: 504, UNAVAILABLE: 450, FAILURE: 451,
+    UNSUPPORTED: 504, UNAVAILABLE: 450, NO_SPACE: 452, QUOTA_EXCEEDED: 552, FILE_TOO_LARGE: 552, FAILURE: 451,
   };
   for (const [code, reply] of Object.entries(expected)) {
     const r = errorReply(new VfsError(code as VfsErrorCode, `msg ${code}`));
     assert.deepEqual(r, { code: reply, text: `msg ${code}` });
     const t = transferErrorReply(new VfsError(code as VfsErrorCode, 'm'));
-    assert.ok([426, 451, 552].includes(t.code), `${code} after 150 → ${t.code}`);
+    assert.ok([426, 451, 452, 552].includes(t.code), `${code} after 150 → ${t.code}`);
   }
-  const full = new VfsError('FAILURE', 'internal error', { cause: Object.assign(new Error('write failed'), { code: 'ENOSPC' }) });
-  assert.equal(errorReply(full).code, 552);
-  assert.equal(transferErrorReply(full).code, 552);
+  const full = toVfsError(Object.assign(new Error('write failed'), { code: 'ENOSPC' }));
+  assert.equal(errorReply(full).code, 452);
+  assert.equal(transferErrorReply(full).code, 452);
   assert.deepEqual(errorReply(new Error('secret URI:DIR2:xyz')), { code: 451, text: 'Local error in processing' }, 'unexpected errors say nothing');
 });
 

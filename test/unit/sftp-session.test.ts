@@ -8,49 +8,17 @@ import {
   decodeLimitsData, decodeStatvfsData, encodePacket, encodeRequest, MAX_PACKET, MAX_READ, MAX_WRITE, OpenFlags,
   OPENSSH_EXTENSION_VERSIONS, PacketType, StatusCode, stringBytes, u32Bytes, u64Bytes, type SftpReply,
 } from '../../src/sftp/index.js';
-import { ADVERTISED_EXTENSIONS, runSftpSession, type SftpLogger, type SftpSessionOptions } from '../../src/sftp/session.js';
+import { ADVERTISED_EXTENSIONS, runSftpSession, type SftpLogger } from '../../src/sftp/session.js';
 import { STATUS_OF_VFS_ERROR } from '../../src/sftp/status-map.js';
 import { OpenFiles, VfsSession } from '../../src/vfs/index.js';
-import type { FileReader, Grid } from '../../src/grid/index.js';
 import { pseudoRandom } from '../helpers/data.js';
-import { buildFixture, GROSS, readAll, type Fixture } from '../helpers/fixture.js';
+import { buildFixture, GROSS, readAll } from '../helpers/fixture.js';
 import { duplexPair, SftpStatusError, SftpTestClient, type RequestWithoutId } from '../helpers/sftp-client.js';
+import { start, withSlowRead } from '../helpers/sftp-session-harness.js';
 import { tempDir } from '../helpers/tmp.js';
 
 const { READ, WRITE, APPEND, CREAT, TRUNC, EXCL } = OpenFlags;
 const S = StatusCode;
-
-interface Harness {
-  f: Fixture;
-  c: SftpTestClient;
-  vfs: VfsSession;
-  openFiles: OpenFiles;
-  session: ReturnType<typeof runSftpSession>;
-  /** Ends the client side, waits for the session, and checks nothing leaked. */
-  end(): Promise<void>;
-}
-
-async function start(opts: { root?: (f: Fixture) => string; session?: SftpSessionOptions; fixture?: Fixture; grid?: (f: Fixture) => Grid } = {}): Promise<Harness> {
-  const f = opts.fixture ?? (await buildFixture());
-  const openFiles = new OpenFiles();
-  const vfs = new VfsSession({ grid: opts.grid ? opts.grid(f) : f.grid, rootCap: opts.root ? opts.root(f) : f.root, username: 'alice', openFiles, spillDir: tempDir() });
-  const [serverEnd, clientEnd] = duplexPair();
-  const session = runSftpSession(serverEnd, vfs, opts.session);
-  const c = new SftpTestClient(clientEnd);
-  await c.init();
-  return {
-    f, c, vfs, openFiles, session,
-    async end() {
-      await c.end();
-      await session.done;
-      assert.equal(session.openHandles, 0, 'no handle left');
-      assert.equal(vfs.openFileCount, 0, 'no vfs file left open');
-      assert.equal(openFiles.size, 0, 'no open writer left registered');
-      assert.deepEqual(c.garbage, [], 'every reply decodes');
-      for (const [id, n] of c.answered) assert.equal(n, 1, `id ${id} answered ${n} times`);
-    },
-  };
-}
 
 /** The STATUS code a request gets (fails if the reply is not a STATUS). */
 async function code(c: SftpTestClient, req: RequestWithoutId): Promise<number> {
@@ -85,7 +53,7 @@ test('the status table maps every vfs error code as tahoe-frontends.md §3.3 say
   assert.deepEqual(STATUS_OF_VFS_ERROR, {
     NO_SUCH_FILE: 2, PERMISSION_DENIED: 3, EXISTS: 4, TARGET_EXISTS: 3, IS_A_DIRECTORY: 3, NOT_A_DIRECTORY: 3,
     UNKNOWN_NODE: 3, NOT_EMPTY: 4, INVALID_NAME: 2, INVALID_ARGUMENT: 5, CLOSED: 5, TOO_MANY_OPEN_FILES: 4,
-    UNSUPPORTED: 8, UNAVAILABLE: 4, FAILURE: 4,
+    UNSUPPORTED: 8, UNAVAILABLE: 4, NO_SPACE: 4, QUOTA_EXCEEDED: 4, FILE_TOO_LARGE: 4, FAILURE: 4,
   });
 });
 
@@ -647,29 +615,6 @@ test('64 parallel out-of-order WRITEs give a byte-exact file', async () => {
   await c.close(r);
   await end();
 });
-
-/** `grid`, except that reads of files whose first `length` bytes start at `slowOffset` wait `ms`. */
-function withSlowRead(grid: Grid, slowOffset: number, ms: number): Grid {
-  return new Proxy(grid, {
-    get(target, key) {
-      if (key === 'openRead') {
-        return async (cap: string): Promise<FileReader> => {
-          const r = await target.openRead(cap);
-          return {
-            size: r.size,
-            read: async (offset, length) => {
-              if (offset === slowOffset) await new Promise((resolve) => setTimeout(resolve, ms));
-              return r.read(offset, length);
-            },
-            close: () => r.close(),
-          };
-        };
-      }
-      const v: unknown = Reflect.get(target, key, target);
-      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
-    },
-  });
-}
 
 test('READ replies of one handle leave in request order, even when a later READ (or EOF) is ready first', async () => {
   // OpenSSH scp truncates a download and PuTTY pscp drops the connection when a reply overtakes

@@ -6,7 +6,8 @@ import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
 import { readCapOf } from '../../src/caps/index.js';
-import { OpenFiles, VfsSession, isVfsError, parsePath, type VfsErrorCode, type VfsFile } from '../../src/vfs/index.js';
+import { GridError } from '../../src/grid/index.js';
+import { OpenFiles, VfsSession, isVfsError, parsePath, type AuditEvent, type VfsErrorCode, type VfsFile } from '../../src/vfs/index.js';
 import { buildFixture, GROSS, LOOP_TIME, readAll, type Fixture } from '../helpers/fixture.js';
 import { tempDir } from '../helpers/tmp.js';
 import { pseudoRandom } from '../helpers/data.js';
@@ -480,4 +481,33 @@ test('a second open of a file waits for the commit of the first', async () => {
   assert.equal((await r.stat()).size, 500_000);
   await s.closeFile(r);
   await closing;
+});
+
+test('every commit is audited with its result, failed ones too (a full disk is NO_SPACE)', async () => {
+  const f = await buildFixture();
+  const events: AuditEvent[] = [];
+  let failLink = false;
+  const grid = new Proxy(f.grid, {
+    get(target, key) {
+      const v = Reflect.get(target, key, target) as unknown;
+      if (key === 'setChild') {
+        return async (...a: Parameters<typeof target.setChild>) => {
+          if (failLink) throw new GridError('NO_SPACE', 'no space left on the store');
+          return target.setChild(...a);
+        };
+      }
+      return typeof v === 'function' ? (v as (...a: unknown[]) => unknown).bind(target) : v;
+    },
+  });
+  const s = new VfsSession({ grid, rootCap: f.root, username: 'alice', openFiles: new OpenFiles(), spillDir: tempDir(), audit: (e) => events.push(e) });
+  const ok = await s.open(P('kept'), { write: true, create: true });
+  await ok.write(0, Buffer.from('a'.repeat(100)));
+  await s.closeFile(ok);
+  failLink = true;
+  const bad = await s.open(P('lost'), { write: true, create: true });
+  await bad.write(0, Buffer.from('b'.repeat(100)));
+  await fails(s.closeFile(bad), 'NO_SPACE');
+  const commits = events.filter((e) => e.op === 'commit').map((e) => [e.path, e.bytes, e.result]);
+  assert.deepEqual(commits, [['kept', 100, 'ok'], ['lost', 100, 'NO_SPACE']]);
+  await s.close();
 });

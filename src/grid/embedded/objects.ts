@@ -16,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { b32encode, chkStorageIndex, formatCap, literalCap, LIT_MAX, taggedHash, type ChkFields } from '../../caps/index.js';
 import { GridError } from '../errors.js';
 import type { FileReader, UploadSink } from '../types.js';
+import { classifyStorageError, type SpaceGuard } from './space.js';
 
 /**
  * 128 KiB: big enough that per-segment work (a GCM setup, a syscall) is negligible, small
@@ -106,6 +107,8 @@ export interface ObjectStoreDirs {
   objectsDir: string;
   /** This process's private temporary folder (in-progress uploads). */
   tmpDir: string;
+  /** Refuses file data that would eat into the store's reserve (space.ts). */
+  space?: SpaceGuard;
 }
 
 /** A streaming upload of one immutable object; see the file comment for the format. */
@@ -162,6 +165,7 @@ export class ObjectUpload implements UploadSink {
 
   /** Encrypts the buffered segment and starts writing it; waits when too many writes are queued. */
   private async flushSegment(): Promise<void> {
+    await this.dirs.space?.claim(this.fill + TAG);
     const file = await this.ensureFile();
     const index = this.segmentIndex++;
     const sealed = this.sealSegment(index, this.segment.subarray(0, this.fill));
@@ -170,7 +174,7 @@ export class ObjectUpload implements UploadSink {
       () => void this.inFlight.delete(p),
       (err: Error) => {
         this.inFlight.delete(p);
-        this.failure ??= new GridError('UNAVAILABLE', `cannot write to the store: ${err.message}`, { cause: err });
+        this.failure ??= writeFailure(err);
       },
     );
     this.inFlight.add(p);
@@ -200,6 +204,7 @@ export class ObjectUpload implements UploadSink {
         // Less than one segment: the object is a row in the index database, stored with one
         // transaction instead of a file, its fsync, a link and a directory fsync.
         const object = Buffer.concat([header, this.sealSegment(0, this.segment.subarray(0, this.fill))]);
+        await this.dirs.space?.claim(object.length);
         const stored = this.small.putIfAbsent(storageIndex, object);
         this.state = 'done';
         return formatCap({ type: 'CHK', key: readKey, uebHash: headerHash(stored.subarray(0, HEADER_SIZE)), k: 1, n: 1, size });
@@ -219,7 +224,7 @@ export class ObjectUpload implements UploadSink {
     } catch (err) {
       await this.cleanup();
       this.state = 'aborted';
-      throw err instanceof GridError ? err : new GridError('UNAVAILABLE', `cannot store the file: ${(err as Error).message}`, { cause: err });
+      throw err instanceof GridError ? err : writeFailure(err as Error);
     }
   }
 
@@ -265,6 +270,13 @@ export class ObjectUpload implements UploadSink {
     this.tmpPath = undefined;
     if (path) await fsp.rm(path, { force: true }).catch(() => {});
   }
+}
+
+/** A failed write of object data: NO_SPACE for a full disk, else the store is unavailable. */
+function writeFailure(err: Error): GridError {
+  const classified = classifyStorageError(err);
+  if (classified instanceof GridError) return classified;
+  return new GridError('UNAVAILABLE', `cannot write to the store: ${err.message}`, { cause: err });
 }
 
 async function readHeader(path: string): Promise<Buffer> {

@@ -17,13 +17,18 @@ import { openDatabase, Statements, type Db } from './db.js';
 import { openEntry, sealEntry, type StoredEntry } from './entries.js';
 import { dirKeys, mutableFileKeys, nameRowKey, newSlot, type DirKeys, type SlotKeys } from './keys.js';
 import { BufferReader, ObjectReader, ObjectUpload, type SmallObjects } from './objects.js';
+import { classifyStorageError, NO_SPACE_MESSAGE, SpaceGuard } from './space.js';
 
 export interface EmbeddedGridOptions {
   /** Folder of the store (created if missing). */
   storeDir: string;
   /** The node's convergence secret: equal bytes uploaded by this node dedupe to one object. */
   convergenceSecret: Buffer;
+  /** Free bytes of the store's filesystem that file data never takes (space.ts). Default 64 MiB. */
+  reserveBytes?: number;
 }
+
+export const DEFAULT_STORE_RESERVE = 64 * 1024 * 1024;
 
 /** Largest immutable directory we read into memory (they are written whole, like Tahoe's). */
 const MAX_IMMUTABLE_DIR = 64 * 1024 * 1024;
@@ -60,16 +65,29 @@ export class EmbeddedGrid implements Grid {
     private readonly objectsDir: string,
     private readonly tmpDir: string,
     private readonly convergenceSecret: Buffer,
+    private readonly space: SpaceGuard,
   ) {
     this.st = new Statements(db);
     this.small = {
       get: (si) => this.st.getSmall.get(si),
       putIfAbsent: (si, object) =>
-        this.db.transaction(() => {
+        this.change(() => {
           this.st.insertSmall.run(si, object);
           return this.st.getSmall.get(si)!;
-        }).immediate(),
+        }),
     };
+  }
+
+  /**
+   * Runs `fn` as one write transaction. A full disk (SQLITE_FULL) is NO_SPACE; the reserve that
+   * uploads leave free (space.ts) is what lets these commits succeed on a full store.
+   */
+  private change<T>(fn: () => T): T {
+    try {
+      return this.db.transaction(fn).immediate();
+    } catch (err) {
+      throw classifyStorageError(err);
+    }
   }
 
   static async open(options: EmbeddedGridOptions): Promise<EmbeddedGrid> {
@@ -92,7 +110,8 @@ export class EmbeddedGrid implements Grid {
     } catch (err) {
       throw new GridError('UNAVAILABLE', `cannot open the store in ${storeDir}: ${(err as Error).message}`, { cause: err });
     }
-    return new EmbeddedGrid(db, storeDir, objectsDir, tmpDir, options.convergenceSecret);
+    const space = new SpaceGuard(storeDir, options.reserveBytes ?? DEFAULT_STORE_RESERVE);
+    return new EmbeddedGrid(db, storeDir, objectsDir, tmpDir, options.convergenceSecret, space);
   }
 
   async close(): Promise<void> {
@@ -228,18 +247,18 @@ export class EmbeddedGrid implements Grid {
   async setChild(dirCap: string, name: string, childCap: string, options: SetChildOptions): Promise<void> {
     const nfc = validName(name);
     const keys = this.writableDir(dirCap);
-    this.db.transaction(() => {
+    this.change(() => {
       const existing = this.readEntry(keys, nfc);
       if (existing) checkReplace(options.replace, nfc, this.entryNode(existing.entry).kind);
       const metadata = updateLinkMetadata(existing?.entry.metadata, options.metadata, nowSeconds());
       this.writeEntry(keys, existing?.nameKey ?? nameRowKey(keys, nfc), nfc, childCap, metadata);
-    }).immediate();
+    });
   }
 
   async deleteChild(dirCap: string, name: string, options: DeleteChildOptions = {}): Promise<DirEntry> {
     const nfc = validName(name);
     const keys = this.writableDir(dirCap);
-    return this.db.transaction(() => {
+    return this.change(() => {
       const existing = this.readEntry(keys, nfc);
       if (!existing) throw new GridError('NOT_FOUND', `No such child: ${nfc}`);
       const entry = this.toDirEntry(existing.entry);
@@ -250,7 +269,7 @@ export class EmbeddedGrid implements Grid {
       }
       this.st.deleteEntry.run(keys.storageIndex, existing.nameKey);
       return entry;
-    }).immediate();
+    });
   }
 
   /** Emptiness of a child directory, decided inside the caller's transaction. */
@@ -271,7 +290,7 @@ export class EmbeddedGrid implements Grid {
     const toNfc = validName(toName);
     const from = this.writableDir(fromDirCap);
     const to = this.writableDir(toDirCap);
-    this.db.transaction(() => {
+    this.change(() => {
       const source = this.readEntry(from, fromNfc);
       if (!source) throw new GridError('NOT_FOUND', `No such child: ${fromNfc}`);
       const sameDir = from.storageIndex.equals(to.storageIndex);
@@ -282,13 +301,13 @@ export class EmbeddedGrid implements Grid {
       const metadata = updateLinkMetadata(source.entry.metadata, undefined, nowSeconds());
       this.st.deleteEntry.run(from.storageIndex, source.nameKey);
       this.writeEntry(to, target?.nameKey ?? nameRowKey(to, toNfc), toNfc, childCap, metadata);
-    }).immediate();
+    });
   }
 
   async patchMetadata(dirCap: string, name: string, patch: MetadataPatch): Promise<DirEntry> {
     const nfc = validName(name);
     const keys = this.writableDir(dirCap);
-    return this.db.transaction(() => {
+    return this.change(() => {
       const existing = this.readEntry(keys, nfc);
       if (!existing) throw new GridError('NOT_FOUND', `No such child: ${nfc}`);
       const user = patchUserMetadata(userPart(existing.entry.metadata), patch);
@@ -296,7 +315,7 @@ export class EmbeddedGrid implements Grid {
       const childCap = existing.entry.writeCap ?? existing.entry.readCap ?? '';
       this.writeEntry(keys, existing.nameKey, nfc, childCap, metadata);
       return this.toDirEntry(this.readEntry(keys, nfc)!.entry);
-    }).immediate();
+    });
   }
 
   async mkdir(dirCap: string, name: string, options: { replace?: ReplaceMode; metadata?: Metadata } = {}): Promise<string> {
@@ -304,20 +323,20 @@ export class EmbeddedGrid implements Grid {
     const keys = this.writableDir(dirCap);
     const slot = newSlot();
     const childCap = formatCap({ type: 'DIR2', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
-    this.db.transaction(() => {
+    this.change(() => {
       const existing = this.readEntry(keys, nfc);
       if (existing) checkReplace(options.replace ?? false, nfc, this.entryNode(existing.entry).kind);
       this.st.insertDir.run(dirKeys(childCap).storageIndex);
       const metadata = updateLinkMetadata(existing?.entry.metadata, options.metadata, nowSeconds());
       this.writeEntry(keys, existing?.nameKey ?? nameRowKey(keys, nfc), nfc, childCap, metadata);
-    }).immediate();
+    });
     return childCap;
   }
 
   async createDirectory(): Promise<string> {
     const slot = newSlot();
     const cap = formatCap({ type: 'DIR2', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
-    this.st.insertDir.run(dirKeys(cap).storageIndex);
+    this.change(() => this.st.insertDir.run(dirKeys(cap).storageIndex));
     return cap;
   }
 
@@ -345,7 +364,7 @@ export class EmbeddedGrid implements Grid {
   }
 
   async upload(): Promise<UploadSink> {
-    return new ObjectUpload({ objectsDir: this.objectsDir, tmpDir: this.tmpDir }, this.convergenceSecret, this.small);
+    return new ObjectUpload({ objectsDir: this.objectsDir, tmpDir: this.tmpDir, space: this.space }, this.convergenceSecret, this.small);
   }
 
   private contentCapOf(content: MutableContent): string {
@@ -366,7 +385,7 @@ export class EmbeddedGrid implements Grid {
     const slot = newSlot();
     const cap = formatCap({ type: format === 'MDMF' ? 'MDMF' : 'SSK', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
     const keys = mutableFileKeys(cap);
-    this.st.insertMutable.run(keys.storageIndex, 1, this.sealVersion(keys, 1, contentCap));
+    this.change(() => this.st.insertMutable.run(keys.storageIndex, 1, this.sealVersion(keys, 1, contentCap)));
     return cap;
   }
 
@@ -374,18 +393,22 @@ export class EmbeddedGrid implements Grid {
     const contentCap = this.contentCapOf(content);
     const keys = mutableFileKeys(writeCap);
     if (!keys.writeKey) throw new GridError('NOT_WRITABLE', 'mutable file cap is read-only');
-    this.db.transaction(() => {
+    this.change(() => {
       const { seq } = this.mutableContentCap(keys);
       this.st.updateMutable.run(seq + 1, this.sealVersion(keys, seq + 1, contentCap), keys.storageIndex);
-    }).immediate();
+    });
   }
 
   // --- whole store ----------------------------------------------------------------------
 
+  /** The store's filesystem; available space is what file data may still take (the reserve is kept). */
   async diskUsage(): Promise<DiskUsage> {
-    const s = await fsp.statfs(this.storeDir);
-    const total = s.blocks * s.bsize;
-    return { totalBytes: total, usedBytes: (s.blocks - s.bfree) * s.bsize, availableBytes: s.bavail * s.bsize };
+    const f = await this.space.figures();
+    return { totalBytes: f.totalBytes, usedBytes: f.usedBytes, availableBytes: Math.max(0, f.freeBytes - this.space.reserveBytes) };
+  }
+
+  async checkSpace(bytes: number): Promise<void> {
+    if (bytes > (await this.space.available())) throw new GridError('NO_SPACE', NO_SPACE_MESSAGE);
   }
 
   /** Where this store keeps its data (for messages; never contains caps). */
