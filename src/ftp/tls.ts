@@ -10,7 +10,9 @@
 //   (`isSessionReused()`), i.e. one that this control connection's client negotiated: someone
 //   who races the real client to the data port cannot complete a resumed handshake, so the
 //   data channel cannot be stolen (ProFTPD's and vsftpd's session-reuse requirement). This works
-//   for TLS 1.2 session IDs and tickets, and for TLS 1.3 tickets.
+//   for TLS 1.2 session IDs and tickets, and for TLS 1.3 tickets. Clients that never resume
+//   (Python's ftplib) or resume another connection's session (rclone) need the requirement off
+//   ([ftpd] tls_require_session_reuse = false); a refused one gets 522 on the control connection.
 import { randomBytes, constants } from 'node:crypto';
 import { Server as NetServer, type Socket } from 'node:net';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
@@ -107,7 +109,10 @@ export class ConnectionTls {
       sock.once('secure', () => {
         if (settled) return;
         if (requireResumption && !sock.isSessionReused()) {
-          fail(new TlsHandshakeError('session reuse required: the data connection must resume the TLS session of the control connection'));
+          settled = true;
+          clearTimeout(timer);
+          refuseGracefully(sock, raw, timeoutMs);
+          reject(new TlsHandshakeError('session reuse required: the data connection must resume the TLS session of the control connection (tls_require_session_reuse)'));
           return;
         }
         settled = true;
@@ -117,4 +122,27 @@ export class ConnectionTls {
       });
     });
   }
+}
+
+/**
+ * Ends a data connection refused after its handshake without resetting it: close_notify and FIN,
+ * then what the client still sends is read and dropped until it closes (at most `timeoutMs`).
+ * An uploading client writes before it reads the control reply; destroying the socket under
+ * its writes would reset the connection, and it would fail on the reset instead of on our 522.
+ */
+function refuseGracefully(sock: TLSSocket, raw: Socket, timeoutMs: number): void {
+  const done = () => {
+    clearTimeout(timer);
+    sock.destroy();
+    raw.destroy();
+  };
+  const timer = setTimeout(done, timeoutMs);
+  timer.unref();
+  sock.removeAllListeners('error');
+  sock.on('error', done);
+  sock.once('close', done);
+  sock.once('end', done);
+  sock.disableRenegotiation();
+  sock.resume();
+  sock.end();
 }

@@ -71,7 +71,7 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     assert.equal((await c.cmd('RETR small')).code, 150);
     const refused = await c.read();
     assert.equal(refused.code, 522);
-    assert.match(refused.text, /session reuse required/);
+    assert.match(refused.text, /session reuse required.*tls_require_session_reuse/);
     assert.equal((await d).data.length, 0);
     // Another connection's session does not count either.
     const other = await secureSession(h.port, version);
@@ -91,6 +91,21 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     c.close();
   });
 }
+
+test('tlsRequireSessionReuse = false: data connections that resume nothing are accepted (TLS 1.3 and 1.2)', async () => {
+  const relaxed = await startHarness({ tls: true, tlsRequireSessionReuse: false });
+  for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+    const { c } = await secureSession(relaxed.port, version);
+    const port = await c.epsv();
+    const d = tlsData(port, undefined, version);
+    assert.equal((await c.cmd('RETR small')).code, 150);
+    const got = await d;
+    assert.equal(got.reused, false);
+    assert.equal(got.data.toString(), '0123456789');
+    assert.equal((await c.read()).code, 226);
+    c.close();
+  }
+});
 
 test('curl: explicit FTPS upload, download, listing (TLS 1.3 and 1.2), resume', async () => {
   const refused = () => h.logger.entries.filter((e) => e.msg === 'ftp data connection TLS refused').length;
