@@ -27,6 +27,13 @@ export interface TlsMaterial {
 }
 
 const SESSION_CACHE_MAX = 64;
+/**
+ * Data connections resume the session the client got when its control connection started, and
+ * a control connection can last as long as it is busy; OpenSSL's default lifetime (2 h) made
+ * every transfer after that fail with 522. 7 days is TLS 1.3's longest ticket lifetime; the
+ * ticket keys die with the control connection anyway.
+ */
+const SESSION_LIFETIME_S = 7 * 24 * 3600;
 const SECURE_OPTIONS = constants.SSL_OP_NO_RENEGOTIATION;
 
 export class TlsHandshakeError extends Error {
@@ -55,6 +62,7 @@ export class FtpTls {
       honorCipherOrder: true,
       // Fresh keys: tickets from other connections cannot be resumed here.
       ticketKeys: randomBytes(48),
+      sessionTimeout: SESSION_LIFETIME_S,
     });
   }
 

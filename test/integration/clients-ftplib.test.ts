@@ -213,3 +213,25 @@ test('ftplib FTP_TLS as shipped gets a clear 522 naming tls_require_session_reus
   const listed = out.at(-1)!;
   assert.ok(listed.startsWith('clear NLST: ') && listed.includes('there.txt') && !listed.includes('refused.bin'), listed);
 });
+
+// A data connection resumes the ticket (TLS 1.3) or session (TLS 1.2) the client got when the
+// control connection started. Its lifetime was OpenSSL's default of 2 hours, so every transfer
+// after the second hour of a control connection (a long mirror) got 522, whatever the client did.
+test('FTPS: the control connection\'s TLS session stays resumable for 7 days (TLS 1.3 and 1.2), not 2 hours', async () => {
+  const script = PRELUDE + String.raw`
+out = []
+for version in (ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2):
+    ctx.maximum_version = version
+    f = client()
+    f.nlst()  # TLS 1.3 tickets arrive after the handshake; a reply read takes them in
+    out.append([f.sock.version(), f.sock.session.has_ticket, f.sock.session.ticket_lifetime_hint])
+    f.quit()
+print(json.dumps(out))
+`;
+  const cfg = { mode: 'tls-reuse', port: strict.ftpPort, user: strict.user, password: strict.password };
+  const r = succeeded(await run('/usr/bin/python3', ['-c', script, JSON.stringify(cfg)], { timeoutMs: 60_000 }), 'ftplib session lifetime');
+  assert.deepEqual(JSON.parse(r.stdout.toString()), [
+    ['TLSv1.3', true, 7 * 24 * 3600],
+    ['TLSv1.2', true, 7 * 24 * 3600],
+  ]);
+});
