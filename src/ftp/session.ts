@@ -342,7 +342,7 @@ export class FtpSession {
         const tls = this.secure && this.prot === 'P' ? this.connTls : undefined;
         if (tls) {
           try {
-            data = await tls.accept(raw, this.ctx.limits.dataTimeoutMs, this.ctx.options.tlsRequireSessionReuse ?? true);
+            data = await tls.accept(raw, this.ctx.limits.dataTimeoutMs, tls.requireResumption);
           } catch (err) {
             data = undefined;
             this.log.warn({ client: this.ctx.remoteAddress, err: (err as Error).message }, 'ftp data connection TLS refused');

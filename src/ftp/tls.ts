@@ -12,7 +12,8 @@
 //   data channel cannot be stolen (ProFTPD's and vsftpd's session-reuse requirement). This works
 //   for TLS 1.2 session IDs and tickets, and for TLS 1.3 tickets. Clients that never resume
 //   (Python's ftplib) or resume another connection's session (rclone) need the requirement off
-//   ([ftpd] tls_require_session_reuse = false); a refused one gets 522 on the control connection.
+//   ([ftpd] tls_require_session_reuse = false; then all connections share one context, see
+//   FtpTls); a refused one gets 522 on the control connection.
 import { randomBytes, constants } from 'node:crypto';
 import { Server as NetServer, type Socket } from 'node:net';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
@@ -27,6 +28,7 @@ export interface TlsMaterial {
 }
 
 const SESSION_CACHE_MAX = 64;
+const SHARED_SESSION_CACHE_MAX = 4096;
 /**
  * Data connections resume the session the client got when its control connection started, and
  * a control connection can last as long as it is busy; OpenSSL's default lifetime (2 h) made
@@ -43,9 +45,23 @@ export class TlsHandshakeError extends Error {
   }
 }
 
-/** The server's certificate, checked once at start; hands out per-connection contexts. */
+/**
+ * The server's certificate, checked once at start; hands out the TLS state of each control
+ * connection. With `requireSessionReuse` (the default) every control connection gets its own
+ * context, so only its own client can resume its sessions. Without it, all connections share one
+ * context: a client that resumes a session of another of its connections (rclone: one session
+ * cache for all of them) then resumes instead of making a full handshake. That matters: after a
+ * full TLS 1.3 handshake OpenSSL sends session tickets at once, a client that only writes (an
+ * upload) never reads them, and when Go's TLS (rclone) closes with them unread its kernel resets
+ * the connection and drops the upload's unsent tail. A resumed handshake sends no ticket.
+ */
 export class FtpTls {
-  constructor(private readonly material: TlsMaterial) {
+  private shared: ConnectionTls | undefined;
+
+  constructor(
+    private readonly material: TlsMaterial,
+    private readonly requireSessionReuse = true,
+  ) {
     try {
       this.context();
     } catch (err) {
@@ -60,7 +76,7 @@ export class FtpTls {
       minVersion: 'TLSv1.2',
       secureOptions: SECURE_OPTIONS,
       honorCipherOrder: true,
-      // Fresh keys: tickets from other connections cannot be resumed here.
+      // Fresh keys: tickets from other contexts cannot be resumed here.
       ticketKeys: randomBytes(48),
       sessionTimeout: SESSION_LIFETIME_S,
     });
@@ -68,20 +84,27 @@ export class FtpTls {
 
   /** TLS state of one control connection and its data connections. */
   forConnection(): ConnectionTls {
-    return new ConnectionTls(this.context());
+    if (this.requireSessionReuse) return new ConnectionTls(this.context(), true, SESSION_CACHE_MAX);
+    this.shared ??= new ConnectionTls(this.context(), false, SHARED_SESSION_CACHE_MAX);
+    return this.shared;
   }
 }
 
 export class ConnectionTls {
   // node:tls asks a "server" for TLS 1.2 session-ID resumption; this one is never listening
-  // and only carries this connection's cache.
+  // and only carries this context's cache.
   private readonly events = new NetServer();
   private readonly cache = new Map<string, Buffer>();
 
-  constructor(private readonly context: SecureContext) {
+  constructor(
+    private readonly context: SecureContext,
+    /** Whether data connections must resume one of this context's sessions. */
+    readonly requireResumption: boolean,
+    cacheMax: number,
+  ) {
     this.events.on('newSession', (id: Buffer, data: Buffer, done: () => void) => {
       this.cache.set(id.toString('hex'), data);
-      while (this.cache.size > SESSION_CACHE_MAX) this.cache.delete(this.cache.keys().next().value!);
+      while (this.cache.size > cacheMax) this.cache.delete(this.cache.keys().next().value!);
       done();
     });
     this.events.on('resumeSession', (id: Buffer, done: (err: Error | null, data: Buffer | null) => void) => {
@@ -90,8 +113,9 @@ export class ConnectionTls {
   }
 
   /**
-   * Runs the server side of a handshake on `raw`. With `requireResumption`, a handshake that did
-   * not resume one of this connection's sessions is refused.
+   * Runs the server side of a handshake on `raw`. With `requireResumption` (pass the property of
+   * that name for data connections), a handshake that did not resume one of this context's
+   * sessions is refused.
    */
   accept(raw: Socket, timeoutMs: number, requireResumption: boolean): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {

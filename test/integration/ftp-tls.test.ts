@@ -92,17 +92,28 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
   });
 }
 
-test('tlsRequireSessionReuse = false: data connections that resume nothing are accepted (TLS 1.3 and 1.2)', async () => {
+test('tlsRequireSessionReuse = false: data connections that resume nothing are accepted, sessions of other connections resume (TLS 1.3 and 1.2)', async () => {
   const relaxed = await startHarness({ tls: true, tlsRequireSessionReuse: false });
   for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     const { c } = await secureSession(relaxed.port, version);
-    const port = await c.epsv();
-    const d = tlsData(port, undefined, version);
+    let port = await c.epsv();
+    let d = tlsData(port, undefined, version);
     assert.equal((await c.cmd('RETR small')).code, 150);
-    const got = await d;
+    let got = await d;
     assert.equal(got.reused, false);
     assert.equal(got.data.toString(), '0123456789');
     assert.equal((await c.read()).code, 226);
+    // rclone resumes whichever session it has last: one of another control connection. It must
+    // resume (a full TLS 1.3 handshake would send tickets that an uploading Go client never reads).
+    const other = await secureSession(relaxed.port, version);
+    port = await c.epsv();
+    d = tlsData(port, await other.ticket, version);
+    assert.equal((await c.cmd('RETR small')).code, 150);
+    got = await d;
+    assert.equal(got.reused, true, 'the session of another connection resumed');
+    assert.equal(got.data.toString(), '0123456789');
+    assert.equal((await c.read()).code, 226);
+    other.c.close();
     c.close();
   }
 });
