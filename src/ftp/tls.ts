@@ -16,6 +16,7 @@
 //   FtpTls); a refused one gets 522 on the control connection.
 import { randomBytes, constants } from 'node:crypto';
 import { Server as NetServer, type Socket } from 'node:net';
+import { Duplex } from 'node:stream';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 
 export type TlsMode = 'off' | 'optional' | 'required';
@@ -115,16 +116,19 @@ export class ConnectionTls {
   /**
    * Runs the server side of a handshake on `raw`. With `requireResumption` (pass the property of
    * that name for data connections), a handshake that did not resume one of this context's
-   * sessions is refused.
+   * sessions is refused. With `upload`, endedWithoutCloseNotify() tells afterwards whether the
+   * client ended the upload properly.
    */
-  accept(raw: Socket, timeoutMs: number, requireResumption: boolean): Promise<TLSSocket> {
+  accept(raw: Socket, timeoutMs: number, requireResumption: boolean, opts: { upload?: boolean } = {}): Promise<TLSSocket> {
     return new Promise((resolve, reject) => {
-      const sock = new TLSSocket(raw, {
+      const below = opts.upload ? new TcpBelowTls(raw) : raw;
+      const sock = new TLSSocket(below, {
         isServer: true,
         secureContext: this.context,
         server: this.events,
         ALPNCallback: ({ protocols }) => (protocols.includes('ftp') ? 'ftp' : undefined),
       });
+      if (below instanceof TcpBelowTls) below.watch(sock);
       let settled = false;
       const fail = (err: Error) => {
         if (settled) return;
@@ -177,4 +181,82 @@ function refuseGracefully(sock: TLSSocket, raw: Socket, timeoutMs: number): void
   sock.disableRenegotiation();
   sock.resume();
   sock.end();
+}
+
+const truncation = new WeakMap<object, { truncated: boolean }>();
+
+/**
+ * Whether an upload's TLS stream ended because its TCP connection ended, without the client's
+ * close_notify: the data may be cut short (a reset that dropped the client's unsent bytes, or a
+ * forged FIN), so it must not be stored. Every client we know ends uploads with close_notify
+ * (curl, lftp, ftplib, rclone, basic-ftp); vsftpd's strict_ssl_read_eof is the same check.
+ * False for sockets accepted without `upload`.
+ */
+export function endedWithoutCloseNotify(sock: object): boolean {
+  return truncation.get(sock)?.truncated ?? false;
+}
+
+/**
+ * The TCP connection under an upload's TLS socket, passed through a JS stream so we see its end:
+ * node:tls reports close_notify and a bare TCP end alike. TLS consumes every byte we hand it at
+ * once, so when the TCP end reaches TLS, TLS has either ended already (close_notify came first)
+ * or ends now (truncated).
+ */
+class TcpBelowTls extends Duplex {
+  private tcpEnded = false;
+  private eof = false;
+
+  constructor(private readonly raw: Socket) {
+    super({ allowHalfOpen: true });
+    raw.on('data', (chunk: Buffer) => {
+      if (!this.push(chunk)) raw.pause();
+    });
+    // A reset or a close ends the stream like a FIN does, after the bytes that came before it:
+    // TLS still reads a close_notify among them, as node:tls itself would.
+    const end = () => {
+      if (this.eof) return;
+      this.eof = true;
+      this.push(null);
+    };
+    raw.on('end', end);
+    raw.on('error', () => {});
+    raw.on('close', end);
+  }
+
+  /** Call once `tls` is built on this stream (it has registered its own 'end' listener). */
+  watch(tls: TLSSocket): void {
+    const state = { truncated: false };
+    truncation.set(tls, state);
+    this.prependListener('end', () => (this.tcpEnded = true));
+    let tlsEnded = false;
+    const push = tls.push.bind(tls);
+    tls.push = (chunk: unknown, encoding?: BufferEncoding): boolean => {
+      if (chunk === null && !tlsEnded) {
+        tlsEnded = true;
+        state.truncated = this.tcpEnded;
+      }
+      return push(chunk, encoding);
+    };
+  }
+
+  override _read(): void {
+    this.raw.resume();
+  }
+
+  override _write(chunk: Buffer, _encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    // What TLS sends on an upload connection (its close_notify) is dropped once the client has
+    // gone; the read side reports how the connection ended.
+    if (!this.raw.writable) return callback();
+    this.raw.write(chunk, () => callback());
+  }
+
+  override _final(callback: (err?: Error | null) => void): void {
+    this.raw.end();
+    callback();
+  }
+
+  override _destroy(err: Error | null, callback: (err?: Error | null) => void): void {
+    this.raw.destroy();
+    callback(err);
+  }
 }

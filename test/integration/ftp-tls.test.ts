@@ -118,6 +118,79 @@ test('tlsRequireSessionReuse = false: data connections that resume nothing are a
   }
 });
 
+/** A TLS client on a data port whose TCP connection the test can end under TLS (no close_notify). */
+async function tlsDataUnder(port: number, session: Buffer, maxVersion: SecureVersion): Promise<{ tls: TLSSocket; tcp: import('node:net').Socket }> {
+  const tcp = connect({ host: HOST, port });
+  await new Promise<void>((resolve, reject) => tcp.once('connect', resolve).once('error', reject));
+  const wire = new Duplex({
+    read() {
+      tcp.resume();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      tcp.write(chunk, cb);
+    },
+    final(cb) {
+      tcp.end();
+      cb();
+    },
+  });
+  tcp.on('data', (d: Buffer) => {
+    if (!wire.push(d)) tcp.pause();
+  });
+  tcp.on('end', () => wire.push(null));
+  tcp.on('error', () => {});
+  const tls = tlsConnect({ socket: wire, rejectUnauthorized: false, maxVersion, session });
+  tls.on('error', () => {});
+  tls.resume();
+  return { tls, tcp };
+}
+
+for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+  test(`${version}: a protected upload that ends without TLS close_notify (TCP end or reset) is truncated: 426, nothing linked`, async () => {
+    const { c, ticket } = await secureSession(h.port, version);
+    const session = await ticket;
+    for (const [verb, how] of [['STOR', 'end'], ['APPE', 'end'], ['STOR', 'reset']] as const) {
+      const name = `truncated-${version}-${verb}-${how}.bin`;
+      const port = await c.epsv();
+      const d = tlsDataUnder(port, session, version);
+      assert.equal((await c.cmd(`${verb} ${name}`)).code, 150);
+      const { tls, tcp } = await d;
+      await new Promise<void>((resolve) => tls.once('secureConnect', () => resolve()));
+      await new Promise<void>((resolve) => tls.write(pseudoRandom('truncated', 300_000), () => resolve()));
+      // FIN, but TLS never said close_notify (a forged FIN looks the same); or a reset.
+      if (how === 'end') tcp.end();
+      else tcp.resetAndDestroy();
+      const done = await c.read();
+      assert.equal(done.code, 426, `${verb} ${how}: ${done.text}`);
+      if (how === 'end') assert.match(done.text, /close_notify/);
+      await assert.rejects(h.content(name), `${verb}: nothing linked`);
+      tls.destroy();
+    }
+    // The same upload ended by close_notify is complete.
+    let port = await c.epsv();
+    const d = tlsDataUnder(port, session, version);
+    assert.equal((await c.cmd(`STOR complete-${version}.bin`)).code, 150);
+    const { tls } = await d;
+    tls.end(pseudoRandom('complete', 300_000));
+    assert.equal((await c.read()).code, 226);
+    assert.deepEqual(await h.content(`complete-${version}.bin`), pseudoRandom('complete', 300_000));
+    // So is an empty one whose close_notify follows the handshake at once (rclone's empty file):
+    // the server sees the end before it starts reading.
+    port = await c.epsv();
+    const raw = connect({ host: HOST, port });
+    await new Promise<void>((resolve) => raw.once('connect', () => resolve()));
+    assert.equal((await c.cmd(`STOR empty-${version}.bin`)).code, 150);
+    const empty = tlsConnect({ socket: raw, rejectUnauthorized: false, maxVersion: version, session });
+    empty.on('error', () => {});
+    empty.resume();
+    await new Promise<void>((resolve) => empty.once('secureConnect', () => resolve()));
+    empty.end();
+    assert.equal((await c.read()).code, 226);
+    assert.equal((await h.content(`empty-${version}.bin`)).length, 0);
+    c.close();
+  });
+}
+
 test('curl: explicit FTPS upload, download, listing (TLS 1.3 and 1.2), resume', async () => {
   const refused = () => h.logger.entries.filter((e) => e.msg === 'ftp data connection TLS refused').length;
   const refusedBefore = refused();
