@@ -128,7 +128,13 @@ export class ConnectionTls {
         server: this.events,
         ALPNCallback: ({ protocols }) => (protocols.includes('ftp') ? 'ftp' : undefined),
       });
-      if (below instanceof TcpBelowTls) below.watch(sock);
+      if (below instanceof TcpBelowTls) {
+        below.watch(sock);
+        // A TLS socket takes allowHalfOpen from the stream below, and ours must let TLS finish
+        // writing; TLS itself must answer the client's close_notify with its own at once (as on a
+        // plain TCP socket), or a client that waits for it (ftplib's unwrap) waits until we give up.
+        sock.allowHalfOpen = false;
+      }
       let settled = false;
       const fail = (err: Error) => {
         if (settled) return;

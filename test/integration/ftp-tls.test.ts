@@ -118,7 +118,11 @@ test('tlsRequireSessionReuse = false: data connections that resume nothing are a
   }
 });
 
-/** A TLS client on a data port whose TCP connection the test can end under TLS (no close_notify). */
+/**
+ * A TLS client on a data port whose TCP connection the test can end under TLS (no close_notify).
+ * Ending the TLS socket sends close_notify and leaves TCP open, as ftplib's unwrap() does: it
+ * waits for the server's close_notify before it closes.
+ */
 async function tlsDataUnder(port: number, session: Buffer, maxVersion: SecureVersion): Promise<{ tls: TLSSocket; tcp: import('node:net').Socket }> {
   const tcp = connect({ host: HOST, port });
   await new Promise<void>((resolve, reject) => tcp.once('connect', resolve).once('error', reject));
@@ -130,7 +134,6 @@ async function tlsDataUnder(port: number, session: Buffer, maxVersion: SecureVer
       tcp.write(chunk, cb);
     },
     final(cb) {
-      tcp.end();
       cb();
     },
   });
@@ -166,13 +169,19 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
       await assert.rejects(h.content(name), `${verb}: nothing linked`);
       tls.destroy();
     }
-    // The same upload ended by close_notify is complete.
+    // The same upload ended by close_notify is complete, and the server answers with its own
+    // close_notify at once (ftplib's unwrap() waits for it; it came only when the server gave
+    // up on the connection 5 s later).
     let port = await c.epsv();
     const d = tlsDataUnder(port, session, version);
     assert.equal((await c.cmd(`STOR complete-${version}.bin`)).code, 150);
     const { tls } = await d;
+    const started = Date.now();
+    const serverEnded = new Promise<number>((resolve) => tls.once('end', () => resolve(Date.now() - started)));
     tls.end(pseudoRandom('complete', 300_000));
     assert.equal((await c.read()).code, 226);
+    assert.ok((await serverEnded) < 2000, 'the server ended its side of the TLS connection');
+    tls.destroy();
     assert.deepEqual(await h.content(`complete-${version}.bin`), pseudoRandom('complete', 300_000));
     // So is an empty one whose close_notify follows the handshake at once (rclone's empty file):
     // the server sees the end before it starts reading.
