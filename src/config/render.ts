@@ -77,6 +77,9 @@ tls_key_file = ${opts.ftpTls.keyFile}` : `# FTPS: set tls_cert_file and tls_key_
 #tls = optional`}
 # Implicit FTPS (TLS from the first byte) on its own port:
 #implicit_port = tcp:8990:interface=127.0.0.1
+# FTPS data connections must resume the control connection's TLS session (no one else can take
+# them); Python's ftplib and rclone with several connections cannot, and need:
+#tls_require_session_reuse = false
 # Ports for passive data connections (open them in the firewall when not on localhost).
 #passive_ports = 50000-50100
 

@@ -68,6 +68,8 @@ export const SCHEMA = {
       'PEM certificate (chain) for FTPS; needs `tls_key_file`. `lafsd init` creates a self-signed pair.'),
     tlsKeyFile: opt('tls_key_file', t.path, undefined,
       'PEM private key of `tls_cert_file`, without a passphrase; keep it readable by the node only.'),
+    tlsRequireSessionReuse: opt('tls_require_session_reuse', t.boolean, 'true',
+      'A protected data connection must resume the TLS session of its own control connection, so nobody else can take it (as vsftpd `require_ssl_reuse`); clients that cannot (Python ftplib `FTP_TLS`, rclone with more than one connection) get 522 and need `false`, which leaves passive data connections checked by client address only, as in plain FTP.'),
     implicitPort: opt('implicit_port', t.endpoint, undefined,
       'Address of an implicit-FTPS listener (TLS from the first byte, traditionally port 990), e.g. `tcp:8990:interface=127.0.0.1`; needs `tls_cert_file`. Unset: no implicit FTPS.'),
     idleTimeout: opt('idle_timeout', t.duration({ minMs: 10_000 }), undefined,

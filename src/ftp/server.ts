@@ -25,7 +25,7 @@ export async function startFtpServer(opts: FtpServerOptions): Promise<RunningFtp
   const tlsMode: TlsMode = opts.tlsMode ?? (opts.tls ? 'optional' : 'off');
   if (tlsMode !== 'off' && !opts.tls) throw new Error(`ftp: tls = ${tlsMode} needs a certificate and key`);
   if (opts.implicit && !opts.tls) throw new Error('ftp: implicit FTPS needs a certificate and key');
-  const tls = opts.tls ? new FtpTls(opts.tls) : undefined;
+  const tls = opts.tls ? new FtpTls(opts.tls, opts.tlsRequireSessionReuse ?? true) : undefined;
   const { logger, defender } = opts;
   const sessions = new Set<FtpSession>();
   const sockets = new Set<Socket>();

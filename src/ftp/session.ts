@@ -19,7 +19,7 @@ import { DataConnectionError, PassiveListener, connectActive } from './data.js';
 import { errorReply, transferErrorReply } from './errors.js';
 import { DEFAULT_MLST_FACTS, formatTimeVal, listLines, mlsxLine, parseTimeVal, selectFacts, sortEntries, stripListOptions, type MlstFact } from './listing.js';
 import { listingLine, multiline, quotePath, reply } from './replies.js';
-import type { ConnectionTls, FtpTls, TlsMode } from './tls.js';
+import { endedWithoutCloseNotify, type ConnectionTls, type FtpTls, type TlsMode } from './tls.js';
 import { receiveFile, sendFile, sendText, type Progress } from './transfer.js';
 import type { FtpLimits, FtpServerOptions, Logger } from './types.js';
 
@@ -327,7 +327,7 @@ export class FtpSession {
    * Opens the data connection, answers 150, runs `body` and answers with what it returns. The
    * data connection is gone afterwards. `cleanup` runs when the body never started.
    */
-  private async transferWith(op: string, path: VPath | undefined, opening: string, body: (data: Socket, t: Transfer) => Promise<ReplyText>, cleanup?: () => Promise<void>): Promise<void> {
+  private async transferWith(op: string, path: VPath | undefined, opening: string, body: (data: Socket, t: Transfer) => Promise<ReplyText>, cleanup?: () => Promise<void>, upload = false): Promise<void> {
     let markFinished!: () => void;
     const finished = new Promise<void>((r) => (markFinished = r));
     const t: Transfer = { controller: new AbortController(), progress: { bytes: 0 }, finished, markFinished };
@@ -344,7 +344,7 @@ export class FtpSession {
         const tls = this.secure && this.prot === 'P' ? this.connTls : undefined;
         if (tls) {
           try {
-            data = await tls.accept(raw, this.ctx.limits.dataTimeoutMs, true);
+            data = await tls.accept(raw, this.ctx.limits.dataTimeoutMs, tls.requireResumption, { upload });
           } catch (err) {
             data = undefined;
             this.log.warn({ client: this.ctx.remoteAddress, err: (err as Error).message }, 'ftp data connection TLS refused');
@@ -1020,6 +1020,10 @@ export class FtpSession {
         await discard();
         return this.failed(err, t);
       }
+      if (endedWithoutCloseNotify(data)) {
+        await discard();
+        return { code: 426, text: 'Connection closed; transfer aborted: the TLS data connection ended without close_notify, so the upload may be cut short.' };
+      }
       // A client that dies closes both connections; the data connection's end alone does not
       // prove it wanted the file. Let the control connection's close arrive first.
       await nextTurn();
@@ -1034,7 +1038,7 @@ export class FtpSession {
         await discard();
         return transferErrorReply(err);
       }
-    }, discard);
+    }, discard, true);
   }
 }
 

@@ -4,7 +4,7 @@ import { readFile } from 'node:fs/promises';
 import type { FtpdConfig } from '../config/index.js';
 import type { FtpLimits, FtpServerOptions } from './types.js';
 
-export type FtpSettings = Pick<FtpServerOptions, 'host' | 'port' | 'backlog' | 'implicit' | 'tls' | 'tlsMode' | 'passivePorts' | 'passiveAddress'> & {
+export type FtpSettings = Pick<FtpServerOptions, 'host' | 'port' | 'backlog' | 'implicit' | 'tls' | 'tlsMode' | 'tlsRequireSessionReuse' | 'passivePorts' | 'passiveAddress'> & {
   limits: Partial<FtpLimits>;
 };
 
@@ -32,6 +32,7 @@ export async function ftpSettings(f: FtpdConfig): Promise<FtpSettings> {
     };
   }
   if (f.tls !== undefined) out.tlsMode = f.tls;
+  out.tlsRequireSessionReuse = f.tlsRequireSessionReuse;
   if (f.implicitPort !== undefined) out.implicit = { host: f.implicitPort.host, port: f.implicitPort.port };
   if (f.passivePorts !== undefined) out.passivePorts = f.passivePorts;
   if (f.passiveAddress !== undefined) out.passiveAddress = f.passiveAddress;

@@ -266,6 +266,10 @@ export function receiveFile(sock: Duplex, file: VfsFile, offset: number, opts: {
     const onAbort = () => settle(aborted());
 
     if (opts.signal.aborted) return onAbort();
+    // The client may have sent everything, even its TLS close_notify right behind the handshake
+    // (an empty file), before we got here: then 'end' (or 'close') has been emitted already.
+    if (sock.readableEnded) return onEnd();
+    if (sock.destroyed) return onClose();
     sock.on('data', onData);
     sock.on('end', onEnd);
     sock.on('close', onClose);

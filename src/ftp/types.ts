@@ -41,6 +41,11 @@ export interface FtpServerOptions {
   tls?: TlsMaterial;
   /** `off`, `optional` (AUTH TLS offered) or `required` (no login or data without TLS). Default: optional with `tls`, else off. */
   tlsMode?: TlsMode;
+  /**
+   * A data connection under PROT P must resume the TLS session of its control connection
+   * (default true, as vsftpd's require_ssl_reuse); false accepts any handshake.
+   */
+  tlsRequireSessionReuse?: boolean;
   /** Ports for passive data connections; default any free port. */
   passivePorts?: PortRange;
   /** IPv4 address announced in PASV replies (NAT); default the address the client connected to. */

@@ -158,6 +158,12 @@ export async function runLafsd(basedir: string, options: { env?: NodeJS.ProcessE
   };
 }
 
+/** SHA256 fingerprint of the node's SSH host key (`SHA256:…`), as PuTTY's -hostkey and curl's --hostpubsha256 take it. */
+export function hostKeyFingerprint(node: Lafsd): string {
+  const out = execFileSync('ssh-keygen', ['-l', '-f', join(node.basedir, 'private', 'ssh_host_ed25519_key.pub')]).toString();
+  return out.split(' ')[1]!;
+}
+
 /** Standard OpenSSH client options for tests: no known_hosts, batch mode, our key. */
 export function sshOptions(node: Lafsd): string[] {
   return ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-i', node.keyFile, '-P', String(node.sftpPort)];

@@ -10,13 +10,11 @@ import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startLafsd, type Lafsd } from '../helpers/lafsd.js';
+import { hostKeyFingerprint, startLafsd } from '../helpers/lafsd.js';
 import { run, type RunResult } from '../helpers/run.js';
 import { pseudoRandom, sha256 } from '../helpers/data.js';
+import { BIG, REPEAT, succeeded } from '../helpers/client-tree.js';
 import { tempDir } from '../helpers/tmp.js';
-
-const REPEAT = Number(process.env.LAFSD_INTEROP_REPEAT ?? 5);
-const BIG = 20 * 1024 * 1024 + 12345;
 
 const node = await startLafsd();
 const local = tempDir('lafsd-scp-');
@@ -30,18 +28,9 @@ function scp(args: string[]): Promise<RunResult> {
   return run('scp', [...quiet, '-P', String(node.sftpPort), ...args], { timeoutMs: 120_000 });
 }
 
-/** PuTTY accepts a host key only by fingerprint in batch mode. */
-function hostKeyFingerprint(n: Lafsd): string {
-  const out = execFileSync('ssh-keygen', ['-l', '-f', join(n.basedir, 'private', 'ssh_host_ed25519_key.pub')]).toString();
-  return out.split(' ')[1]!;
-}
-
+// PuTTY accepts a host key only by fingerprint in batch mode.
 function pscp(args: string[]): Promise<RunResult> {
   return run('pscp', ['-batch', '-sftp', '-P', String(node.sftpPort), '-pw', node.password, '-hostkey', hostKeyFingerprint(node), ...args], { timeoutMs: 120_000 });
-}
-
-function succeeded(r: RunResult, what: string): void {
-  assert.equal(r.code, 0, `${what} exited ${r.code}: ${r.stderr}`);
 }
 
 test('ssh -s sftp with no input ends with exit status 0, as sshd does', async () => {
@@ -92,4 +81,14 @@ test('pscp -sftp: up, then down again and again, byte-exact with exit status 0',
     assert.equal(got.length, BIG, `pscp down #${i}: size`);
     assert.equal(sha256(got), bigSha, `pscp down #${i}: content`);
   }
+});
+
+test('pscp -p keeps the modification time it sets, both ways', async () => {
+  const src = join(local, 'pscp-dated.txt');
+  writeFileSync(src, 'dated\n');
+  execFileSync('touch', ['-d', '2003-04-05T06:07:08Z', src]);
+  succeeded(await pscp(['-p', src, `${node.user}@127.0.0.1:pscp-dated.txt`]), 'pscp -p up');
+  const back = join(local, 'pscp-dated-back.txt');
+  succeeded(await pscp(['-p', `${node.user}@127.0.0.1:pscp-dated.txt`, back]), 'pscp -p down');
+  assert.equal(statSync(back).mtime.toISOString(), '2003-04-05T06:07:08.000Z');
 });

@@ -55,6 +55,8 @@ export function testCert(): Promise<CertificatePair> {
 export interface HarnessOptions {
   tls?: boolean;
   tlsMode?: TlsMode;
+  /** Server option tlsRequireSessionReuse (default: the server's, true). */
+  tlsRequireSessionReuse?: boolean;
   implicit?: boolean;
   limits?: Partial<FtpLimits>;
   passivePorts?: { min: number; max: number };
@@ -123,6 +125,7 @@ export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> 
     },
     ...(cert ? { tls: cert } : {}),
     ...(opts.tlsMode ? { tlsMode: opts.tlsMode } : {}),
+    ...(opts.tlsRequireSessionReuse !== undefined ? { tlsRequireSessionReuse: opts.tlsRequireSessionReuse } : {}),
     ...(opts.passivePorts ? { passivePorts: opts.passivePorts } : {}),
     limits: { loginGraceMs: 20_000, ...opts.limits },
     logger,

@@ -71,7 +71,7 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     assert.equal((await c.cmd('RETR small')).code, 150);
     const refused = await c.read();
     assert.equal(refused.code, 522);
-    assert.match(refused.text, /session reuse required/);
+    assert.match(refused.text, /session reuse required.*tls_require_session_reuse/);
     assert.equal((await d).data.length, 0);
     // Another connection's session does not count either.
     const other = await secureSession(h.port, version);
@@ -88,6 +88,114 @@ for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
     assert.ok(got.reused);
     assert.equal(got.data.toString(), '0123456789');
     assert.equal((await c.read()).code, 226);
+    c.close();
+  });
+}
+
+test('tlsRequireSessionReuse = false: data connections that resume nothing are accepted, sessions of other connections resume (TLS 1.3 and 1.2)', async () => {
+  const relaxed = await startHarness({ tls: true, tlsRequireSessionReuse: false });
+  for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+    const { c } = await secureSession(relaxed.port, version);
+    let port = await c.epsv();
+    let d = tlsData(port, undefined, version);
+    assert.equal((await c.cmd('RETR small')).code, 150);
+    let got = await d;
+    assert.equal(got.reused, false);
+    assert.equal(got.data.toString(), '0123456789');
+    assert.equal((await c.read()).code, 226);
+    // rclone resumes whichever session it has last: one of another control connection. It must
+    // resume (a full TLS 1.3 handshake would send tickets that an uploading Go client never reads).
+    const other = await secureSession(relaxed.port, version);
+    port = await c.epsv();
+    d = tlsData(port, await other.ticket, version);
+    assert.equal((await c.cmd('RETR small')).code, 150);
+    got = await d;
+    assert.equal(got.reused, true, 'the session of another connection resumed');
+    assert.equal(got.data.toString(), '0123456789');
+    assert.equal((await c.read()).code, 226);
+    other.c.close();
+    c.close();
+  }
+});
+
+/**
+ * A TLS client on a data port whose TCP connection the test can end under TLS (no close_notify).
+ * Ending the TLS socket sends close_notify and leaves TCP open, as ftplib's unwrap() does: it
+ * waits for the server's close_notify before it closes.
+ */
+async function tlsDataUnder(port: number, session: Buffer, maxVersion: SecureVersion): Promise<{ tls: TLSSocket; tcp: import('node:net').Socket }> {
+  const tcp = connect({ host: HOST, port });
+  await new Promise<void>((resolve, reject) => tcp.once('connect', resolve).once('error', reject));
+  const wire = new Duplex({
+    read() {
+      tcp.resume();
+    },
+    write(chunk: Buffer, _enc, cb) {
+      tcp.write(chunk, cb);
+    },
+    final(cb) {
+      cb();
+    },
+  });
+  tcp.on('data', (d: Buffer) => {
+    if (!wire.push(d)) tcp.pause();
+  });
+  tcp.on('end', () => wire.push(null));
+  tcp.on('error', () => {});
+  const tls = tlsConnect({ socket: wire, rejectUnauthorized: false, maxVersion, session });
+  tls.on('error', () => {});
+  tls.resume();
+  return { tls, tcp };
+}
+
+for (const version of ['TLSv1.3', 'TLSv1.2'] as const) {
+  test(`${version}: a protected upload that ends without TLS close_notify (TCP end or reset) is truncated: 426, nothing linked`, async () => {
+    const { c, ticket } = await secureSession(h.port, version);
+    const session = await ticket;
+    for (const [verb, how] of [['STOR', 'end'], ['APPE', 'end'], ['STOR', 'reset']] as const) {
+      const name = `truncated-${version}-${verb}-${how}.bin`;
+      const port = await c.epsv();
+      const d = tlsDataUnder(port, session, version);
+      assert.equal((await c.cmd(`${verb} ${name}`)).code, 150);
+      const { tls, tcp } = await d;
+      await new Promise<void>((resolve) => tls.once('secureConnect', () => resolve()));
+      await new Promise<void>((resolve) => tls.write(pseudoRandom('truncated', 300_000), () => resolve()));
+      // FIN, but TLS never said close_notify (a forged FIN looks the same); or a reset.
+      if (how === 'end') tcp.end();
+      else tcp.resetAndDestroy();
+      const done = await c.read();
+      assert.equal(done.code, 426, `${verb} ${how}: ${done.text}`);
+      if (how === 'end') assert.match(done.text, /close_notify/);
+      await assert.rejects(h.content(name), `${verb}: nothing linked`);
+      tls.destroy();
+    }
+    // The same upload ended by close_notify is complete, and the server answers with its own
+    // close_notify at once (ftplib's unwrap() waits for it; it came only when the server gave
+    // up on the connection 5 s later).
+    let port = await c.epsv();
+    const d = tlsDataUnder(port, session, version);
+    assert.equal((await c.cmd(`STOR complete-${version}.bin`)).code, 150);
+    const { tls } = await d;
+    const started = Date.now();
+    const serverEnded = new Promise<number>((resolve) => tls.once('end', () => resolve(Date.now() - started)));
+    tls.end(pseudoRandom('complete', 300_000));
+    assert.equal((await c.read()).code, 226);
+    assert.ok((await serverEnded) < 2000, 'the server ended its side of the TLS connection');
+    tls.destroy();
+    assert.deepEqual(await h.content(`complete-${version}.bin`), pseudoRandom('complete', 300_000));
+    // So is an empty one whose close_notify follows the handshake at once (rclone's empty file):
+    // the server sees the end before it starts reading.
+    port = await c.epsv();
+    const raw = connect({ host: HOST, port });
+    await new Promise<void>((resolve) => raw.once('connect', () => resolve()));
+    assert.equal((await c.cmd(`STOR empty-${version}.bin`)).code, 150);
+    const empty = tlsConnect({ socket: raw, rejectUnauthorized: false, maxVersion: version, session });
+    empty.on('error', () => {});
+    empty.resume();
+    await new Promise<void>((resolve) => empty.once('secureConnect', () => resolve()));
+    empty.end();
+    assert.equal((await c.read()).code, 226);
+    assert.equal((await h.content(`empty-${version}.bin`)).length, 0);
     c.close();
   });
 }

@@ -36,7 +36,7 @@ test('an empty file gives every default', () => {
     file: FILE,
     lafsd: { grid: 'embedded', storeDir: '/srv/node/storage', storeReserve: 64 * 1024 ** 2, maxFileSize: 100 * 1024 ** 3 },
     sftpd: { enabled: false, port: { family: 4, port: 8022, host: '127.0.0.1', text: 'tcp:8022:interface=127.0.0.1' } },
-    ftpd: { enabled: false, port: { family: 4, port: 8021, host: '127.0.0.1', text: 'tcp:8021:interface=127.0.0.1' } },
+    ftpd: { enabled: false, port: { family: 4, port: 8021, host: '127.0.0.1', text: 'tcp:8021:interface=127.0.0.1' }, tlsRequireSessionReuse: true },
   });
 });
 
@@ -63,6 +63,7 @@ port = tcp:0:interface=127.0.0.1:backlog=10
 accounts.url = http://localhost:8080/auth
 passive_ports = 50000-50100
 passive_address = 203.0.113.7
+tls_require_session_reuse = off
 `);
   assert.deepEqual(c.lafsd, {
     grid: 'webapi', webapiUrl: 'http://127.0.0.1:3456/', storeDir: '/var/lib/lafsd', storeReserve: 16 * 1024 ** 2, maxFileSize: 2 * 1024 ** 4,
@@ -81,6 +82,7 @@ passive_address = 203.0.113.7
     accountsUrl: 'http://localhost:8080/auth',
     passivePorts: { min: 50000, max: 50100 },
     passiveAddress: '203.0.113.7',
+    tlsRequireSessionReuse: false,
   });
 });
 
@@ -331,6 +333,7 @@ test('renderDefaultConfig parses, with default and overridden ports', () => {
     enabled: true,
     port: { family: 4, port: 8021, host: '127.0.0.1', text: 'tcp:8021:interface=127.0.0.1' },
     accountsFile: '/srv/node/private/accounts',
+    tlsRequireSessionReuse: true,
   });
   const t = parse(renderDefaultConfig({ sftpPort: 'tcp:0:interface=127.0.0.1', ftpPort: 'tcp6:0:interface=\\:\\:1' }));
   assert.equal(t.sftpd.port.port, 0);

@@ -38,6 +38,8 @@ data_timeout = 20
   assert.deepEqual(c.ftpd.implicitPort, { family: 4, port: 8990, host: '127.0.0.1', text: 'tcp:8990:interface=127.0.0.1' });
   assert.equal(c.ftpd.idleTimeout, 300_000);
   assert.equal(c.ftpd.dataTimeout, 20_000);
+  assert.equal(c.ftpd.tlsRequireSessionReuse, true, 'data connections must resume the session by default');
+  assert.equal(parse('[ftpd]\ntls_require_session_reuse = false\n').ftpd.tlsRequireSessionReuse, false);
   const d = parse('');
   for (const key of ['tls', 'tlsCertFile', 'tlsKeyFile', 'implicitPort', 'idleTimeout', 'dataTimeout'] as const) {
     assert.equal(d.ftpd[key], undefined, `${key} unset by default (the server applies its defaults)`);
@@ -71,6 +73,7 @@ port = tcp:2121:interface=127.0.0.1:backlog=7
 tls = required
 tls_cert_file = c.pem
 tls_key_file = k.pem
+tls_require_session_reuse = no
 implicit_port = tcp:2990
 passive_ports = 50000-50010
 passive_address = 198.51.100.4
@@ -79,12 +82,12 @@ data_timeout = 5s
 `, dir, join(dir, 'tahoe.cfg'));
     assert.deepEqual(await ftpSettings(c.ftpd), {
       host: '127.0.0.1', port: 2121, backlog: 7,
-      tls: { certPem, keyPem }, tlsMode: 'required',
+      tls: { certPem, keyPem }, tlsMode: 'required', tlsRequireSessionReuse: false,
       implicit: { host: '0.0.0.0', port: 2990 },
       passivePorts: { min: 50000, max: 50010 }, passiveAddress: '198.51.100.4',
       limits: { idleTimeoutMs: 120_000, dataTimeoutMs: 5000 },
     });
-    assert.deepEqual(await ftpSettings(parseNodeConfig('', dir, join(dir, 'tahoe.cfg')).ftpd), { host: '127.0.0.1', port: 8021, limits: {} });
+    assert.deepEqual(await ftpSettings(parseNodeConfig('', dir, join(dir, 'tahoe.cfg')).ftpd), { host: '127.0.0.1', port: 8021, tlsRequireSessionReuse: true, limits: {} });
     const junk = parseNodeConfig('[ftpd]\ntls_cert_file = junk.pem\ntls_key_file = k.pem\n', dir, join(dir, 'tahoe.cfg'));
     await assert.rejects(ftpSettings(junk.ftpd), /\[ftpd\] tls_cert_file: .*junk\.pem holds no PEM certificate/);
     const missing = parseNodeConfig('[ftpd]\ntls_cert_file = c.pem\ntls_key_file = gone.pem\n', dir, join(dir, 'tahoe.cfg'));
