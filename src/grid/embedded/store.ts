@@ -7,16 +7,17 @@ import { join } from 'node:path';
 import { formatCap, parseCap, type Cap, type ChkFields } from '../../caps/index.js';
 import { unpackChildren } from '../dirpack.js';
 import { GridError } from '../errors.js';
+import { processAlive } from '../../util/process.js';
 import { capsForLink, checkReplace, nodeInfoFromCap, nowSeconds, patchUserMetadata, updateLinkMetadata } from '../links.js';
 import type {
   DeleteChildOptions, DirEntry, DiskUsage, FileReader, Grid, Metadata, MetadataPatch, MutableContent, NodeInfo,
   ReplaceMode, SetChildOptions, UploadSink,
 } from '../types.js';
-import { open, seal } from './aead.js';
 import { openDatabase, Statements, type Db } from './db.js';
 import { openEntry, sealEntry, type StoredEntry } from './entries.js';
 import { dirKeys, mutableFileKeys, nameRowKey, newSlot, type DirKeys, type SlotKeys } from './keys.js';
 import { BufferReader, ObjectReader, ObjectUpload, type SmallObjects } from './objects.js';
+import { openVersion, sealVersion } from './versions.js';
 
 export interface EmbeddedGridOptions {
   /** Folder of the store (created if missing). */
@@ -39,15 +40,6 @@ function validName(name: string): string {
 function userPart(metadata: Metadata): Metadata {
   const { tahoe: _tahoe, ...user } = metadata;
   return user;
-}
-
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 export class EmbeddedGrid implements Grid {
@@ -140,11 +132,7 @@ export class EmbeddedGrid implements Grid {
   private mutableContentCap(keys: SlotKeys): { seq: number; contentCap: string } {
     const row = this.st.getMutable.get(keys.storageIndex);
     if (!row) throw new GridError('NOT_FOUND', 'this store holds no such mutable file');
-    const aad = Buffer.alloc(keys.storageIndex.length + 8);
-    keys.storageIndex.copy(aad);
-    aad.writeBigUInt64BE(BigInt(row.seq), keys.storageIndex.length);
-    const contentCap = open(keys.contentKey, row.value, aad, 'mutable file version').toString('utf8');
-    return { seq: row.seq, contentCap };
+    return { seq: row.seq, contentCap: openVersion(keys, row.seq, row.value) };
   }
 
   private mutableSize(keys: SlotKeys): number {
@@ -354,19 +342,12 @@ export class EmbeddedGrid implements Grid {
     return formatCap(cap);
   }
 
-  private sealVersion(keys: SlotKeys, seq: number, contentCap: string): Buffer {
-    const aad = Buffer.alloc(keys.storageIndex.length + 8);
-    keys.storageIndex.copy(aad);
-    aad.writeBigUInt64BE(BigInt(seq), keys.storageIndex.length);
-    return seal(keys.contentKey, Buffer.from(contentCap, 'utf8'), aad);
-  }
-
   async createMutable(content: MutableContent, format: 'SDMF' | 'MDMF' = 'SDMF'): Promise<string> {
     const contentCap = this.contentCapOf(content);
     const slot = newSlot();
     const cap = formatCap({ type: format === 'MDMF' ? 'MDMF' : 'SSK', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
     const keys = mutableFileKeys(cap);
-    this.st.insertMutable.run(keys.storageIndex, 1, this.sealVersion(keys, 1, contentCap));
+    this.st.insertMutable.run(keys.storageIndex, 1, sealVersion(keys, 1, contentCap));
     return cap;
   }
 
@@ -376,7 +357,7 @@ export class EmbeddedGrid implements Grid {
     if (!keys.writeKey) throw new GridError('NOT_WRITABLE', 'mutable file cap is read-only');
     this.db.transaction(() => {
       const { seq } = this.mutableContentCap(keys);
-      this.st.updateMutable.run(seq + 1, this.sealVersion(keys, seq + 1, contentCap), keys.storageIndex);
+      this.st.updateMutable.run(seq + 1, sealVersion(keys, seq + 1, contentCap), keys.storageIndex);
     }).immediate();
   }
 
