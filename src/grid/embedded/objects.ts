@@ -106,6 +106,11 @@ export interface ObjectStoreDirs {
   objectsDir: string;
   /** This process's private temporary folder (in-progress uploads). */
   tmpDir: string;
+  /**
+   * Called before an object file is published or reused by deduplication, so the garbage
+   * collector sees it in use before anyone can find it (gc.ts).
+   */
+  claim?: (storageIndex: Buffer) => void;
 }
 
 /** A streaming upload of one immutable object; see the file comment for the format. */
@@ -230,6 +235,7 @@ export class ObjectUpload implements UploadSink {
   private async publish(storageIndex: Buffer, readKey: Buffer, size: number, header: Buffer): Promise<Buffer> {
     const finalPath = objectPath(this.dirs.objectsDir, storageIndex);
     await fsp.mkdir(dirname(finalPath), { recursive: true });
+    this.dirs.claim?.(storageIndex);
     try {
       await fsp.link(this.tmpPath!, finalPath);
     } catch (err) {

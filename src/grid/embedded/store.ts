@@ -15,6 +15,8 @@ import type {
 } from '../types.js';
 import { openDatabase, Statements, type Db } from './db.js';
 import { openEntry, sealEntry, type StoredEntry } from './entries.js';
+import { collectGarbage, lastCollection, type GcOptions, type GcReport } from './gc.js';
+import { InUse } from './in-use.js';
 import { dirKeys, mutableFileKeys, nameRowKey, newSlot, type DirKeys, type SlotKeys } from './keys.js';
 import { BufferReader, ObjectReader, ObjectUpload, type SmallObjects } from './objects.js';
 import { openVersion, sealVersion } from './versions.js';
@@ -45,6 +47,8 @@ function userPart(metadata: Metadata): Metadata {
 export class EmbeddedGrid implements Grid {
   private readonly st: Statements;
   private readonly small: SmallObjects;
+  /** Tells the garbage collector about every link and deduplication (gc.ts). */
+  private readonly inUse: InUse;
 
   private constructor(
     private readonly db: Db,
@@ -54,11 +58,12 @@ export class EmbeddedGrid implements Grid {
     private readonly convergenceSecret: Buffer,
   ) {
     this.st = new Statements(db);
+    this.inUse = new InUse(db);
     this.small = {
       get: (si) => this.st.getSmall.get(si),
       putIfAbsent: (si, object) =>
         this.db.transaction(() => {
-          this.st.insertSmall.run(si, object);
+          this.st.putSmall.run(si, object, Date.now());
           return this.st.getSmall.get(si)!;
         }).immediate(),
     };
@@ -221,6 +226,7 @@ export class EmbeddedGrid implements Grid {
       if (existing) checkReplace(options.replace, nfc, this.entryNode(existing.entry).kind);
       const metadata = updateLinkMetadata(existing?.entry.metadata, options.metadata, nowSeconds());
       this.writeEntry(keys, existing?.nameKey ?? nameRowKey(keys, nfc), nfc, childCap, metadata);
+      this.inUse.note(childCap);
     }).immediate();
   }
 
@@ -270,6 +276,7 @@ export class EmbeddedGrid implements Grid {
       const metadata = updateLinkMetadata(source.entry.metadata, undefined, nowSeconds());
       this.st.deleteEntry.run(from.storageIndex, source.nameKey);
       this.writeEntry(to, target?.nameKey ?? nameRowKey(to, toNfc), toNfc, childCap, metadata);
+      this.inUse.note(childCap); // it may come out of a directory gc found unreachable
     }).immediate();
   }
 
@@ -295,7 +302,7 @@ export class EmbeddedGrid implements Grid {
     this.db.transaction(() => {
       const existing = this.readEntry(keys, nfc);
       if (existing) checkReplace(options.replace ?? false, nfc, this.entryNode(existing.entry).kind);
-      this.st.insertDir.run(dirKeys(childCap).storageIndex);
+      this.st.insertDir.run(dirKeys(childCap).storageIndex, Date.now());
       const metadata = updateLinkMetadata(existing?.entry.metadata, options.metadata, nowSeconds());
       this.writeEntry(keys, existing?.nameKey ?? nameRowKey(keys, nfc), nfc, childCap, metadata);
     }).immediate();
@@ -305,7 +312,7 @@ export class EmbeddedGrid implements Grid {
   async createDirectory(): Promise<string> {
     const slot = newSlot();
     const cap = formatCap({ type: 'DIR2', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
-    this.st.insertDir.run(dirKeys(cap).storageIndex);
+    this.st.insertDir.run(dirKeys(cap).storageIndex, Date.now());
     return cap;
   }
 
@@ -333,7 +340,8 @@ export class EmbeddedGrid implements Grid {
   }
 
   async upload(): Promise<UploadSink> {
-    return new ObjectUpload({ objectsDir: this.objectsDir, tmpDir: this.tmpDir }, this.convergenceSecret, this.small);
+    const claim = (si: Buffer) => this.inUse.claimObject(si);
+    return new ObjectUpload({ objectsDir: this.objectsDir, tmpDir: this.tmpDir, claim }, this.convergenceSecret, this.small);
   }
 
   private contentCapOf(content: MutableContent): string {
@@ -347,7 +355,10 @@ export class EmbeddedGrid implements Grid {
     const slot = newSlot();
     const cap = formatCap({ type: format === 'MDMF' ? 'MDMF' : 'SSK', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
     const keys = mutableFileKeys(cap);
-    this.st.insertMutable.run(keys.storageIndex, 1, sealVersion(keys, 1, contentCap));
+    this.db.transaction(() => {
+      this.st.insertMutable.run(keys.storageIndex, 1, sealVersion(keys, 1, contentCap), Date.now());
+      this.inUse.note(contentCap);
+    }).immediate();
     return cap;
   }
 
@@ -358,6 +369,7 @@ export class EmbeddedGrid implements Grid {
     this.db.transaction(() => {
       const { seq } = this.mutableContentCap(keys);
       this.st.updateMutable.run(seq + 1, sealVersion(keys, seq + 1, contentCap), keys.storageIndex);
+      this.inUse.note(contentCap);
     }).immediate();
   }
 
@@ -367,6 +379,26 @@ export class EmbeddedGrid implements Grid {
     const s = await fsp.statfs(this.storeDir);
     const total = s.blocks * s.bsize;
     return { totalBytes: total, usedBytes: (s.blocks - s.bfree) * s.bsize, availableBytes: s.bavail * s.bsize };
+  }
+
+  // --- garbage collection (gc.ts) --------------------------------------------------------
+
+  /** Deletes what no root reaches and the grace period no longer protects; see gc.ts. */
+  collectGarbage(options: GcOptions): Promise<GcReport> {
+    return collectGarbage({ storeDir: this.storeDir, objectsDir: this.objectsDir }, options);
+  }
+
+  /** When the last garbage collection that ran to its end started and finished. */
+  lastGarbageCollection(): { startedAt: number; finishedAt: number } | undefined {
+    return lastCollection(this.db);
+  }
+
+  /**
+   * Records that a cap was just handed out from outside the store (a root the account service
+   * answered, a root given to `lafsd add-user`): it counts as in use from now, as if linked.
+   */
+  async noteInUse(cap: string): Promise<void> {
+    this.db.transaction(() => this.inUse.note(cap)).immediate();
   }
 
   /** Where this store keeps its data (for messages; never contains caps). */
