@@ -310,7 +310,7 @@ test('links during a run: a linked file, a moved file and a deduplicated upload 
   await grid.close();
 });
 
-test('links during a run: relinking an unreached directory, mutable file or immutable directory stops the sweep', async () => {
+test('links during a run: relinking an unreached directory, mutable file or immutable directory (or noting it in use) stops the sweep', async () => {
   const grid = await openGrid();
   const root = await grid.createDirectory();
   const oldDir = await grid.createDirectory();
@@ -319,17 +319,24 @@ test('links during a run: relinking an unreached directory, mutable file or immu
   const oldMutable = await grid.createMutable({ immutableCap: await put(grid, pseudoRandom('old-mutable', SMALL)) });
   const packed = parseCap(await put(grid, packChildren([{ name: 'c', readCap: await put(grid, pseudoRandom('imm-child', SMALL)), metadata: {} }])));
   const immDir = formatCap({ ...(packed as Extract<typeof packed, { type: 'CHK' }>), type: 'DIR2-CHK' });
+  const handedOut = await grid.createDirectory(); // e.g. a root the account service answers again
+  await grid.setChild(handedOut, 'y', await put(grid, pseudoRandom('in-handed-out', SMALL)), { replace: false });
   await put(grid, pseudoRandom('garbage', SMALL));
   await sleep(SHORT + 100);
-  const relinks: [string, string][] = [['dir', readCapOf(oldDir)], ['mutable', oldMutable], ['immutable dir', immDir]];
-  for (const [what, cap] of relinks) {
-    const r = await gc(grid, [root], { graceMs: SHORT, during: () => grid.setChild(root, what, cap, { replace: false }) });
+  const relinks: [string, () => Promise<void>][] = [
+    ['dir', () => grid.setChild(root, 'dir', readCapOf(oldDir), { replace: false })],
+    ['mutable', () => grid.setChild(root, 'mutable', oldMutable, { replace: false })],
+    ['immutable dir', () => grid.setChild(root, 'immutable dir', immDir, { replace: false })],
+    ['noteInUse', () => grid.noteInUse(handedOut)],
+  ];
+  for (const [what, during] of relinks) {
+    const r = await gc(grid, [root], { graceMs: SHORT, during });
     assert.equal(r.complete, false, what);
     assert.equal(r.stopped, RESURRECTED);
     assert.equal(r.freed.objects + r.freed.dirs + r.freed.mutables, 0, `${what}: nothing deleted`);
   }
-  // The next run sees them linked and collects only the garbage.
-  const next = await gc(grid, [root], { graceMs: SHORT });
+  // The next run sees them linked (or kept) and collects only the garbage.
+  const next = await gc(grid, [root, handedOut], { graceMs: SHORT });
   assert.equal(next.complete, true, next.stopped);
   assert.equal(next.freed.objects, 1);
   assert.deepEqual(await get(grid, inOldDir), pseudoRandom('in-old-dir', BIG));
