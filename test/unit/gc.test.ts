@@ -253,7 +253,7 @@ test('a store of schema version 1 is migrated, and everything in it counts as ne
   // What version 1 of the store looked like: no times anywhere.
   const db = new Database(join(dir, 'store.db'));
   db.exec(`ALTER TABLE dirs DROP COLUMN touched; ALTER TABLE mutables DROP COLUMN touched;
-    ALTER TABLE small_objects DROP COLUMN touched; DROP TABLE object_times; DROP TABLE gc_relinks;
+    DROP TABLE object_times; DROP TABLE gc_relinks;
     UPDATE meta SET value = '1' WHERE key = 'schema';`);
   db.close();
 

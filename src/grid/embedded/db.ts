@@ -47,20 +47,20 @@ export function openDatabase(path: string): Db {
 
 /**
  * Version 2 (garbage collection, see gc.ts): `touched`, the time in ms a stored thing was last
- * created or referenced. Rows that exist now count as new, so nothing is collected before a
- * full grace period after the upgrade; object files get their row when gc first sees them.
+ * created or referenced. What exists now counts as new, so nothing is collected before a full
+ * grace period after the upgrade; object files get their time when gc first sees them.
  */
 function migrateToVersion2(db: Db, now: number): void {
   db.exec(`
     ALTER TABLE dirs ADD COLUMN touched INTEGER;
     ALTER TABLE mutables ADD COLUMN touched INTEGER;
-    ALTER TABLE small_objects ADD COLUMN touched INTEGER;
-    -- Object files under objects/, by storage index (a missing row means "never seen by gc").
+    -- Immutable objects (files and small_objects rows) by storage index; no row: never seen.
     CREATE TABLE object_times (si BLOB PRIMARY KEY, touched INTEGER NOT NULL) WITHOUT ROWID;
     -- Slots and immutable directories linked while a gc runs (its write barrier; see gc.ts).
     CREATE TABLE gc_relinks (id INTEGER PRIMARY KEY, si BLOB NOT NULL, kind TEXT NOT NULL);
   `);
-  for (const table of ['dirs', 'mutables', 'small_objects']) db.prepare(`UPDATE ${table} SET touched = ?`).run(now);
+  for (const table of ['dirs', 'mutables']) db.prepare(`UPDATE ${table} SET touched = ?`).run(now);
+  db.prepare('INSERT INTO object_times (si, touched) SELECT si, ? FROM small_objects').run(now);
   db.prepare('UPDATE meta SET value = ? WHERE key = ?').run('2', 'schema');
 }
 
@@ -77,7 +77,7 @@ export class Statements {
   readonly insertMutable;
   readonly updateMutable;
   readonly getSmall;
-  readonly putSmall;
+  readonly insertSmall;
 
   constructor(db: Db) {
     this.dirExists = db.prepare<[Buffer], number>('SELECT 1 FROM dirs WHERE si = ?').pluck();
@@ -91,8 +91,6 @@ export class Statements {
     this.insertMutable = db.prepare<[Buffer, number, Buffer, number]>('INSERT INTO mutables (si, seq, value, touched) VALUES (?, ?, ?, ?)');
     this.updateMutable = db.prepare<[number, Buffer, Buffer]>('UPDATE mutables SET seq = ?, value = ? WHERE si = ?');
     this.getSmall = db.prepare<[Buffer], Buffer>('SELECT data FROM small_objects WHERE si = ?').pluck();
-    // An existing object with the same bytes wins (deduplication), and is in use again from now.
-    this.putSmall = db.prepare<[Buffer, Buffer, number]>(
-      'INSERT INTO small_objects (si, data, touched) VALUES (?, ?, ?) ON CONFLICT (si) DO UPDATE SET touched = excluded.touched');
+    this.insertSmall = db.prepare<[Buffer, Buffer]>('INSERT OR IGNORE INTO small_objects (si, data) VALUES (?, ?)');
   }
 }

@@ -39,7 +39,7 @@ export function beginRun(db: Db): RunFlag {
     setMeta(db, GC_RUN_KEY, JSON.stringify(flag));
     db.exec('DELETE FROM gc_relinks');
     const now = Date.now();
-    for (const table of ['dirs', 'mutables', 'small_objects']) db.prepare(`UPDATE ${table} SET touched = ? WHERE touched IS NULL`).run(now);
+    for (const table of ['dirs', 'mutables']) db.prepare(`UPDATE ${table} SET touched = ? WHERE touched IS NULL`).run(now);
   }).immediate();
   return flag;
 }

@@ -36,8 +36,8 @@ export class Sweeper {
   private readonly candidates: Candidate[] = [];
   /** Directories and mutable files that existed when marking started and were not reached. */
   private readonly unreachedSlots = new Set<string>();
-  /** Storage indexes of the object files found. */
-  private readonly files = new Set<string>();
+  /** Storage indexes of the objects found (small ones and files). */
+  private readonly objects = new Set<string>();
   private lastRelink = 0;
   private readonly q;
 
@@ -55,7 +55,9 @@ export class Sweeper {
       deleteDir: db.prepare<[Buffer]>('DELETE FROM dirs WHERE si = ?'),
       mutableRow: db.prepare<[Buffer], { touched: number | null; size: number }>('SELECT touched, length(value) AS size FROM mutables WHERE si = ?'),
       deleteMutable: db.prepare<[Buffer]>('DELETE FROM mutables WHERE si = ?'),
-      smallRow: db.prepare<[Buffer], { touched: number | null; size: number }>('SELECT touched, length(data) AS size FROM small_objects WHERE si = ?'),
+      smallRow: db.prepare<[Buffer], { touched: number | null; size: number }>(
+        'SELECT t.touched AS touched, length(s.data) AS size FROM small_objects s LEFT JOIN object_times t ON t.si = s.si WHERE s.si = ?'),
+      smallExists: db.prepare<[Buffer], number>('SELECT 1 FROM small_objects WHERE si = ?').pluck(),
       deleteSmall: db.prepare<[Buffer]>('DELETE FROM small_objects WHERE si = ?'),
       objectTime: db.prepare<[Buffer], number>('SELECT touched FROM object_times WHERE si = ?').pluck(),
       firstSeen: db.prepare<[Buffer, number]>('INSERT OR IGNORE INTO object_times (si, touched) VALUES (?, ?)'),
@@ -96,15 +98,22 @@ export class Sweeper {
       else if (!this.opts.dryRun) this.candidates.push({ kind: 'mutable', si: row.si });
       else add(this.freed, { mutables: 1, bytes: row.size });
     }
-    const small = this.db.prepare<[], { si: Buffer; touched: number | null; size: number }>('SELECT si, touched, length(data) AS size FROM small_objects');
+    const small = this.db.prepare<[], { si: Buffer; touched: number | null; size: number }>(
+      'SELECT s.si AS si, t.touched AS touched, length(s.data) AS size FROM small_objects s LEFT JOIN object_times t ON t.si = s.si');
     for (const row of small.iterate()) {
       if (++n % YIELD_EVERY === 0) await yieldToEventLoop();
-      const counts = { objects: 1, bytes: row.size };
-      if (this.live.has(siKey(row.si))) add(this.reachable, counts);
-      else if (!this.isOld(row.touched)) add(this.young, counts);
-      else if (!this.opts.dryRun) this.candidates.push({ kind: 'small', si: row.si });
-      else add(this.freed, counts);
+      const key = siKey(row.si);
+      this.objects.add(key);
+      this.classifyObject(key, row.touched, { kind: 'small', si: row.si }, { objects: 1, bytes: row.size });
     }
+  }
+
+  /** Reachable, young, or (to re-check and delete) a candidate; an object never seen is stamped then. */
+  private classifyObject(key: string, touched: number | null | undefined, candidate: Candidate, counts: Partial<GcCounts>): void {
+    if (this.live.has(key)) add(this.reachable, counts);
+    else if (this.opts.dryRun) add(this.isOld(touched) ? this.freed : this.young, counts); // never seen counts as new
+    else if (touched === undefined || touched === null || this.isOld(touched)) this.candidates.push(candidate);
+    else add(this.young, counts);
   }
 
   private countDir(counts: GcCounts, si: Buffer): void {
@@ -127,18 +136,13 @@ export class Sweeper {
         const size = await fsp.stat(path).then((s) => s.size, () => undefined);
         if (size === undefined) continue;
         const key = siKey(si);
-        this.files.add(key);
-        const counts = { objects: 1, bytes: size, fileBytes: size };
-        const touched = this.q.objectTime.get(si);
-        if (this.live.has(key)) add(this.reachable, counts);
-        else if (this.opts.dryRun) add(this.isOld(touched) ? this.freed : this.young, counts); // never seen counts as new
-        else if (touched === undefined || this.isOld(touched)) this.candidates.push({ kind: 'file', si, path }); // first seen: stamped
-        else add(this.young, counts);
+        this.objects.add(key);
+        this.classifyObject(key, this.q.objectTime.get(si), { kind: 'file', si, path }, { objects: 1, bytes: size, fileBytes: size });
       }
     }
-    // Times of object files that are gone (a crash between a claim and its file, or mid-batch).
+    // Times of objects that are gone (a crash between a claim and its file, or mid-batch).
     for (const row of this.db.prepare<[], { si: Buffer; touched: number }>('SELECT si, touched FROM object_times').iterate()) {
-      if (!this.files.has(siKey(row.si)) && this.isOld(row.touched) && !this.opts.dryRun) this.candidates.push({ kind: 'time', si: row.si });
+      if (!this.objects.has(siKey(row.si)) && this.isOld(row.touched) && !this.opts.dryRun) this.candidates.push({ kind: 'time', si: row.si });
     }
   }
 
@@ -205,9 +209,11 @@ export class Sweeper {
       case 'small': {
         const row = this.q.smallRow.get(c.si);
         if (!row) return;
+        if (row.touched === null) this.q.firstSeen.run(c.si, Date.now());
         if (!this.isOld(row.touched)) return add(this.young, { objects: 1, bytes: row.size });
         add(this.freed, { objects: 1, bytes: row.size });
         this.q.deleteSmall.run(c.si);
+        this.q.deleteObjectTime.run(c.si);
         return;
       }
       case 'file': {
@@ -230,7 +236,9 @@ export class Sweeper {
         return;
       }
       case 'time':
-        if (this.isOld(this.q.objectTime.get(c.si)) && !existsSync(objectPath(this.objectsDir, c.si))) this.q.deleteObjectTime.run(c.si);
+        if (this.isOld(this.q.objectTime.get(c.si)) && !this.q.smallExists.get(c.si) && !existsSync(objectPath(this.objectsDir, c.si))) {
+          this.q.deleteObjectTime.run(c.si);
+        }
         return;
     }
   }

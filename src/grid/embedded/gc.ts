@@ -10,14 +10,14 @@
 // theirs). LIT caps have no storage; verify caps and unknown caps are not followed. Each storage
 // index is visited once, which ends cycles. Everything else older than the grace period goes.
 //
-// AGES. `touched` (ms; schema version 2, db.ts) on every row kind, and `object_times` for
-// object files. It is set when a thing is created, linked (setChild, moveChild, a mutable
-// file's new version), found again by deduplication (small objects: the upsert in
-// putIfAbsent; object files: a claim committed *before* link(2) or reuse, objects.ts), or
-// handed out from outside the store (noteInUse: account-service roots, `add-user --root`).
-// Reading does not count. The v1→v2 migration stamps every row with the time of the upgrade,
-// and an object file without a row is stamped when gc first sees it: either way nothing
-// stored before the upgrade is deleted within a full grace period after it.
+// AGES. `touched` (ms; schema version 2, db.ts) on `dirs` and `mutables` rows, and in
+// `object_times` for immutable objects, small or file (one table, one update per link). It is
+// set when a thing is created, linked (setChild, moveChild, a mutable file's new version),
+// found again by deduplication (small objects: in putIfAbsent's transaction; object files: a
+// claim committed *before* link(2) or reuse, objects.ts), or handed out from outside the store
+// (noteInUse: account-service roots, `add-user --root`). Reading does not count. The v1→v2 migration stamps every row with the
+// time of the upgrade, and an object file without a time is stamped when gc first sees it:
+// either way nothing stored before the upgrade is deleted within a full grace period after.
 //
 // MARK ON A SNAPSHOT. gc opens its own connection and marks inside one read transaction:
 // in WAL mode that is a consistent picture of every directory and version pointer at one

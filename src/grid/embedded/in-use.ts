@@ -19,18 +19,16 @@ export type RelinkKind = 'slot' | 'immutable-dir';
 export class InUse {
   private readonly touchDir;
   private readonly touchMutable;
-  private readonly touchSmall;
-  private readonly touchObjectFile;
-  private readonly claimObjectFile;
+  private readonly touchObject;
+  private readonly claim;
   private readonly gcRunning;
   private readonly recordRelink;
 
   constructor(private readonly db: Db) {
     this.touchDir = db.prepare<[number, Buffer]>('UPDATE dirs SET touched = ? WHERE si = ?');
     this.touchMutable = db.prepare<[number, Buffer]>('UPDATE mutables SET touched = ? WHERE si = ?');
-    this.touchSmall = db.prepare<[number, Buffer]>('UPDATE small_objects SET touched = ? WHERE si = ?');
-    this.touchObjectFile = db.prepare<[number, Buffer]>('UPDATE object_times SET touched = ? WHERE si = ?');
-    this.claimObjectFile = db.prepare<[Buffer, number]>(
+    this.touchObject = db.prepare<[number, Buffer]>('UPDATE object_times SET touched = ? WHERE si = ?');
+    this.claim = db.prepare<[Buffer, number]>(
       'INSERT INTO object_times (si, touched) VALUES (?, ?) ON CONFLICT (si) DO UPDATE SET touched = excluded.touched');
     this.gcRunning = db.prepare<[string], number>('SELECT 1 FROM meta WHERE key = ?').pluck();
     this.recordRelink = db.prepare<[Buffer, string]>('INSERT INTO gc_relinks (si, kind) VALUES (?, ?)');
@@ -41,11 +39,11 @@ export class InUse {
     const cap = parseCap(capText);
     switch (cap.type) {
       case 'CHK':
-        this.touchObject(chkStorageIndex(cap.key), now);
+        this.touchObject.run(now, chkStorageIndex(cap.key));
         return;
       case 'DIR2-CHK': {
         const si = chkStorageIndex(cap.key);
-        this.touchObject(si, now);
+        this.touchObject.run(now, si);
         this.relinked(si, 'immutable-dir');
         return;
       }
@@ -83,12 +81,12 @@ export class InUse {
    * file can be linked or reused, so a gc that still sees the file also sees this time.
    */
   claimObject(storageIndex: Buffer, now = Date.now()): void {
-    this.db.transaction(() => this.claimObjectFile.run(storageIndex, now)).immediate();
+    this.db.transaction(() => this.claim.run(storageIndex, now)).immediate();
   }
 
-  private touchObject(si: Buffer, now: number): void {
-    this.touchSmall.run(now, si);
-    this.touchObjectFile.run(now, si);
+  /** The same for a small object, inside the transaction that stores or finds it. */
+  claimObjectInTransaction(storageIndex: Buffer, now = Date.now()): void {
+    this.claim.run(storageIndex, now);
   }
 
   private relinked(si: Buffer, kind: RelinkKind): void {

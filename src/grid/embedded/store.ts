@@ -63,7 +63,8 @@ export class EmbeddedGrid implements Grid {
       get: (si) => this.st.getSmall.get(si),
       putIfAbsent: (si, object) =>
         this.db.transaction(() => {
-          this.st.putSmall.run(si, object, Date.now());
+          this.st.insertSmall.run(si, object);
+          this.inUse.claimObjectInTransaction(si); // deduplication: in use again from now
           return this.st.getSmall.get(si)!;
         }).immediate(),
     };
