@@ -462,6 +462,9 @@ test('kill -9 of a collector at random moments loses nothing reachable; a later 
     run.child.kill('SIGKILL');
     await run.exited;
     grid = await openGrid(dir);
+    const db = new Database(join(dir, 'store.db'), { readonly: true });
+    assert.equal(db.prepare("SELECT count(*) FROM meta WHERE key = 'gc_run'").pluck().get(), 0, 'opening cleared the dead run\'s flag');
+    db.close();
     await checkLive(grid);
   }
   const last = await grid.collectGarbage({ roots: async () => [{ cap: root, where: 'root' }], graceMs: SHORT });

@@ -44,6 +44,20 @@ export function beginRun(db: Db): RunFlag {
   return flag;
 }
 
+/**
+ * Opening a store clears the flag of a run whose process is gone (kill -9), so links stop
+ * recording relinks that no run will read. A live run's flag is left alone.
+ */
+export function clearDeadRun(db: Db): void {
+  const text = getMeta(db, GC_RUN_KEY);
+  if (text === undefined || processAlive((JSON.parse(text) as RunFlag).pid)) return;
+  db.transaction(() => {
+    if (getMeta(db, GC_RUN_KEY) !== text) return;
+    db.prepare('DELETE FROM meta WHERE key = ?').run(GC_RUN_KEY);
+    db.exec('DELETE FROM gc_relinks');
+  }).immediate();
+}
+
 /** Ends a run (unless another one has taken over a flag it thought stale). */
 export function endRun(db: Db, flag: RunFlag, complete: boolean): void {
   db.transaction(() => {

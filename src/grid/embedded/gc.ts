@@ -87,7 +87,7 @@ import { beginRun, endRun, type RunFlag } from './gc-run.js';
 import { Sweeper } from './gc-sweep.js';
 
 export type { GcCounts, GcReport, GcRoot } from './gc-report.js';
-export { lastCollection } from './gc-run.js';
+export { clearDeadRun, lastCollection } from './gc-run.js';
 
 export interface GcOptions {
   /** The roots, read once the run has begun (see ROOTS above). */

@@ -15,7 +15,7 @@ import type {
 } from '../types.js';
 import { openDatabase, Statements, type Db } from './db.js';
 import { openEntry, sealEntry, type StoredEntry } from './entries.js';
-import { collectGarbage, lastCollection, type GcOptions, type GcReport } from './gc.js';
+import { clearDeadRun, collectGarbage, lastCollection, type GcOptions, type GcReport } from './gc.js';
 import { InUse } from './in-use.js';
 import { dirKeys, mutableFileKeys, nameRowKey, newSlot, type DirKeys, type SlotKeys } from './keys.js';
 import { BufferReader, ObjectReader, ObjectUpload, type SmallObjects } from './objects.js';
@@ -87,6 +87,7 @@ export class EmbeddedGrid implements Grid {
     let db: Db;
     try {
       db = openDatabase(join(storeDir, 'store.db'));
+      clearDeadRun(db);
     } catch (err) {
       throw new GridError('UNAVAILABLE', `cannot open the store in ${storeDir}: ${(err as Error).message}`, { cause: err });
     }
