@@ -6,6 +6,7 @@ import { loadNodeConfig } from '../config/index.js';
 import { EmbeddedGrid, type GcCounts } from '../grid/embedded/index.js';
 import { runGc, WEBAPI_GC_MESSAGE, type GcOutcome } from '../node/gc.js';
 import { openGrid } from '../node/nodedir.js';
+import { redactCaps } from '../server/log.js';
 
 function plural(n: number, one: string, many = `${one}s`): string {
   return `${n} ${n === 1 ? one : many}`;
@@ -33,7 +34,7 @@ export function formatGcReport({ report: r, roots }: GcOutcome): string {
     `${r.dryRun ? 'would free:' : 'freed:     '} ${counts(r.freed, true)}; ${r.freed.fileBytes} bytes of object files`,
     `young:      ${counts(r.young, false)}, unreachable but within the grace period (${duration(r.graceMs)})`,
   ];
-  for (const p of r.problems) lines.push(`damaged:    ${p}`);
+  for (const p of r.problems) lines.push(`damaged:    ${redactCaps(p)}`); // a name may look like a cap
   if (r.stopped) lines.push(`stopped:    ${r.stopped}`);
   if (r.dryRun) lines.push('dry run:    nothing was deleted');
   lines.push(`took:       ${r.durationMs} ms`);

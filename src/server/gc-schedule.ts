@@ -7,7 +7,7 @@ import type { NodeConfig } from '../config/index.js';
 import { EmbeddedGrid } from '../grid/embedded/index.js';
 import type { Grid } from '../grid/index.js';
 import { runGc } from '../node/gc.js';
-import type { Logger } from './log.js';
+import { redactCaps, type Logger } from './log.js';
 
 /** After a start, wait this long (at most) before a first run that is already due. */
 const FIRST_RUN_DELAY_MS = 60_000;
@@ -43,7 +43,8 @@ export function scheduleGc(config: NodeConfig, grid: Grid, logger: Logger): GcSc
         freed: report.freed, reachable: report.reachable, young: report.young,
       };
       if (report.complete) log.info(fields, 'garbage collection finished');
-      else log.warn({ ...fields, stopped: report.stopped, problems: report.problems }, 'garbage collection stopped early');
+      // Problems name paths; a name that looks like a cap is still redacted.
+      else log.warn({ ...fields, stopped: report.stopped, problems: report.problems.map(redactCaps) }, 'garbage collection stopped early');
     } catch (err) {
       log.error({ err: (err as Error).message }, 'garbage collection failed');
     }
