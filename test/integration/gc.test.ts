@@ -5,9 +5,11 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, readFileSync, statfsSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
 import ssh2 from 'ssh2';
 import { startAccountServer } from '../../examples/account-server/server.js';
 import { EmbeddedGrid } from '../../src/grid/embedded/index.js';
+import { dirKeys } from '../../src/grid/embedded/keys.js';
 import { readConvergenceSecret } from '../../src/node/nodedir.js';
 import { lafsd, lafsdOk } from '../helpers/cli.js';
 import { pseudoRandom, sha256 } from '../helpers/data.js';
@@ -105,6 +107,25 @@ test('lafsd put and mkdir without a path keep what they print (the keep file); -
   assert.equal(broken.code, 1);
   assert.match(broken.stderr, /gc-keep:\d+: not a cap/);
   assert.doesNotMatch(broken.stderr, /broken-cap-text/);
+});
+
+test('a damaged directory entry stops lafsd gc (exit 1) and is reported by path; a name that looks like a cap is redacted', async () => {
+  const { base, root } = await newNode('gc.grace_period = 1s');
+  const sub = (await lafsdOk(['mkdir', base, `${root}/URI:LIT:nbswy3dp`])).stdout.toString().trim();
+  await lafsdOk(['put', base, `${sub}/f`], pseudoRandom('f', 5000));
+  const db = new Database(join(base, 'storage', 'store.db'));
+  const { storageIndex } = dirKeys(sub);
+  const row = db.prepare('SELECT name_key, value FROM entries WHERE dir_si = ?').get(storageIndex) as { name_key: Buffer; value: Buffer };
+  const damaged = Buffer.from(row.value);
+  damaged[40]! ^= 1;
+  db.prepare('UPDATE entries SET value = ? WHERE dir_si = ? AND name_key = ?').run(damaged, storageIndex, row.name_key);
+  db.close();
+  const r = await lafsd(['gc', base]);
+  assert.equal(r.code, 1);
+  assert.match(r.stdout.toString(), /^damaged: +a directory entry cannot be read: alice's root\/\[cap\]$/m);
+  assert.match(r.stdout.toString(), /^stopped: +1 damaged node\(s\) could not be read/m);
+  assert.doesNotMatch(r.stdout.toString(), /URI:/);
+  assert.equal((await lafsd(['gc', base, '--ignore-damaged'])).code, 0);
 });
 
 test('lafsd gc on a node that uses a Tahoe-LAFS grid says that Tahoe\'s lease-based gc applies', async () => {

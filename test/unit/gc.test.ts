@@ -227,7 +227,7 @@ test('a directory entry that cannot be read stops deletion (its path is reported
   db.close();
   const r = await gc(grid, [root], { later: true });
   assert.equal(r.complete, false);
-  assert.deepEqual(r.problems, ['root 0/sub: a directory entry cannot be read']);
+  assert.deepEqual(r.problems, ['a directory entry cannot be read: root 0/sub']);
   assert.match(r.stopped!, /1 damaged node/);
   assert.equal(r.freed.objects, 0);
   assert.doesNotMatch(JSON.stringify(r), /URI:/);

@@ -71,7 +71,7 @@ export class Marker {
   }
 
   private problem(where: string, what: string): void {
-    this.problems.push(`${where}: ${what}`);
+    this.problems.push(`${what}: ${where}`); // the path last, so redacting a cap-like name keeps the sentence
   }
 
   private async visit(capText: string, where: string, stack: Pending[]): Promise<void> {

@@ -28,7 +28,7 @@ export interface GcReport {
   /** False when the run stopped before it was done; `stopped` says why. Nothing live is lost either way. */
   complete: boolean;
   stopped?: string;
-  /** Nodes that could not be read while marking (where, and what); any of them stops deletion. */
+  /** Nodes that could not be read while marking (`what: where`); any of them stops deletion. */
   problems: string[];
   /** The time the run counts as started (ms), and the grace period it applied. */
   startedAt: number;
