@@ -2,7 +2,7 @@
 // no longer protects, while servers and `lafsd put` keep working on the same store.
 //
 // WHAT IS LIVE. Everything reachable from the roots the caller gives (accounts files, roots
-// the account service answered within the retention window, the keep file: src/node/gc.ts),
+// the account service answered within the retention window, the keep file: src/node/gc-roots.ts),
 // following read caps (a read cap reaches the same storage index as its write cap): mutable
 // directories (`dirs` rows and their `entries`), mutable files (`mutables` rows) and the object
 // of their *current* version only, immutable files (object files, `small_objects` rows), and
@@ -57,7 +57,7 @@
 // "last"), or an unreached old node, which stopped the sweep before this batch. So at every
 // commit, what a batch deletes is unreachable. This costs one primary-key read per link.
 //
-// ROOTS (src/node/gc.ts) are read after the flag and the snapshot. Whoever adds a root writes
+// ROOTS (src/node/gc-roots.ts) are read after the flag and the snapshot. Whoever adds a root writes
 // its file first and calls noteInUse after (the account-service recorder, `lafsd add-user
 // --root`); `lafsd put` and `lafsd mkdir` without a path add caps of things they just created
 // (young). So a root added during a run is either read, or its noteInUse is a barrier record.
@@ -68,7 +68,9 @@
 // stay in trash/, which is safe because the decision was made under the lock and any later
 // claim finds no file and republishes; their leftover times are removed as stale by a later
 // run, as are trash files. A killed run leaves its flag: the next run sees the pid dead and
-// takes over (the barrier keeps recording meanwhile, harmlessly). Only one run at a time.
+// takes over; opening the store clears a dead run's flag meanwhile. Only one run at a time.
+// Power loss: a claim commits without its own fsync, but the link that makes its object
+// reachable commits with one, which syncs the claim too; a gc batch commits with FULL.
 //
 // WHAT THE GRACE PERIOD MUST COVER (hence the generous default of 7 days): the time between
 // an upload or deduplication and its link, a directory made by `lafsd add-user` until the
