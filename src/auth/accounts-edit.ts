@@ -16,7 +16,8 @@ async function readText(path: string): Promise<string> {
   }
 }
 
-async function writeAtomically(path: string, text: string): Promise<void> {
+/** Replaces a file atomically (temp file, fsync, rename), readable by its owner only. */
+export async function writeAtomically(path: string, text: string): Promise<void> {
   const tmp = join(dirname(path), `.${randomBytes(6).toString('hex')}.tmp`);
   await fsp.writeFile(tmp, text, { mode: 0o600, flag: 'wx' });
   try {

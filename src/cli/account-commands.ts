@@ -9,6 +9,7 @@ import { loadNodeConfig, type NodeConfig } from '../config/index.js';
 import { hashPassword, KEY_TYPES, parseAccounts, parseKeyBlob, usernameProblem } from '../auth/index.js';
 import { appendAccountLine, hasAccount, setPasswordHash } from '../auth/accounts-edit.js';
 import { ACCOUNTS_FILE, openGrid } from '../node/nodedir.js';
+import { noteRootInUse } from '../node/gc.js';
 import { UsageError } from './usage.js';
 
 export function accountsFileOf(config: NodeConfig): string {
@@ -87,6 +88,8 @@ export async function addUserCommand(basedir: string, name: string, opts: AddUse
   }
   const secret = keyLine ?? (await hashPassword(password!, config.auth.passwordHash));
   await appendAccountLine(file, `${name} ${secret} ${root}`);
+  // An existing directory may have been unreachable until now: after the line, as gc.ts asks.
+  if (opts.root !== undefined) await noteRootInUse(config, root);
   out.write(`${root}\n`);
   if (generated) err.write(`password for ${name}: ${password}\n(shown once; it is stored hashed)\n`);
 }

@@ -8,6 +8,7 @@ import { VfsError } from '../vfs/index.js';
 import { initNode } from '../node/nodedir.js';
 import { addUserCommand, passwdCommand } from './account-commands.js';
 import { getCommand, lsCommand, mkdirCommand, mvCommand, putCommand, rmCommand } from './store-commands.js';
+import { gcCommand } from './gc-command.js';
 import { quickstartCommand, runCommand, sftpStdioCommand } from './run-commands.js';
 import { USAGE, UsageError } from './usage.js';
 
@@ -70,18 +71,19 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number | void>> = {
     await passwdCommand(pos[0]!, pos[1]!, { ...(password !== undefined ? { password } : {}), passwordStdin: Boolean(values['password-stdin']) }, process.stdin, process.stderr);
   },
   async mkdir(args) {
-    const { pos } = parse(args, {}, [1, 2]);
-    await mkdirCommand(pos[0]!, pos[1], process.stdout);
+    const { values, pos } = parse(args, { 'no-keep': { type: 'boolean' } }, [1, 2]);
+    await mkdirCommand(pos[0]!, pos[1], { keep: !values['no-keep'] }, process.stdout);
   },
   async ls(args) {
     const { values, pos } = parse(args, { long: { type: 'boolean', short: 'l' }, uri: { type: 'boolean' } }, [2, 2]);
     await lsCommand(pos[0]!, pos[1]!, { long: Boolean(values.long), uri: Boolean(values.uri) }, process.stdout);
   },
   async put(args) {
-    const { values, pos } = parse(args, { mutable: { type: 'boolean' }, format: { type: 'string' } }, [1, 2]);
+    const { values, pos } = parse(args, { mutable: { type: 'boolean' }, format: { type: 'string' }, 'no-keep': { type: 'boolean' } }, [1, 2]);
     const format = str(values.format)?.toUpperCase() ?? 'SDMF';
     if (format !== 'SDMF' && format !== 'MDMF') throw new UsageError('--format is SDMF or MDMF');
-    await putCommand(pos[0]!, pos[1], values.mutable ? { mutable: format } : {}, process.stdin, process.stdout);
+    const keep = !values['no-keep'];
+    await putCommand(pos[0]!, pos[1], values.mutable ? { mutable: format, keep } : { keep }, process.stdin, process.stdout);
   },
   async get(args) {
     const { pos } = parse(args, {}, [2, 2]);
@@ -90,6 +92,10 @@ const COMMANDS: Record<string, (args: string[]) => Promise<number | void>> = {
   async rm(args) {
     const { pos } = parse(args, {}, [2, 2]);
     await rmCommand(pos[0]!, pos[1]!);
+  },
+  async gc(args) {
+    const { values, pos } = parse(args, { 'dry-run': { type: 'boolean' }, 'ignore-damaged': { type: 'boolean' } }, [1, 1]);
+    return gcCommand(pos[0]!, { dryRun: Boolean(values['dry-run']), ignoreDamaged: Boolean(values['ignore-damaged']) }, process.stdout, process.stderr);
   },
   async mv(args) {
     const { pos } = parse(args, {}, [3, 3]);

@@ -3,8 +3,9 @@
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import type { Readable, Writable } from 'node:stream';
-import { loadNodeConfig } from '../config/index.js';
+import { loadNodeConfig, type NodeConfig } from '../config/index.js';
 import type { Grid } from '../grid/index.js';
+import { keepUnlinked } from '../node/gc.js';
 import { openGrid } from '../node/nodedir.js';
 import { lsLine, OpenFiles, VfsSession, parentOf, nameOf, isVfsError } from '../vfs/index.js';
 import { parseTarget, type Target } from './target.js';
@@ -12,10 +13,11 @@ import { UsageError } from './usage.js';
 
 const CHUNK = 1024 * 1024;
 
-async function withGrid<T>(basedir: string, fn: (grid: Grid) => Promise<T>): Promise<T> {
-  const grid = await openGrid(loadNodeConfig(basedir));
+async function withGrid<T>(basedir: string, fn: (grid: Grid, config: NodeConfig) => Promise<T>): Promise<T> {
+  const config = loadNodeConfig(basedir);
+  const grid = await openGrid(config);
   try {
-    return await fn(grid);
+    return await fn(grid, config);
   } finally {
     await grid.close();
   }
@@ -36,10 +38,13 @@ async function capAt(grid: Grid, target: Target): Promise<string> {
   return cap;
 }
 
-export async function mkdirCommand(basedir: string, targetText: string | undefined, out: Writable): Promise<void> {
-  await withGrid(basedir, async (grid) => {
+export async function mkdirCommand(basedir: string, targetText: string | undefined, opts: { keep: boolean }, out: Writable): Promise<void> {
+  await withGrid(basedir, async (grid, config) => {
     if (targetText === undefined) {
-      out.write(`${await grid.createDirectory()}\n`);
+      // Nothing links a new unlinked directory: the keep file does, so gc keeps it (gc.ts).
+      const cap = await grid.createDirectory();
+      if (opts.keep) await keepUnlinked(config, cap, 'lafsd mkdir');
+      out.write(`${cap}\n`);
       return;
     }
     const target = parseTarget(targetText);
@@ -65,8 +70,10 @@ export async function lsCommand(basedir: string, targetText: string, opts: { lon
   });
 }
 
-export async function putCommand(basedir: string, targetText: string | undefined, opts: { mutable?: 'SDMF' | 'MDMF' }, input: Readable, out: Writable): Promise<void> {
-  await withGrid(basedir, async (grid) => {
+export async function putCommand(
+  basedir: string, targetText: string | undefined, opts: { mutable?: 'SDMF' | 'MDMF'; keep?: boolean }, input: Readable, out: Writable,
+): Promise<void> {
+  await withGrid(basedir, async (grid, config) => {
     if (targetText === undefined || opts.mutable) {
       // Unlinked upload (like `tahoe put` without a destination), or the content of a new mutable file.
       const sink = await grid.upload();
@@ -84,6 +91,8 @@ export async function putCommand(basedir: string, targetText: string | undefined
         const name = nameOf(target.path);
         if (!name) throw new UsageError('put needs a path below the cap (CAP/NAME)');
         await grid.setChild(await capAt(grid, { cap: target.cap, path: parent }), name, cap, { replace: 'only-files' });
+      } else if (opts.keep !== false) {
+        await keepUnlinked(config, cap, opts.mutable ? 'lafsd put --mutable' : 'lafsd put');
       }
       out.write(`${cap}\n`);
       return;

@@ -21,13 +21,22 @@ Accounts:
                                   set a new (hashed) password
 
 Files, directly on the store (CAP[/PATH] is a cap, optionally with a path inside it):
-  lafsd mkdir BASEDIR [CAP/PATH]  create a directory; prints its cap
+  lafsd mkdir BASEDIR [CAP/PATH] [--no-keep]
+                                  create a directory; prints its cap (without a path, the
+                                  cap goes into the keep file, so gc keeps it, unless --no-keep)
   lafsd ls BASEDIR CAP[/PATH] [-l] [--uri]
-  lafsd put BASEDIR [CAP/PATH] [--mutable [--format SDMF|MDMF]] < FILE
-                                  upload stdin; prints the new file's cap
+  lafsd put BASEDIR [CAP/PATH] [--mutable [--format SDMF|MDMF]] [--no-keep] < FILE
+                                  upload stdin; prints the new file's cap (without a path,
+                                  it goes into the keep file, so gc keeps it, unless --no-keep)
   lafsd get BASEDIR CAP[/PATH] > FILE
   lafsd rm BASEDIR CAP/PATH       remove a file or an empty directory
   lafsd mv BASEDIR CAP/FROM CAP/TO
+
+Garbage collection (embedded store):
+  lafsd gc BASEDIR [--dry-run] [--ignore-damaged]
+                                  delete what no account root, account-service root or kept
+                                  cap reaches and the grace period no longer protects; prints
+                                  what was (with --dry-run: would be) freed and kept
 
 SFTP over stdio (OpenSSH Subsystem, sftp -D):
   lafsd sftp-server --stdio BASEDIR --user NAME

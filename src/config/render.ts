@@ -51,6 +51,10 @@ export function renderDefaultConfig(opts: DefaultConfigOptions = {}): string {
 grid = embedded
 # Folder of the embedded store.
 #store = storage
+# Garbage collection of the store (\`lafsd gc\`, see the README): unreachable data older than
+# gc.grace_period is deleted; set gc.interval to collect inside \`lafsd run\` (off until set).
+#gc.grace_period = 168h
+#gc.interval = 24h
 
 [sftpd]
 enabled = true

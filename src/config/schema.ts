@@ -34,6 +34,15 @@ export const SCHEMA = {
       'Free space of the embedded store\'s filesystem that file data never takes, so deletes and renames still work when the disk is full; `df` and `statvfs` report free space without it. Uploads that would need it fail with "no space" (SFTP failure, FTP 452).'),
     maxFileSize: opt('max_file_size', t.byteSize({ min: 1 }), '100G',
       'Largest file a client may create: a write, truncate or resume beyond it is refused before any work (SFTP failure "file too large", FTP 552). Raise it for bigger files.'),
+    // Garbage collection of the embedded store (`lafsd gc`; src/grid/embedded/gc.ts).
+    gcGracePeriod: opt('gc.grace_period', t.duration({ minMs: 1000 }), '168h',
+      'Garbage collection deletes unreachable data only when it was last stored, linked or uploaded again longer ago than this. It protects uploads not linked yet, the directory of an account being added and caps about to be linked again; a week, so that slow clients and clock corrections never lose anything. Space of replaced and deleted files comes back this long after.'),
+    gcInterval: opt('gc.interval', t.duration({ minMs: 1000 }), undefined,
+      'Run garbage collection inside `lafsd run` this often (e.g. `24h`; the next run is due this long after the last one finished). Unset: only `lafsd gc` collects. Off by default because deleting is final: first make sure every cap handed out without a link is in `gc.keep_file`. Embedded store only.'),
+    gcAccountRootRetention: opt('gc.account_root_retention', t.duration({ minMs: 1000, maxMs: 10 * 365 * 86_400_000 }), '2160h',
+      'With `accounts.url`, garbage collection keeps each root cap the account service answered for this long (90 days) after that user\'s last login; lafsd records them in `private/account-service-roots`. Until roots have been recorded for this long, gc refuses to run, since it cannot know every account yet.'),
+    gcKeepFile: opt('gc.keep_file', t.path, 'private/gc-keep',
+      'Caps that garbage collection keeps, with everything they reach: one per line, `#` starts a comment. `lafsd put` and `lafsd mkdir` without a path add the cap they print (unless `--no-keep`). Caps are secrets: keep this file private.'),
   },
   sftpd: {
     enabled: opt('enabled', t.boolean, 'false',
@@ -156,6 +165,12 @@ export function crossKeyProblems(cfg: SchemaConfig, lineOf: LineOf, context: { h
   const out: Problem[] = [];
   const at = (section: SectionName, key: string) => lineOf(section, key) ?? lineOf(section);
 
+  if (cfg.lafsd.grid === 'webapi' && cfg.lafsd.gcInterval !== undefined) {
+    out.push({
+      line: at('lafsd', 'gc.interval'),
+      message: '[lafsd] gc.interval: garbage collection is for grid = embedded; on a Tahoe-LAFS grid, Tahoe\'s own lease-based garbage collection applies',
+    });
+  }
   if (cfg.lafsd.grid === 'webapi' && cfg.lafsd.webapiUrl === undefined && !context.hasNodeUrl) {
     out.push({ line: at('lafsd', 'grid'), message: '[lafsd] webapi.url: required when grid = webapi' });
   }

@@ -21,6 +21,8 @@ export class AccountSources {
     private readonly logger: AuthLogger,
     private readonly urlOptions: UrlSettings = {},
     private readonly watchFiles = true,
+    /** Wraps the account service's authenticator, e.g. to record the roots it answers (gc). */
+    private readonly wrapService: (service: Authenticator) => Authenticator = (s) => s,
   ) {}
 
   private file(path: string): Promise<FileAuthenticator> {
@@ -43,7 +45,7 @@ export class AccountSources {
 
   async authenticatorFor(config: AccountSourceConfig): Promise<Authenticator> {
     const file = config.accountsFile !== undefined ? await this.file(config.accountsFile) : undefined;
-    const url = config.accountsUrl !== undefined ? this.url(config.accountsUrl) : undefined;
+    const url = config.accountsUrl !== undefined ? this.wrapService(this.url(config.accountsUrl)) : undefined;
     return new CombinedAuthenticator({ ...(file ? { file } : {}), ...(url ? { url } : {}) });
   }
 

@@ -11,7 +11,11 @@ import { ftpSettings, startFtpServer, type RunningFtpServer } from '../ftp/index
 import { loadHostKeys, startSshServer, type RunningSshServer } from '../ssh/index.js';
 import { runSftpSession } from '../sftp/session.js';
 import { AccountUsage, countTree, DEFAULT_MAX_FILE_SIZE, OpenFiles, VfsSession } from '../vfs/index.js';
+import { EmbeddedGrid } from '../grid/embedded/index.js';
+import { serviceRootsPath } from '../node/service-roots.js';
 import { AccountSources } from './accounts.js';
+import { scheduleGc } from './gc-schedule.js';
+import { ServiceRootRecorder } from './service-root-recorder.js';
 import type { Logger } from './log.js';
 
 /** [auth] max_auth_tries and login_grace_time, enforced per connection by both frontends. */
@@ -79,7 +83,11 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
   const sessions = new SessionFactory(grid, spillDir, logger, config.lafsd.maxFileSize);
   // [auth] applies to both frontends: one defender (a ban covers SFTP and FTP), one set of limits.
   const auth = authOptions(config.auth);
-  const sources = new AccountSources(logger.child({ component: 'accounts' }), auth.url, auth.watchAccountsFile);
+  const recorder = await serviceRootRecorder(config, grid, logger).catch(async (err) => {
+    await grid.close();
+    throw err;
+  });
+  const sources = new AccountSources(logger.child({ component: 'accounts' }), auth.url, auth.watchAccountsFile, (s) => recorder?.wrap(s) ?? s);
   const defender = new LoginDefender({ ...auth.defender, logger: logger.child({ component: 'defender' }) });
   const loginLimits = { maxAuthTries: auth.maxAuthTries, loginGraceMs: auth.loginGraceMs };
   const stops: (() => Promise<void>)[] = [];
@@ -98,6 +106,8 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
     },
   };
   try {
+    const gc = scheduleGc(config, grid, logger);
+    if (gc) stops.push(() => gc.stop());
     if (config.sftpd.enabled) {
       const ssh = await startSftp(config, grid, sessions, sources, defender, loginLimits, logger.child({ frontend: 'sftp' }));
       stops.push(() => ssh.close());
@@ -113,6 +123,15 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
     throw err;
   }
   return running;
+}
+
+/** With an account service and the embedded store: record the roots it answers, for gc. */
+async function serviceRootRecorder(config: NodeConfig, grid: Grid, logger: Logger): Promise<ServiceRootRecorder | undefined> {
+  if (!(grid instanceof EmbeddedGrid)) return undefined;
+  if (config.sftpd.accountsUrl === undefined && config.ftpd.accountsUrl === undefined) return undefined;
+  return ServiceRootRecorder.open(
+    serviceRootsPath(config.basedir), config.lafsd.gcAccountRootRetention, (cap) => grid.noteInUse(cap), logger.child({ component: 'gc' }),
+  );
 }
 
 async function startSftp(

@@ -34,7 +34,10 @@ test('an empty file gives every default', () => {
   assert.deepEqual(c, {
     basedir: BASE,
     file: FILE,
-    lafsd: { grid: 'embedded', storeDir: '/srv/node/storage', storeReserve: 64 * 1024 ** 2, maxFileSize: 100 * 1024 ** 3 },
+    lafsd: {
+      grid: 'embedded', storeDir: '/srv/node/storage', storeReserve: 64 * 1024 ** 2, maxFileSize: 100 * 1024 ** 3,
+      gcGracePeriod: 168 * 3_600_000, gcAccountRootRetention: 90 * 86_400_000, gcKeepFile: '/srv/node/private/gc-keep',
+    },
     sftpd: { enabled: false, port: { family: 4, port: 8022, host: '127.0.0.1', text: 'tcp:8022:interface=127.0.0.1' } },
     ftpd: { enabled: false, port: { family: 4, port: 8021, host: '127.0.0.1', text: 'tcp:8021:interface=127.0.0.1' }, tlsRequireSessionReuse: true },
   });
@@ -48,6 +51,9 @@ webapi.url = http://127.0.0.1:3456/
 store = /var/lib/lafsd
 store.reserve = 16MiB
 max_file_size = 2T
+gc.grace_period = 24h
+gc.account_root_retention = 720h
+gc.keep_file = private/keep
 
 [sftpd]
 enabled = yes
@@ -67,7 +73,9 @@ tls_require_session_reuse = off
 `);
   assert.deepEqual(c.lafsd, {
     grid: 'webapi', webapiUrl: 'http://127.0.0.1:3456/', storeDir: '/var/lib/lafsd', storeReserve: 16 * 1024 ** 2, maxFileSize: 2 * 1024 ** 4,
+    gcGracePeriod: 86_400_000, gcAccountRootRetention: 720 * 3_600_000, gcKeepFile: '/srv/node/private/keep',
   });
+  assert.equal(parse('[lafsd]\ngc.interval = 24h\n').lafsd.gcInterval, 86_400_000);
   assert.deepEqual(c.sftpd, {
     enabled: true,
     port: { family: 6, port: 2222, host: '::1', text: 'tcp6:2222:interface=\\:\\:1' },
@@ -166,7 +174,7 @@ test('unknown options in our sections and unknown sections are errors', () => {
   assert.deepEqual(problems('[sftpd]\nfoo = 1\n'), [
     `${FILE}:2: [sftpd] contains unknown option 'foo'; accepted: enabled, port, host_pubkey_file, host_privkey_file, accounts.file, accounts.url`,
   ]);
-  assert.match(problems('[lafsd]\nstore_dir = x\n')[0] ?? '', /^\/srv\/node\/tahoe\.cfg:2: \[lafsd\] contains unknown option 'store_dir'; accepted: grid, webapi\.url, store, store\.reserve, max_file_size$/);
+  assert.match(problems('[lafsd]\nstore_dir = x\n')[0] ?? '', /^\/srv\/node\/tahoe\.cfg:2: \[lafsd\] contains unknown option 'store_dir'; accepted: grid, webapi\.url, store, store\.reserve, max_file_size, gc\.grace_period, gc\.interval, gc\.account_root_retention, gc\.keep_file$/);
   const [p] = problems('\n[webui]\nport = 1\n');
   assert.match(p ?? '', /^\/srv\/node\/tahoe\.cfg:2: contains unknown section \[webui\]; lafsd reads \[lafsd\], \[sftpd\], \[ftpd\], \[auth\] and ignores Tahoe-LAFS's own sections/);
   // Section names are case-sensitive, as in Tahoe.
@@ -265,6 +273,10 @@ test('BOM, comments and continuation lines work through the loader', () => {
 
 test('cross-key rules', () => {
   assert.deepEqual(problems('[lafsd]\ngrid = webapi\n'), [`${FILE}:2: [lafsd] webapi.url: required when grid = webapi`]);
+  assert.deepEqual(problems('[lafsd]\ngrid = webapi\nwebapi.url = http://n/\ngc.interval = 1h\n'), [
+    `${FILE}:4: [lafsd] gc.interval: garbage collection is for grid = embedded; on a Tahoe-LAFS grid, Tahoe's own lease-based garbage collection applies`,
+  ]);
+  assert.deepEqual(problems('[lafsd]\ngc.grace_period = 0\n'), [`${FILE}:2: [lafsd] gc.grace_period: "0" is out of range 1s to 8760h`]);
   assert.deepEqual(problems('[ftpd]\nenabled = true\n'), [`${FILE}:2: [ftpd] enabled: must provide accounts.file or accounts.url`]);
   assert.deepEqual(problems('[sftpd]\nhost_privkey_file = k\nenabled = true\n'), [
     `${FILE}:3: [sftpd] enabled: must provide accounts.file or accounts.url`,

@@ -11,7 +11,7 @@
 // no measured gain at these rates.
 import Database from 'better-sqlite3';
 
-const SCHEMA_VERSION = '1';
+const SCHEMA_VERSION = '2';
 
 export type Db = Database.Database;
 
@@ -35,10 +35,33 @@ export function openDatabase(path: string): Db {
     -- 4 KiB file costs 1.4 ms as a file (fsync, link, directory fsync) and ~0.4 ms as a row.
     CREATE TABLE IF NOT EXISTS small_objects (si BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
   `);
-  const version = db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get('schema') as string | undefined;
-  if (version === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', SCHEMA_VERSION);
-  else if (version !== SCHEMA_VERSION) throw new Error(`store schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
+  // A new store is created as version 1 and migrated like an existing one: one code path.
+  db.transaction(() => {
+    let version = db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get('schema') as string | undefined;
+    if (version === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', (version = '1'));
+    if (version === '1') migrateToVersion2(db, Date.now());
+    else if (version !== SCHEMA_VERSION) throw new Error(`store schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
+  }).immediate();
   return db;
+}
+
+/**
+ * Version 2 (garbage collection, see gc.ts): `touched`, the time in ms a stored thing was last
+ * created or referenced. What exists now counts as new, so nothing is collected before a full
+ * grace period after the upgrade; object files get their time when gc first sees them.
+ */
+function migrateToVersion2(db: Db, now: number): void {
+  db.exec(`
+    ALTER TABLE dirs ADD COLUMN touched INTEGER;
+    ALTER TABLE mutables ADD COLUMN touched INTEGER;
+    -- Immutable objects (files and small_objects rows) by storage index; no row: never seen.
+    CREATE TABLE object_times (si BLOB PRIMARY KEY, touched INTEGER NOT NULL) WITHOUT ROWID;
+    -- Slots and immutable directories linked while a gc runs (its write barrier; see gc.ts).
+    CREATE TABLE gc_relinks (id INTEGER PRIMARY KEY, si BLOB NOT NULL, kind TEXT NOT NULL);
+  `);
+  for (const table of ['dirs', 'mutables']) db.prepare(`UPDATE ${table} SET touched = ?`).run(now);
+  db.prepare('INSERT INTO object_times (si, touched) SELECT si, ? FROM small_objects').run(now);
+  db.prepare('UPDATE meta SET value = ? WHERE key = ?').run('2', 'schema');
 }
 
 /** Prepared statements, compiled once per database. */
@@ -58,14 +81,14 @@ export class Statements {
 
   constructor(db: Db) {
     this.dirExists = db.prepare<[Buffer], number>('SELECT 1 FROM dirs WHERE si = ?').pluck();
-    this.insertDir = db.prepare<[Buffer]>('INSERT INTO dirs (si) VALUES (?)');
+    this.insertDir = db.prepare<[Buffer, number]>('INSERT INTO dirs (si, touched) VALUES (?, ?)');
     this.getEntry = db.prepare<[Buffer, Buffer], Buffer>('SELECT value FROM entries WHERE dir_si = ? AND name_key = ?').pluck();
     this.putEntry = db.prepare<[Buffer, Buffer, Buffer]>('INSERT OR REPLACE INTO entries (dir_si, name_key, value) VALUES (?, ?, ?)');
     this.deleteEntry = db.prepare<[Buffer, Buffer]>('DELETE FROM entries WHERE dir_si = ? AND name_key = ?');
     this.listEntries = db.prepare<[Buffer], { name_key: Buffer; value: Buffer }>('SELECT name_key, value FROM entries WHERE dir_si = ?');
     this.anyEntry = db.prepare<[Buffer], number>('SELECT 1 FROM entries WHERE dir_si = ? LIMIT 1').pluck();
     this.getMutable = db.prepare<[Buffer], { seq: number; value: Buffer }>('SELECT seq, value FROM mutables WHERE si = ?');
-    this.insertMutable = db.prepare<[Buffer, number, Buffer]>('INSERT INTO mutables (si, seq, value) VALUES (?, ?, ?)');
+    this.insertMutable = db.prepare<[Buffer, number, Buffer, number]>('INSERT INTO mutables (si, seq, value, touched) VALUES (?, ?, ?, ?)');
     this.updateMutable = db.prepare<[number, Buffer, Buffer]>('UPDATE mutables SET seq = ?, value = ? WHERE si = ?');
     this.getSmall = db.prepare<[Buffer], Buffer>('SELECT data FROM small_objects WHERE si = ?').pluck();
     this.insertSmall = db.prepare<[Buffer, Buffer]>('INSERT OR IGNORE INTO small_objects (si, data) VALUES (?, ?)');

@@ -1,2 +1,3 @@
 export { EmbeddedGrid, type EmbeddedGridOptions } from './store.js';
 export { SEGMENT_SIZE } from './objects.js';
+export type { GcCounts, GcOptions, GcReport, GcRoot } from './gc.js';

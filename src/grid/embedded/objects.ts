@@ -109,6 +109,11 @@ export interface ObjectStoreDirs {
   tmpDir: string;
   /** Refuses file data that would eat into the store's reserve (space.ts). */
   space?: SpaceGuard;
+  /**
+   * Called before an object file is published or reused by deduplication, so the garbage
+   * collector sees it in use before anyone can find it (gc.ts).
+   */
+  claim?: (storageIndex: Buffer) => void;
 }
 
 /** A streaming upload of one immutable object; see the file comment for the format. */
@@ -235,6 +240,7 @@ export class ObjectUpload implements UploadSink {
   private async publish(storageIndex: Buffer, readKey: Buffer, size: number, header: Buffer): Promise<Buffer> {
     const finalPath = objectPath(this.dirs.objectsDir, storageIndex);
     await fsp.mkdir(dirname(finalPath), { recursive: true });
+    this.dirs.claim?.(storageIndex);
     try {
       await fsp.link(this.tmpPath!, finalPath);
     } catch (err) {

@@ -7,17 +7,20 @@ import { join } from 'node:path';
 import { formatCap, parseCap, type Cap, type ChkFields } from '../../caps/index.js';
 import { unpackChildren } from '../dirpack.js';
 import { GridError } from '../errors.js';
+import { processAlive } from '../../util/process.js';
 import { capsForLink, checkReplace, nodeInfoFromCap, nowSeconds, patchUserMetadata, updateLinkMetadata } from '../links.js';
 import type {
   DeleteChildOptions, DirEntry, DiskUsage, FileReader, Grid, Metadata, MetadataPatch, MutableContent, NodeInfo,
   ReplaceMode, SetChildOptions, UploadSink,
 } from '../types.js';
-import { open, seal } from './aead.js';
 import { openDatabase, Statements, type Db } from './db.js';
 import { openEntry, sealEntry, type StoredEntry } from './entries.js';
+import { clearDeadRun, collectGarbage, lastCollection, type GcOptions, type GcReport } from './gc.js';
+import { InUse } from './in-use.js';
 import { dirKeys, mutableFileKeys, nameRowKey, newSlot, type DirKeys, type SlotKeys } from './keys.js';
 import { BufferReader, ObjectReader, ObjectUpload, type SmallObjects } from './objects.js';
 import { classifyStorageError, NO_SPACE_MESSAGE, SpaceGuard } from './space.js';
+import { openVersion, sealVersion } from './versions.js';
 
 export interface EmbeddedGridOptions {
   /** Folder of the store (created if missing). */
@@ -46,18 +49,11 @@ function userPart(metadata: Metadata): Metadata {
   return user;
 }
 
-function processAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export class EmbeddedGrid implements Grid {
   private readonly st: Statements;
   private readonly small: SmallObjects;
+  /** Tells the garbage collector about every link and deduplication (gc.ts). */
+  private readonly inUse: InUse;
 
   private constructor(
     private readonly db: Db,
@@ -68,11 +64,13 @@ export class EmbeddedGrid implements Grid {
     private readonly space: SpaceGuard,
   ) {
     this.st = new Statements(db);
+    this.inUse = new InUse(db);
     this.small = {
       get: (si) => this.st.getSmall.get(si),
       putIfAbsent: (si, object) =>
         this.change(() => {
           this.st.insertSmall.run(si, object);
+          this.inUse.claimObjectInTransaction(si); // deduplication: in use again from now
           return this.st.getSmall.get(si)!;
         }),
     };
@@ -107,6 +105,7 @@ export class EmbeddedGrid implements Grid {
     let db: Db;
     try {
       db = openDatabase(join(storeDir, 'store.db'));
+      clearDeadRun(db);
     } catch (err) {
       throw new GridError('UNAVAILABLE', `cannot open the store in ${storeDir}: ${(err as Error).message}`, { cause: err });
     }
@@ -159,11 +158,7 @@ export class EmbeddedGrid implements Grid {
   private mutableContentCap(keys: SlotKeys): { seq: number; contentCap: string } {
     const row = this.st.getMutable.get(keys.storageIndex);
     if (!row) throw new GridError('NOT_FOUND', 'this store holds no such mutable file');
-    const aad = Buffer.alloc(keys.storageIndex.length + 8);
-    keys.storageIndex.copy(aad);
-    aad.writeBigUInt64BE(BigInt(row.seq), keys.storageIndex.length);
-    const contentCap = open(keys.contentKey, row.value, aad, 'mutable file version').toString('utf8');
-    return { seq: row.seq, contentCap };
+    return { seq: row.seq, contentCap: openVersion(keys, row.seq, row.value) };
   }
 
   private mutableSize(keys: SlotKeys): number {
@@ -252,6 +247,7 @@ export class EmbeddedGrid implements Grid {
       if (existing) checkReplace(options.replace, nfc, this.entryNode(existing.entry).kind);
       const metadata = updateLinkMetadata(existing?.entry.metadata, options.metadata, nowSeconds());
       this.writeEntry(keys, existing?.nameKey ?? nameRowKey(keys, nfc), nfc, childCap, metadata);
+      this.inUse.note(childCap);
     });
   }
 
@@ -301,6 +297,7 @@ export class EmbeddedGrid implements Grid {
       const metadata = updateLinkMetadata(source.entry.metadata, undefined, nowSeconds());
       this.st.deleteEntry.run(from.storageIndex, source.nameKey);
       this.writeEntry(to, target?.nameKey ?? nameRowKey(to, toNfc), toNfc, childCap, metadata);
+      this.inUse.note(childCap); // it may come out of a directory gc found unreachable
     });
   }
 
@@ -326,7 +323,7 @@ export class EmbeddedGrid implements Grid {
     this.change(() => {
       const existing = this.readEntry(keys, nfc);
       if (existing) checkReplace(options.replace ?? false, nfc, this.entryNode(existing.entry).kind);
-      this.st.insertDir.run(dirKeys(childCap).storageIndex);
+      this.st.insertDir.run(dirKeys(childCap).storageIndex, Date.now());
       const metadata = updateLinkMetadata(existing?.entry.metadata, options.metadata, nowSeconds());
       this.writeEntry(keys, existing?.nameKey ?? nameRowKey(keys, nfc), nfc, childCap, metadata);
     });
@@ -336,7 +333,7 @@ export class EmbeddedGrid implements Grid {
   async createDirectory(): Promise<string> {
     const slot = newSlot();
     const cap = formatCap({ type: 'DIR2', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
-    this.change(() => this.st.insertDir.run(dirKeys(cap).storageIndex));
+    this.change(() => this.st.insertDir.run(dirKeys(cap).storageIndex, Date.now()));
     return cap;
   }
 
@@ -364,7 +361,8 @@ export class EmbeddedGrid implements Grid {
   }
 
   async upload(): Promise<UploadSink> {
-    return new ObjectUpload({ objectsDir: this.objectsDir, tmpDir: this.tmpDir, space: this.space }, this.convergenceSecret, this.small);
+    const claim = (si: Buffer) => this.inUse.claimObject(si);
+    return new ObjectUpload({ objectsDir: this.objectsDir, tmpDir: this.tmpDir, space: this.space, claim }, this.convergenceSecret, this.small);
   }
 
   private contentCapOf(content: MutableContent): string {
@@ -373,19 +371,15 @@ export class EmbeddedGrid implements Grid {
     return formatCap(cap);
   }
 
-  private sealVersion(keys: SlotKeys, seq: number, contentCap: string): Buffer {
-    const aad = Buffer.alloc(keys.storageIndex.length + 8);
-    keys.storageIndex.copy(aad);
-    aad.writeBigUInt64BE(BigInt(seq), keys.storageIndex.length);
-    return seal(keys.contentKey, Buffer.from(contentCap, 'utf8'), aad);
-  }
-
   async createMutable(content: MutableContent, format: 'SDMF' | 'MDMF' = 'SDMF'): Promise<string> {
     const contentCap = this.contentCapOf(content);
     const slot = newSlot();
     const cap = formatCap({ type: format === 'MDMF' ? 'MDMF' : 'SSK', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
     const keys = mutableFileKeys(cap);
-    this.change(() => this.st.insertMutable.run(keys.storageIndex, 1, this.sealVersion(keys, 1, contentCap)));
+    this.change(() => {
+      this.st.insertMutable.run(keys.storageIndex, 1, sealVersion(keys, 1, contentCap), Date.now());
+      this.inUse.note(contentCap);
+    });
     return cap;
   }
 
@@ -395,7 +389,8 @@ export class EmbeddedGrid implements Grid {
     if (!keys.writeKey) throw new GridError('NOT_WRITABLE', 'mutable file cap is read-only');
     this.change(() => {
       const { seq } = this.mutableContentCap(keys);
-      this.st.updateMutable.run(seq + 1, this.sealVersion(keys, seq + 1, contentCap), keys.storageIndex);
+      this.st.updateMutable.run(seq + 1, sealVersion(keys, seq + 1, contentCap), keys.storageIndex);
+      this.inUse.note(contentCap);
     });
   }
 
@@ -409,6 +404,26 @@ export class EmbeddedGrid implements Grid {
 
   async checkSpace(bytes: number): Promise<void> {
     if (bytes > (await this.space.available())) throw new GridError('NO_SPACE', NO_SPACE_MESSAGE);
+  }
+
+  // --- garbage collection (gc.ts) --------------------------------------------------------
+
+  /** Deletes what no root reaches and the grace period no longer protects; see gc.ts. */
+  collectGarbage(options: GcOptions): Promise<GcReport> {
+    return collectGarbage({ storeDir: this.storeDir, objectsDir: this.objectsDir }, options);
+  }
+
+  /** When the last garbage collection that ran to its end started and finished. */
+  lastGarbageCollection(): { startedAt: number; finishedAt: number } | undefined {
+    return lastCollection(this.db);
+  }
+
+  /**
+   * Records that a cap was just handed out from outside the store (a root the account service
+   * answered, a root given to `lafsd add-user`): it counts as in use from now, as if linked.
+   */
+  async noteInUse(cap: string): Promise<void> {
+    this.change(() => this.inUse.note(cap));
   }
 
   /** Where this store keeps its data (for messages; never contains caps). */
