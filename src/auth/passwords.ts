@@ -12,8 +12,13 @@
 // Timing is uniform only between hashes of similar cost: unknown users cost one default scrypt,
 // so hashes imported with very different parameters make those users distinguishable.
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
-import * as argon2 from '@node-rs/argon2';
-import { compare as bcryptCompare, hash as bcryptHash } from 'bcryptjs';
+
+// argon2 and bcrypt are loaded on first use: most nodes never see such a hash, and the argon2
+// binding alone adds ~14 MiB to every process that loads it.
+let argon2Module: Promise<typeof import('@node-rs/argon2')> | undefined;
+let bcryptModule: Promise<typeof import('bcryptjs')> | undefined;
+const argon2 = () => (argon2Module ??= import('@node-rs/argon2'));
+const bcrypt = () => (bcryptModule ??= import('bcryptjs'));
 
 export type HashKind = 'scrypt' | 'argon2id' | 'bcrypt';
 
@@ -114,10 +119,12 @@ export async function hashPassword(password: string, kind: HashKind = 'scrypt'):
       const hash = await scryptAsync(password, salt, hashBytes, ln, r, p);
       return `$scrypt$ln=${ln},r=${r},p=${p}$${encodeB64(salt)}$${encodeB64(hash)}`;
     }
-    case 'argon2id':
-      return argon2.hash(password, { ...DEFAULT_ARGON2, algorithm: argon2.Algorithm.Argon2id });
+    case 'argon2id': {
+      const a = await argon2();
+      return a.hash(password, { ...DEFAULT_ARGON2, algorithm: a.Algorithm.Argon2id });
+    }
     case 'bcrypt':
-      return bcryptHash(password, DEFAULT_BCRYPT_COST);
+      return (await bcrypt()).hash(password, DEFAULT_BCRYPT_COST);
   }
 }
 
@@ -142,9 +149,9 @@ export async function verifyPassword(stored: string | PasswordSpec, password: st
         return timingSafeEqual(got, spec.hash);
       }
       case 'argon2id':
-        return await argon2.verify(spec.encoded, password);
+        return await (await argon2()).verify(spec.encoded, password);
       case 'bcrypt':
-        return await bcryptCompare(password, spec.encoded);
+        return await (await bcrypt()).compare(password, spec.encoded);
     }
   } catch {
     return false;

@@ -91,8 +91,9 @@ export async function putCommand(
         const name = nameOf(target.path);
         if (!name) throw new UsageError('put needs a path below the cap (CAP/NAME)');
         await grid.setChild(await capAt(grid, { cap: target.cap, path: parent }), name, cap, { replace: 'only-files' });
-      } else if (opts.keep !== false) {
-        await keepUnlinked(config, cap, opts.mutable ? 'lafsd put --mutable' : 'lafsd put');
+      } else {
+        await grid.sync(); // nothing links it: the cap must not outlive its data after a crash
+        if (opts.keep !== false) await keepUnlinked(config, cap, opts.mutable ? 'lafsd put --mutable' : 'lafsd put');
       }
       out.write(`${cap}\n`);
       return;

@@ -88,7 +88,10 @@ export interface UploadSink {
    */
   write(data: Buffer): Promise<void>;
   readonly bytesWritten: number;
-  /** Completes the upload: the file exists (unlinked) and its cap is returned. */
+  /**
+   * Completes the upload: the file exists (unlinked) and its cap is returned. It is durable
+   * once something links it (setChild, createMutable, overwriteMutable), or after Grid.sync().
+   */
   finish(): Promise<string>;
   /** Gives up: nothing becomes visible. Safe to call more than once or after a failure. */
   abort(): Promise<void>;
@@ -146,6 +149,11 @@ export interface Grid {
 
   // --- whole grid -------------------------------------------------------------------------
   diskUsage(): Promise<DiskUsage>;
+  /**
+   * Makes everything done so far durable. Every change is durable when it resolves; this is for
+   * an upload that nothing links (UploadSink.finish).
+   */
+  sync(): Promise<void>;
   /**
    * Fails NO_SPACE when `bytes` more of file data cannot fit, before any is written. Only a
    * store that knows its free space has it (the embedded store); a Tahoe grid cannot tell.

@@ -15,10 +15,15 @@ const SCHEMA_VERSION = '2';
 
 export type Db = Database.Database;
 
-export function openDatabase(path: string): Db {
+/**
+ * Opens the index. `groupSync`: commits are only written to the log, and the caller makes them
+ * durable with a batched fdatasync of the log before it acknowledges them (group-sync.ts);
+ * otherwise every commit syncs itself (synchronous = FULL).
+ */
+export function openDatabase(path: string, options: { groupSync?: boolean } = {}): Db {
   const db = new Database(path);
   db.pragma('journal_mode = WAL');
-  db.pragma('synchronous = FULL');
+  db.pragma(options.groupSync ? 'synchronous = NORMAL' : 'synchronous = FULL');
   // Several processes may share a store (the server and `lafsd put`): wait for locks.
   db.pragma('busy_timeout = 10000');
   db.exec(`

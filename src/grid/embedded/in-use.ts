@@ -79,16 +79,12 @@ export class InUse {
   /**
    * An object file is about to be published or found by deduplication. Committed before the
    * file can be linked or reused, so a gc that still sees the file also sees this time.
-   * Committed without its own fsync: what matters is that other connections see it before the
-   * file is found; the link that follows (synchronous = FULL) syncs the log, this claim with it.
+   * Committed without waiting for a sync (the store's connection uses group sync): what
+   * matters is that other connections see it before the file is found; the link that follows
+   * syncs the log, this claim with it.
    */
   claimObject(storageIndex: Buffer, now = Date.now()): void {
-    this.db.pragma('synchronous = NORMAL');
-    try {
-      this.db.transaction(() => this.claim.run(storageIndex, now)).immediate();
-    } finally {
-      this.db.pragma('synchronous = FULL');
-    }
+    this.db.transaction(() => this.claim.run(storageIndex, now)).immediate();
   }
 
   /** The same for a small object, inside the transaction that stores or finds it. */

@@ -9,7 +9,7 @@
 // equal bytes dedupe), which is only known after the last byte. Encrypting under a random key
 // and wrapping it at the end keeps uploads single-pass; deduplication happens at the end by
 // storage index (a second upload of the same bytes finds the first object and returns its cap).
-import { createCipheriv, createDecipheriv, createHash, randomBytes, type Hash } from 'node:crypto';
+import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -17,31 +17,18 @@ import { b32encode, chkStorageIndex, formatCap, literalCap, LIT_MAX, taggedHash,
 import { GridError } from '../errors.js';
 import type { FileReader, UploadSink } from '../types.js';
 import { classifyStorageError, type SpaceGuard } from './space.js';
+import { HEADER_SIZE, SEGMENT_SIZE, TAG, segmentNonce, segmentOffset } from './layout.js';
+import type { SealJob, SealPool } from './sealer.js';
 
-/**
- * 128 KiB: big enough that per-segment work (a GCM setup, a syscall) is negligible, small
- * enough that a 32 KiB SFTP read decrypts little it does not need (readers cache segments).
- */
-export const SEGMENT_SIZE = 128 * 1024;
-const TAG = 16;
-const HEADER_SIZE = 128;
+export { SEGMENT_SIZE };
+
 const MAGIC = Buffer.from('LAFSD-CHK-v1\n\0\0\0', 'latin1'); // 16 bytes
-const WRITES_IN_FLIGHT = 4;
 
 export function objectPath(objectsDir: string, storageIndex: Buffer): string {
   const name = b32encode(storageIndex);
   return join(objectsDir, name.slice(0, 2), name);
 }
 
-function segmentNonce(index: number): Buffer {
-  const nonce = Buffer.alloc(12);
-  nonce.writeBigUInt64BE(BigInt(index), 4);
-  return nonce;
-}
-
-function segmentOffset(index: number): number {
-  return HEADER_SIZE + index * (SEGMENT_SIZE + TAG);
-}
 
 function wrapKey(readKey: Buffer): Buffer {
   return taggedHash('lafsd_chk_wrap_key_v1', readKey);
@@ -107,6 +94,8 @@ export interface ObjectStoreDirs {
   objectsDir: string;
   /** This process's private temporary folder (in-progress uploads). */
   tmpDir: string;
+  /** The workers that seal segments (sealer.ts). */
+  sealer: SealPool;
   /** Refuses file data that would eat into the store's reserve (space.ts). */
   space?: SpaceGuard;
   /**
@@ -116,16 +105,19 @@ export interface ObjectStoreDirs {
   claim?: (storageIndex: Buffer) => void;
 }
 
-/** A streaming upload of one immutable object; see the file comment for the format. */
+/**
+ * A streaming upload of one immutable object; see the file comment for the format. Full
+ * segments go to a sealing worker (sealer.ts) that hashes, encrypts and writes them off the
+ * event loop; an object smaller than one segment never leaves it (a row, no file, no worker).
+ */
 export class ObjectUpload implements UploadSink {
-  private readonly segment = Buffer.allocUnsafe(SEGMENT_SIZE);
+  /** The segment being filled; a new one (from the pool's spares) after each hand-over. */
+  private segment: Buffer | undefined;
   private fill = 0;
   private segmentIndex = 0;
-  private readonly plaintextHash: Hash = createHash('sha256');
   private readonly dataKey = randomBytes(32);
-  private file?: FileHandle;
+  private job?: SealJob;
   private tmpPath?: string;
-  private readonly inFlight = new Set<Promise<void>>();
   private failure?: Error;
   private state: 'open' | 'finishing' | 'done' | 'aborted' = 'open';
   private written = 0;
@@ -142,11 +134,11 @@ export class ObjectUpload implements UploadSink {
 
   async write(data: Buffer): Promise<void> {
     if (this.state !== 'open') throw new GridError('INVALID', `upload is ${this.state}`);
-    if (this.failure) throw this.failure;
-    this.plaintextHash.update(data);
+    this.checkWorker();
     this.written += data.length;
     let pos = 0;
     while (pos < data.length) {
+      this.segment ??= this.dirs.sealer.buffer();
       const n = Math.min(SEGMENT_SIZE - this.fill, data.length - pos);
       data.copy(this.segment, this.fill, pos, pos + n);
       this.fill += n;
@@ -155,73 +147,55 @@ export class ObjectUpload implements UploadSink {
     }
   }
 
-  private sealSegment(index: number, plain: Buffer): Buffer {
-    const cipher = createCipheriv('aes-256-gcm', this.dataKey, segmentNonce(index));
-    return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  private checkWorker(): void {
+    if (this.failure) throw this.failure;
+    const err = this.job?.failure;
+    if (err) throw (this.failure = writeFailure(err));
   }
 
-  private async ensureFile(): Promise<FileHandle> {
-    if (!this.file) {
-      this.tmpPath = join(this.dirs.tmpDir, `upload-${randomBytes(8).toString('hex')}`);
-      this.file = await fsp.open(this.tmpPath, 'wx', 0o600);
-    }
-    return this.file;
-  }
-
-  /** Encrypts the buffered segment and starts writing it; waits when too many writes are queued. */
+  /** Hands the filled segment to the worker (waits while the memory budget is spent). */
   private async flushSegment(): Promise<void> {
     await this.dirs.space?.claim(this.fill + TAG);
-    const file = await this.ensureFile();
-    const index = this.segmentIndex++;
-    const sealed = this.sealSegment(index, this.segment.subarray(0, this.fill));
+    if (!this.job) {
+      this.tmpPath = join(this.dirs.tmpDir, `upload-${randomBytes(8).toString('hex')}`);
+      this.job = this.dirs.sealer.job(this.tmpPath, this.dataKey);
+    }
+    const segment = this.segment!;
+    const length = this.fill;
+    this.segment = undefined;
     this.fill = 0;
-    const p: Promise<void> = file.write(sealed, 0, sealed.length, segmentOffset(index)).then(
-      () => void this.inFlight.delete(p),
-      (err: Error) => {
-        this.inFlight.delete(p);
-        this.failure ??= writeFailure(err);
-      },
-    );
-    this.inFlight.add(p);
-    while (this.inFlight.size >= WRITES_IN_FLIGHT) await Promise.race(this.inFlight);
-    if (this.failure) throw this.failure;
+    await this.job.segment(this.segmentIndex++, segment, length);
+    this.checkWorker();
   }
 
   async finish(): Promise<string> {
     if (this.state !== 'open') throw new GridError('INVALID', `upload is ${this.state}`);
     this.state = 'finishing';
     try {
+      this.checkWorker();
       const size = this.written;
+      const plain = this.segment?.subarray(0, this.fill) ?? Buffer.alloc(0);
       if (size <= LIT_MAX) {
         // Tiny files live in the cap itself, exactly as Tahoe does it: nothing is stored.
-        const cap = literalCap(this.segment.subarray(0, this.fill));
-        await this.cleanup();
+        const cap = literalCap(Buffer.from(plain));
         this.state = 'done';
         return cap;
       }
-      const digest = this.plaintextHash.digest();
-      const params = Buffer.alloc(4);
-      params.writeUInt32BE(SEGMENT_SIZE);
-      const readKey = taggedHash('lafsd_chk_convergent_key_v1', Buffer.concat([this.convergenceSecret, params, digest]), 16);
-      const storageIndex = chkStorageIndex(readKey);
-      const header = buildHeader(readKey, this.dataKey, size);
-      if (!this.file && this.small) {
+      if (!this.job && this.small) {
         // Less than one segment: the object is a row in the index database, stored with one
         // transaction instead of a file, its fsync, a link and a directory fsync.
-        const object = Buffer.concat([header, this.sealSegment(0, this.segment.subarray(0, this.fill))]);
+        const { readKey, storageIndex } = convergentKey(this.convergenceSecret, createHash('sha256').update(plain).digest());
+        const header = buildHeader(readKey, this.dataKey, size);
+        const object = Buffer.concat([header, sealSegment(this.dataKey, 0, plain)]);
         await this.dirs.space?.claim(object.length);
         const stored = this.small.putIfAbsent(storageIndex, object);
         this.state = 'done';
         return formatCap({ type: 'CHK', key: readKey, uebHash: headerHash(stored.subarray(0, HEADER_SIZE)), k: 1, n: 1, size });
       }
       if (this.fill > 0) await this.flushSegment();
-      await Promise.all(this.inFlight);
-      if (this.failure) throw this.failure;
-      const file = this.file!;
-      await file.write(header, 0, HEADER_SIZE, 0);
-      await file.sync();
-      await file.close();
-      this.file = undefined;
+      const { readKey, storageIndex } = convergentKey(this.convergenceSecret, await this.job!.digest());
+      const header = buildHeader(readKey, this.dataKey, size);
+      await this.job!.seal(header);
       const finalHeader = await this.publish(storageIndex, readKey, size, header);
       this.state = 'done';
       const fields: ChkFields = { key: readKey, uebHash: headerHash(finalHeader), k: 1, n: 1, size };
@@ -264,18 +238,33 @@ export class ObjectUpload implements UploadSink {
   async abort(): Promise<void> {
     if (this.state === 'done' || this.state === 'aborted') return;
     this.state = 'aborted';
-    await Promise.allSettled(this.inFlight);
     await this.cleanup();
   }
 
+  /** Forgets the segment being filled and removes the temporary file (through its worker). */
   private async cleanup(): Promise<void> {
-    const file = this.file;
-    this.file = undefined;
-    if (file) await file.close().catch(() => {});
+    if (this.segment) this.dirs.sealer.recycle(this.segment.buffer as ArrayBuffer);
+    this.segment = undefined;
+    const job = this.job;
+    this.job = undefined;
+    if (job) await job.abort().catch(() => {});
     const path = this.tmpPath;
     this.tmpPath = undefined;
     if (path) await fsp.rm(path, { force: true }).catch(() => {});
   }
+}
+
+/** The convergent read key of content whose SHA-256 is `digest`, and its storage index. */
+function convergentKey(convergenceSecret: Buffer, digest: Buffer): { readKey: Buffer; storageIndex: Buffer } {
+  const params = Buffer.alloc(4);
+  params.writeUInt32BE(SEGMENT_SIZE);
+  const readKey = taggedHash('lafsd_chk_convergent_key_v1', Buffer.concat([convergenceSecret, params, digest]), 16);
+  return { readKey, storageIndex: chkStorageIndex(readKey) };
+}
+
+function sealSegment(dataKey: Buffer, index: number, plain: Buffer): Buffer {
+  const cipher = createCipheriv('aes-256-gcm', dataKey, segmentNonce(index));
+  return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
 }
 
 /** A failed write of object data: NO_SPACE for a full disk, else the store is unavailable. */

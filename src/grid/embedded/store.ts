@@ -21,6 +21,8 @@ import { dirKeys, mutableFileKeys, nameRowKey, newSlot, type DirKeys, type SlotK
 import { BufferReader, ObjectReader, ObjectUpload, type SmallObjects } from './objects.js';
 import { classifyStorageError, NO_SPACE_MESSAGE, SpaceGuard } from './space.js';
 import { openVersion, sealVersion } from './versions.js';
+import { SealPool } from './sealer.js';
+import { GroupSync } from './group-sync.js';
 
 export interface EmbeddedGridOptions {
   /** Folder of the store (created if missing). */
@@ -29,6 +31,8 @@ export interface EmbeddedGridOptions {
   convergenceSecret: Buffer;
   /** Free bytes of the store's filesystem that file data never takes (space.ts). Default 64 MiB. */
   reserveBytes?: number;
+  /** The workers that seal upload segments (default: a pool sized to the machine; sealer.ts). */
+  sealer?: SealPool;
 }
 
 export const DEFAULT_STORE_RESERVE = 64 * 1024 * 1024;
@@ -54,6 +58,10 @@ export class EmbeddedGrid implements Grid {
   private readonly small: SmallObjects;
   /** Tells the garbage collector about every link and deduplication (gc.ts). */
   private readonly inUse: InUse;
+  /** Worker threads that seal upload segments off the event loop. */
+  private readonly sealer: SealPool;
+  /** Makes commits durable, several at a time (group-sync.ts). */
+  private readonly log: GroupSync;
 
   private constructor(
     private readonly db: Db,
@@ -62,13 +70,18 @@ export class EmbeddedGrid implements Grid {
     private readonly tmpDir: string,
     private readonly convergenceSecret: Buffer,
     private readonly space: SpaceGuard,
+    sealer: SealPool,
   ) {
+    this.sealer = sealer;
     this.st = new Statements(db);
     this.inUse = new InUse(db);
+    this.log = new GroupSync(join(storeDir, 'store.db-wal'));
     this.small = {
       get: (si) => this.st.getSmall.get(si),
+      // No sync of its own: the link or version that makes the object reachable syncs the log
+      // with this row in it (an unlinked upload made durable on its own calls sync()).
       putIfAbsent: (si, object) =>
-        this.change(() => {
+        this.write(() => {
           this.st.insertSmall.run(si, object);
           this.inUse.claimObjectInTransaction(si); // deduplication: in use again from now
           return this.st.getSmall.get(si)!;
@@ -77,15 +90,32 @@ export class EmbeddedGrid implements Grid {
   }
 
   /**
-   * Runs `fn` as one write transaction. A full disk (SQLITE_FULL) is NO_SPACE; the reserve that
-   * uploads leave free (space.ts) is what lets these commits succeed on a full store.
+   * Runs `fn` as one write transaction and resolves once it is on disk (group-sync.ts). A full
+   * disk (SQLITE_FULL) is NO_SPACE; the reserve that uploads leave free (space.ts) is what lets
+   * these commits succeed on a full store.
    */
-  private change<T>(fn: () => T): T {
+  private async change<T>(fn: () => T): Promise<T> {
+    const result = this.write(fn);
+    try {
+      await this.log.durable();
+    } catch (err) {
+      throw classifyStorageError(err);
+    }
+    return result;
+  }
+
+  /** One write transaction, committed but not yet synced. */
+  private write<T>(fn: () => T): T {
     try {
       return this.db.transaction(fn).immediate();
     } catch (err) {
       throw classifyStorageError(err);
     }
+  }
+
+  /** Makes every change committed so far durable (for an upload that nothing links yet). */
+  sync(): Promise<void> {
+    return this.log.durable();
   }
 
   static async open(options: EmbeddedGridOptions): Promise<EmbeddedGrid> {
@@ -104,16 +134,18 @@ export class EmbeddedGrid implements Grid {
     await fsp.mkdir(tmpDir, { mode: 0o700 });
     let db: Db;
     try {
-      db = openDatabase(join(storeDir, 'store.db'));
+      db = openDatabase(join(storeDir, 'store.db'), { groupSync: true });
       clearDeadRun(db);
     } catch (err) {
       throw new GridError('UNAVAILABLE', `cannot open the store in ${storeDir}: ${(err as Error).message}`, { cause: err });
     }
     const space = new SpaceGuard(storeDir, options.reserveBytes ?? DEFAULT_STORE_RESERVE);
-    return new EmbeddedGrid(db, storeDir, objectsDir, tmpDir, options.convergenceSecret, space);
+    return new EmbeddedGrid(db, storeDir, objectsDir, tmpDir, options.convergenceSecret, space, options.sealer ?? new SealPool());
   }
 
   async close(): Promise<void> {
+    await this.sealer.close();
+    await this.log.close();
     if (this.db.open) this.db.close();
     await fsp.rm(this.tmpDir, { recursive: true, force: true });
   }
@@ -242,7 +274,7 @@ export class EmbeddedGrid implements Grid {
   async setChild(dirCap: string, name: string, childCap: string, options: SetChildOptions): Promise<void> {
     const nfc = validName(name);
     const keys = this.writableDir(dirCap);
-    this.change(() => {
+    await this.change(() => {
       const existing = this.readEntry(keys, nfc);
       if (existing) checkReplace(options.replace, nfc, this.entryNode(existing.entry).kind);
       const metadata = updateLinkMetadata(existing?.entry.metadata, options.metadata, nowSeconds());
@@ -286,7 +318,7 @@ export class EmbeddedGrid implements Grid {
     const toNfc = validName(toName);
     const from = this.writableDir(fromDirCap);
     const to = this.writableDir(toDirCap);
-    this.change(() => {
+    await this.change(() => {
       const source = this.readEntry(from, fromNfc);
       if (!source) throw new GridError('NOT_FOUND', `No such child: ${fromNfc}`);
       const sameDir = from.storageIndex.equals(to.storageIndex);
@@ -320,7 +352,7 @@ export class EmbeddedGrid implements Grid {
     const keys = this.writableDir(dirCap);
     const slot = newSlot();
     const childCap = formatCap({ type: 'DIR2', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
-    this.change(() => {
+    await this.change(() => {
       const existing = this.readEntry(keys, nfc);
       if (existing) checkReplace(options.replace ?? false, nfc, this.entryNode(existing.entry).kind);
       this.st.insertDir.run(dirKeys(childCap).storageIndex, Date.now());
@@ -333,7 +365,7 @@ export class EmbeddedGrid implements Grid {
   async createDirectory(): Promise<string> {
     const slot = newSlot();
     const cap = formatCap({ type: 'DIR2', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
-    this.change(() => this.st.insertDir.run(dirKeys(cap).storageIndex, Date.now()));
+    await this.change(() => this.st.insertDir.run(dirKeys(cap).storageIndex, Date.now()));
     return cap;
   }
 
@@ -362,7 +394,11 @@ export class EmbeddedGrid implements Grid {
 
   async upload(): Promise<UploadSink> {
     const claim = (si: Buffer) => this.inUse.claimObject(si);
-    return new ObjectUpload({ objectsDir: this.objectsDir, tmpDir: this.tmpDir, space: this.space, claim }, this.convergenceSecret, this.small);
+    return new ObjectUpload(
+      { objectsDir: this.objectsDir, tmpDir: this.tmpDir, sealer: this.sealer, space: this.space, claim },
+      this.convergenceSecret,
+      this.small,
+    );
   }
 
   private contentCapOf(content: MutableContent): string {
@@ -376,7 +412,7 @@ export class EmbeddedGrid implements Grid {
     const slot = newSlot();
     const cap = formatCap({ type: format === 'MDMF' ? 'MDMF' : 'SSK', writeKey: slot.writeKey, fingerprint: slot.fingerprint });
     const keys = mutableFileKeys(cap);
-    this.change(() => {
+    await this.change(() => {
       this.st.insertMutable.run(keys.storageIndex, 1, sealVersion(keys, 1, contentCap), Date.now());
       this.inUse.note(contentCap);
     });
@@ -387,7 +423,7 @@ export class EmbeddedGrid implements Grid {
     const contentCap = this.contentCapOf(content);
     const keys = mutableFileKeys(writeCap);
     if (!keys.writeKey) throw new GridError('NOT_WRITABLE', 'mutable file cap is read-only');
-    this.change(() => {
+    await this.change(() => {
       const { seq } = this.mutableContentCap(keys);
       this.st.updateMutable.run(seq + 1, sealVersion(keys, seq + 1, contentCap), keys.storageIndex);
       this.inUse.note(contentCap);
@@ -423,7 +459,7 @@ export class EmbeddedGrid implements Grid {
    * answered, a root given to `lafsd add-user`): it counts as in use from now, as if linked.
    */
   async noteInUse(cap: string): Promise<void> {
-    this.change(() => this.inUse.note(cap));
+    await this.change(() => this.inUse.note(cap));
   }
 
   /** Where this store keeps its data (for messages; never contains caps). */

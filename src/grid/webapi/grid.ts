@@ -582,6 +582,9 @@ export class WebApiGrid implements Grid {
   async diskUsage(): Promise<DiskUsage> {
     return { ...DISK_USAGE };
   }
+
+  /** Nothing to do: the Tahoe node has stored whatever it has answered for. */
+  async sync(): Promise<void> {}
 }
 
 /** Reads `want` bytes after skipping `skip` from a body, then lets go of the rest. */

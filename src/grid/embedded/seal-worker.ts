@@ -1,0 +1,106 @@
+// The per-segment work of uploads, off the event loop (issue #11): hashing the plaintext for the
+// convergent key, sealing each segment with AES-256-GCM and writing it to the upload's
+// temporary file. The event loop keeps reading SSH/FTP data meanwhile. Messages of one upload
+// are handled in the order sent (one worker per upload), which the running hash needs.
+// Protocol: see sealer.ts, the only sender.
+import { createCipheriv, createHash, type Hash } from 'node:crypto';
+import { closeSync, fsyncSync, openSync, rmSync, writeSync } from 'node:fs';
+import { parentPort } from 'node:worker_threads';
+import type { SealReply, SealRequest } from './sealer.js';
+import { segmentNonce, segmentOffset } from './layout.js';
+
+interface Upload {
+  path: string;
+  key: Buffer;
+  hash: Hash;
+  fd?: number;
+  /** The first failure; later segments are dropped and the error is repeated. */
+  error?: { code: string | undefined; message: string };
+}
+
+const uploads = new Map<number, Upload>();
+const port = parentPort!;
+
+function send(reply: SealReply, transfer: ArrayBuffer[] = []): void {
+  port.postMessage(reply, transfer);
+}
+
+function failure(err: unknown): { code: string | undefined; message: string } {
+  const e = err as NodeJS.ErrnoException;
+  return { code: typeof e.code === 'string' ? e.code : undefined, message: e.message ?? String(err) };
+}
+
+function segment(u: Upload, index: number, data: Uint8Array): void {
+  u.hash.update(data);
+  const cipher = createCipheriv('aes-256-gcm', u.key, segmentNonce(index));
+  const sealed = Buffer.concat([cipher.update(data), cipher.final(), cipher.getAuthTag()]);
+  u.fd ??= openSync(u.path, 'wx', 0o600);
+  let done = 0;
+  while (done < sealed.length) done += writeSync(u.fd, sealed, done, sealed.length - done, segmentOffset(index) + done);
+}
+
+function close(u: Upload): void {
+  if (u.fd === undefined) return;
+  const fd = u.fd;
+  u.fd = undefined;
+  closeSync(fd);
+}
+
+port.on('message', (m: SealRequest) => {
+  switch (m.op) {
+    case 'begin':
+      uploads.set(m.id, { path: m.path, key: Buffer.from(m.key), hash: createHash('sha256') });
+      return;
+    case 'segment': {
+      const u = uploads.get(m.id)!;
+      const data = new Uint8Array(m.buffer, 0, m.length);
+      if (!u.error) {
+        try {
+          segment(u, m.index, data);
+        } catch (err) {
+          u.error = failure(err);
+        }
+      }
+      // The buffer goes back to the sender's pool either way.
+      send({ op: 'segment-done', id: m.id, buffer: m.buffer, ...(u.error ? { error: u.error } : {}) }, [m.buffer]);
+      return;
+    }
+    case 'digest': {
+      const u = uploads.get(m.id)!;
+      send(u.error ? { op: 'digest', id: m.id, error: u.error } : { op: 'digest', id: m.id, digest: u.hash.digest() });
+      return;
+    }
+    case 'seal': {
+      // The header goes in last, then the file is made durable: only a complete object is published.
+      const u = uploads.get(m.id)!;
+      try {
+        if (u.error) throw Object.assign(new Error(u.error.message), { code: u.error.code });
+        u.fd ??= openSync(u.path, 'wx', 0o600);
+        const header = Buffer.from(m.header);
+        let done = 0;
+        while (done < header.length) done += writeSync(u.fd, header, done, header.length - done, done);
+        fsyncSync(u.fd);
+        close(u);
+        uploads.delete(m.id);
+        send({ op: 'sealed', id: m.id });
+      } catch (err) {
+        send({ op: 'sealed', id: m.id, error: failure(err) });
+      }
+      return;
+    }
+    case 'abort': {
+      const u = uploads.get(m.id);
+      uploads.delete(m.id);
+      if (u) {
+        try {
+          close(u);
+        } catch {
+          // nothing left to do with a descriptor that will not close
+        }
+        rmSync(u.path, { force: true });
+      }
+      send({ op: 'aborted', id: m.id });
+      return;
+    }
+  }
+});

@@ -1,0 +1,71 @@
+// The embedded store's throughput machinery (issue #11): segments sealed by worker threads
+// within a process-wide memory budget, and commits made durable by shared (group) fsyncs.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { EmbeddedGrid, GroupSync, SealPool, SEGMENT_SIZE } from '../../src/grid/embedded/index.js';
+import { pseudoRandom } from '../helpers/data.js';
+import { get } from '../helpers/grid-io.js';
+import { tempDir } from '../helpers/tmp.js';
+
+test('group sync: commits that wait together share one fsync, and none is acknowledged before a sync that started after it', async () => {
+  const dir = tempDir('lafsd-groupsync-');
+  const log = join(dir, 'log');
+  writeFileSync(log, 'x');
+  const sync = new GroupSync(log);
+  await sync.durable();
+  assert.equal(sync.syncs, 1);
+  // 50 commits arriving while one sync runs: they all wait for the next one, which they share.
+  const first = sync.durable();
+  const later = Array.from({ length: 50 }, () => sync.durable());
+  await Promise.all([first, ...later]);
+  assert.equal(sync.syncs, 3, 'the running sync, then one shared by the 50 that came during it');
+  // One at a time: one sync each.
+  for (let i = 0; i < 5; i++) await sync.durable();
+  assert.equal(sync.syncs, 8);
+  await sync.close();
+});
+
+test('uploads through sealing workers: 40 at once, byte-exact, never more segments in flight than the budget', async () => {
+  const sealer = new SealPool(1, 6);
+  const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-pipeline-'), convergenceSecret: Buffer.alloc(32, 9), sealer });
+  const sizes = Array.from({ length: 40 }, (_, i) => SEGMENT_SIZE * (1 + (i % 5)) + i * 1000);
+  const caps = await Promise.all(
+    sizes.map(async (size, i) => {
+      const data = pseudoRandom(`pipe-${i}`, size);
+      const up = await grid.upload();
+      for (let off = 0; off < size; off += 32768) await up.write(data.subarray(off, off + 32768));
+      return up.finish();
+    }),
+  );
+  assert.ok(sealer.inFlight.peak <= 6, `peak ${sealer.inFlight.peak}`);
+  assert.ok(sealer.inFlight.peak >= 2, 'segments were pipelined');
+  assert.equal(sealer.inFlight.now, 0);
+  for (let i = 0; i < sizes.length; i++) assert.deepEqual(await get(grid, caps[i]!), pseudoRandom(`pipe-${i}`, sizes[i]!), `upload ${i}`);
+  await grid.close();
+});
+
+test('a sealing worker that dies fails its uploads with an error (no hang), removes nothing else, and the next upload works', async () => {
+  const sealer = new SealPool(1);
+  const storeDir = tempDir('lafsd-pipeline-dead-');
+  const grid = await EmbeddedGrid.open({ storeDir, convergenceSecret: Buffer.alloc(32, 9), sealer });
+  const up = await grid.upload();
+  await up.write(pseudoRandom('dead', 3 * SEGMENT_SIZE));
+  await sealer.close(); // the worker goes away mid-upload
+  await assert.rejects(
+    (async () => {
+      await up.write(pseudoRandom('dead2', SEGMENT_SIZE));
+      await up.finish();
+    })(),
+    /sealing worker/,
+  );
+  await up.abort();
+  const again = await grid.upload();
+  await again.write(pseudoRandom('again', 2 * SEGMENT_SIZE + 5));
+  const cap = await again.finish();
+  assert.deepEqual(await get(grid, cap), pseudoRandom('again', 2 * SEGMENT_SIZE + 5));
+  const [own] = readdirSync(join(storeDir, 'tmp'));
+  assert.deepEqual(readdirSync(join(storeDir, 'tmp', own!)), [], 'no temporary upload left behind');
+  await grid.close();
+});
