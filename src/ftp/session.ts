@@ -1015,7 +1015,7 @@ export class FtpSession {
   private async upload(op: string, p: VPath, file: VfsFile, offset: number, opening: string, done: string, discard: () => Promise<void>): Promise<void> {
     await this.transferWith(op, p, opening, async (data, t) => {
       try {
-        await receiveFile(data, file, offset, { ascii: this.type === 'A', signal: t.controller.signal, progress: t.progress });
+        await receiveFile(data, file, offset, { ascii: this.type === 'A', signal: t.controller.signal, progress: t.progress, memory: this.session.memory });
       } catch (err) {
         await discard();
         return this.failed(err, t);

@@ -8,6 +8,7 @@
 // commit at the end costs little.
 import type { Duplex } from 'node:stream';
 import type { VfsFile } from '../vfs/index.js';
+import type { MemoryShare } from '../util/memory-budget.js';
 import { FromCrlf, toCrlf } from './ascii.js';
 import { DataConnectionError } from './data.js';
 
@@ -174,11 +175,26 @@ function drainThenClose(sock: Duplex): Promise<void> {
  * with DataConnectionError when the connection breaks or the transfer is aborted, or with the
  * vfs error when a write fails; the caller then abandons the file.
  */
-export function receiveFile(sock: Duplex, file: VfsFile, offset: number, opts: { ascii: boolean; signal: AbortSignal; progress: Progress }): Promise<void> {
+export function receiveFile(
+  sock: Duplex, file: VfsFile, offset: number, opts: { ascii: boolean; signal: AbortSignal; progress: Progress; memory?: MemoryShare },
+): Promise<void> {
   return new Promise((resolve, reject) => {
     const conv = opts.ascii ? new FromCrlf() : undefined;
     const queue: Buffer[] = [];
     let queued = 0;
+    // What is queued counts against the process's transfer memory too (util/memory-budget.ts).
+    const count = (delta: number) => {
+      queued += delta;
+      opts.memory?.add(delta);
+    };
+    const tooMuch = () => queued > PAUSE_ABOVE || (opts.memory?.over ?? false);
+    const resume = () => {
+      if (paused && queued < RESUME_BELOW && !opts.memory?.over) {
+        paused = false;
+        sock.resume();
+      }
+    };
+    const stopWaitingForRoom = opts.memory?.onRoom(resume);
     let pos = offset;
     let paused = false;
     let writing = false;
@@ -188,6 +204,8 @@ export function receiveFile(sock: Duplex, file: VfsFile, offset: number, opts: {
     const settle = (err?: Error, drain = false) => {
       if (done) return;
       done = true;
+      stopWaitingForRoom?.();
+      count(-queued);
       sock.off('data', onData);
       sock.off('end', onEnd);
       sock.off('close', onClose);
@@ -221,11 +239,8 @@ export function receiveFile(sock: Duplex, file: VfsFile, offset: number, opts: {
       try {
         while (queue.length && !done) {
           const batch = takeBatch();
-          queued -= batch.length;
-          if (paused && queued < RESUME_BELOW) {
-            paused = false;
-            sock.resume();
-          }
+          count(-batch.length);
+          resume();
           await file.write(pos, batch);
           pos += batch.length;
         }
@@ -246,8 +261,8 @@ export function receiveFile(sock: Duplex, file: VfsFile, offset: number, opts: {
       const data = conv ? conv.push(chunk) : chunk;
       if (data.length === 0) return;
       queue.push(data);
-      queued += data.length;
-      if (!paused && queued > PAUSE_ABOVE) {
+      count(data.length);
+      if (!paused && tooMuch()) {
         paused = true;
         sock.pause();
       }

@@ -14,6 +14,10 @@ import { AccountUsage, countTree, DEFAULT_MAX_FILE_SIZE, OpenFiles, VfsSession }
 import { EmbeddedGrid } from '../grid/embedded/index.js';
 import { serviceRootsPath } from '../node/service-roots.js';
 import { AccountSources } from './accounts.js';
+import { MemoryBudget } from '../util/memory-budget.js';
+
+/** The [lafsd] transfer_memory default, for sessions made without a config. */
+const DEFAULT_TRANSFER_MEMORY = 64 * 1024 * 1024;
 import { scheduleGc } from './gc-schedule.js';
 import { ServiceRootRecorder } from './service-root-recorder.js';
 import type { Logger } from './log.js';
@@ -39,13 +43,18 @@ export class SessionFactory {
   readonly openFiles = new OpenFiles();
   /** Quota usage per account (and root), shared by all sessions of that account. */
   private readonly usage = new Map<string, AccountUsage>();
+  /** Transfer data in memory, for all sessions of the process together (util/memory-budget.ts). */
+  readonly memory: MemoryBudget;
 
   constructor(
     private readonly grid: Grid,
     private readonly spillDir: string,
     private readonly logger: Logger,
     private readonly maxFileSize: number = DEFAULT_MAX_FILE_SIZE,
-  ) {}
+    transferMemory: number = DEFAULT_TRANSFER_MEMORY,
+  ) {
+    this.memory = new MemoryBudget(transferMemory);
+  }
 
   open(account: Account, protocol: Protocol, remoteAddress: string): VfsSession {
     const log = this.logger.child({ user: account.username, protocol, remote: remoteAddress });
@@ -57,6 +66,7 @@ export class SessionFactory {
       openFiles: this.openFiles,
       spillDir: this.spillDir,
       limits: { maxFileSize: this.maxFileSize, ...(usage ? { usage } : {}) },
+      memory: this.memory.share(),
       audit: (event) => log.info(event, event.op),
     });
   }
@@ -80,7 +90,7 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
   // Temporary files of a previous run are ciphertext under keys that died with it: remove them.
   await fsp.rm(spillDir, { recursive: true, force: true });
   await fsp.mkdir(spillDir, { recursive: true, mode: 0o700 });
-  const sessions = new SessionFactory(grid, spillDir, logger, config.lafsd.maxFileSize);
+  const sessions = new SessionFactory(grid, spillDir, logger, config.lafsd.maxFileSize, config.lafsd.transferMemory);
   // [auth] applies to both frontends: one defender (a ban covers SFTP and FTP), one set of limits.
   const auth = authOptions(config.auth);
   const recorder = await serviceRootRecorder(config, grid, logger).catch(async (err) => {

@@ -11,7 +11,9 @@
 //   requests before it on its handle, and path requests are ordered by PathOrder.
 // - bounded work: above maxOutstanding requests or maxPendingBytes (reply bytes the channel has
 //   not taken yet, plus READ and WRITE payloads in flight) we stop reading the stream, so the
-//   SSH window closes; reading resumes below half of both.
+//   SSH window closes; reading resumes below half of both. The same bytes count against the
+//   process-wide transfer budget (util/memory-budget.ts): when the process is over it, the
+//   sessions holding more than their part stop reading too, until it has room again.
 // - when the stream ends or closes, requests already received still finish (a CLOSE received
 //   commits), then the vfs session is closed (files never closed commit nothing) and our side
 //   of the stream is ended, so `sftp -b` does not wait forever.
@@ -135,6 +137,10 @@ class Session implements SftpSession {
   private payloadBytes = 0;
   /** Replies ready but waiting for an earlier reply of their handle. */
   private heldReplyBytes = 0;
+  /** pendingBytes() as last reported to the session's memory share. */
+  private reportedBytes = 0;
+  /** Unsubscribes from the budget's "back under budget" signal. */
+  private readonly stopWaitingForRoom: () => void;
   private pumping = false;
   /** We stopped reading the stream because of the bounds. */
   private inputPaused = false;
@@ -177,6 +183,8 @@ class Session implements SftpSession {
     });
     stream.on('error', (err: Error) => this.log?.debug({ ...this.fields, err: err.message }, 'sftp stream error'));
     stream.on('drain', () => this.maybeResume());
+    // Other sessions gave memory back: a session held back by the process's budget may go on.
+    this.stopWaitingForRoom = vfs.memory.onRoom(() => this.maybeResume());
   }
 
   get openHandles(): number {
@@ -249,16 +257,23 @@ class Session implements SftpSession {
     this.maybeFinish();
   }
 
+  /**
+   * Payloads in flight, replies held for order and reply bytes the channel has not taken yet;
+   * reported to the process-wide budget each time they are counted.
+   */
   private pendingBytes(): number {
-    return this.payloadBytes + this.heldReplyBytes + (this.stream.destroyed ? 0 : this.stream.writableLength);
+    const n = this.payloadBytes + this.heldReplyBytes + (this.stream.destroyed ? 0 : this.stream.writableLength);
+    this.vfs.memory.add(n - this.reportedBytes);
+    this.reportedBytes = n;
+    return n;
   }
 
   private overBounds(): boolean {
-    return this.outstanding >= this.maxOutstanding || this.pendingBytes() >= this.maxPendingBytes;
+    return this.outstanding >= this.maxOutstanding || this.pendingBytes() >= this.maxPendingBytes || this.vfs.memory.over;
   }
 
   private belowHalf(): boolean {
-    return this.outstanding < this.maxOutstanding / 2 && this.pendingBytes() < this.maxPendingBytes / 2;
+    return this.outstanding < this.maxOutstanding / 2 && this.pendingBytes() < this.maxPendingBytes / 2 && !this.vfs.memory.over;
   }
 
   private maybeResume(): void {
@@ -392,6 +407,7 @@ class Session implements SftpSession {
 
   private afterReply(): void {
     if (this.inputPaused) this.maybeResume();
+    else this.pendingBytes(); // keep the budget's count current
     this.maybeFinish();
   }
 
@@ -427,6 +443,7 @@ class Session implements SftpSession {
   }
 
   private async finish(): Promise<void> {
+    this.stopWaitingForRoom();
     try {
       // Files never closed commit nothing; a CLOSE already received has finished by now.
       await this.vfs.close();

@@ -16,6 +16,7 @@ import type { FileReader, Grid, UploadSink } from '../grid/index.js';
 import { VfsError } from './errors.js';
 import { ExtentMap, sliceBuffer, sliceNothing } from './extents.js';
 import { SpillFile } from './spill.js';
+import type { MemoryShare } from '../util/memory-budget.js';
 
 /** Out-of-order bytes held in memory per open file before gaps are filled from the base. */
 export const MAX_PENDING = 8 * 1024 * 1024;
@@ -42,14 +43,22 @@ export class WriteContent {
   private spill?: SpillFile;
   private readonly overlay = new ExtentMap<null>(sliceNothing);
 
+  /** Aborted when the session's client is gone: loops that make bytes for nobody stop. */
+  private readonly ended: AbortSignal | undefined;
+  /** Where out-of-order bytes held in memory are counted (the session's share of the budget). */
+  private readonly memory: MemoryShare | undefined;
+  /** Bytes of `pending` last reported to `memory`. */
+  private reported = 0;
+
   constructor(
     private readonly grid: Grid,
     private readonly spillDir: string,
     base?: BaseContent,
-    /** Aborted when the session's client is gone: loops that make bytes for nobody stop. */
-    private readonly ended?: AbortSignal,
+    opts: { ended?: AbortSignal; memory?: MemoryShare } = {},
     private readonly maxPending = MAX_PENDING,
   ) {
+    this.ended = opts.ended;
+    this.memory = opts.memory;
     if (base) this.base = base;
     this.baseLen = base?.reader.size ?? 0;
     this.size = this.baseLen;
@@ -108,6 +117,7 @@ export class WriteContent {
   private async drain(): Promise<void> {
     for (let first = this.pending.first(); first && first.start === this.fed; first = this.pending.first()) {
       this.pending.shift();
+      this.reportPending();
       this.writtenFloor = Math.min(this.writtenFloor, first.start);
       await this.feed(first.value);
     }
@@ -134,6 +144,7 @@ export class WriteContent {
       this.fed = 0;
       const held = [...this.pending.overlapping(0, Infinity)];
       this.pending.clear();
+      this.reportPending();
       this.mode = 'random';
       for (const e of held) await this.randomWrite(e.start, e.value);
       return;
@@ -157,6 +168,7 @@ export class WriteContent {
     this.base = { cap, reader };
     this.baseLen = this.size;
     this.pending.clear();
+    this.reportPending();
     this.overlay.clear();
     this.fed = 0;
     this.writtenFloor = Infinity;
@@ -183,13 +195,24 @@ export class WriteContent {
     } else {
       // Copy: the caller's buffer may be a view into a much larger network chunk.
       this.pending.insert(offset, end, Buffer.from(data));
+      this.reportPending();
       await this.drain();
-      while (this.pending.covered > this.maxPending) {
+      // Past this file's bound, or when the process is short of transfer memory and this session
+      // holds its part of it, the gap is filled from the old content (or zeros) instead.
+      while (this.pending.length > 0 && (this.pending.covered > this.maxPending || this.memory?.over)) {
         await this.fillGapTo(this.pending.first()!.start);
         await this.drain();
       }
     }
     this.size = Math.max(this.size, end);
+  }
+
+  /** Tells the session's memory share how many out-of-order bytes are held now. */
+  private reportPending(): void {
+    if (!this.memory) return;
+    const now = this.pending.covered;
+    this.memory.add(now - this.reported);
+    this.reported = now;
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
@@ -203,6 +226,7 @@ export class WriteContent {
     if (this.mode === 'sequential' && newSize < this.fed) await this.toRandom();
     if (this.mode === 'sequential') this.pending.removeRange(newSize, Infinity);
     else this.overlay.removeRange(newSize, Infinity);
+    this.reportPending();
     this.baseLen = Math.min(this.baseLen, newSize);
     this.size = newSize;
   }
@@ -252,6 +276,7 @@ export class WriteContent {
     this.base = { cap, reader };
     this.size = this.baseLen = reader.size;
     this.pending.clear();
+    this.reportPending();
     this.overlay.clear();
     this.fed = 0;
     this.writtenFloor = Infinity;
@@ -265,6 +290,8 @@ export class WriteContent {
 
   /** Releases everything; nothing becomes visible. */
   async dispose(): Promise<void> {
+    this.pending.clear();
+    this.reportPending();
     await this.sink?.abort().catch(() => {});
     this.sink = undefined;
     await this.spill?.dispose().catch(() => {});

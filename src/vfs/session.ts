@@ -9,6 +9,7 @@ import { VfsError, toVfsError } from './errors.js';
 import { attrsToPatch, ReadHandle, WriteHandle, type SetAttrs, type VfsFile, type WriteTarget } from './handles.js';
 import { DEFAULT_MAX_FILE_SIZE, WriteBudget, type VfsLimits } from './limits.js';
 import type { OpenFiles, OpenWriter } from './openfiles.js';
+import { unlimitedShare, type MemoryShare } from '../util/memory-budget.js';
 import { redactedPath, type VPath } from './paths.js';
 
 export interface OpenFlags {
@@ -40,6 +41,11 @@ export interface VfsSessionOptions {
   maxOpenFiles?: number;
   /** Largest file, and the account's quota (limits.ts). Default: DEFAULT_MAX_FILE_SIZE, no quota. */
   limits?: VfsLimits;
+  /**
+   * This session's share of the process's transfer memory (util/memory-budget.ts): the protocol
+   * adapter reports its payloads to it, the vfs its out-of-order writes. Default: unlimited.
+   */
+  memory?: MemoryShare;
   audit?: (event: AuditEvent) => void;
 }
 
@@ -68,11 +74,14 @@ export class VfsSession {
   private readonly limits: VfsLimits;
   /** Aborted when the client is gone: long work for this session (filling, re-streaming) stops. */
   private readonly ended = new AbortController();
+  /** This session's share of the process's transfer memory; given back when the session closes. */
+  readonly memory: MemoryShare;
 
   constructor(private readonly opts: VfsSessionOptions) {
     this.grid = opts.grid;
     this.username = opts.username;
     this.limits = opts.limits ?? { maxFileSize: DEFAULT_MAX_FILE_SIZE };
+    this.memory = opts.memory ?? unlimitedShare();
   }
 
   /** True when the account's root cap grants no write authority. */
@@ -297,7 +306,7 @@ export class VfsSession {
       budget.release();
       throw err;
     }
-    const content = new WriteContent(this.grid, this.opts.spillDir, base, this.ended.signal);
+    const content = new WriteContent(this.grid, this.opts.spillDir, base, { ended: this.ended.signal, memory: this.memory });
     const label = target.kind === 'link' ? target.name : '[cap]';
     return new WriteHandle({
       grid: this.grid,
@@ -562,6 +571,7 @@ export class VfsSession {
         await f.close().catch(() => {});
       }),
     );
+    this.memory.close();
   }
 }
 

@@ -7,6 +7,7 @@ import { OpenFiles, VfsSession, type VfsLimits } from '../../src/vfs/index.js';
 import { buildFixture, type Fixture } from './fixture.js';
 import { duplexPair, SftpTestClient } from './sftp-client.js';
 import { tempDir } from './tmp.js';
+import type { MemoryShare } from '../../src/util/memory-budget.js';
 
 export interface Harness {
   f: Fixture;
@@ -19,11 +20,16 @@ export interface Harness {
 }
 
 export async function start(
-  opts: { root?: (f: Fixture) => string; session?: SftpSessionOptions; fixture?: Fixture; grid?: (f: Fixture) => Grid; limits?: VfsLimits } = {},
+  opts: {
+    root?: (f: Fixture) => string; session?: SftpSessionOptions; fixture?: Fixture; grid?: (f: Fixture) => Grid; limits?: VfsLimits;
+    memory?: MemoryShare;
+  } = {},
 ): Promise<Harness> {
   const f = opts.fixture ?? (await buildFixture());
   const openFiles = new OpenFiles();
-  const vfs = new VfsSession({ grid: opts.grid ? opts.grid(f) : f.grid, rootCap: opts.root ? opts.root(f) : f.root, username: 'alice', openFiles, spillDir: tempDir(), ...(opts.limits ? { limits: opts.limits } : {}) });
+  const vfs = new VfsSession({ grid: opts.grid ? opts.grid(f) : f.grid, rootCap: opts.root ? opts.root(f) : f.root, username: 'alice', openFiles, spillDir: tempDir(),
+    ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.memory ? { memory: opts.memory } : {}),
+  });
   const [serverEnd, clientEnd] = duplexPair();
   const session = runSftpSession(serverEnd, vfs, opts.session);
   const c = new SftpTestClient(clientEnd);

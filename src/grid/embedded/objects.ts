@@ -194,6 +194,15 @@ export class ObjectUpload implements UploadSink {
       }
       if (this.fill > 0) await this.flushSegment();
       const { readKey, storageIndex } = convergentKey(this.convergenceSecret, await this.job!.digest());
+      // Marked in use before anyone can find it, for the garbage collector (gc.ts).
+      this.dirs.claim?.(storageIndex);
+      // The same bytes are stored already: use that object, and skip writing and syncing ours.
+      const existing = await this.existingObject(storageIndex, readKey, size);
+      if (existing) {
+        await this.cleanup({ wait: false });
+        this.state = 'done';
+        return formatCap({ type: 'CHK', key: readKey, uebHash: headerHash(existing), k: 1, n: 1, size });
+      }
       const header = buildHeader(readKey, this.dataKey, size);
       await this.job!.seal(header);
       const finalHeader = await this.publish(storageIndex, readKey, size, header);
@@ -214,7 +223,6 @@ export class ObjectUpload implements UploadSink {
   private async publish(storageIndex: Buffer, readKey: Buffer, size: number, header: Buffer): Promise<Buffer> {
     const finalPath = objectPath(this.dirs.objectsDir, storageIndex);
     await fsp.mkdir(dirname(finalPath), { recursive: true });
-    this.dirs.claim?.(storageIndex);
     try {
       await fsp.link(this.tmpPath!, finalPath);
     } catch (err) {
@@ -235,14 +243,29 @@ export class ObjectUpload implements UploadSink {
     return header;
   }
 
+  /** The header of an intact stored object with this storage index, if there is one. */
+  private async existingObject(storageIndex: Buffer, readKey: Buffer, size: number): Promise<Buffer | undefined> {
+    try {
+      const header = await readHeader(objectPath(this.dirs.objectsDir, storageIndex));
+      openHeader(header, readKey, size);
+      return header;
+    } catch {
+      return undefined; // missing, or damaged: ours will replace it
+    }
+  }
+
   async abort(): Promise<void> {
     if (this.state === 'done' || this.state === 'aborted') return;
     this.state = 'aborted';
     await this.cleanup();
   }
 
-  /** Forgets the segment being filled and removes the temporary file (through its worker). */
-  private async cleanup(): Promise<void> {
+  /**
+   * Forgets the segment being filled and removes the temporary file (through its worker).
+   * `wait: false` for a duplicate of a stored object: unlinking a big file takes a while, and the
+   * folder is this process's own (after a crash, the next open removes it).
+   */
+  private async cleanup(opts: { wait: boolean } = { wait: true }): Promise<void> {
     if (this.segment) this.dirs.sealer.recycle(this.segment.buffer as ArrayBuffer);
     this.segment = undefined;
     const job = this.job;
@@ -250,7 +273,8 @@ export class ObjectUpload implements UploadSink {
     if (job) await job.abort().catch(() => {});
     const path = this.tmpPath;
     this.tmpPath = undefined;
-    if (path) await fsp.rm(path, { force: true }).catch(() => {});
+    const removing = path ? fsp.rm(path, { force: true }).catch(() => {}) : undefined;
+    if (opts.wait) await removing;
   }
 }
 
