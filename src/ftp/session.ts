@@ -939,7 +939,7 @@ export class FtpSession {
     const mode = this.type === 'A' ? 'ASCII' : 'BINARY';
     await this.transferWith('retr', p, `Opening ${mode} mode data connection for ${nameOf(p) ?? '/'} (${size} bytes).`, async (data, t) => {
       try {
-        await sendFile(data, file, offset, { ascii: this.type === 'A', signal: t.controller.signal, progress: t.progress });
+        await sendFile(data, file, offset, { ascii: this.type === 'A', signal: t.controller.signal, progress: t.progress, memory: this.session.memory });
         return { code: 226, text: 'Transfer complete.' };
       } catch (err) {
         return this.failed(err, t);

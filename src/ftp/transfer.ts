@@ -1,9 +1,12 @@
 // Moving bytes over a data connection, with backpressure both ways so memory stays bounded
 // whatever the file size or the client's speed (hardening.md §3d.15):
-// - downloads read 1 MiB chunks from the vfs, one chunk ahead of the socket, and wait for
-//   'drain' when the socket's buffer is full;
-// - uploads collect network chunks into batches of up to 1 MiB for the vfs, one batch written
-//   at a time, and pause the socket while more than 4 MiB wait (TCP then slows the client).
+// - downloads read 128 KiB chunks from the vfs, up to 8 of them ahead of the socket, and wait
+//   for 'drain' when the socket's buffer is full. 128 KiB is the embedded store's segment: a
+//   read within one segment hands over the decrypted segment itself, without a copy;
+// - uploads hand each network chunk to the vfs as it is (the store copies it once, into its
+//   segment), one write at a time, and pause the socket while more than 4 MiB wait (TCP then
+//   slows the client).
+// Bytes queued either way count against the process's transfer memory (util/memory-budget.ts).
 // Bytes written are sequential, so the vfs streams them into the store as they come and the
 // commit at the end costs little.
 import type { Duplex } from 'node:stream';
@@ -12,8 +15,8 @@ import type { MemoryShare } from '../util/memory-budget.js';
 import { FromCrlf, toCrlf } from './ascii.js';
 import { DataConnectionError } from './data.js';
 
-export const READ_CHUNK = 1024 * 1024;
-const WRITE_BATCH = 1024 * 1024;
+export const READ_CHUNK = 128 * 1024;
+const READ_AHEAD = 8;
 const PAUSE_ABOVE = 4 * 1024 * 1024;
 const RESUME_BELOW = 1024 * 1024;
 const TEXT_SLICE = 256 * 1024;
@@ -107,23 +110,37 @@ function abortable<T>(p: Promise<T>, signal: AbortSignal): Promise<T> {
 }
 
 /** RETR: sends the file from `offset` to its end. vfs errors reject as VfsError, socket trouble as DataConnectionError. */
-export async function sendFile(sock: Duplex, file: VfsFile, offset: number, opts: { ascii: boolean; signal: AbortSignal; progress: Progress }): Promise<void> {
-  const read = (pos: number) => {
-    const p = file.read(pos, READ_CHUNK);
-    p.catch(() => {}); // read-ahead: a failure is seen when awaited, never as an unhandled rejection
-    return p;
+export async function sendFile(
+  sock: Duplex, file: VfsFile, offset: number, opts: { ascii: boolean; signal: AbortSignal; progress: Progress; memory?: MemoryShare },
+): Promise<void> {
+  const ahead: Promise<Buffer>[] = [];
+  let next = offset;
+  let atEnd = false;
+  const readAhead = () => {
+    // At least one read is always in flight; more only while the process has memory for them.
+    while (!atEnd && (ahead.length === 0 || (ahead.length < READ_AHEAD && !opts.memory?.over))) {
+      const p = file.read(next, READ_CHUNK);
+      p.catch(() => {}); // read-ahead: a failure is seen when awaited, never as an unhandled rejection
+      ahead.push(p);
+      opts.memory?.add(READ_CHUNK);
+      next += READ_CHUNK;
+    }
   };
-  let pos = offset;
-  let next = read(pos);
-  for (;;) {
-    const data = await abortable(next, opts.signal);
-    if (data.length === 0) break;
-    pos += data.length;
-    next = read(pos);
-    const out = opts.ascii ? toCrlf(data) : data;
-    opts.progress.bytes += out.length;
-    if (sock.destroyed) throw new DataConnectionError('data connection closed by the client');
-    if (!sock.write(out)) await drained(sock, opts.signal);
+  try {
+    for (;;) {
+      readAhead();
+      const data = await abortable(ahead.shift()!, opts.signal);
+      opts.memory?.add(-READ_CHUNK);
+      if (data.length < READ_CHUNK) atEnd = true;
+      if (data.length === 0) break;
+      const out = opts.ascii ? toCrlf(data) : data;
+      opts.progress.bytes += out.length;
+      if (sock.destroyed) throw new DataConnectionError('data connection closed by the client');
+      if (!sock.write(out)) await drained(sock, opts.signal);
+      if (atEnd) break;
+    }
+  } finally {
+    opts.memory?.add(-READ_CHUNK * ahead.length);
   }
   await finish(sock, opts.signal);
 }
@@ -221,24 +238,12 @@ export function receiveFile(
       void drainThenClose(sock).then(() => reject(err));
     };
 
-    const takeBatch = (): Buffer => {
-      if (queue.length === 1 || queue[0]!.length >= WRITE_BATCH) return queue.shift()!;
-      const parts: Buffer[] = [];
-      let size = 0;
-      while (queue.length && size + queue[0]!.length <= WRITE_BATCH) {
-        const b = queue.shift()!;
-        parts.push(b);
-        size += b.length;
-      }
-      return Buffer.concat(parts, size);
-    };
-
     const pump = async () => {
       if (writing || done) return;
       writing = true;
       try {
         while (queue.length && !done) {
-          const batch = takeBatch();
+          const batch = queue.shift()!;
           count(-batch.length);
           resume();
           await file.write(pos, batch);

@@ -394,7 +394,10 @@ export class ObjectReader implements FileReader {
     const decipher = createDecipheriv('aes-256-gcm', this.dataKey, segmentNonce(index));
     decipher.setAuthTag(sealed.subarray(plainLength));
     try {
-      return Buffer.concat([decipher.update(sealed.subarray(0, plainLength)), decipher.final()]);
+      // GCM's final() only checks the tag (it returns no bytes): no concatenation, no copy.
+      const plain = decipher.update(sealed.subarray(0, plainLength));
+      decipher.final();
+      return plain;
     } catch {
       throw new GridError('CORRUPT', 'stored file failed its integrity check');
     }
