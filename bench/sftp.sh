@@ -7,7 +7,10 @@
 # started here on a loopback port with its own config, host key and authorized_keys in a temp
 # folder. Each client keeps one SSH master connection (ControlMaster), so MB/s measure the
 # transfers, not sshd's per-connection setup. Rounds interleave the servers; the median counts.
-# Prints MB/s (10^6 bytes/s), the lafsd/sshd ratios, and lafsd's peak RSS (VmHWM).
+# Prints MB/s (10^6 bytes/s), the lafsd/sshd ratios, lafsd's peak RSS (VmHWM) and the close
+# latency of the big upload (lafsd's commit time for it, from its log). Then CONCURRENT clients
+# (default 8), each with its own SSH connection, upload CONCURRENT_MIB (default 256) at once to
+# each server: aggregate MB/s, the ratio, and lafsd's peak RSS during that run.
 #
 # Environment: LAFSD_MAIN (lafsd's compiled main.js; default: dist/, built with `npx tsc -b`),
 # BIG_MIB, SMALL_N, SSHD (default /usr/sbin/sshd), SFTP_SERVER (default /usr/lib/openssh/sftp-server).
@@ -16,6 +19,8 @@ set -euo pipefail
 ROUNDS=${1:-3}
 BIG_MIB=${BIG_MIB:-1024}
 SMALL_N=${SMALL_N:-1000}
+CONCURRENT=${CONCURRENT:-8}
+CONCURRENT_MIB=${CONCURRENT_MIB:-256}
 SSHD=${SSHD:-/usr/sbin/sshd}
 SFTP_SERVER=${SFTP_SERVER:-/usr/lib/openssh/sftp-server}
 CIPHER=aes128-gcm@openssh.com
@@ -56,6 +61,7 @@ mkdir -p "$TMP/data/small" "$TMP/down"
 # AES-CTR keystream: random-looking, and much faster than /dev/urandom.
 openssl enc -aes-128-ctr -nosalt -pass pass:lafsd-bench -pbkdf2 -in <(head -c "$((BIG_MIB * 1048576))" /dev/zero) -out "$TMP/data/big.bin" 2>/dev/null
 BIG_SHA=$(sha256sum "$TMP/data/big.bin" | cut -d' ' -f1)
+head -c "$((CONCURRENT_MIB * 1048576))" "$TMP/data/big.bin" >"$TMP/data/part.bin" 2>/dev/null || true
 for i in $(seq -w 1 "$SMALL_N"); do head -c 4096 /dev/urandom >"$TMP/data/small/f$i"; done
 BIG_BYTES=$((BIG_MIB * 1048576))
 SMALL_BYTES=$((SMALL_N * 4096))
@@ -68,7 +74,7 @@ node "$LAFSD_MAIN" init "$TMP/node" --sftp-port "tcp:$LAFSD_PORT:interface=127.0
 # FTP is not measured here: switch it off so its port cannot clash.
 sed -i '/^\[ftpd\]/,/^\[/ s/^enabled = true/enabled = false/' "$TMP/node/tahoe.cfg"
 node "$LAFSD_MAIN" add-user "$TMP/node" bench --pubkey "$TMP/client_key.pub" >/dev/null 2>&1
-node "$LAFSD_MAIN" run "$TMP/node" >"$TMP/lafsd.log" 2>&1 &
+LAFSD_LOG_LEVEL=info node "$LAFSD_MAIN" run "$TMP/node" >"$TMP/lafsd.log" 2>&1 &
 LAFSD_PID=$!
 
 # --- sshd -------------------------------------------------------------------------------------
@@ -158,6 +164,37 @@ done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 RSS_KIB=$(awk '/^VmHWM:/ {print $2}' "/proc/$LAFSD_PID/status")
+# Close latency: lafsd logs each commit with its duration; the big file's are the big uploads.
+CLOSE_MS=$(grep '"op":"commit"' "$TMP/lafsd.log" | grep "\"bytes\":$BIG_BYTES," | grep -o '"ms":[0-9]*' | cut -d: -f2 | tr '\n' ' ' | median)
+
+# --- CONCURRENT clients at once, each on its own SSH connection ---------------------------------
+# Every client gets its own master connection first, so the timing is the transfers, not
+# sshd's per-connection start-up (0.8 s of CPU each here).
+for i in $(seq "$CONCURRENT"); do
+  master "lafsd-c$i" "$LAFSD_PORT" bench
+  master "sshd-c$i" "$SSHD_PORT" "$(id -un)"
+done
+concurrent() { # name port user remote-root
+  local name=$1 port=$2 user=$3 remote=$4 t0 t1 i pids=()
+  t0=$(now)
+  for i in $(seq "$CONCURRENT"); do
+    printf 'put %s %s\n' "$TMP/data/part.bin" "$remote/c$i.bin" >"$TMP/cbatch-$i"
+    sftp "${SSH_OPTS[@]}" -o ControlPath="$TMP/cm-$name-c$i" -P "$port" -b "$TMP/cbatch-$i" "$user@127.0.0.1" >"$TMP/c$i.out" 2>&1 &
+    pids+=($!)
+  done
+  for i in "${pids[@]}"; do wait "$i" || { echo "$name: a concurrent upload failed" >&2; cat "$TMP"/c*.out >&2; exit 1; }; done
+  t1=$(now)
+  T[$name.concurrent]="${T[$name.concurrent]:-} $(echo "$t1 - $t0" | bc -l)"
+  local rms=()
+  for i in $(seq "$CONCURRENT"); do rms+=("rm @R/c$i.bin"); done
+  untimed "$name" "$port" "$user" "$remote" "${rms[@]}"
+}
+for r in $(seq "$ROUNDS"); do
+  echo "# concurrent round $r/$ROUNDS" >&2
+  concurrent lafsd "$LAFSD_PORT" bench ""
+  concurrent sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
+done
+RSS_CONCURRENT_KIB=$(awk '/^VmHWM:/ {print $2}' "/proc/$LAFSD_PID/status")
 
 echo
 echo "SFTP, OpenSSH $(ssh -V 2>&1 | cut -d, -f1 | cut -d_ -f2) client, $CIPHER, median of $ROUNDS rounds (interleaved); MB/s = 10^6 bytes/s"
@@ -175,4 +212,12 @@ for op in big.up big.down small.up small.down; do
   ms=$(echo "$bytes / $ts / 1000000" | bc -l)
   printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s)\n' "$label" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts"
 done
-echo "lafsd peak RSS (VmHWM): $((RSS_KIB / 1024)) MiB"
+echo "close latency of a ${BIG_MIB} MiB upload (lafsd's commit, median): ${CLOSE_MS} ms"
+echo "lafsd peak RSS (VmHWM) over the runs above: $((RSS_KIB / 1024)) MiB"
+tl=$(echo "${T[lafsd.concurrent]}" | median)
+ts=$(echo "${T[sshd.concurrent]}" | median)
+cbytes=$((CONCURRENT * CONCURRENT_MIB * 1048576))
+ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
+ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
+printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s; each client its own SSH connection, set up beforehand)\n' "$CONCURRENT clients x ${CONCURRENT_MIB} MiB up" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts"
+echo "lafsd peak RSS (VmHWM) with $CONCURRENT clients: $((RSS_CONCURRENT_KIB / 1024)) MiB"

@@ -13,6 +13,7 @@ import { startLafsd, sshOptions, type Lafsd } from '../helpers/lafsd.js';
 import { run, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { HOST, RawFtp, curl, upload } from './ftp-harness.js';
+import { LAFSD } from '../helpers/cli.js';
 
 const MiB = 1024 * 1024;
 const local = tempDir('lafsd-limits-it-');
@@ -125,7 +126,7 @@ test('a full disk: uploads fail with "no space" and leave nothing, deletes and r
       });
       cpSync(join(basedir, 'storage'), mnt, { recursive: true });
       const cfg = join(basedir, 'tahoe.cfg');
-      writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(/^grid = embedded$/m, `grid = embedded\nstore = ${mnt}\nstore.reserve = 4M`));
+      writeFileSync(cfg, readFileSync(cfg, 'utf8').replace(/^grid = embedded$/m, `grid = embedded\nstore = ${mnt}\nstore.reserve = 4M\ngc.grace_period = 1s`));
     },
   });
   const usedBytes = () => {
@@ -155,4 +156,13 @@ test('a full disk: uploads fail with "no space" and leave nothing, deletes and r
   const changes = await sftpBatch(node, ['rename f20 kept20', 'mkdir newdir', 'rm kept20', 'put s1', 'ls']);
   assert.equal(changes.code, 0, changes.stderr);
   assert.match(changes.stdout.toString(), /s1/);
+  // The deleted file's space comes back with garbage collection (run beside the server), and
+  // the upload that did not fit before now does.
+  await new Promise((r) => setTimeout(r, 1100)); // past the 1 s grace period of this node
+  const gc = await run(process.execPath, [LAFSD, 'gc', node.basedir], { timeoutMs: 60_000 });
+  assert.equal(gc.code, 0, gc.stderr);
+  assert.match(gc.stdout.toString(), /^freed: .* 1 object, 20974208 bytes/m);
+  const retry = await sftpBatch(node, ['put g20', 'ls -l g20']);
+  assert.equal(retry.code, 0, retry.stderr);
+  assert.match(retry.stdout.toString(), /20971520/);
 });
