@@ -1,6 +1,7 @@
 // THE table of everything lafsd reads from tahoe.cfg. Validation, the typed NodeConfig and the
 // README's configuration reference are all derived from it, so adding a key is one `opt(...)`
 // line here (plus a cross-key rule below if it depends on other keys).
+import type { Endpoint } from './endpoint.js';
 import type { Problem } from './errors.js';
 import * as t from './types.js';
 
@@ -34,6 +35,8 @@ export const SCHEMA = {
       'Free space of the embedded store\'s filesystem that file data never takes, so deletes and renames still work when the disk is full; `df` and `statvfs` report free space without it. Uploads that would need it fail with "no space" (SFTP failure, FTP 452).'),
     maxFileSize: opt('max_file_size', t.byteSize({ min: 1 }), '100G',
       'Largest file a client may create: a write, truncate or resume beyond it is refused before any work (SFTP failure "file too large", FTP 552). Raise it for bigger files.'),
+    metrics: opt('metrics', t.endpoint, undefined,
+      'HTTP listener for Prometheus metrics (`/metrics`) and health checks (`/healthz`, `/readyz`), e.g. `tcp:9464:interface=127.0.0.1`; unset: off. It needs no login and shows counts and sizes (never names, paths, addresses or caps): keep it on 127.0.0.1 or a private network.'),
   },
   sftpd: {
     enabled: opt('enabled', t.boolean, 'false',
@@ -183,11 +186,35 @@ export function crossKeyProblems(cfg: SchemaConfig, lineOf: LineOf, context: { h
   if (ftp.implicitPort !== undefined && (!ftpCert || ftp.tls === 'off')) {
     out.push({ line: at('ftpd', 'implicit_port'), message: '[ftpd] implicit_port: implicit FTPS needs tls_cert_file and tls_key_file, and tls not off' });
   }
+  out.push(...sharedListenerProblems(cfg, at));
   if (cfg.sftpd.enabled && cfg.sftpd.hostPrivkeyFile === undefined) {
     out.push({
       line: at('sftpd', 'enabled'),
       message: '[sftpd] host_privkey_file: required when enabled = true (the SSH host key; `lafsd init` creates one)',
     });
+  }
+  return out;
+}
+
+/** The listeners a node would open, in config order: [section, key, endpoint]. */
+export function listenerEndpoints(cfg: SchemaConfig): [SectionName, string, Endpoint][] {
+  const out: [SectionName, string, Endpoint][] = [];
+  if (cfg.lafsd.metrics) out.push(['lafsd', 'metrics', cfg.lafsd.metrics]);
+  if (cfg.sftpd.enabled) out.push(['sftpd', 'port', cfg.sftpd.port]);
+  if (cfg.ftpd.enabled) out.push(['ftpd', 'port', cfg.ftpd.port]);
+  if (cfg.ftpd.enabled && cfg.ftpd.implicitPort) out.push(['ftpd', 'implicit_port', cfg.ftpd.implicitPort]);
+  return out;
+}
+
+// Two enabled listeners on one port of one address (or of all addresses) cannot both start.
+function sharedListenerProblems(cfg: SchemaConfig, at: (section: SectionName, key: string) => number | undefined): Problem[] {
+  const out: Problem[] = [];
+  const seen: [SectionName, string, Endpoint][] = [];
+  const wildcard = (host: string) => host === '0.0.0.0' || host === '::';
+  for (const [section, key, ep] of listenerEndpoints(cfg)) {
+    const clash = ep.port !== 0 && seen.find(([, , o]) => o.port === ep.port && (o.host === ep.host || wildcard(o.host) || wildcard(ep.host)));
+    if (clash) out.push({ line: at(section, key), message: `[${section}] ${key}: port ${ep.port} is also [${clash[0]}] ${clash[1]}; give each listener its own port` });
+    seen.push([section, key, ep]);
   }
   return out;
 }
