@@ -11,7 +11,7 @@
 //   who races the real client to the data port cannot complete a resumed handshake, so the
 //   data channel cannot be stolen (ProFTPD's and vsftpd's session-reuse requirement). This works
 //   for TLS 1.2 session IDs and tickets, and for TLS 1.3 tickets.
-import { randomBytes, constants } from 'node:crypto';
+import { X509Certificate, createPrivateKey, randomBytes, constants } from 'node:crypto';
 import { Server as NetServer, type Socket } from 'node:net';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
 
@@ -39,6 +39,11 @@ export class FtpTls {
   constructor(private readonly material: TlsMaterial) {
     try {
       this.context();
+      // OpenSSL takes a key of another type than the certificate's without complaint (it fills
+      // another slot), and every handshake would then fail: check the pair itself.
+      if (!new X509Certificate(material.certPem).checkPrivateKey(createPrivateKey(material.keyPem))) {
+        throw new Error('the private key does not belong to the certificate');
+      }
     } catch (err) {
       throw new Error(`ftp: the TLS certificate or key cannot be used: ${(err as Error).message}`, { cause: err });
     }
