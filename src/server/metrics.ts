@@ -15,12 +15,12 @@ import type { AuditEvent } from '../vfs/index.js';
 export type Frontend = 'sftp' | 'ftp';
 export type Backend = 'embedded' | 'webapi';
 
-/** What the store holds, read at scrape time; fields a backend cannot know are left out. */
+/** What the embedded store holds, read at scrape time (a Tahoe grid tells none of it). */
 export interface StoreFigures {
-  /** Bytes of file data that still fit (the embedded store's reserve already taken off). */
-  freeBytes?: number;
-  sizeBytes?: number;
-  objects?: number;
+  /** Bytes of file data that still fit (the store's reserve already taken off). */
+  freeBytes: number;
+  sizeBytes: number;
+  objects: number;
 }
 
 const LOGIN_METHODS = new Set(['password', 'keyboard-interactive', 'publickey']);
@@ -235,29 +235,29 @@ export class Metrics {
     });
   }
 
-  /** Store figures, read at each scrape (a source that is slow to read keeps its own cache). */
+  /**
+   * The embedded store's figures, read at each scrape (a source that is slow to read keeps its
+   * own cache). A read that fails shows as NaN, never as a misleading 0.
+   */
   watchStore(figures: () => Promise<StoreFigures>): void {
     const registers = [this.registry];
-    // One read per scrape, shared by the three gauges.
-    let pending: Promise<StoreFigures> | undefined;
+    // One read per scrape, shared by the three gauges (a scrape reads them within a second).
+    let last: { at: number; figures: Promise<StoreFigures | undefined> } | undefined;
     const read = () => {
-      pending ??= figures().finally(() => setImmediate(() => (pending = undefined)));
-      return pending.catch((): StoreFigures => ({}));
+      if (!last || performance.now() - last.at > 1000) last = { at: performance.now(), figures: figures().catch(() => undefined) };
+      return last.figures;
     };
-    const gauge = (name: string, help: string, pick: (f: StoreFigures) => number | undefined) =>
+    const gauge = (name: string, help: string, pick: (f: StoreFigures) => number) =>
       new client.Gauge({
         name, help, registers,
         async collect() {
-          const v = pick(await read());
-          if (v === undefined) this.reset();
-          else this.set(v);
+          const f = await read();
+          this.set(f ? pick(f) : Number.NaN);
         },
       });
-    gauge('lafsd_store_free_bytes', 'Bytes of file data that still fit in the store (the embedded store\'s reserve is not counted).', (f) => f.freeBytes);
-    if (this.backend === 'embedded') {
-      gauge('lafsd_store_size_bytes', 'Bytes the embedded store takes on disk (object files and database).', (f) => f.sizeBytes);
-      gauge('lafsd_store_objects', 'Immutable objects in the embedded store.', (f) => f.objects);
-    }
+    gauge('lafsd_store_free_bytes', 'Bytes of file data that still fit in the embedded store (its reserve is not counted).', (f) => f.freeBytes);
+    gauge('lafsd_store_size_bytes', 'Bytes the embedded store takes on disk (object files and database).', (f) => f.sizeBytes);
+    gauge('lafsd_store_objects', 'Immutable objects in the embedded store.', (f) => f.objects);
   }
 }
 

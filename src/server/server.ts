@@ -5,7 +5,7 @@
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
 import { LoginDefender, authOptions, sameQuota, type Account, type Defender, type LoginObserver, type Protocol } from '../auth/index.js';
-import type { NodeConfig } from '../config/index.js';
+import type { Endpoint, NodeConfig } from '../config/index.js';
 import type { Grid } from '../grid/index.js';
 import { EmbeddedGrid } from '../grid/embedded/index.js';
 import { WebApiGrid } from '../grid/webapi/index.js';
@@ -165,22 +165,8 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
     if (metrics && config.lafsd.metrics) {
       metrics.watchSessions(() => sessions.live());
       metrics.watchDefender(defender);
-      metrics.watchStore(storeFigures(rawGrid));
-      const probe = readinessProbe(rawGrid);
-      const ep = config.lafsd.metrics;
-      status = await startStatusServer({
-        host: ep.host,
-        port: ep.port,
-        ...(ep.backlog !== undefined ? { backlog: ep.backlog } : {}),
-        logger: logger.child({ component: 'metrics' }),
-        source: {
-          metrics: () => metrics.scrape(),
-          readiness: async () => {
-            if (state !== 'ready') return state === 'starting' ? 'starting: the listeners are not bound yet' : 'stopping';
-            return probe();
-          },
-        },
-      });
+      if (rawGrid instanceof EmbeddedGrid) metrics.watchStore(storeFigures(rawGrid));
+      status = await startStatus(config.lafsd.metrics, metrics, rawGrid, () => state, logger.child({ component: 'metrics' }));
       running.metrics = status.address;
     }
     if (config.sftpd.enabled) {
@@ -199,6 +185,27 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
   }
   state = 'ready';
   return running;
+}
+
+/** The metrics and health listener; ready once the server is, and while the backend answers. */
+function startStatus(
+  ep: Endpoint, metrics: Metrics, grid: Grid, state: () => 'starting' | 'ready' | 'stopping', logger: Logger,
+): Promise<RunningStatusServer> {
+  const probe = readinessProbe(grid);
+  return startStatusServer({
+    host: ep.host,
+    port: ep.port,
+    ...(ep.backlog !== undefined ? { backlog: ep.backlog } : {}),
+    logger,
+    source: {
+      metrics: () => metrics.scrape(),
+      readiness: async () => {
+        const now = state();
+        if (now !== 'ready') return now === 'starting' ? 'starting: the listeners are not bound yet' : 'stopping';
+        return probe();
+      },
+    },
+  });
 }
 
 /** Longest wait for the store or the Tahoe node before /readyz says it is not reachable. */
@@ -230,9 +237,8 @@ function readinessProbe(grid: Grid): () => Promise<string | undefined> {
     })());
 }
 
-/** The store gauges: free space at every scrape; the embedded store's contents, sampled. */
-function storeFigures(grid: Grid): () => Promise<StoreFigures> {
-  if (!(grid instanceof EmbeddedGrid)) return async () => ({});
+/** The store gauges: free space at every scrape; the store's contents, sampled. */
+function storeFigures(grid: EmbeddedGrid): () => Promise<StoreFigures> {
   const contents = sampled(() => grid.contents());
   return async () => {
     const [usage, held] = await Promise.all([grid.diskUsage(), contents()]);

@@ -151,3 +151,7 @@ test('wrong passwords are counted, and the ban they cause shows as a ban, a bann
   // The ban ends by itself (3 s); leave the address usable.
   await eventually(port, (s) => assert.equal(s.value('lafsd_banned_addresses'), 0), 10_000);
 });
+
+test('the server printed no warning of Node.js (deprecations and the like) while all this ran', () => {
+  assert.doesNotMatch(node.log(), /Warning:/);
+});

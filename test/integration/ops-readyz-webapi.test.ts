@@ -28,7 +28,9 @@ test('readyz follows the Tahoe node: 503 while it is down, 200 when it is back; 
   assert.equal(put.code, 0, put.stderr);
   const before = await scrape(port);
   assert.equal(before.value('lafsd_build_info', { backend: 'webapi' }), 1);
-  assert.equal(before.has('lafsd_store_objects'), false, 'a Tahoe grid has no object count to show');
+  for (const name of ['lafsd_store_objects', 'lafsd_store_size_bytes', 'lafsd_store_free_bytes']) {
+    assert.equal(before.has(name), false, `a Tahoe grid has no ${name} to show (rather than a false 0)`);
+  }
 
   await fake.stop();
   const down = await httpGet(port, '/readyz');

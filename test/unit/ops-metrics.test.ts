@@ -172,3 +172,22 @@ test('node lock: one holder at a time, PID file while held, free again after rel
   assert.equal(readPidFile(dirs[0]!), undefined, 'a clean stop removes the PID file');
   lockDirs(dirs).release();
 });
+
+test('store gauges: one read per scrape for the three of them; a failed read is NaN, not 0', async () => {
+  let reads = 0;
+  let fail = false;
+  const m = new Metrics('embedded', { version: 'test' });
+  m.watchStore(async () => {
+    reads += 1;
+    if (fail) throw new Error('statfs: ENOENT');
+    return { freeBytes: 1000, sizeBytes: 200, objects: 3 };
+  });
+  const s = await scrapeOf(m);
+  assert.deepEqual(['lafsd_store_free_bytes', 'lafsd_store_size_bytes', 'lafsd_store_objects'].map((n) => s.value(n)), [1000, 200, 3]);
+  assert.equal(reads, 1);
+  fail = true;
+  await new Promise((r) => setTimeout(r, 1100));
+  const broken = await scrapeOf(m);
+  assert.ok(Number.isNaN(broken.value('lafsd_store_free_bytes')) && Number.isNaN(broken.value('lafsd_store_objects')));
+  assert.equal(reads, 2);
+});
