@@ -133,7 +133,14 @@ async function checkMode(path: string, what: string, report: CheckReport): Promi
 
 /** Every listener's address can be bound now, unless this node's server is the one holding them. */
 async function checkPorts(config: NodeConfig, lineOf: LineOf, report: CheckReport): Promise<void> {
-  if (existsSync(join(config.basedir, LOCK_FILE)) && isLocked(config.basedir)) {
+  let running = false;
+  try {
+    running = existsSync(join(config.basedir, LOCK_FILE)) && isLocked(config.basedir);
+  } catch (err) {
+    // Another user may be unable to open the lock file; the ports tell the rest.
+    report.notes.push(`could not tell whether lafsd runs on this node (${(err as Error).message})`);
+  }
+  if (running) {
     const pid = readPidFile(config.basedir);
     report.notes.push(`lafsd${pid === undefined ? '' : ` (PID ${pid})`} is running on this node: its ports were not checked`);
     return;
