@@ -11,10 +11,11 @@
 //
 // Other commands (`lafsd put`, `sftp-server --stdio`) share the store with a running server, as
 // before, and take no lock. BASEDIR/lafsd.pid names the holder: for the refusal message, for
-// operators (`kill -HUP $(cat BASEDIR/lafsd.pid)`) and for service managers. It is removed on a
-// clean stop; one left by a killed process is only a stale note, overwritten by the next start.
+// operators (`kill -HUP $(cat BASEDIR/lafsd.pid)`) and for service managers. A clean stop
+// removes both files, so a Tahoe-LAFS node directory is left as it was; what a killed process
+// leaves behind is taken over by the next start.
 import Database from 'better-sqlite3';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 
 export const LOCK_FILE = 'lafsd.lock';
@@ -50,10 +51,11 @@ export function readPidFile(dir: string): number | undefined {
   }
 }
 
-/** True when a lafsd process holds the lock of `dir` right now (the lock is not taken). */
+/** True when a lafsd process holds the lock of `dir` right now (nothing is taken or changed). */
 export function isLocked(dir: string): boolean {
+  if (!existsSync(join(dir, LOCK_FILE))) return false;
   try {
-    lockDirs([dir], false).release();
+    lockDirs([dir], { owner: false }).release();
     return false;
   } catch (err) {
     if (err instanceof NodeLockedError) return true;
@@ -71,35 +73,43 @@ export function lockedDirs(basedir: string, storeDir: string | undefined): strin
   return dirs;
 }
 
+/** Tries this many times when the lock file is replaced under us by a stopping holder. */
+const ATTEMPTS = 5;
+
+interface Held {
+  dir: string;
+  db: Database.Database;
+  /** Our own descriptor of the lock file, kept open while the lock is held (see below). */
+  fd: number;
+}
+
 /**
  * Locks every folder, or none: throws NodeLockedError naming the holder's PID when one is held
- * elsewhere. With `writePid`, each folder gets a PID file naming this process.
+ * elsewhere. As the `owner` (default), each folder gets a PID file naming this process, and
+ * release() removes it and the lock file, leaving the folder as it was (a Tahoe-LAFS node
+ * directory stays untouched); without, nothing is written or removed.
+ *
+ * Removing the lock file is safe because it happens while the lock is still held, and a new
+ * holder checks after locking that the file it locked is the one at the path: if a stopping
+ * holder removed it meanwhile, it tries again with the new file.
  */
-export function lockDirs(dirs: readonly string[], writePid = true): NodeLock {
-  const held: { dir: string; db: Database.Database }[] = [];
+export function lockDirs(dirs: readonly string[], options: { owner?: boolean } = {}): NodeLock {
+  const owner = options.owner ?? true;
+  const held: Held[] = [];
   const release = () => {
-    for (const { dir, db } of held.splice(0)) {
-      if (writePid && readPidFile(dir) === process.pid) rmSync(join(dir, PID_FILE), { force: true });
-      if (db.inTransaction) db.exec('ROLLBACK');
-      db.close();
+    for (const h of held.splice(0)) {
+      if (owner) {
+        if (readPidFile(h.dir) === process.pid) rmSync(join(h.dir, PID_FILE), { force: true });
+        rmSync(join(h.dir, LOCK_FILE), { force: true });
+      }
+      unlock(h);
     }
   };
   try {
     for (const dir of dirs) {
       mkdirSync(dir, { recursive: true, mode: 0o700 });
-      const db = new Database(join(dir, LOCK_FILE), { timeout: 0 });
-      try {
-        // Takes the file's exclusive lock at once (no waiting), without writing a byte.
-        db.exec('BEGIN EXCLUSIVE');
-      } catch (err) {
-        db.close();
-        if ((err as { code?: string }).code === 'SQLITE_BUSY' || (err as { code?: string }).code === 'SQLITE_LOCKED') {
-          throw new NodeLockedError(dir, readPidFile(dir));
-        }
-        throw new Error(`cannot lock ${join(dir, LOCK_FILE)}: ${(err as Error).message}`, { cause: err });
-      }
-      held.push({ dir, db });
-      if (writePid) {
+      held.push(lockOne(dir));
+      if (owner) {
         const tmp = join(dir, `${PID_FILE}.${process.pid}.tmp`);
         writeFileSync(tmp, `${process.pid}\n`, { mode: 0o644 });
         renameSync(tmp, join(dir, PID_FILE));
@@ -110,4 +120,43 @@ export function lockDirs(dirs: readonly string[], writePid = true): NodeLock {
     throw err;
   }
   return { dirs: [...dirs], release };
+}
+
+function lockOne(dir: string): Held {
+  const path = join(dir, LOCK_FILE);
+  for (let attempt = 1; ; attempt++) {
+    // Our descriptor pins the file we lock (its inode cannot be reused while open). It stays
+    // open until after SQLite's: closing any descriptor of a file drops the process's fcntl
+    // locks on it, SQLite's included.
+    const fd = openSync(path, 'a', 0o600);
+    let db: Database.Database;
+    try {
+      db = new Database(path, { timeout: 0 });
+    } catch (err) {
+      closeSync(fd);
+      throw new Error(`cannot lock ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    const h = { dir, db, fd };
+    try {
+      // No journal file beside it: the transaction writes nothing anyway.
+      db.pragma('journal_mode = MEMORY');
+      // Takes the file's exclusive lock at once (no waiting), without writing a byte.
+      db.exec('BEGIN EXCLUSIVE');
+    } catch (err) {
+      unlock(h);
+      const code = (err as { code?: string }).code;
+      if (code === 'SQLITE_BUSY' || code === 'SQLITE_LOCKED') throw new NodeLockedError(dir, readPidFile(dir));
+      throw new Error(`cannot lock ${path}: ${(err as Error).message}`, { cause: err });
+    }
+    const now = statSync(path, { throwIfNoEntry: false });
+    if (now && now.ino === fstatSync(fd).ino && now.dev === fstatSync(fd).dev) return h;
+    unlock(h); // a stopping holder removed that file: lock the one there now
+    if (attempt >= ATTEMPTS) throw new Error(`cannot lock ${path}: it keeps being replaced`);
+  }
+}
+
+function unlock(h: Held): void {
+  if (h.db.inTransaction) h.db.exec('ROLLBACK');
+  h.db.close();
+  closeSync(h.fd);
 }

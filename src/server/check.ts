@@ -11,7 +11,7 @@ import {
 } from '../config/index.js';
 import { FtpTls, ftpSettings } from '../ftp/index.js';
 import { WebApiGrid } from '../grid/webapi/index.js';
-import { isLocked, LOCK_FILE, readPidFile } from '../node/lock.js';
+import { isLocked, readPidFile } from '../node/lock.js';
 import { CONVERGENCE_FILE } from '../node/nodedir.js';
 import { loadHostKeys } from '../ssh/index.js';
 
@@ -135,7 +135,7 @@ async function checkMode(path: string, what: string, report: CheckReport): Promi
 async function checkPorts(config: NodeConfig, lineOf: LineOf, report: CheckReport): Promise<void> {
   let running = false;
   try {
-    running = existsSync(join(config.basedir, LOCK_FILE)) && isLocked(config.basedir);
+    running = isLocked(config.basedir);
   } catch (err) {
     // Another user may be unable to open the lock file; the ports tell the rest.
     report.notes.push(`could not tell whether lafsd runs on this node (${(err as Error).message})`);

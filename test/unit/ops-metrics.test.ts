@@ -3,9 +3,11 @@
 // their fixed sets, and the HTTP answers in every readiness state.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
 import { LoginDefender } from '../../src/auth/index.js';
 import { GridError, type FileReader, type Grid, type UploadSink } from '../../src/grid/index.js';
-import { lockDirs, lockedDirs, NodeLockedError, readPidFile } from '../../src/node/lock.js';
+import { isLocked, lockDirs, lockedDirs, NodeLockedError, readPidFile } from '../../src/node/lock.js';
 import { Metrics, sampled } from '../../src/server/metrics.js';
 import { startStatusServer } from '../../src/server/status-http.js';
 import { httpGet, Scrape } from '../helpers/metrics.js';
@@ -167,9 +169,16 @@ test('node lock: one holder at a time, PID file while held, free again after rel
     assert.throws(() => lockDirs(other), (e: unknown) => e instanceof NodeLockedError && e.pid === process.pid && /PID \d+/.test(e.message));
   }
   assert.equal(readPidFile(`${base}/other`), undefined, 'a refused attempt leaves no PID file behind');
+  assert.equal(isLocked(dirs[0]!), true);
   lock.release();
   lock.release();
-  assert.equal(readPidFile(dirs[0]!), undefined, 'a clean stop removes the PID file');
+  assert.deepEqual(readdirSync(dirs[0]!).sort(), ['storage'], 'a clean stop removes the lock and PID files');
+  assert.deepEqual(readdirSync(dirs[1]!), []);
+  assert.equal(isLocked(dirs[0]!), false);
+  // A lock file left by a killed holder is taken over; a look (owner: false) changes nothing.
+  writeFileSync(join(dirs[0]!, 'lafsd.lock'), '');
+  lockDirs([dirs[0]!], { owner: false }).release();
+  assert.deepEqual(readdirSync(dirs[0]!).sort(), ['lafsd.lock', 'storage']);
   lockDirs(dirs).release();
 });
 
