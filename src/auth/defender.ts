@@ -175,6 +175,14 @@ export class LoginDefender implements Defender {
     return this.hosts.size;
   }
 
+  /** Addresses (IPv6: networks) banned right now. */
+  get bannedHosts(): number {
+    const now = this.options.now();
+    let n = 0;
+    for (const host of this.hosts.values()) if (host.banUntil > now) n++;
+    return n;
+  }
+
   get unauthenticatedConnections(): number {
     return this.conns.unauthenticated;
   }

@@ -1,5 +1,5 @@
 // Public surface of the auth layer.
-export type { Account, AccountKey, AccountQuota, Authenticator, Defender, FailureReason, LoginAttempt, Protocol } from './types.js';
+export type { Account, AccountKey, AccountQuota, Authenticator, Defender, FailureReason, LoginAttempt, LoginObserver, Protocol } from './types.js';
 export { AuthError } from './errors.js';
 export { type AuthLogger, silentLogger } from './logger.js';
 export { parseAccounts, usernameProblem, MAX_USERNAME_BYTES, type AccountRecord, type ParsedAccounts } from './accounts-file.js';

@@ -64,3 +64,10 @@ export interface Defender {
   recordFailure(remoteAddress: string, reason: FailureReason): void;
   recordSuccess(remoteAddress: string): void;
 }
+
+/**
+ * How a frontend reports the outcome of each login attempt, for metrics: the method
+ * (`password`, `keyboard-interactive`, `publickey`) and the result, never who or from where.
+ * A public key offered and not listed counts as a refused `publickey` attempt.
+ */
+export type LoginObserver = (method: string, result: 'ok' | 'refused') => void;

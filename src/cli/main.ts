@@ -9,8 +9,9 @@ import { initNode } from '../node/nodedir.js';
 import { addUserCommand, passwdCommand } from './account-commands.js';
 import { getCommand, lsCommand, mkdirCommand, mvCommand, putCommand, rmCommand } from './store-commands.js';
 import { gcCommand } from './gc-command.js';
-import { quickstartCommand, runCommand, sftpStdioCommand } from './run-commands.js';
+import { checkConfigCommand, quickstartCommand, runCommand, sftpStdioCommand } from './run-commands.js';
 import { USAGE, UsageError } from './usage.js';
+import { VERSION } from '../util/version.js';
 
 type Options = NonNullable<ParseArgsConfig['options']>;
 
@@ -30,15 +31,20 @@ const str = (v: string | boolean | undefined) => (typeof v === 'string' ? v : un
 
 const COMMANDS: Record<string, (args: string[]) => Promise<number | void>> = {
   async init(args) {
-    const { values, pos } = parse(args, { 'sftp-port': { type: 'string' }, 'ftp-port': { type: 'string' } }, [1, 1]);
+    const { values, pos } = parse(args, { 'sftp-port': { type: 'string' }, 'ftp-port': { type: 'string' }, 'metrics-port': { type: 'string' } }, [1, 1]);
     const sftpPort = str(values['sftp-port']);
     const ftpPort = str(values['ftp-port']);
-    const base = await initNode(pos[0]!, { ...(sftpPort ? { sftpPort } : {}), ...(ftpPort ? { ftpPort } : {}) });
+    const metricsPort = str(values['metrics-port']);
+    const base = await initNode(pos[0]!, { ...(sftpPort ? { sftpPort } : {}), ...(ftpPort ? { ftpPort } : {}), ...(metricsPort ? { metricsPort } : {}) });
     process.stderr.write(`created node ${base}\nnext: lafsd add-user ${pos[0]} NAME, then lafsd run ${pos[0]}\n`);
   },
   async run(args) {
     const { pos } = parse(args, {}, [1, 1]);
     return runCommand(pos[0]!);
+  },
+  async 'check-config'(args) {
+    const { pos } = parse(args, {}, [1, 1]);
+    return checkConfigCommand(pos[0]!, process.stdout, process.stderr);
   },
   async quickstart(args) {
     const { pos } = parse(args, {}, [1, 1]);
@@ -108,6 +114,10 @@ async function main(argv: string[]): Promise<number> {
   if (!command || command === '--help' || command === '-h' || command === 'help') {
     process.stdout.write(USAGE);
     return command ? 0 : 2;
+  }
+  if (command === '--version' || command === '-V' || command === 'version') {
+    process.stdout.write(`lafsd ${VERSION} (Node.js ${process.versions.node})\n`);
+    return 0;
   }
   const handler = COMMANDS[command];
   try {

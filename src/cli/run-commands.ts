@@ -1,31 +1,49 @@
 // `lafsd run`, `lafsd quickstart` (what `npm start` runs) and `lafsd sftp-server --stdio`.
 import { promises as fsp } from 'node:fs';
 import { userInfo } from 'node:os';
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
+import type { Writable } from 'node:stream';
 import { finished } from 'node:stream/promises';
 import { parseAccounts } from '../auth/index.js';
 import { CONFIG_FILE, loadNodeConfig } from '../config/index.js';
 import { initNode, openGrid } from '../node/nodedir.js';
 import { createLogger } from '../server/log.js';
-import { SessionFactory, startServer } from '../server/server.js';
+import { checkNode } from '../server/check.js';
+import { SessionFactory, startServer, type RunningServer } from '../server/server.js';
 import { runSftpSession } from '../sftp/session.js';
 import { StdioStream } from '../sftp/stdio.js';
 import { addUserCommand, accountsFileOf } from './account-commands.js';
 import { UsageError } from './usage.js';
 
-/** Runs until SIGTERM/SIGINT; SIGHUP reloads accounts. Resolves with the exit status. */
+/**
+ * Runs until SIGTERM/SIGINT; SIGHUP reloads accounts. Resolves with the exit status. The signal
+ * handlers are in place before anything starts: a SIGTERM during startup stops the server as
+ * soon as it is up (cleanly, rather than by the default action), and a SIGHUP then is ignored
+ * (the accounts are being read anyway) instead of killing the process.
+ */
 export async function runCommand(basedir: string): Promise<number> {
   const config = loadNodeConfig(basedir);
   const logger = createLogger();
-  const server = await startServer(config, logger);
+  let server: RunningServer | undefined;
+  let requested: string | undefined;
+  let stop: ((signal: string) => void) | undefined;
+  const onStop = (signal: string) => (stop ? stop(signal) : (requested ??= signal));
+  const onReload = () => {
+    if (server) void server.reload().catch((err) => logger.error({ err }, 'reload failed'));
+  };
+  process.on('SIGTERM', () => onStop('SIGTERM'));
+  process.on('SIGINT', () => onStop('SIGINT'));
+  process.on('SIGHUP', onReload);
+  server = await startServer(config, logger);
+  const running = server;
   if (!config.sftpd.enabled && !config.ftpd.enabled) logger.warn({}, 'no frontend is enabled in tahoe.cfg: nothing to serve');
   return new Promise((resolve) => {
     let stopping = false;
-    const stop = (signal: string) => {
+    stop = (signal: string) => {
       if (stopping) return;
       stopping = true;
       logger.info({ signal }, 'stopping');
-      server.close().then(
+      running.close().then(
         () => {
           logger.info({}, 'stopped');
           logger.flush?.();
@@ -37,10 +55,26 @@ export async function runCommand(basedir: string): Promise<number> {
         },
       );
     };
-    process.on('SIGTERM', () => stop('SIGTERM'));
-    process.on('SIGINT', () => stop('SIGINT'));
-    process.on('SIGHUP', () => void server.reload().catch((err) => logger.error({ err }, 'reload failed')));
+    if (requested) stop(requested);
   });
+}
+
+/**
+ * `lafsd check-config BASEDIR`: checks what `lafsd run` would check, and more, without starting
+ * anything. Problems (stderr) make the exit status 1; warnings alone leave it 0.
+ */
+export async function checkConfigCommand(basedir: string, out: Writable, err: Writable): Promise<number> {
+  const report = await checkNode(basedir);
+  for (const p of report.problems) err.write(`${p}\n`);
+  for (const w of report.warnings) err.write(`warning: ${w}\n`);
+  for (const n of report.notes) err.write(`note: ${n}\n`);
+  const base = resolve(basedir);
+  if (report.problems.length) {
+    err.write(`${base}: ${report.problems.length} problem${report.problems.length === 1 ? '' : 's'}; \`lafsd run\` would refuse to start or run unsafely\n`);
+    return 1;
+  }
+  out.write(`${base}: configuration OK\n`);
+  return 0;
 }
 
 /** `npm start`: a ready node in BASEDIR (created with a first account when missing), then run. */

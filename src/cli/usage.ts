@@ -9,10 +9,13 @@ export class UsageError extends Error {
 export const USAGE = `usage: lafsd COMMAND [options]
 
 Node directory (BASEDIR):
-  lafsd init BASEDIR [--sftp-port ENDPOINT] [--ftp-port ENDPOINT]
+  lafsd init BASEDIR [--sftp-port ENDPOINT] [--ftp-port ENDPOINT] [--metrics-port ENDPOINT]
                                   create a node: tahoe.cfg, host key, empty accounts, store
   lafsd run BASEDIR               run the enabled SFTP/FTP servers (SIGHUP reloads accounts)
+  lafsd check-config BASEDIR      check tahoe.cfg, accounts, keys, certificates and ports
+                                  without starting anything (exit status 0: OK, 1: problems)
   lafsd quickstart BASEDIR        init + a first account (when BASEDIR is new), then run
+  lafsd --version
 
 Accounts:
   lafsd add-user BASEDIR NAME [--password PW | --password-stdin | --pubkey FILE] [--root CAP]

@@ -3,7 +3,7 @@ export { parseIni, readIni, type IniDocument, type IniSection, type IniValue } f
 export { parseEndpoint, checkEndpoint, formatEndpoint, ENDPOINT_FORMS, type Endpoint } from './endpoint.js';
 export type { MaxStartups, PortRange, ValueType, ValueContext, Parsed } from './types.js';
 export {
-  SCHEMA, TAHOE_SECTIONS, TAHOE_SECTION_PREFIXES, isTahoeSection, opt,
+  SCHEMA, TAHOE_SECTIONS, TAHOE_SECTION_PREFIXES, isTahoeSection, listenerEndpoints, opt,
   type OptionSpec, type SectionConfig, type SchemaConfig, type SectionName,
 } from './schema.js';
 export { loadNodeConfig, parseNodeConfig, CONFIG_FILE, type NodeConfig } from './load.js';

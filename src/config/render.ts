@@ -34,6 +34,8 @@ export interface DefaultConfigOptions {
   ftpPort?: string;
   /** Certificate and key files for FTPS (relative to BASEDIR); without them FTPS stays off. */
   ftpTls?: { certFile: string; keyFile: string };
+  /** Endpoint of the metrics and health listener; default: off (a commented example line). */
+  metricsPort?: string;
 }
 
 /** The tahoe.cfg that `lafsd init` writes. Throws ConfigError if a given port is not an endpoint. */
@@ -42,6 +44,7 @@ export function renderDefaultConfig(opts: DefaultConfigOptions = {}): string {
   const ftpPort = opts.ftpPort ?? SCHEMA.ftpd.port.default;
   parseEndpoint(sftpPort); // refuse here rather than write a node that cannot start
   parseEndpoint(ftpPort);
+  if (opts.metricsPort !== undefined) parseEndpoint(opts.metricsPort);
   return `# lafsd node configuration, in Tahoe-LAFS's tahoe.cfg format.
 # Relative paths are relative to this directory. Every key is described in the README.
 
@@ -55,6 +58,8 @@ grid = embedded
 # gc.grace_period is deleted; set gc.interval to collect inside \`lafsd run\` (off until set).
 #gc.grace_period = 168h
 #gc.interval = 24h
+# Prometheus metrics and health checks (/metrics, /healthz, /readyz) over HTTP; off when unset.
+${opts.metricsPort !== undefined ? `metrics = ${opts.metricsPort}` : '#metrics = tcp:9464:interface=127.0.0.1'}
 
 [sftpd]
 enabled = true

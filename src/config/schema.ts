@@ -1,6 +1,7 @@
 // THE table of everything lafsd reads from tahoe.cfg. Validation, the typed NodeConfig and the
 // README's configuration reference are all derived from it, so adding a key is one `opt(...)`
 // line here (plus a cross-key rule below if it depends on other keys).
+import type { Endpoint } from './endpoint.js';
 import type { Problem } from './errors.js';
 import * as t from './types.js';
 
@@ -45,6 +46,8 @@ export const SCHEMA = {
       'With `accounts.url`, garbage collection keeps each root cap the account service answered for this long (90 days) after that user\'s last login; lafsd records them in `private/account-service-roots`. Until roots have been recorded for this long, gc refuses to run, since it cannot know every account yet.'),
     gcKeepFile: opt('gc.keep_file', t.path, 'private/gc-keep',
       'Caps that garbage collection keeps, with everything they reach: one per line, `#` starts a comment. `lafsd put` and `lafsd mkdir` without a path add the cap they print (unless `--no-keep`). Caps are secrets: keep this file private.'),
+    metrics: opt('metrics', t.endpoint, undefined,
+      'HTTP listener for Prometheus metrics (`/metrics`) and health checks (`/healthz`, `/readyz`), e.g. `tcp:9464:interface=127.0.0.1`; unset: off. It needs no login and shows counts and sizes (never names, paths, addresses or caps): keep it on 127.0.0.1 or a private network.'),
   },
   sftpd: {
     enabled: opt('enabled', t.boolean, 'false',
@@ -202,11 +205,35 @@ export function crossKeyProblems(cfg: SchemaConfig, lineOf: LineOf, context: { h
   if (ftp.implicitPort !== undefined && (!ftpCert || ftp.tls === 'off')) {
     out.push({ line: at('ftpd', 'implicit_port'), message: '[ftpd] implicit_port: implicit FTPS needs tls_cert_file and tls_key_file, and tls not off' });
   }
+  out.push(...sharedListenerProblems(cfg, at));
   if (cfg.sftpd.enabled && cfg.sftpd.hostPrivkeyFile === undefined) {
     out.push({
       line: at('sftpd', 'enabled'),
       message: '[sftpd] host_privkey_file: required when enabled = true (the SSH host key; `lafsd init` creates one)',
     });
+  }
+  return out;
+}
+
+/** The listeners a node would open, in config order: [section, key, endpoint]. */
+export function listenerEndpoints(cfg: SchemaConfig): [SectionName, string, Endpoint][] {
+  const out: [SectionName, string, Endpoint][] = [];
+  if (cfg.lafsd.metrics) out.push(['lafsd', 'metrics', cfg.lafsd.metrics]);
+  if (cfg.sftpd.enabled) out.push(['sftpd', 'port', cfg.sftpd.port]);
+  if (cfg.ftpd.enabled) out.push(['ftpd', 'port', cfg.ftpd.port]);
+  if (cfg.ftpd.enabled && cfg.ftpd.implicitPort) out.push(['ftpd', 'implicit_port', cfg.ftpd.implicitPort]);
+  return out;
+}
+
+// Two enabled listeners on one port of one address (or of all addresses) cannot both start.
+function sharedListenerProblems(cfg: SchemaConfig, at: (section: SectionName, key: string) => number | undefined): Problem[] {
+  const out: Problem[] = [];
+  const seen: [SectionName, string, Endpoint][] = [];
+  const wildcard = (host: string) => host === '0.0.0.0' || host === '::';
+  for (const [section, key, ep] of listenerEndpoints(cfg)) {
+    const clash = ep.port !== 0 && seen.find(([, , o]) => o.port === ep.port && (o.host === ep.host || wildcard(o.host) || wildcard(ep.host)));
+    if (clash) out.push({ line: at(section, key), message: `[${section}] ${key}: port ${ep.port} is also [${clash[0]}] ${clash[1]}; give each listener its own port` });
+    seen.push([section, key, ep]);
   }
   return out;
 }

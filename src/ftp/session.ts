@@ -508,6 +508,7 @@ export class FtpSession {
     const logUser = username.length > 128 ? `${username.slice(0, 128)}…` : username;
     if (!account) {
       this.failures++;
+      this.ctx.options.onLogin?.('password', 'refused');
       this.log.info({ method: 'password', user: logUser, client: addr, result: 'refused', failures: this.failures }, 'ftp login');
       defender?.recordFailure(addr, 'bad-password');
       if (this.failures >= this.ctx.limits.maxAuthTries) {
@@ -533,6 +534,7 @@ export class FtpSession {
     this.cwd = ROOT;
     clearTimeout(this.graceTimer);
     defender?.recordSuccess(addr);
+    this.ctx.options.onLogin?.('password', 'ok');
     this.log.info({ method: 'password', user: account.username, client: addr, result: 'ok', tls: this.secure }, 'ftp login');
     this.send(230, 'Login successful.');
   }

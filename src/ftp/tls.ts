@@ -14,7 +14,7 @@
 //   (Python's ftplib) or resume another connection's session (rclone) need the requirement off
 //   ([ftpd] tls_require_session_reuse = false; then all connections share one context, see
 //   FtpTls); a refused one gets 522 on the control connection.
-import { randomBytes, constants } from 'node:crypto';
+import { X509Certificate, createPrivateKey, randomBytes, constants } from 'node:crypto';
 import { Server as NetServer, type Socket } from 'node:net';
 import { Duplex } from 'node:stream';
 import { TLSSocket, createSecureContext, type SecureContext } from 'node:tls';
@@ -65,6 +65,11 @@ export class FtpTls {
   ) {
     try {
       this.context();
+      // OpenSSL takes a key of another type than the certificate's without complaint (it fills
+      // another slot), and every handshake would then fail: check the pair itself.
+      if (!new X509Certificate(material.certPem).checkPrivateKey(createPrivateKey(material.keyPem))) {
+        throw new Error('the private key does not belong to the certificate');
+      }
     } catch (err) {
       throw new Error(`ftp: the TLS certificate or key cannot be used: ${(err as Error).message}`, { cause: err });
     }

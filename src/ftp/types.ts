@@ -1,5 +1,5 @@
 // Public types of the FTP frontend: what the server wiring passes in and gets back.
-import type { Account, Authenticator, Defender } from '../auth/types.js';
+import type { Account, Authenticator, Defender, LoginObserver } from '../auth/types.js';
 import type { VfsSession } from '../vfs/index.js';
 import type { TlsMaterial, TlsMode } from './tls.js';
 import type { PortRange } from './data.js';
@@ -35,6 +35,8 @@ export interface FtpServerOptions {
   implicit?: { host: string; port: number };
   authenticator: Authenticator;
   defender?: Defender;
+  /** Told the outcome of every login attempt (metrics). */
+  onLogin?: LoginObserver;
   /** Opens the filesystem session of a logged-in account (the server wiring supplies it). */
   openSession(account: Account, remoteAddress: string): VfsSession | Promise<VfsSession>;
   /** Certificate and key for FTPS. Without them FTPS is off. */

@@ -25,6 +25,8 @@ export interface InitOptions {
   sftpPort?: string;
   /** FTP endpoint (default tcp:8021:interface=127.0.0.1). */
   ftpPort?: string;
+  /** Metrics and health endpoint (default: off). */
+  metricsPort?: string;
 }
 
 const ACCOUNTS_HEADER = `# lafsd accounts: one per line.

@@ -1,17 +1,20 @@
-// Wires a node together: config → grid → account sources and defence → the enabled frontends.
-// Owns start, reload (SIGHUP) and a clean stop (SIGTERM): no new sessions, files that were
-// never closed link nothing, and the grid is closed last.
+// Wires a node together: the node lock → config → grid → account sources and defence → the
+// enabled frontends, and the metrics and health listener when configured. Owns start, reload
+// (SIGHUP) and a clean stop (SIGTERM): no new sessions, files that were never closed link
+// nothing, the grid is closed after the frontends, and the lock is released last.
 import { promises as fsp } from 'node:fs';
 import { join } from 'node:path';
-import { LoginDefender, authOptions, sameQuota, type Account, type Protocol } from '../auth/index.js';
-import type { NodeConfig } from '../config/index.js';
+import { LoginDefender, authOptions, sameQuota, type Account, type Defender, type LoginObserver, type Protocol } from '../auth/index.js';
+import type { Endpoint, NodeConfig } from '../config/index.js';
 import type { Grid } from '../grid/index.js';
+import { EmbeddedGrid } from '../grid/embedded/index.js';
+import { lockDirs, lockedDirs } from '../node/lock.js';
 import { openGrid } from '../node/nodedir.js';
 import { ftpSettings, startFtpServer, type RunningFtpServer } from '../ftp/index.js';
 import { loadHostKeys, startSshServer, type RunningSshServer } from '../ssh/index.js';
 import { runSftpSession } from '../sftp/session.js';
-import { AccountUsage, countTree, DEFAULT_MAX_FILE_SIZE, OpenFiles, VfsSession } from '../vfs/index.js';
-import { EmbeddedGrid } from '../grid/embedded/index.js';
+import { VERSION } from '../util/version.js';
+import { AccountUsage, countTree, DEFAULT_MAX_FILE_SIZE, OpenFiles, VfsSession, type AuditEvent, type VfsSessionOptions } from '../vfs/index.js';
 import { serviceRootsPath } from '../node/service-roots.js';
 import { AccountSources } from './accounts.js';
 import { MemoryBudget } from '../util/memory-budget.js';
@@ -21,6 +24,8 @@ const DEFAULT_TRANSFER_MEMORY = 64 * 1024 * 1024;
 import { scheduleGc } from './gc-schedule.js';
 import { ServiceRootRecorder } from './service-root-recorder.js';
 import type { Logger } from './log.js';
+import { Metrics, sampled, type StoreFigures } from './metrics.js';
+import { startStatusServer, type RunningStatusServer } from './status-http.js';
 
 /** [auth] max_auth_tries and login_grace_time, enforced per connection by both frontends. */
 interface LoginLimits {
@@ -32,10 +37,27 @@ export interface RunningServer {
   grid: Grid;
   sftp?: { host: string; port: number };
   ftp?: { host: string; port: number };
+  /** The metrics and health listener, when `[lafsd] metrics` is set. */
+  metrics?: { host: string; port: number };
   /** Stops everything; resolves when all connections are closed and the grid is closed. */
   close(): Promise<void>;
   /** Re-reads the accounts files (SIGHUP). */
   reload(): Promise<void>;
+}
+
+/** A vfs session that tells its factory when it ends (the factory counts open sessions). */
+class TrackedSession extends VfsSession {
+  constructor(options: VfsSessionOptions, private readonly onEnded: () => void) {
+    super(options);
+  }
+
+  override async close(): Promise<void> {
+    try {
+      await super.close();
+    } finally {
+      this.onEnded();
+    }
+  }
 }
 
 /** Makes the vfs session of a login: one place, shared by every frontend. */
@@ -45,6 +67,7 @@ export class SessionFactory {
   private readonly usage = new Map<string, AccountUsage>();
   /** Transfer data in memory, for all sessions of the process together (util/memory-budget.ts). */
   readonly memory: MemoryBudget;
+  private readonly sessions = new Set<{ protocol: Protocol; session: VfsSession }>();
 
   constructor(
     private readonly grid: Grid,
@@ -52,6 +75,8 @@ export class SessionFactory {
     private readonly logger: Logger,
     private readonly maxFileSize: number = DEFAULT_MAX_FILE_SIZE,
     transferMemory: number = DEFAULT_TRANSFER_MEMORY,
+    /** Also told every audit event (metrics). */
+    private readonly onAudit?: (protocol: Protocol, event: AuditEvent) => void,
   ) {
     this.memory = new MemoryBudget(transferMemory);
   }
@@ -59,7 +84,7 @@ export class SessionFactory {
   open(account: Account, protocol: Protocol, remoteAddress: string): VfsSession {
     const log = this.logger.child({ user: account.username, protocol, remote: remoteAddress });
     const usage = this.usageOf(account);
-    return new VfsSession({
+    const options: VfsSessionOptions = {
       grid: this.grid,
       rootCap: account.rootCap,
       username: account.username,
@@ -67,8 +92,20 @@ export class SessionFactory {
       spillDir: this.spillDir,
       limits: { maxFileSize: this.maxFileSize, ...(usage ? { usage } : {}) },
       memory: this.memory.share(),
-      audit: (event) => log.info(event, event.op),
-    });
+      audit: (event) => {
+        log.info(event, event.op);
+        this.onAudit?.(protocol, event);
+      },
+    };
+    const entry = { protocol, session: undefined as unknown as VfsSession };
+    entry.session = new TrackedSession(options, () => this.sessions.delete(entry));
+    this.sessions.add(entry);
+    return entry.session;
+  }
+
+  /** Sessions open now, with how many files each has open. */
+  *live(): Iterable<{ frontend: Protocol; openFiles: number }> {
+    for (const { protocol, session } of this.sessions) yield { frontend: protocol, openFiles: session.openFileCount };
   }
 
   private usageOf(account: Account): AccountUsage | undefined {
@@ -84,31 +121,56 @@ export class SessionFactory {
   }
 }
 
+/** What the frontends report to (metrics), when metrics are on. */
+interface FrontendHooks {
+  defender: Defender;
+  onLogin?: LoginObserver;
+}
+
 export async function startServer(config: NodeConfig, logger: Logger): Promise<RunningServer> {
-  const grid = await openGrid(config);
+  // One server per node and store: refuses at once, naming the PID of the one already running.
+  const lock = lockDirs(lockedDirs(config.basedir, config.lafsd.grid === 'embedded' ? config.lafsd.storeDir : undefined));
+  let rawGrid: Grid;
+  try {
+    rawGrid = await openGrid(config);
+  } catch (err) {
+    lock.release();
+    throw err;
+  }
+  const metrics = config.lafsd.metrics ? new Metrics(config.lafsd.grid, { version: VERSION }) : undefined;
+  const grid = metrics ? metrics.grid(rawGrid) : rawGrid;
   const spillDir = join(config.basedir, 'tmp');
   // Temporary files of a previous run are ciphertext under keys that died with it: remove them.
   await fsp.rm(spillDir, { recursive: true, force: true });
   await fsp.mkdir(spillDir, { recursive: true, mode: 0o700 });
-  const sessions = new SessionFactory(grid, spillDir, logger, config.lafsd.maxFileSize, config.lafsd.transferMemory);
+  const sessions = new SessionFactory(grid, spillDir, logger, config.lafsd.maxFileSize, config.lafsd.transferMemory, metrics && ((p, e) => metrics.audit(p, e)));
   // [auth] applies to both frontends: one defender (a ban covers SFTP and FTP), one set of limits.
   const auth = authOptions(config.auth);
-  const recorder = await serviceRootRecorder(config, grid, logger).catch(async (err) => {
+  const recorder = await serviceRootRecorder(config, rawGrid, logger).catch(async (err) => {
     await grid.close();
     throw err;
   });
   const sources = new AccountSources(logger.child({ component: 'accounts' }), auth.url, auth.watchAccountsFile, (s) => recorder?.wrap(s) ?? s);
   const defender = new LoginDefender({ ...auth.defender, logger: logger.child({ component: 'defender' }) });
   const loginLimits = { maxAuthTries: auth.maxAuthTries, loginGraceMs: auth.loginGraceMs };
+  const hooks = (frontend: Protocol): FrontendHooks =>
+    metrics ? { defender: metrics.defender(defender, frontend), onLogin: metrics.loginObserver(frontend) } : { defender };
   const stops: (() => Promise<void>)[] = [];
+  let state: 'starting' | 'ready' | 'stopping' = 'starting';
+  let status: RunningStatusServer | undefined;
+  let closed: Promise<void> | undefined;
   const running: RunningServer = {
     grid,
-    close: async () => {
-      for (const stop of stops.reverse()) await stop().catch((err) => logger.error({ err }, 'error while stopping'));
-      await sources.close();
-      await grid.close();
-      await fsp.rm(spillDir, { recursive: true, force: true });
-    },
+    close: () =>
+      (closed ??= (async () => {
+        state = 'stopping';
+        for (const stop of stops.reverse()) await stop().catch((err) => logger.error({ err }, 'error while stopping'));
+        await sources.close();
+        await grid.close();
+        await fsp.rm(spillDir, { recursive: true, force: true });
+        await status?.close();
+        lock.release();
+      })()),
     reload: async () => {
       // A broken file was logged with its file:line by the file source, which keeps the old accounts.
       if (await sources.reload()) logger.info({}, 'accounts reloaded');
@@ -116,15 +178,22 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
     },
   };
   try {
-    const gc = scheduleGc(config, grid, logger);
+    const gc = scheduleGc(config, rawGrid, logger);
     if (gc) stops.push(() => gc.stop());
+    if (metrics && config.lafsd.metrics) {
+      metrics.watchSessions(() => sessions.live());
+      metrics.watchDefender(defender);
+      if (rawGrid instanceof EmbeddedGrid) metrics.watchStore(storeFigures(rawGrid));
+      status = await startStatus(config.lafsd.metrics, metrics, rawGrid, () => state, logger.child({ component: 'metrics' }));
+      running.metrics = status.address;
+    }
     if (config.sftpd.enabled) {
-      const ssh = await startSftp(config, grid, sessions, sources, defender, loginLimits, logger.child({ frontend: 'sftp' }));
+      const ssh = await startSftp(config, grid, sessions, sources, hooks('sftp'), loginLimits, logger.child({ frontend: 'sftp' }));
       stops.push(() => ssh.close());
       running.sftp = ssh.address;
     }
     if (config.ftpd.enabled) {
-      const ftp = await startFtp(config, sessions, sources, defender, loginLimits, logger.child({ frontend: 'ftp' }));
+      const ftp = await startFtp(config, sessions, sources, hooks('ftp'), loginLimits, logger.child({ frontend: 'ftp' }));
       stops.push(() => ftp.close());
       running.ftp = ftp.address;
     }
@@ -132,6 +201,7 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
     await running.close();
     throw err;
   }
+  state = 'ready';
   return running;
 }
 
@@ -144,8 +214,69 @@ async function serviceRootRecorder(config: NodeConfig, grid: Grid, logger: Logge
   );
 }
 
+/** The metrics and health listener; ready once the server is, and while the backend answers. */
+function startStatus(
+  ep: Endpoint, metrics: Metrics, grid: Grid, state: () => 'starting' | 'ready' | 'stopping', logger: Logger,
+): Promise<RunningStatusServer> {
+  const probe = readinessProbe(grid);
+  return startStatusServer({
+    host: ep.host,
+    port: ep.port,
+    ...(ep.backlog !== undefined ? { backlog: ep.backlog } : {}),
+    logger,
+    source: {
+      metrics: () => metrics.scrape(),
+      readiness: async () => {
+        const now = state();
+        if (now !== 'ready') return now === 'starting' ? 'starting: the listeners are not bound yet' : 'stopping';
+        return probe();
+      },
+    },
+  });
+}
+
+/** Longest wait for the store or the Tahoe node before /readyz says it is not reachable. */
+const READINESS_TIMEOUT_MS = 5_000;
+
+/**
+ * Whether the backend answers: the embedded store's filesystem (statfs of its folder), or the
+ * Tahoe node's welcome page (GET /?t=json). Calls made while one is running share its answer.
+ */
+function readinessProbe(grid: Grid): () => Promise<string | undefined> {
+  // Duck-typed: the web-API module (and its HTTP client) is only loaded when it is used.
+  const webapi = 'probe' in grid && typeof grid.probe === 'function' ? (grid as Grid & { probe(): Promise<void> }) : undefined;
+  const check = webapi ? () => webapi.probe() : () => grid.diskUsage().then(() => undefined);
+  const what = webapi ? 'the Tahoe-LAFS node (web-API)' : 'the embedded store';
+  let running: Promise<string | undefined> | undefined;
+  return () =>
+    (running ??= (async () => {
+      let timer: NodeJS.Timeout | undefined;
+      const timeout = new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`no answer within ${READINESS_TIMEOUT_MS / 1000} s`)), READINESS_TIMEOUT_MS);
+      });
+      try {
+        await Promise.race([check(), timeout]);
+        return undefined;
+      } catch (err) {
+        return `${what} is not reachable: ${(err as Error).message}`;
+      } finally {
+        clearTimeout(timer);
+        running = undefined;
+      }
+    })());
+}
+
+/** The store gauges: free space at every scrape; the store's contents, sampled. */
+function storeFigures(grid: EmbeddedGrid): () => Promise<StoreFigures> {
+  const contents = sampled(() => grid.contents());
+  return async () => {
+    const [usage, held] = await Promise.all([grid.diskUsage(), contents()]);
+    return { freeBytes: usage.availableBytes, sizeBytes: held.bytes, objects: held.objects };
+  };
+}
+
 async function startSftp(
-  config: NodeConfig, grid: Grid, sessions: SessionFactory, sources: AccountSources, defender: LoginDefender,
+  config: NodeConfig, grid: Grid, sessions: SessionFactory, sources: AccountSources, hooks: FrontendHooks,
   loginLimits: LoginLimits, logger: Logger,
 ): Promise<RunningSshServer> {
   const s = config.sftpd;
@@ -157,7 +288,7 @@ async function startSftp(
     ...(s.port.backlog !== undefined ? { backlog: s.port.backlog } : {}),
     hostKeys,
     authenticator,
-    defender,
+    ...hooks,
     limits: loginLimits,
     logger,
     onSftp: (channel, info) => {
@@ -179,14 +310,14 @@ async function startSftp(
 }
 
 async function startFtp(
-  config: NodeConfig, sessions: SessionFactory, sources: AccountSources, defender: LoginDefender,
+  config: NodeConfig, sessions: SessionFactory, sources: AccountSources, hooks: FrontendHooks,
   loginLimits: LoginLimits, logger: Logger,
 ): Promise<RunningFtpServer> {
   const settings = await ftpSettings(config.ftpd); // listeners, TLS material, passive ports, timeouts
   return startFtpServer({
     ...settings,
     authenticator: await sources.authenticatorFor(config.ftpd),
-    defender,
+    ...hooks,
     openSession: (account, remoteAddress) => sessions.open(account, 'ftp', remoteAddress),
     limits: { ...settings.limits, ...loginLimits },
     logger,

@@ -3,7 +3,7 @@
 // the defender. Never logs secrets: no passwords, no key material.
 import ssh2 from 'ssh2';
 import type { AuthContext, KeyboardAuthContext, ParsedKey, PublicKeyAuthContext } from 'ssh2';
-import type { Account, Authenticator, Defender, FailureReason, LoginAttempt } from '../auth/types.js';
+import type { Account, Authenticator, Defender, FailureReason, LoginAttempt, LoginObserver } from '../auth/types.js';
 import type { Logger } from './types.js';
 
 const { utils } = ssh2;
@@ -18,6 +18,7 @@ export const AUTH_METHODS: ('publickey' | 'password' | 'keyboard-interactive')[]
 export interface ConnectionAuthOptions {
   authenticator: Authenticator;
   defender: Defender | undefined;
+  onLogin?: LoginObserver;
   logger: Logger;
   maxAuthTries: number;
   remoteAddress: string;
@@ -133,12 +134,14 @@ export class ConnectionAuth {
     this.done = true;
     this.account = account;
     this.opts.defender?.recordSuccess(this.opts.remoteAddress);
+    this.opts.onLogin?.(metricMethod(method), 'ok');
     this.opts.logger.info({ ...this.logFields(method, ctx.username), result: 'ok' }, 'ssh login');
     ctx.accept();
   }
 
   private fail(ctx: AuthContext, method: string, reason: FailureReason, detail?: string): void {
     this.failures += 1;
+    this.opts.onLogin?.(metricMethod(method), 'refused');
     const fields = { ...this.logFields(method, ctx.username), result: 'refused', reason, detail, failures: this.failures };
     this.opts.logger.info(fields, 'ssh login');
     // Agents offer several keys in turn: only the first refused key of a connection scores, so
@@ -170,6 +173,11 @@ export class ConnectionAuth {
       clientPort: this.opts.remotePort,
     };
   }
+}
+
+/** A key offered without a signature is still a public-key attempt. */
+function metricMethod(method: string): string {
+  return method === 'publickey-query' ? 'publickey' : method;
 }
 
 /** The offered key, checked to be a plain public key of the type it claims, with a SHA-2 signature. */

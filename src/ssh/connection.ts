@@ -51,6 +51,7 @@ export class SshConnection {
     this.auth = new ConnectionAuth({
       authenticator: opts.authenticator,
       defender: opts.defender,
+      ...(opts.onLogin ? { onLogin: opts.onLogin } : {}),
       logger: opts.logger,
       maxAuthTries: limits.maxAuthTries,
       remoteAddress,

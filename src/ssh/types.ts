@@ -1,7 +1,7 @@
 // Public types of the SSH layer: what the caller (server wiring) passes in, and what an SFTP
 // handler receives with each subsystem channel.
 import type { Duplex } from 'node:stream';
-import type { Account, Authenticator, Defender } from '../auth/types.js';
+import type { Account, Authenticator, Defender, LoginObserver } from '../auth/types.js';
 
 import type { Logger } from '../util/logger.js';
 
@@ -57,6 +57,8 @@ export interface SshServerOptions {
   hostKeys: Buffer[];
   authenticator: Authenticator;
   defender?: Defender;
+  /** Told the outcome of every login attempt (metrics). */
+  onLogin?: LoginObserver;
   logger: Logger;
   /** Called with the raw byte stream of an authenticated session's `sftp` subsystem. */
   onSftp(channel: Duplex, session: SshSessionInfo): void;

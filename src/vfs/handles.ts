@@ -47,11 +47,17 @@ export class ReadHandle implements VfsFile {
   private closed = false;
   readonly readable = true;
   readonly writable = false;
+  private readonly openedAt = Date.now();
+  /** Bytes handed to the client, and the first read error, for `onClose`. */
+  private sent = 0;
+  private failure: unknown;
 
   constructor(
     private readonly reader: FileReader,
     private readonly attrs: VfsAttrs,
     readonly sourceCap: string | undefined,
+    /** Called once when the handle closes (logging, metrics): bytes read, ms open, first error. */
+    private readonly onClose?: (bytes: number, ms: number, error: unknown) => void,
   ) {}
 
   private check(): void {
@@ -61,8 +67,11 @@ export class ReadHandle implements VfsFile {
   async read(offset: number, length: number): Promise<Buffer> {
     this.check();
     try {
-      return await this.reader.read(offset, length);
+      const data = await this.reader.read(offset, length);
+      this.sent += data.length;
+      return data;
     } catch (err) {
+      this.failure ??= err;
       throw toVfsError(err);
     }
   }
@@ -90,6 +99,7 @@ export class ReadHandle implements VfsFile {
     if (this.closed) return;
     this.closed = true;
     await this.reader.close().catch(() => {});
+    this.onClose?.(this.sent, Date.now() - this.openedAt, this.failure);
   }
 
   abandon(): Promise<void> {
@@ -122,8 +132,11 @@ export interface WriteHandleOptions {
   changed: boolean;
   /** Attributes shown by fstat before the first commit (existing file), else a new file's. */
   initialAttrs?: VfsAttrs;
-  /** Called after each commit with its outcome (logging): `error` is set when it failed. */
-  onCommit?: (bytes: number, ms: number, error?: unknown) => void;
+  /**
+   * Called after each commit with its outcome (logging, metrics): the committed size, `error`
+   * when it failed, and the bytes the client wrote since the previous commit.
+   */
+  onCommit?: (bytes: number, ms: number, error: unknown, received: number) => void;
 }
 
 /** Current user metadata of a link, without Tahoe's own block. */
@@ -152,6 +165,8 @@ export class WriteHandle implements VfsFile, OpenWriter {
   private lostWrite: VfsError | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private committing?: Promise<void>;
+  /** Bytes the client wrote since the last commit. */
+  private received = 0;
 
   constructor(private readonly opts: WriteHandleOptions) {
     this.target = opts.target;
@@ -197,6 +212,7 @@ export class WriteHandle implements VfsFile, OpenWriter {
         await this.budget.grow(this.content.size, Math.max(this.content.size, at + data.length));
         this.changed = true;
         await this.content.write(at, data);
+        this.received += data.length;
       } catch (err) {
         this.lostWrite ??= toVfsError(err);
         throw err;
@@ -299,6 +315,12 @@ export class WriteHandle implements VfsFile, OpenWriter {
     this.opts.openFiles.add(dirReadCap, name, this);
   }
 
+  private takeReceived(): number {
+    const n = this.received;
+    this.received = 0;
+    return n;
+  }
+
   private unregister(): void {
     if (this.target.kind === 'link') this.opts.openFiles.remove(this.target.dirReadCap, this.target.name, this);
   }
@@ -313,13 +335,13 @@ export class WriteHandle implements VfsFile, OpenWriter {
       if (this.lostWrite) throw new VfsError(this.lostWrite.code, `${this.lostWrite.message} (a write failed, so the file was not saved)`);
       await this.publish(keepOpen, hasPatch);
     } catch (err) {
-      this.opts.onCommit?.(this.content.size, Date.now() - started, err);
+      this.opts.onCommit?.(this.content.size, Date.now() - started, err, this.takeReceived());
       throw err;
     }
     this.budget.committed(this.content.size);
     this.changed = false;
     this.patch = {};
-    this.opts.onCommit?.(this.content.size, Date.now() - started);
+    this.opts.onCommit?.(this.content.size, Date.now() - started, undefined, this.takeReceived());
   }
 
   private async publish(keepOpen: boolean, hasPatch: boolean): Promise<void> {

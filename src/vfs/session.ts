@@ -21,12 +21,17 @@ export interface OpenFlags {
   append?: boolean;
 }
 
-/** One line of the audit trail: what changed or was transferred (never caps). */
+/**
+ * One line of the audit trail: what changed or was transferred (never caps). `commit`: a file
+ * written and linked (`bytes` its size, `received` the bytes the client wrote since the last
+ * commit); `read`: a file opened for reading was closed (`bytes` read by the client).
+ */
 export interface AuditEvent {
   op: string;
   path: string;
   to?: string;
   bytes?: number;
+  received?: number;
   ms: number;
   result: 'ok' | string;
 }
@@ -270,7 +275,7 @@ export class VfsSession {
     if (node.kind === 'unknown') throw new VfsError('UNKNOWN_NODE', 'cannot open an unknown object');
     if (node.kind === 'dir') throw new VfsError('IS_A_DIRECTORY', 'cannot open a directory as if it were a file');
     const attrs = attrsOf(node, entry.metadata, dir.readOnly);
-    if (!writer) return this.reader(node, attrs);
+    if (!writer) return this.reader(node, attrs, name);
     if (isNoWrite(node, entry.metadata, dir.readOnly)) throw new VfsError('PERMISSION_DENIED', 'cannot open a non-writeable file for writing');
     const target: WriteTarget = { kind: 'link', dirCap: dir.cap, dirReadCap: dir.readCap!, name };
     if (node.mutable && node.writeCap) target.mutableWriteCap = node.writeCap;
@@ -283,16 +288,18 @@ export class VfsSession {
     if (node.kind === 'dir') throw new VfsError('IS_A_DIRECTORY', 'cannot open a directory cap');
     if (flags.exclusive) throw new VfsError('EXISTS', 'cannot create a file exclusively when it already exists');
     const attrs = attrsOf(node, undefined, true);
-    if (!writer) return this.reader(node, attrs);
+    if (!writer) return this.reader(node, attrs, '[cap]');
     if (node.readOnly || !node.writeCap) {
       throw new VfsError('PERMISSION_DENIED', 'cannot write to a non-writeable filecap without a parent directory');
     }
     return this.newWriter({ kind: 'mutable-cap', writeCap: node.writeCap }, flags, node, attrs, Boolean(flags.create || flags.truncate));
   }
 
-  private async reader(node: NodeInfo, attrs: VfsAttrs): Promise<VfsFile> {
+  private async reader(node: NodeInfo, attrs: VfsAttrs, label: string): Promise<VfsFile> {
     const reader = await this.grid.openRead(node.cap);
-    return new ReadHandle(reader, { ...attrs, size: reader.size }, node.mutable ? undefined : node.cap);
+    return new ReadHandle(reader, { ...attrs, size: reader.size }, node.mutable ? undefined : node.cap, (bytes, ms, error) =>
+      this.opts.audit?.({ op: 'read', path: label, bytes, ms, result: error === undefined ? 'ok' : toVfsError(error).code }),
+    );
   }
 
   private async newWriter(target: WriteTarget, flags: OpenFlags, node: NodeInfo | undefined, attrs: VfsAttrs | undefined, changed: boolean): Promise<WriteHandle> {
@@ -318,8 +325,8 @@ export class VfsSession {
       append: Boolean(flags.append),
       changed,
       ...(attrs ? { initialAttrs: attrs } : {}),
-      onCommit: (bytes, ms, error) =>
-        this.opts.audit?.({ op: 'commit', path: label, bytes, ms, result: error === undefined ? 'ok' : toVfsError(error).code }),
+      onCommit: (bytes, ms, error, received) =>
+        this.opts.audit?.({ op: 'commit', path: label, bytes, received, ms, result: error === undefined ? 'ok' : toVfsError(error).code }),
     });
   }
 

@@ -15,6 +15,8 @@ export interface RunningLafsd {
   sftpPort: number;
   ftpPort?: number;
   ftpsPort?: number;
+  /** The metrics and health listener, when `[lafsd] metrics` is set. */
+  metricsPort?: number;
   process: ChildProcess;
   /** Everything the server logged so far (JSON lines). */
   log(): string;
@@ -116,7 +118,7 @@ export async function runLafsd(basedir: string, options: { env?: NodeJS.ProcessE
   child.stderr!.on('data', (d: Buffer) => (log += d.toString()));
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
 
-  const ports = await new Promise<{ sftp: number; ftp?: number; ftps?: number }>((resolve, reject) => {
+  const ports = await new Promise<{ sftp: number; ftp?: number; ftps?: number; metrics?: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`lafsd did not start in time:\n${log}`)), 20_000);
     const check = () => {
       const found: Record<string, number> = {};
@@ -126,14 +128,21 @@ export async function runLafsd(basedir: string, options: { env?: NodeJS.ProcessE
           const j = JSON.parse(line) as { msg?: string; frontend?: string; port?: number; implicit?: { port?: number } };
           if (j.msg?.endsWith(' listening') && j.frontend && j.port) found[j.frontend] = j.port;
           if (j.msg?.endsWith(' listening') && j.implicit?.port) found.ftps = j.implicit.port;
+          if (j.msg === 'metrics listening' && j.port) found.metrics = j.port;
         } catch {
           // partial line
         }
       }
       const wantFtp = /\[ftpd\][^[]*enabled\s*=\s*true/.test(cfg);
-      if (found.sftp && (!wantFtp || found.ftp)) {
+      const wantMetrics = /\[lafsd\][^[]*^metrics\s*=/m.test(cfg);
+      if (found.sftp && (!wantFtp || found.ftp) && (!wantMetrics || found.metrics)) {
         clearTimeout(timer);
-        resolve({ sftp: found.sftp, ...(found.ftp ? { ftp: found.ftp } : {}), ...(found.ftps ? { ftps: found.ftps } : {}) });
+        resolve({
+          sftp: found.sftp,
+          ...(found.ftp ? { ftp: found.ftp } : {}),
+          ...(found.ftps ? { ftps: found.ftps } : {}),
+          ...(found.metrics ? { metrics: found.metrics } : {}),
+        });
       }
     };
     child.stdout!.on('data', check);
@@ -152,6 +161,7 @@ export async function runLafsd(basedir: string, options: { env?: NodeJS.ProcessE
     sftpPort: ports.sftp,
     ...(ports.ftp ? { ftpPort: ports.ftp } : {}),
     ...(ports.ftps ? { ftpsPort: ports.ftps } : {}),
+    ...(ports.metrics ? { metricsPort: ports.metrics } : {}),
     process: child,
     log: () => log,
     stop,

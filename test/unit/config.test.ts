@@ -176,7 +176,7 @@ test('unknown options in our sections and unknown sections are errors', () => {
   assert.deepEqual(problems('[sftpd]\nfoo = 1\n'), [
     `${FILE}:2: [sftpd] contains unknown option 'foo'; accepted: enabled, port, host_pubkey_file, host_privkey_file, accounts.file, accounts.url`,
   ]);
-  assert.match(problems('[lafsd]\nstore_dir = x\n')[0] ?? '', /^\/srv\/node\/tahoe\.cfg:2: \[lafsd\] contains unknown option 'store_dir'; accepted: grid, webapi\.url, store, store\.reserve, transfer_memory, max_file_size, gc\.grace_period, gc\.interval, gc\.account_root_retention, gc\.keep_file$/);
+  assert.match(problems('[lafsd]\nstore_dir = x\n')[0] ?? '', /^\/srv\/node\/tahoe\.cfg:2: \[lafsd\] contains unknown option 'store_dir'; accepted: grid, webapi\.url, store, store\.reserve, transfer_memory, max_file_size, gc\.grace_period, gc\.interval, gc\.account_root_retention, gc\.keep_file, metrics$/);
   const [p] = problems('\n[webui]\nport = 1\n');
   assert.match(p ?? '', /^\/srv\/node\/tahoe\.cfg:2: contains unknown section \[webui\]; lafsd reads \[lafsd\], \[sftpd\], \[ftpd\], \[auth\] and ignores Tahoe-LAFS's own sections/);
   // Section names are case-sensitive, as in Tahoe.

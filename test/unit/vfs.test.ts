@@ -511,3 +511,28 @@ test('every commit is audited with its result, failed ones too (a full disk is N
   assert.deepEqual(commits, [['kept', 100, 'ok'], ['lost', 100, 'NO_SPACE']]);
   await s.close();
 });
+
+test('transfers are audited: bytes received per commit, bytes read per closed read handle', async () => {
+  const f = await buildFixture();
+  const events: AuditEvent[] = [];
+  const s = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles: new OpenFiles(), spillDir: tempDir(), audit: (e) => events.push(e) });
+  const w = await s.open(P('t'), { write: true, create: true });
+  await w.write(0, Buffer.alloc(1000, 1));
+  await w.write(500, Buffer.alloc(1000, 2)); // overlapping: 2000 bytes received, 1500 stored
+  await w.sync();
+  await w.write(1500, Buffer.alloc(10, 3));
+  await s.closeFile(w);
+  const r = await s.open(P('t'), { read: true });
+  await r.read(0, 700);
+  await r.read(700, 5000); // up to EOF: 810 more
+  await s.closeFile(r);
+  await s.closeFile(await s.open(P('t'), { read: true })); // opened, nothing read
+  const seen = events.filter((e) => e.op === 'commit' || e.op === 'read').map((e) => [e.op, e.path, e.bytes, e.received, e.result]);
+  assert.deepEqual(seen, [
+    ['commit', 't', 1500, 2000, 'ok'],
+    ['commit', 't', 1510, 10, 'ok'],
+    ['read', 't', 1510, undefined, 'ok'],
+    ['read', 't', 0, undefined, 'ok'],
+  ]);
+  await s.close();
+});

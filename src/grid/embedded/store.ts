@@ -462,6 +462,31 @@ export class EmbeddedGrid implements Grid {
     await this.change(() => this.inUse.note(cap));
   }
 
+  /**
+   * What the store holds, for metrics: immutable objects (object files, and small objects in the
+   * database) and bytes on disk (object files, the database and its WAL). Read-only, but it
+   * walks objects/, so callers keep the answer for a while rather than asking on every request.
+   */
+  async contents(): Promise<{ objects: number; bytes: number }> {
+    let objects = this.db.prepare<[], number>('SELECT count(*) FROM small_objects').pluck().get() ?? 0;
+    let bytes = 0;
+    const count = (size: number | undefined) => {
+      if (size === undefined) return;
+      objects += 1;
+      bytes += size;
+    };
+    for (const sub of await fsp.readdir(this.objectsDir, { withFileTypes: true })) {
+      if (!sub.isDirectory()) continue;
+      const dir = join(this.objectsDir, sub.name);
+      const names = await fsp.readdir(dir).catch(() => [] as string[]);
+      // An object removed meanwhile (garbage collection) is simply not counted.
+      const sizes = await Promise.all(names.map((n) => fsp.stat(join(dir, n)).then((st) => (st.isFile() ? st.size : undefined), () => undefined)));
+      sizes.forEach(count);
+    }
+    for (const f of ['store.db', 'store.db-wal']) bytes += (await fsp.stat(join(this.storeDir, f)).catch(() => undefined))?.size ?? 0;
+    return { objects, bytes };
+  }
+
   /** Where this store keeps its data (for messages; never contains caps). */
   get location(): string {
     return this.storeDir;

@@ -1,0 +1,84 @@
+#!/usr/bin/env bash
+# Runs the unit lane on other Node.js majors than the machine's, e.g. `scripts/test-node-lanes.sh 22 24`.
+#
+# For each major: the official Node binary comes from the npm registry (the `node-linux-<arch>`
+# package, which also holds that version's C headers), the working tree (without node_modules,
+# dist and ./node) is copied to a temp folder, and `npm ci` runs there under that Node, so the
+# native addons (better-sqlite3, ssh2's sshcrypto.node) are built for its ABI against its own
+# headers. The copy's `npm ci` must print no install-script or engine warning; a real node must
+# start (SQLite and ssh2's crypto binding load), answer /readyz and stop cleanly on SIGTERM, with
+# no warning from Node on stderr; then `node dist/test/run.js unit` runs. Everything is removed
+# afterwards.
+set -euo pipefail
+root="$(cd "$(dirname "$0")/.." && pwd)"
+if [ "$#" -eq 0 ]; then
+  echo "usage: $0 MAJOR [MAJOR...]   (e.g. 22 24)" >&2
+  exit 2
+fi
+case "$(uname -m)" in
+  x86_64) arch=x64 ;;
+  aarch64) arch=arm64 ;;
+  *) echo "no Node package for $(uname -m)" >&2; exit 1 ;;
+esac
+work="$(mktemp -d "${TMPDIR:-/tmp}/lafsd-node-lanes.XXXXXX")"
+trap 'rm -rf "$work"' EXIT
+# The Node that runs everything else (for the test that every supported major is tested).
+LAFSD_MACHINE_NODE="$(node --version)"
+export LAFSD_MACHINE_NODE
+
+# init, add-user, run on ephemeral loopback ports; /readyz; SIGTERM. Run inside the copy.
+smoke() {
+  local node="$1/node" log="$1/run.log" err="$1/stderr" port=""
+  node dist/src/cli/main.js init "$node" --sftp-port tcp:0:interface=127.0.0.1 \
+    --ftp-port tcp:0:interface=127.0.0.1 --metrics-port tcp:0:interface=127.0.0.1 2>>"$err"
+  node dist/src/cli/main.js add-user "$node" smoke --password smoke-password >/dev/null 2>>"$err"
+  node dist/src/cli/main.js run "$node" >"$log" 2>>"$err" &
+  server=$!
+  for _ in $(seq 150); do
+    grep -q '"msg":"FTP listening"' "$log" && break
+    sleep 0.2
+  done
+  port="$(sed -n 's/.*"port":\([0-9]*\),"msg":"metrics listening".*/\1/p' "$log")"
+  if [ -z "$port" ] || ! grep -q '"msg":"FTP listening"' "$log"; then
+    cat "$log" "$err" >&2
+    echo "lafsd run did not start" >&2
+    return 1
+  fi
+  curl -fsS --max-time 10 "http://127.0.0.1:$port/readyz"
+  kill -TERM "$server"
+  wait "$server" || { echo "lafsd run exited $? on SIGTERM" >&2; cat "$err" >&2; return 1; }
+  server=""
+  if grep -i 'warning' "$err"; then
+    echo "Node printed warnings (above)" >&2
+    return 1
+  fi
+}
+
+for major in "$@"; do
+  started=$SECONDS
+  lane="$work/node$major"
+  mkdir -p "$lane/runtime" "$lane/src"
+  echo "== Node $major: fetching node-linux-$arch@$major"
+  npm install --prefix "$lane/runtime" --no-save --no-package-lock --no-audit --no-fund --loglevel=error "node-linux-$arch@$major" >/dev/null
+  nodehome="$lane/runtime/node_modules/node-linux-$arch"
+  tar -C "$root" --exclude=./node_modules --exclude=./dist --exclude=./node --exclude=./.git --exclude='./.build-*' -cf - . | tar -C "$lane/src" -xf -
+  (
+    server=""
+    trap '[ -z "$server" ] || kill -9 "$server" 2>/dev/null || true' EXIT
+    cd "$lane/src"
+    # npm's own `nodedir` (the machine's headers) would build the addons for the wrong ABI.
+    export PATH="$nodehome/bin:$PATH" npm_config_nodedir="$nodehome"
+    echo "== Node $major: $(node --version), npm ci"
+    npm ci --no-audit --no-fund >"$lane/npm-ci.log" 2>&1 || { cat "$lane/npm-ci.log"; exit 1; }
+    if grep -E 'npm warn (install-scripts|EBADENGINE)' "$lane/npm-ci.log"; then
+      echo "npm ci on Node $major warned about install scripts or engines (above)" >&2
+      exit 1
+    fi
+    node dist/src/cli/main.js --version
+    mkdir "$lane/smoke"
+    smoke "$lane/smoke"
+    node dist/test/run.js unit
+  )
+  echo "== Node $major: done in $((SECONDS - started)) s"
+  rm -rf "$lane"
+done

@@ -1,0 +1,157 @@
+// The metrics and health listener of a real `lafsd run` (issue #12), scraped while real clients
+// work: OpenSSH sftp uploads, curl FTP downloads and uploads, an ssh2 session held open, wrong
+// passwords up to a ban. Every counter must move by exactly what the clients did, and no series
+// may carry a user name, path, address or cap.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import type { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
+import { OpenFlags } from '../../src/sftp/index.js';
+import { pseudoRandom, sha256 } from '../helpers/data.js';
+import { startLafsd, sshOptions } from '../helpers/lafsd.js';
+import { eventually, httpGet, scrape, type Scrape } from '../helpers/metrics.js';
+import { run } from '../helpers/run.js';
+import { SftpTestClient } from '../helpers/sftp-client.js';
+import { tempDir } from '../helpers/tmp.js';
+import { HOST, curl } from './ftp-harness.js';
+
+const node = await startLafsd({
+  backend: 'embedded',
+  config: {
+    lafsd: 'metrics = tcp:0:interface=127.0.0.1',
+    // Two wrong passwords (3 points each) ban the address, briefly: the last test bans 127.0.0.1.
+    auth: 'defender.threshold = 6\ndefender.ban_time = 3s\ndefender.ban_time_max = 3s',
+  },
+});
+const port = node.metricsPort!;
+const local = tempDir('lafsd-metrics-it-');
+const ftp = (path: string, password = node.password) => `ftp://${node.user}:${encodeURIComponent(password)}@${HOST}:${node.ftpPort}${path}`;
+
+/** `after` minus `before` for one series (summed over the labels not given). */
+function delta(before: Scrape, after: Scrape, name: string, labels: Record<string, string> = {}): number {
+  return after.value(name, labels) - before.value(name, labels);
+}
+
+test('the listener answers /healthz, /readyz and /metrics; other paths and methods are refused', async () => {
+  assert.deepEqual([(await httpGet(port, '/healthz')).status, (await httpGet(port, '/healthz')).body], [200, 'ok\n']);
+  const ready = await httpGet(port, '/readyz');
+  assert.deepEqual([ready.status, ready.body], [200, 'ready\n']);
+  const m = await httpGet(port, '/metrics');
+  assert.equal(m.status, 200);
+  assert.match(String(m.headers['content-type']), /^text\/plain; version=0\.0\.4/);
+  assert.equal((await httpGet(port, '/')).status, 404);
+  assert.equal((await httpGet(port, '/metrics', 'POST')).status, 405);
+  const head = await httpGet(port, '/readyz', 'HEAD');
+  assert.deepEqual([head.status, head.body], [200, '']);
+  const s = await scrape(port);
+  assert.equal(s.value('lafsd_build_info', { version: JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')).version, backend: 'embedded' }), 1);
+  for (const name of ['process_cpu_seconds_total', 'process_resident_memory_bytes', 'nodejs_eventloop_lag_seconds', 'lafsd_store_free_bytes']) {
+    assert.ok(s.has(name), `${name} is exported`);
+  }
+  assert.ok(s.value('lafsd_store_free_bytes') > 0);
+});
+
+test('real transfers move the counters by exactly what the clients did', async () => {
+  const a = pseudoRandom('metrics-a', 70_000); // below one segment: a small object in the database
+  const b = pseudoRandom('metrics-b', 1_000_000); // an object file
+  const c = Buffer.from('ten bytes\n'); // a LIT cap: no object at all
+  writeFileSync(join(local, 'a.bin'), a);
+  writeFileSync(join(local, 'b.bin'), b);
+  writeFileSync(join(local, 'c.txt'), c);
+  writeFileSync(join(local, 'batch'), 'mkdir d\nput a.bin d/a.bin\nput b.bin b.bin\n');
+  const before = await scrape(port);
+
+  const up = await run('sftp', [...sshOptions(node), '-b', join(local, 'batch'), `${node.keyUser}@127.0.0.1`], { cwd: local, timeoutMs: 60_000 });
+  assert.equal(up.code, 0, up.stderr);
+  const down = await curl([ftp('/b.bin')]);
+  assert.equal(down.code, 0, down.stderr);
+  assert.equal(sha256(down.stdout), sha256(b));
+  const put = await curl(['-T', join(local, 'c.txt'), ftp('/c.txt')]);
+  assert.equal(put.code, 0, put.stderr);
+
+  const after = await eventually(port, (s) => {
+    assert.ok(delta(before, s, 'lafsd_store_objects') >= 2, 'the two new objects are counted');
+  });
+  const d = (name: string, labels: Record<string, string> = {}) => delta(before, after, name, labels);
+  assert.equal(d('lafsd_connections_total', { frontend: 'sftp', result: 'accepted' }), 1);
+  assert.equal(d('lafsd_connections_total', { frontend: 'ftp', result: 'accepted' }), 2);
+  assert.equal(d('lafsd_logins_total', { frontend: 'sftp', method: 'publickey', result: 'ok' }), 1);
+  assert.equal(d('lafsd_logins_total', { frontend: 'ftp', method: 'password', result: 'ok' }), 2);
+  assert.equal(d('lafsd_logins_total', { result: 'refused', method: 'password' }), 0);
+  assert.equal(d('lafsd_transfers_total', { frontend: 'sftp', direction: 'upload', result: 'ok' }), 2);
+  assert.equal(d('lafsd_transfer_bytes_total', { frontend: 'sftp', direction: 'upload' }), a.length + b.length);
+  assert.equal(d('lafsd_transfers_total', { frontend: 'ftp', direction: 'upload', result: 'ok' }), 1);
+  assert.equal(d('lafsd_transfer_bytes_total', { frontend: 'ftp', direction: 'upload' }), c.length);
+  assert.equal(d('lafsd_transfers_total', { frontend: 'ftp', direction: 'download', result: 'ok' }), 1);
+  assert.equal(d('lafsd_transfer_bytes_total', { frontend: 'ftp', direction: 'download' }), b.length);
+  assert.equal(d('lafsd_transfers_total', { result: 'error' }), 0);
+  assert.equal(d('lafsd_commit_duration_seconds_count', { frontend: 'sftp', result: 'ok' }), 2);
+  assert.equal(d('lafsd_commit_duration_seconds_count', { frontend: 'ftp', result: 'ok' }), 1);
+  assert.ok(d('lafsd_commit_duration_seconds_sum') > 0);
+  assert.equal(d('lafsd_operations_total', { frontend: 'sftp', operation: 'mkdir', result: 'ok' }), 1);
+  assert.ok(d('lafsd_backend_request_duration_seconds_count', { backend: 'embedded', operation: 'upload' }) >= 3);
+  assert.ok(d('lafsd_backend_request_duration_seconds_count', { backend: 'embedded', operation: 'read' }) >= 1);
+  assert.ok(d('lafsd_store_size_bytes') >= a.length + b.length, `the store grew by ${d('lafsd_store_size_bytes')} bytes`);
+  // Sessions ended with their clients.
+  assert.equal(after.value('lafsd_sessions'), 0);
+  assert.equal(after.value('lafsd_open_handles'), 0);
+  // Bounded labels only: nothing about who, where or what.
+  for (const secret of [node.user, node.keyUser, node.password, 'URI:', 'a.bin', 'b.bin', 'c.txt', '127.0.0.1']) {
+    assert.equal(after.text.includes(secret), false, `${secret} appears in /metrics`);
+  }
+});
+
+test('open sessions and open files are gauges: up while a client holds them, down when it leaves', async () => {
+  const client = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve()).once('error', reject);
+    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.keyUser, privateKey: readFileSync(node.keyFile) });
+  });
+  try {
+    const c = await new Promise<SftpTestClient>((resolve, reject) => {
+      client.subsys('sftp', (err, stream) => {
+        if (err) return reject(err);
+        const t = new SftpTestClient(stream as unknown as Duplex);
+        t.init().then(() => resolve(t), reject);
+      });
+    });
+    await eventually(port, (s) => assert.deepEqual([s.value('lafsd_sessions', { frontend: 'sftp' }), s.value('lafsd_open_handles')], [1, 0]));
+    const w = await c.open('held.bin', OpenFlags.WRITE | OpenFlags.CREAT | OpenFlags.TRUNC);
+    const r = await c.open('b.bin', OpenFlags.READ);
+    await c.write(w, 0, 'held');
+    const s = await scrape(port);
+    assert.deepEqual([s.value('lafsd_sessions', { frontend: 'sftp' }), s.value('lafsd_open_handles', { frontend: 'sftp' })], [1, 2]);
+    await c.close(w);
+    await c.close(r);
+    assert.equal((await scrape(port)).value('lafsd_open_handles'), 0);
+  } finally {
+    client.end();
+  }
+  await eventually(port, (s) => assert.equal(s.value('lafsd_sessions'), 0));
+});
+
+test('wrong passwords are counted, and the ban they cause shows as a ban, a banned address and refused connections', async () => {
+  const before = await scrape(port);
+  const wrong = await curl([ftp('/', 'not the password')]);
+  assert.equal(wrong.code, 67, `curl: login denied (${wrong.stderr})`);
+  const mid = await scrape(port);
+  assert.equal(delta(before, mid, 'lafsd_bans_total'), 0);
+  await curl([ftp('/', 'still not it')]); // the second failure reaches the threshold
+  const refused = await curl([ftp('/')]);
+  assert.notEqual(refused.code, 0, 'the banned address cannot even log in with the right password');
+  const after = await scrape(port);
+  const d = (name: string, labels: Record<string, string> = {}) => delta(before, after, name, labels);
+  assert.equal(d('lafsd_logins_total', { frontend: 'ftp', method: 'password', result: 'refused' }), 2);
+  assert.equal(d('lafsd_auth_failures_total', { frontend: 'ftp', reason: 'bad_password' }), 2);
+  assert.equal(d('lafsd_bans_total'), 1);
+  assert.equal(after.value('lafsd_banned_addresses'), 1);
+  assert.equal(d('lafsd_connections_total', { frontend: 'ftp', result: 'banned' }), 1);
+  // The ban ends by itself (3 s); leave the address usable.
+  await eventually(port, (s) => assert.equal(s.value('lafsd_banned_addresses'), 0), 10_000);
+});
+
+test('the server printed no warning of Node.js (deprecations and the like) while all this ran', () => {
+  assert.doesNotMatch(node.log(), /Warning:/);
+});
