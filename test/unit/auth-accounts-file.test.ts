@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import fc from 'fast-check';
 import ssh2 from 'ssh2';
 import { AuthError, KEY_TYPES, parseAccounts, parseKeyBlob, usernameProblem } from '../../src/auth/index.js';
+import { sshKeyPair } from '../helpers/keys.js';
 
 const ROOT = 'URI:DIR2:tmtxiysosbogziok2bzqtjqyly:odeejxkxue6ruqz4xaxzw6bhavb244akuqkdbg2d3svxdubq4b3q';
 const ROOT_RO = 'URI:DIR2-RO:a32icmmqnzvw5hutjevlpdrd5m:odeejxkxue6ruqz4xaxzw6bhavb244akuqkdbg2d3svxdubq4b3q';
@@ -12,7 +13,7 @@ const SCRYPT = '$scrypt$ln=15,r=8,p=1$bGFmc2QtdGVzdC1zYWx0IQ$pS2PMmo61+XwcaOyTSO
 const F = 'private/accounts';
 
 function pub(type: 'ed25519' | 'rsa' | 'ecdsa', bits?: number): { line: string; type: string; b64: string; blob: Buffer } {
-  const k = ssh2.utils.generateKeyPairSync(type as 'ed25519', (bits ? { bits } : {}) as never);
+  const k = sshKeyPair(type, bits ? { bits } : {});
   const [t, b64] = k.public.split(' ') as [string, string];
   return { line: `${t} ${b64}`, type: t, b64, blob: Buffer.from(b64, 'base64') };
 }

@@ -6,11 +6,12 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { AuthError, CombinedAuthenticator, FileAuthenticator, UrlAuthenticator, silentLogger, type LoginAttempt } from '../../src/auth/index.js';
 import { startAccountServer, type AccountServer } from '../../examples/account-server/server.js';
+import { sshKeyPair } from '../helpers/keys.js';
 
 const ROOT = 'URI:DIR2:tmtxiysosbogziok2bzqtjqyly:odeejxkxue6ruqz4xaxzw6bhavb244akuqkdbg2d3svxdubq4b3q';
 const ROOT_RO = 'URI:DIR2-RO:a32icmmqnzvw5hutjevlpdrd5m:odeejxkxue6ruqz4xaxzw6bhavb244akuqkdbg2d3svxdubq4b3q';
 const who = (username: string): LoginAttempt => ({ username, remoteAddress: '192.0.2.1', protocol: 'sftp' });
-const key = ssh2.utils.generateKeyPairSync('ed25519');
+const key = sshKeyPair('ed25519');
 const blob = (ssh2.utils.parseKey(key.public) as { getPublicSSH(): Buffer }).getPublicSSH();
 
 async function setup(): Promise<{ file: FileAuthenticator; url: UrlAuthenticator; service: AccountServer; requests: () => number; done(): Promise<void> }> {

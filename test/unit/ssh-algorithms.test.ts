@@ -3,14 +3,15 @@ import assert from 'node:assert/strict';
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 import { CIPHERS, HOST_KEY_ALGORITHMS, KEX, MACS, hostKeyAlgorithmsFor, isAllowedNegotiation } from '../../src/ssh/algorithms.js';
+import { sshKeyPair } from '../helpers/keys.js';
 
 const key = (type: 'ed25519' | 'rsa' | 'ecdsa') => {
   const pair =
     type === 'rsa'
-      ? ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 })
+      ? sshKeyPair('rsa', { bits: 2048 })
       : type === 'ecdsa'
-        ? ssh2.utils.generateKeyPairSync('ecdsa', { bits: 256 })
-        : ssh2.utils.generateKeyPairSync('ed25519');
+        ? sshKeyPair('ecdsa', { bits: 256 })
+        : sshKeyPair('ed25519');
   return ssh2.utils.parseKey(pair.private) as ParsedKey;
 };
 

@@ -6,6 +6,7 @@ import ssh2 from 'ssh2';
 import type { AuthContext, ParsedKey } from 'ssh2';
 import type { Account, Authenticator, FailureReason } from '../../src/auth/types.js';
 import { AUTH_METHODS, ConnectionAuth } from '../../src/ssh/auth.js';
+import { sshKeyPair } from '../helpers/keys.js';
 
 const account: Account = { username: 'u', rootCap: 'URI:DIR2:x:y' };
 
@@ -84,7 +85,7 @@ test('an answer that arrives after the connection closed is dropped', async () =
 });
 
 function rsaKey(): ParsedKey {
-  return ssh2.utils.parseKey(ssh2.utils.generateKeyPairSync('rsa', { bits: 2048 }).private) as ParsedKey;
+  return ssh2.utils.parseKey(sshKeyPair('rsa', { bits: 2048 }).private) as ParsedKey;
 }
 
 test('SHA-1 ssh-rsa signatures and keys offered under another type are refused before lookup', async () => {
