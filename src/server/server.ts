@@ -20,7 +20,7 @@ import { AccountSources } from './accounts.js';
 import { MemoryBudget } from '../util/memory-budget.js';
 
 /** The [lafsd] transfer_memory default, for sessions made without a config. */
-const DEFAULT_TRANSFER_MEMORY = 64 * 1024 * 1024;
+const DEFAULT_TRANSFER_MEMORY = 32 * 1024 * 1024;
 import { scheduleGc } from './gc-schedule.js';
 import { ServiceRootRecorder } from './service-root-recorder.js';
 import type { Logger } from './log.js';

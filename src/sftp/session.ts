@@ -60,7 +60,7 @@ export interface SftpSessionOptions {
   corkStrategy?: CorkStrategy;
   /** Requests dispatched and not yet answered before we stop reading. Default 256. */
   maxOutstanding?: number;
-  /** Reply bytes not yet taken by the stream plus READ/WRITE payloads in flight. Default 16 MiB. */
+  /** Reply bytes not yet taken by the stream plus READ/WRITE payloads in flight. Default 8 MiB. */
   maxPendingBytes?: number;
   /** Open handles (files and directories); advertised in limits@openssh.com. Default: the vfs default. */
   maxOpenHandles?: number;
@@ -87,7 +87,7 @@ export interface SftpSession {
 }
 
 export const DEFAULT_MAX_OUTSTANDING = 256;
-export const DEFAULT_MAX_PENDING_BYTES = 16 * 1024 * 1024;
+export const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
 
 /** The extensions we advertise in VERSION, with OpenSSH's version strings. */
 export const ADVERTISED_EXTENSIONS: readonly string[] = [

@@ -58,7 +58,28 @@ export function mutableFileKeys(capText: string): SlotKeys {
   throw new GridError('INVALID', 'not a mutable file cap');
 }
 
+/**
+ * Directory keys by cap text: deriving them costs several SHA-256d hashes, and every path lookup
+ * needs the keys of each directory on the way, so recent ones are kept (their caps are in
+ * memory anyway while clients use them). The result is shared: callers must not change it.
+ */
+const recentDirKeys = new Map<string, DirKeys>();
+const RECENT_DIR_KEYS = 1024;
+
 export function dirKeys(capText: string): DirKeys {
+  const known = recentDirKeys.get(capText);
+  if (known) {
+    recentDirKeys.delete(capText); // most recently used last
+    recentDirKeys.set(capText, known);
+    return known;
+  }
+  const keys = deriveDirKeys(capText);
+  recentDirKeys.set(capText, keys);
+  if (recentDirKeys.size > RECENT_DIR_KEYS) recentDirKeys.delete(recentDirKeys.keys().next().value!);
+  return keys;
+}
+
+function deriveDirKeys(capText: string): DirKeys {
   const cap = parseCap(capText);
   if (cap.type !== 'DIR2' && cap.type !== 'DIR2-RO' && cap.type !== 'DIR2-MDMF' && cap.type !== 'DIR2-MDMF-RO') {
     throw new GridError('INVALID', 'not a mutable directory cap');
