@@ -33,6 +33,17 @@ function pscp(args: string[]): Promise<RunResult> {
   return run('pscp', ['-batch', '-sftp', '-P', String(node.sftpPort), '-pw', node.password, '-hostkey', hostKeyFingerprint(node), ...args], { timeoutMs: 120_000 });
 }
 
+/** Downloads the big file REPEAT times with `download`; each must exit 0 and be byte-exact. */
+async function downloadsExact(client: string, download: (target: string) => Promise<RunResult>): Promise<void> {
+  for (let i = 0; i < REPEAT; i++) {
+    const target = join(local, `${client}-down-${i}.bin`);
+    succeeded(await download(target), `${client} down #${i}`);
+    const got = readFileSync(target);
+    assert.equal(got.length, BIG, `${client} down #${i}: size`);
+    assert.equal(sha256(got), bigSha, `${client} down #${i}: content`);
+  }
+}
+
 test('ssh -s sftp with no input ends with exit status 0, as sshd does', async () => {
   const r = await run('ssh', [...quiet, '-p', String(node.sftpPort), '-s', `${node.keyUser}@127.0.0.1`, 'sftp'], { timeoutMs: 30_000 });
   assert.equal(r.code, 0, r.stderr);
@@ -53,13 +64,7 @@ test('scp (SFTP mode): a tree with a UTF-8 name up, the big file down again and 
   assert.equal(readFileSync(join(back, 'ünïcødé', 'grüße.txt'), 'utf8'), 'UTF-8 names\n');
   assert.equal(statSync(join(back, 'empty')).size, 0);
 
-  for (let i = 0; i < REPEAT; i++) {
-    const target = join(local, `scp-down-${i}.bin`);
-    succeeded(await scp([`${node.keyUser}@127.0.0.1:scp-tree/big.bin`, target]), `scp down #${i}`);
-    const got = readFileSync(target);
-    assert.equal(got.length, BIG, `scp down #${i}: size`);
-    assert.equal(sha256(got), bigSha, `scp down #${i}: content`);
-  }
+  await downloadsExact('scp', (target) => scp([`${node.keyUser}@127.0.0.1:scp-tree/big.bin`, target]));
 });
 
 test('scp -p keeps the modification time it sets', async () => {
@@ -74,13 +79,7 @@ test('scp -p keeps the modification time it sets', async () => {
 
 test('pscp -sftp: up, then down again and again, byte-exact with exit status 0', async () => {
   succeeded(await pscp([join(local, 'big.bin'), `${node.user}@127.0.0.1:pscp-big.bin`]), 'pscp up');
-  for (let i = 0; i < REPEAT; i++) {
-    const target = join(local, `pscp-down-${i}.bin`);
-    succeeded(await pscp([`${node.user}@127.0.0.1:pscp-big.bin`, target]), `pscp down #${i}`);
-    const got = readFileSync(target);
-    assert.equal(got.length, BIG, `pscp down #${i}: size`);
-    assert.equal(sha256(got), bigSha, `pscp down #${i}: content`);
-  }
+  await downloadsExact('pscp', (target) => pscp([`${node.user}@127.0.0.1:pscp-big.bin`, target]));
 });
 
 test('pscp -p keeps the modification time it sets, both ways', async () => {
