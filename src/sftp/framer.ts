@@ -3,7 +3,9 @@
 //   byte     type
 //   byte[length-1] body
 // The framer hands out the `length` bytes after the length field ("payload"), type byte first.
-import { MAX_PACKET } from './constants.js';
+import { MAX_PACKET, PacketType } from './constants.js';
+
+const WRITE_TYPE = PacketType.WRITE;
 
 /** Default bound on bytes held (incomplete plus complete-but-unpulled packets). */
 export const DEFAULT_MAX_BUFFERED = 8 * 1024 * 1024;
@@ -20,8 +22,12 @@ export interface FramerOptions {
 }
 
 export type FrameResult =
-  /** One complete payload, type byte first. */
-  | { kind: 'packet'; payload: Buffer }
+  /**
+   * One complete payload, type byte first. A WRITE that arrived in several chunks comes as its
+   * first chunk's part in `payload` (the whole request header is in it) and the rest of its data
+   * in `more`, uncopied: decodeRequest(payload, more) joins them without copying the data.
+   */
+  | { kind: 'packet'; payload: Buffer; more?: Buffer[] }
   /** No complete packet buffered; push more bytes. */
   | { kind: 'need-more' }
   /**
@@ -82,7 +88,38 @@ export class SftpFramer {
     if (len > this.maxPacket) return this.fail(`packet length ${len} exceeds ${this.maxPacket}`);
     if (this.buffered < 4 + len) return NEED_MORE;
     this.skip(4);
+    const inFirst = this.chunks[this.head]!.length - this.headOffset;
+    if (inFirst < len && this.writeHeaderIn(inFirst)) return { kind: 'packet', payload: this.take(inFirst), more: this.takeParts(len - inFirst) };
     return { kind: 'packet', payload: this.take(len) };
+  }
+
+  /**
+   * The packet at the read position is a WRITE whose header (type, id, handle, offset, data
+   * length) lies within its first `inFirst` bytes. Such packets are not copied into one buffer:
+   * a 32 KiB WRITE spans two SSH packets, and copying each would be most of the session's
+   * copying and garbage.
+   */
+  private writeHeaderIn(inFirst: number): boolean {
+    const c = this.chunks[this.head]!;
+    const at = this.headOffset;
+    if (inFirst < 9 || c[at] !== WRITE_TYPE) return false;
+    const handleLength = c.readUInt32BE(at + 5);
+    return inFirst >= 1 + 4 + 4 + handleLength + 8 + 4;
+  }
+
+  /** The next `n` bytes as views of the chunks that hold them; the caller checked they are buffered. */
+  private takeParts(n: number): Buffer[] {
+    const parts: Buffer[] = [];
+    while (n > 0) {
+      const c = this.chunks[this.head]!;
+      const part = Math.min(c.length - this.headOffset, n);
+      parts.push(c.subarray(this.headOffset, this.headOffset + part));
+      n -= part;
+      this.buffered -= part;
+      if (this.headOffset + part === c.length) this.dropHead();
+      else this.headOffset += part;
+    }
+    return parts;
   }
 
   private fail(reason: string): FrameResult {

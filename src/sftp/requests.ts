@@ -24,7 +24,11 @@ export interface OpenRequest { type: 'open'; id: number; path: Buffer; pflags: n
 export interface CloseRequest { type: 'close'; id: number; handle: Buffer }
 /** `length` is the client's uint32 as sent: clamping to MAX_READ is the session's job. */
 export interface ReadRequest { type: 'read'; id: number; handle: Buffer; offset: number; length: number }
-export interface WriteRequest { type: 'write'; id: number; handle: Buffer; offset: number; data: Buffer }
+/**
+ * `data` may be followed by `more`: the rest of the data when the packet arrived in pieces
+ * (SftpFramer), in order and uncopied. The data is `data` then every part of `more`.
+ */
+export interface WriteRequest { type: 'write'; id: number; handle: Buffer; offset: number; data: Buffer; more?: Buffer[] }
 export interface PathRequest {
   type: 'lstat' | 'stat' | 'opendir' | 'remove' | 'rmdir' | 'realpath' | 'readlink';
   id: number;
@@ -86,9 +90,11 @@ const PATH_TYPES: Partial<Record<number, PathRequest['type']>> = {
 };
 
 /**
- * Decodes one packet payload. Never throws: every input gives a DecodeResult.
+ * Decodes one packet payload. Never throws: every input gives a DecodeResult. `more` continues
+ * the payload of a WRITE that arrived in pieces (SftpFramer); its data is not copied.
  */
-export function decodeRequest(payload: Buffer): DecodeResult {
+export function decodeRequest(payload: Buffer, more?: readonly Buffer[]): DecodeResult {
+  if (more?.length) return decodeWriteInPieces(payload, more);
   if (payload.length === 0) return { kind: 'fatal', packetType: undefined, reason: 'empty packet' };
   const type = payload[0]!;
   if (type === PacketType.INIT) return decodeInit(payload);
@@ -117,6 +123,35 @@ export function decodeRequest(payload: Buffer): DecodeResult {
     const bad: DecodeResult = { kind: 'bad-message', id, packetType: type, reason: err.message };
     if (extension !== undefined) bad.extension = extension;
     return bad;
+  }
+}
+
+/** A WRITE whose data continues in `more`: the header is all in `payload`. */
+function decodeWriteInPieces(payload: Buffer, more: readonly Buffer[]): DecodeResult {
+  const r = new Reader(payload, 1);
+  const id = r.u32();
+  try {
+    if (payload[0] !== PacketType.WRITE) throw new WireError('only a WRITE may come in pieces');
+    const handle = r.string();
+    const offset = r.u64();
+    let want = r.u32();
+    const first = payload.subarray(payload.length - r.remaining);
+    const data = first.subarray(0, want);
+    want -= data.length;
+    const rest: Buffer[] = [];
+    for (const part of more) {
+      if (want === 0) break; // bytes after the data are ignored, as for a WRITE in one piece
+      const piece = part.subarray(0, want);
+      rest.push(piece);
+      want -= piece.length;
+    }
+    if (want > 0) throw new WireError('truncated packet');
+    const request: WriteRequest = { type: 'write', id, handle, offset, data };
+    if (rest.length) request.more = rest;
+    return { kind: 'request', request };
+  } catch (err) {
+    if (!(err instanceof WireError)) throw err;
+    return { kind: 'bad-message', id, packetType: PacketType.WRITE, reason: err.message };
   }
 }
 

@@ -239,7 +239,7 @@ class Session implements SftpSession {
           this.protocolError(r.reason);
           break;
         }
-        this.handlePacket(r.payload);
+        this.handlePacket(r.payload, r.more);
       }
     } finally {
       this.out.endBatch();
@@ -288,10 +288,10 @@ class Session implements SftpSession {
     this.brokeProtocol = true;
   }
 
-  private handlePacket(payload: Buffer): void {
+  private handlePacket(payload: Buffer, more?: Buffer[]): void {
     let decoded: ReturnType<typeof decodeRequest>;
     try {
-      decoded = decodeRequest(payload);
+      decoded = decodeRequest(payload, more);
     } catch (err) {
       // A codec bug: we cannot know whom to answer, so the session cannot go on.
       this.log?.error({ ...this.fields, err: describe(err) }, 'sftp decoder failed');
@@ -476,7 +476,7 @@ class Session implements SftpSession {
       case 'read':
         return this.read(id, req.handle, req.offset, req.length);
       case 'write':
-        return this.write(id, req.handle, req.offset, req.data);
+        return this.write(id, req.handle, req.offset, req.more ? [req.data, ...req.more] : [req.data]);
       case 'lstat':
       case 'stat': {
         const path = P(req.path);
@@ -655,12 +655,20 @@ class Session implements SftpSession {
     );
   }
 
-  private write(id: number, wire: Buffer, offset: number, data: Buffer): Promise<Reply> {
+  /** WRITE: `pieces` are the data, in order (more than one when the packet came in pieces). */
+  private write(id: number, wire: Buffer, offset: number, pieces: readonly Buffer[]): Promise<Reply> {
     const h = this.fileHandle(wire);
-    const len = data.length;
+    let len = 0;
+    // Called now, in arrival order: the vfs queues operations per handle in call order, so the
+    // pieces land one after the other.
+    const writes = pieces.map((piece) => {
+      const at = offset + len;
+      len += piece.length;
+      return h.file.write(at, piece);
+    });
     this.payloadBytes += len;
-    // Called now, in arrival order: the vfs queues operations per handle in call order.
-    return track(h, h.file.write(offset, data)).then(
+    const written = writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => undefined);
+    return track(h, written).then(
       () => {
         this.payloadBytes -= len;
         return ok(id);

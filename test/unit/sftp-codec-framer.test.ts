@@ -14,12 +14,15 @@ function frame(payload: Uint8Array): Buffer {
 }
 
 /** Pulls until the framer has no complete packet; returns the payloads and the final result. */
-function drain(f: SftpFramer): { payloads: Buffer[]; last: FrameResult } {
+/** Every packet the framer has: its bytes (a WRITE in pieces joined), and the pieces as given. */
+function drain(f: SftpFramer): { payloads: Buffer[]; pieces: { payload: Buffer; more?: Buffer[] }[]; last: FrameResult } {
   const payloads: Buffer[] = [];
+  const pieces: { payload: Buffer; more?: Buffer[] }[] = [];
   for (;;) {
     const r = f.next();
-    if (r.kind !== 'packet') return { payloads, last: r };
-    payloads.push(r.payload);
+    if (r.kind !== 'packet') return { payloads, pieces, last: r };
+    payloads.push(r.more ? Buffer.concat([r.payload, ...r.more]) : r.payload);
+    pieces.push(r.more ? { payload: r.payload, more: r.more } : { payload: r.payload });
   }
 }
 
@@ -188,16 +191,53 @@ test('framer → decoder: encoded requests survive random splitting', () => {
       const kinds: string[] = [];
       for (const chunk of split(Buffer.concat(reqs), cuts)) {
         f.push(chunk);
-        for (const p of drain(f).payloads) {
-          const r = decodeRequest(p);
+        for (const p of drain(f).pieces) {
+          const r = decodeRequest(p.payload, p.more);
           assert.equal(r.kind, 'request');
-          if (r.kind === 'request') kinds.push(r.request.type);
+          if (r.kind !== 'request') continue;
+          kinds.push(r.request.type);
+          if (r.request.type === 'write') {
+            const { data, more = [], offset, handle } = r.request;
+            assert.deepEqual([offset, handle.toString()], [9, 'h']);
+            assert.deepEqual(Buffer.concat([data, ...more]), Buffer.alloc(70000, 3));
+          }
         }
       }
       assert.deepEqual(kinds, ['init', 'open', 'write', 'posix-rename']);
     }),
     { numRuns: 300 },
   );
+});
+
+test('a WRITE that spans chunks is handed out uncopied: its data are views of the chunks', () => {
+  const data = Buffer.alloc(32768, 7);
+  const packet = encodeRequest({ type: 'write', id: 5, handle: Buffer.alloc(16, 1), offset: 65536, data });
+  // As ssh2 delivers it: two SSH packets' worth of channel data.
+  const first = Buffer.from(packet.subarray(0, 32768));
+  const second = Buffer.from(packet.subarray(32768));
+  const f = new SftpFramer();
+  f.push(first);
+  f.push(second);
+  const r = f.next();
+  assert.equal(r.kind, 'packet');
+  if (r.kind !== 'packet') return;
+  assert.equal(r.more?.length, 1);
+  assert.equal(r.payload.buffer, first.buffer, 'the first piece is a view of the first chunk');
+  assert.equal(r.more![0]!.buffer, second.buffer, 'the rest is a view of the second chunk');
+  const d = decodeRequest(r.payload, r.more);
+  assert.equal(d.kind, 'request');
+  if (d.kind !== 'request' || d.request.type !== 'write') return;
+  assert.deepEqual(Buffer.concat([d.request.data, ...(d.request.more ?? [])]), data);
+  // A header that does not fit in the first chunk, and any other request, is copied as before.
+  const g = new SftpFramer();
+  g.push(Buffer.from(packet.subarray(0, 10)));
+  g.push(Buffer.from(packet.subarray(10)));
+  const whole = g.next();
+  assert.ok(whole.kind === 'packet' && whole.more === undefined && whole.payload.length === packet.length - 4);
+  // Data shorter than the pieces: the rest is ignored; longer: a bad message naming the id.
+  const short = decodeRequest(r.payload, [Buffer.alloc(10)]);
+  assert.equal(short.kind, 'bad-message');
+  assert.equal((short as { id: number }).id, 5);
 });
 
 // ---------------------------------------------------------------------------------------------
