@@ -5,7 +5,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { testBackend, type Backend } from './backend.js';
+import { realTahoeUrl, testBackend, type Backend } from './backend.js';
 import { LAFSD, lafsdOk } from './cli.js';
 import { startFakeTahoe, type FakeTahoe } from './fake-tahoe/index.js';
 import { tempDir } from './tmp.js';
@@ -48,7 +48,8 @@ export interface StartOptions {
   /**
    * embedded: the node's own store. webapi: a stand-in Tahoe node is started, the node is set
    * to `grid = webapi` with its URL before the accounts are made (so their roots live there),
-   * and it is closed after lafsd at the end. Default: LAFSD_TEST_BACKEND, else embedded.
+   * and it is closed after lafsd at the end. tahoe: the same with the real node of the opt-in
+   * lane. Default: LAFSD_TEST_BACKEND, else embedded.
    */
   backend?: Backend;
 }
@@ -72,9 +73,11 @@ export async function startLafsd(options: StartOptions = {}): Promise<Lafsd> {
     await fake?.close();
   });
   if (backend === 'webapi') fake = await startFakeTahoe();
+  const webapiUrl = backend === 'tahoe' ? await realTahoeUrl() : fake?.url;
   await lafsdOk(['init', basedir, '--sftp-port', 'tcp:0:interface=127.0.0.1', '--ftp-port', 'tcp:0:interface=127.0.0.1']);
   const cfgPath = join(basedir, 'tahoe.cfg');
-  if (fake) writeFileSync(cfgPath, readFileSync(cfgPath, 'utf8').replace(/^grid = embedded$/m, `grid = webapi\nwebapi.url = ${fake.url}`));
+  // The accounts' root directory is then made on that node (`POST /uri?t=mkdir`): fresh for each node.
+  if (webapiUrl) writeFileSync(cfgPath, readFileSync(cfgPath, 'utf8').replace(/^grid = embedded$/m, `grid = webapi\nwebapi.url = ${webapiUrl}`));
   const rootCap = (await lafsdOk(['add-user', basedir, 'alice', '--password', 'correct-horse'])).stdout.toString().trim();
   const keyFile = join(dir, 'id_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'test', '-f', keyFile]);
