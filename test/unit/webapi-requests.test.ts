@@ -215,7 +215,7 @@ test('reads are GET /uri/$CAP with a closed Range clamped to the size (#17, #18)
     const r = await grid.openRead(P.$SMALL2_CHK!);
     assert.equal(r.size, 1968);
     assert.deepEqual(await r.read(0, 100), byN(14).response.body.subarray(0, 100));
-  }, { blockSize: 100, readAheadBlocks: 0 });
+  }, { segmentSize: 100, rangeBytes: 100, readAheadBytes: 0 });
   assertLike(a!, { sample: 15 });
   assert.equal(a!.headers.range, 'bytes=0-99');
 
@@ -224,7 +224,7 @@ test('reads are GET /uri/$CAP with a closed Range clamped to the size (#17, #18)
     // Asking beyond the end is clamped: never an open range, never past the size.
     assert.deepEqual(await r.read(4194294, 1000), byN(18).response.body);
     assert.equal((await r.read(4194304, 10)).length, 0);
-  }, { blockSize: 1, readAheadBlocks: 0 }); // 1-byte blocks: a 10-byte read is a direct range
+  }, { segmentSize: 1, rangeBytes: 1, readAheadBytes: 0 }); // 1-byte segments: a range is exactly the read
   assertLike(b!, { sample: 18 });
   assert.equal(b!.headers.range, 'bytes=4194294-4194303');
 });
@@ -235,7 +235,7 @@ test('a 200 whole-file answer to a Range is skipped to the wanted bytes; a 416 r
     const r = await grid.openRead(P.$SMALL2_CHK!);
     assert.deepEqual(await r.read(5, 10), full.subarray(5, 15));
     assert.equal((await r.read(1000, 10)).length, 0);
-  }, { blockSize: 1, readAheadBlocks: 0 });
+  }, { segmentSize: 1, rangeBytes: 1, readAheadBytes: 0 });
 });
 
 test('setChild is t=set_children with ro_uri/rw_uri and metadata only when given (#39 body shape)', async () => {
@@ -296,7 +296,7 @@ test('Tahoe errors from real answers surface as GridErrors without HTML or caps 
     await rejectsWith(grid.setChild(P.$ROOT!, 'x.txt', P.$TINY_LIT!, { replace: true }), 'NOT_WRITABLE', /NotWriteableError/);
     await rejectsWith(grid.openRead(P.$SMALL2_CHK!).then((r) => r.read(0, 10)), 'UNAVAILABLE', /NoSharesError/);
     await rejectsWith(grid.list(P.$DOCS!), 'NOT_FOUND', /No such child: nope/);
-  }, { blockSize: 10, readAheadBlocks: 0 });
+  }, { segmentSize: 10, rangeBytes: 10, readAheadBytes: 0 });
 });
 
 test('writes through read-only or immutable caps are refused before any request', async () => {

@@ -14,7 +14,6 @@
 // client in between can be missed or overwritten; cross-directory moves are two directory
 // updates on Tahoe itself (add, then remove); a reader of a mutable file reads whatever version
 // is current at each read (Tahoe has no way to fetch an older version by HTTP).
-import type { Readable } from 'node:stream';
 import { formatCap, isDirectory, isReadOnly, parseCap, storageIndexOf, type Cap } from '../../caps/index.js';
 import { unpackChildren } from '../dirpack.js';
 import { GridError } from '../errors.js';
@@ -27,14 +26,14 @@ import { TtlCache } from './cache.js';
 import { errorFromResponse } from './errors.js';
 import { discard, TahoeHttp, type HttpOptions } from './http.js';
 import { jsonTypeOfCap, linkCapsOfRaw, needsSize, nodeInfoFromRaw, parseNodeJson, type RawDirectory, type RawNode } from './json.js';
-import { BytesReader, RangeReader, type BlockOptions } from './reader.js';
+import { BytesReader, RangeReader, type ReadOptions } from './reader.js';
 import {
   downloadRequest, jsonRequest, mkdirChildRequest, mkdirUnlinkedRequest, overwriteRequest, rangeRequest,
   relinkRequest, setChildrenRequest, unlinkRequest, uploadRequest, welcomeRequest, type ChildSpec, type WebRequest,
 } from './requests.js';
 import { WebApiUpload } from './upload.js';
 
-export interface WebApiGridOptions extends Partial<HttpOptions>, Partial<BlockOptions> {
+export interface WebApiGridOptions extends Partial<HttpOptions>, Partial<Omit<ReadOptions, 'wholeFile'>> {
   /** How long listings and mutable-file sizes are reused (ms); 0 disables caching. */
   cacheTtlMs?: number;
   /** Cached listings/sizes kept at most. */
@@ -53,11 +52,13 @@ export const DEFAULTS = {
   maxConnections: 20,
   maxRequests: 8,
   maxStreams: 6,
+  maxDownloads: 8,
   cacheTtlMs: 3_000,
   cacheEntries: 512,
-  blockSize: 1024 * 1024,
-  cacheBlocks: 8,
-  readAheadBlocks: 4,
+  segmentSize: 128 * 1024,
+  rangeBytes: 8 * 1024 * 1024,
+  readAheadBytes: 24 * 1024 * 1024,
+  parallelRanges: 3,
   mutableSizesInListings: true,
 } as const;
 
@@ -107,6 +108,7 @@ export class WebApiGrid implements Grid {
       maxConnections: Math.max(opts.maxConnections, 2),
       maxRequests: opts.maxRequests,
       maxStreams: opts.maxStreams,
+      maxDownloads: opts.maxDownloads,
     });
     this.listings = new TtlCache(opts.cacheTtlMs, opts.cacheEntries);
     this.files = new TtlCache(opts.cacheTtlMs, opts.cacheEntries);
@@ -437,7 +439,8 @@ export class WebApiGrid implements Grid {
         // The current size, asked now; reads then go by range on whatever version is current.
         const size = (await this.rawFile(fileCap, true)).size;
         if (size === undefined) throw new GridError('UNAVAILABLE', 'the Tahoe-LAFS node did not report the size of the mutable file');
-        return this.rangeReader(fileCap, size);
+        // Tahoe retrieves an SDMF file whole for any range: one request for all of it.
+        return this.rangeReader(fileCap, size, cap.type === 'SSK' || cap.type === 'SSK-RO');
       }
       default:
         if (isDirectory(cap)) throw new GridError('IS_A_DIRECTORY', 'is a directory');
@@ -445,54 +448,63 @@ export class WebApiGrid implements Grid {
     }
   }
 
-  private rangeReader(fileCap: string, size: number): FileReader {
+  private rangeReader(fileCap: string, size: number, wholeFile = false): FileReader {
     if (size === 0) return new BytesReader(Buffer.alloc(0)); // Tahoe answers 416 to any range on an empty file
-    return new RangeReader(size, (first, last) => this.fetchRange(fileCap, first, last), {
-      blockSize: this.opts.blockSize,
-      cacheBlocks: this.opts.cacheBlocks,
-      readAheadBlocks: this.opts.readAheadBlocks,
+    return new RangeReader(size, (first, last, sink, signal) => this.streamRange(fileCap, first, last, sink, signal), {
+      segmentSize: this.opts.segmentSize,
+      rangeBytes: this.opts.rangeBytes,
+      readAheadBytes: this.opts.readAheadBytes,
+      parallelRanges: this.opts.parallelRanges,
+      wholeFile,
     });
   }
 
   /**
-   * Bytes [first, last] of a file, `last` already clamped to the size we know. A 416 or a
-   * shorter 206 means a mutable file shrank since: return what exists. A 200 (Tahoe ignored the
-   * range) is skipped through to the wanted bytes rather than buffered whole.
+   * Streams bytes [first, last] of a file into `sink`, `last` already clamped to the size we
+   * know. A 416 or a shorter 206 means a mutable file shrank since: what exists is delivered. A
+   * 200 (Tahoe ignored the range) is skipped through to the wanted bytes rather than buffered.
+   * The answer must start within the request timeout and then never stall for that long.
    */
-  private async fetchRange(fileCap: string, first: number, last: number): Promise<Buffer> {
+  private async streamRange(fileCap: string, first: number, last: number, sink: (data: Buffer) => void, signal: AbortSignal): Promise<number> {
     const want = last - first + 1;
-    // Small ranges must complete within the request timeout; large ones only must keep moving.
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = want <= 2 * this.opts.blockSize ? setTimeout(() => ((timedOut = true), controller.abort()), this.opts.timeoutMs) : undefined;
-    timer?.unref();
     try {
-      const answer = await this.http.open(rangeRequest(fileCap, first, last), { signal: controller.signal });
-      if (answer.status === 416) {
+      const answer = await this.http.open(rangeRequest(fileCap, first, last), { signal, pool: 'download' });
+      try {
+        if (answer.status === 416) return 0;
+        if (answer.status !== 206 && answer.status !== 200) {
+          await this.http.finish(answer); // throws the mapped error
+          throw new GridError('UNAVAILABLE', `unexpected HTTP ${answer.status} for a ranged read`);
+        }
+        let skip = 0;
+        if (answer.status === 206) {
+          const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(answer.headers['content-range'] ?? '');
+          if (!m || Number(m[1]) !== first) throw new GridError('UNAVAILABLE', 'unexpected answer from the Tahoe-LAFS node: wrong Content-Range');
+        } else {
+          skip = first;
+        }
+        let delivered = 0;
+        for await (const raw of answer.body as AsyncIterable<Buffer>) {
+          let chunk = raw;
+          if (skip > 0) {
+            if (chunk.length <= skip) {
+              skip -= chunk.length;
+              continue;
+            }
+            chunk = chunk.subarray(skip);
+            skip = 0;
+          }
+          const n = Math.min(chunk.length, want - delivered);
+          sink(n === chunk.length ? chunk : chunk.subarray(0, n));
+          delivered += n;
+          if (delivered === want) break;
+        }
+        return delivered;
+      } finally {
         discard(answer.body);
         answer.release();
-        return Buffer.alloc(0);
       }
-      if (answer.status !== 206 && answer.status !== 200) {
-        await this.http.finish(answer); // throws the mapped error
-        throw new GridError('UNAVAILABLE', `unexpected HTTP ${answer.status} for a ranged read`);
-      }
-      let skip = 0;
-      if (answer.status === 206) {
-        const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(answer.headers['content-range'] ?? '');
-        if (!m || Number(m[1]) !== first) {
-          discard(answer.body);
-          answer.release();
-          throw new GridError('UNAVAILABLE', 'unexpected answer from the Tahoe-LAFS node: wrong Content-Range');
-        }
-      } else {
-        skip = first;
-      }
-      return await collect(answer.body, skip, want).finally(() => answer.release());
     } catch (err) {
-      throw this.http.unavailable(err, timedOut);
-    } finally {
-      if (timer) clearTimeout(timer);
+      throw this.http.unavailable(err);
     }
   }
 
@@ -582,28 +594,4 @@ export class WebApiGrid implements Grid {
   async diskUsage(): Promise<DiskUsage> {
     return { ...DISK_USAGE };
   }
-}
-
-/** Reads `want` bytes after skipping `skip` from a body, then lets go of the rest. */
-async function collect(body: Readable, skip: number, want: number): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(want);
-  let filled = 0;
-  let toSkip = skip;
-  for await (const raw of body as AsyncIterable<Buffer>) {
-    let chunk = raw;
-    if (toSkip > 0) {
-      if (chunk.length <= toSkip) {
-        toSkip -= chunk.length;
-        continue;
-      }
-      chunk = chunk.subarray(toSkip);
-      toSkip = 0;
-    }
-    const n = Math.min(chunk.length, want - filled);
-    chunk.copy(out, filled, 0, n);
-    filled += n;
-    if (filled === want) break;
-  }
-  discard(body);
-  return filled === want ? out : out.subarray(0, filled);
 }

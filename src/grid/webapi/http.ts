@@ -22,6 +22,8 @@ export interface HttpOptions {
   maxRequests: number;
   /** Streaming uploads and mutable publishes in flight at once (each holds a connection long). */
   maxStreams: number;
+  /** Ranged downloads in flight at once, over all readers (each holds a connection while it streams). */
+  maxDownloads: number;
 }
 
 export interface Answer {
@@ -55,7 +57,7 @@ export interface StreamOptions {
   /** How long to wait for headers once the body has been sent. */
   headersTimeoutMs?: number;
   /** Which concurrency pool the request counts against ('none': the caller bounds it). */
-  pool?: 'request' | 'stream' | 'none';
+  pool?: 'request' | 'stream' | 'download' | 'none';
 }
 
 const DEFAULT_MAX_BODY = 64 * 1024 * 1024;
@@ -120,6 +122,7 @@ export class TahoeHttp {
   private readonly agent: Agent;
   private readonly requests: Limiter;
   private readonly streams: Limiter;
+  private readonly downloads: Limiter;
   private closed = false;
 
   constructor(baseUrl: string, readonly options: HttpOptions) {
@@ -130,7 +133,7 @@ export class TahoeHttp {
     this.agent = new Agent({
       // Enough for every pool at once (a mutable publish holds a GET and a PUT), so no request
       // that holds a slot ever waits for a connection held by one that waits for a slot.
-      connections: Math.max(options.maxConnections, options.maxRequests + 2 * options.maxStreams),
+      connections: Math.max(options.maxConnections, options.maxRequests + 2 * options.maxStreams + options.maxDownloads),
       pipelining: 1,
       keepAliveTimeout: 10_000,
       keepAliveMaxTimeout: 60_000,
@@ -140,6 +143,7 @@ export class TahoeHttp {
     });
     this.requests = new Limiter(options.maxRequests);
     this.streams = new Limiter(options.maxStreams);
+    this.downloads = new Limiter(options.maxDownloads);
   }
 
   /** Turns a failure of the exchange itself (not an HTTP error status) into UNAVAILABLE. */
@@ -228,7 +232,7 @@ export class TahoeHttp {
    * stream that fails after `idleTimeoutMs` without data. The caller reads it and releases.
    */
   async open(req: WebRequest, opts: StreamOptions = {}): Promise<OpenAnswer> {
-    const limiter = opts.pool === 'stream' ? this.streams : opts.pool === 'none' ? undefined : this.requests;
+    const limiter = opts.pool === 'stream' ? this.streams : opts.pool === 'download' ? this.downloads : opts.pool === 'none' ? undefined : this.requests;
     let release: (() => void) | undefined;
     try {
       release = limiter ? await limiter.acquire(opts.signal) : () => {};
