@@ -1,7 +1,9 @@
 // lafsd run on the web-API backend when its Tahoe node goes away mid-session: the node refusing
 // connections (stopped), answering 5xx, and not answering at all. SFTP clients get FX_FAILURE
-// and FTP clients 450/451, in bounded time, with a plain message (no HTML page, no cap); lafsd
-// keeps running, and the very same sessions work again as soon as the node is back.
+// and FTP clients 451, in bounded time, with a plain message (no HTML page, no cap); lafsd
+// keeps running, and the very same sessions work again as soon as the node is back. Every FTP
+// client tried (curl, lftp, wget, ftplib, rclone, basic-ftp) reports the outage as a failure,
+// never as an empty directory.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
@@ -11,7 +13,11 @@ import { OpenFlags, StatusCode } from '../../src/sftp/index.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { startLafsd } from '../helpers/lafsd.js';
 import { SftpTestClient } from '../helpers/sftp-client.js';
-import { RawFtp, curl, dataConnect, type Reply } from './ftp-harness.js';
+import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Client as BasicFtp } from 'basic-ftp';
+import { tempDir } from '../helpers/tmp.js';
+import { RawFtp, curl, dataConnect, lftp, run, type Reply } from './ftp-harness.js';
 
 const { READ, WRITE, CREAT, TRUNC } = OpenFlags;
 const node = await startLafsd({ backend: 'webapi' });
@@ -69,9 +75,9 @@ async function sftpFails(c: SftpTestClient, what: string, req: Parameters<SftpTe
   return s.message;
 }
 
-/** An FTP reply that must be 450 or 451 with a clean text. */
+/** An FTP reply that must be 451 (a 450 reads as "no files" to curl) with a clean text. */
 function ftpFailed(what: string, r: Reply): void {
-  assert.ok(r.code === 450 || r.code === 451, `${what}: ${r.lines.join(' | ')}`);
+  assert.equal(r.code, 451, `${what}: ${r.lines.join(' | ')}`);
   assert.doesNotMatch(r.lines.join('\n'), NO_HTML_NO_CAP, what);
 }
 
@@ -107,7 +113,7 @@ function assertAlive(): void {
   assert.doesNotMatch(node.log(), /URI:/, 'no cap in the log');
 }
 
-test('the node stops mid-session: SFTP FX_FAILURE and FTP 450/451 at once; the same sessions work again after restart', { timeout: 60_000 }, async () => {
+test('the node stops mid-session: SFTP FX_FAILURE and FTP 451 at once; the same sessions work again after restart', { timeout: 60_000 }, async () => {
   const data = pseudoRandom('outage', 3 * 1024 * 1024 + 5);
   const { client, c } = await sftpSession();
   await c.writeFile('kept.bin', data);
@@ -204,5 +210,71 @@ test('the node stops answering: errors within the request timeout, then everythi
   assert.equal((await f.cmd('MKD hung-ftp')).code, 257);
   f.close();
   client.end();
+  assertAlive();
+});
+
+test('an outage is a failure in every FTP client, never an empty directory: curl, lftp, wget, ftplib, rclone, basic-ftp', { timeout: 120_000 }, async () => {
+  const local = tempDir('lafsd-outage-clients-');
+  const url = (p: string) => `ftp://${ALICE.user}:${encodeURIComponent(ALICE.password)}@127.0.0.1:${node.ftpPort}${p}`;
+  const up = await curl(['--ftp-create-dirs', '-T', '-', url('/synced/a.txt')], { input: Buffer.from('kept\n') });
+  assert.equal(up.code, 0, up.stderr);
+  // Local copies that a sync tool would delete if it took the outage for an empty directory.
+  const mirrors = ['lftp', 'rclone', 'wget'].map((name) => {
+    const dir = join(local, name);
+    mkdirSync(dir);
+    writeFileSync(join(dir, 'a.txt'), 'kept\n');
+    return dir;
+  });
+  const [lftpDir, rcloneDir] = mirrors as [string, string, string];
+  await fake.stop();
+  await new Promise((r) => setTimeout(r, 3_500)); // past the listing cache: the clients must ask the node
+  try {
+    // curl's LIST and NLST (of the root, and with --ftp-method nocwd of a folder; by default
+    // curl first sends CWD, which fails too: exit 9).
+    for (const args of [[url('/')], ['-l', url('/')], ['--ftp-method', 'nocwd', url('/synced/')], ['--ftp-method', 'nocwd', '-l', url('/synced/')]]) {
+      const c = await curl(args);
+      assert.deepEqual([c.code, c.stdout.length], [19, 0], `curl ${args.join(' ')}: ${c.stderr}`);
+      assert.match(c.stderr, /RETR response: 451/);
+    }
+    assert.equal((await curl([url('/synced/')])).code, 9, 'curl: CWD refused');
+    const l = await lftp(node.ftpPort!, ALICE, `set net:max-retries 1; set net:reconnect-interval-base 1; mirror --delete synced ${JSON.stringify(lftpDir)}`);
+    assert.notEqual(l.code, 0, 'lftp mirror');
+    assert.match(l.stderr, /451 the Tahoe-LAFS node/);
+    const w = await run('wget', ['-q', '--tries=1', '-r', '-nH', '-P', join(local, 'wget'), url('/synced/')], { timeoutMs: 60_000 });
+    assert.notEqual(w.code, 0, 'wget -r');
+    const py = await run('/usr/bin/python3', ['-c', `
+import ftplib, sys
+f = ftplib.FTP()
+f.connect('127.0.0.1', ${node.ftpPort})
+f.login(${JSON.stringify(ALICE.user)}, ${JSON.stringify(ALICE.password)})
+for call in (lambda: f.nlst('synced'), lambda: f.retrlines('LIST synced'), lambda: list(f.mlsd('synced'))):
+    try:
+        call()
+        print('no error'); sys.exit(1)
+    except ftplib.error_temp as e:
+        print(str(e)[:3])
+`]);
+    assert.equal(py.code, 0, py.stdout.toString() + py.stderr);
+    assert.deepEqual(py.stdout.toString().split(/\s+/).filter(Boolean), ['451', '451', '451'], 'ftplib: error_temp 451 for NLST, LIST, MLSD');
+    const obscured = (await run('rclone', ['obscure', ALICE.password])).stdout.toString().trim();
+    const r = await run('rclone', [
+      'sync', '--retries', '1', '--low-level-retries', '1', '--ftp-host', '127.0.0.1', '--ftp-port', String(node.ftpPort), '--ftp-user', ALICE.user,
+      '--ftp-pass', obscured, ':ftp:synced', rcloneDir,
+    ], { timeoutMs: 60_000, env: { ...process.env, RCLONE_CONFIG: join(local, 'rclone.conf') } });
+    assert.notEqual(r.code, 0, 'rclone sync');
+    assert.match(r.stderr, /451 the Tahoe-LAFS node/);
+    const client = new BasicFtp(15_000);
+    try {
+      await client.access({ host: '127.0.0.1', port: node.ftpPort!, user: ALICE.user, password: ALICE.password });
+      await assert.rejects(client.list('/synced'), (e: { code?: number }) => e.code === 451);
+    } finally {
+      client.close();
+    }
+    for (const dir of mirrors) assert.deepEqual(readdirSync(dir), ['a.txt'], `nothing deleted in ${dir}`);
+  } finally {
+    await fake.restart();
+  }
+  const back = await curl(['-l', url('/synced/')]);
+  assert.equal(back.stdout.toString().trim(), 'a.txt', 'listed again once the node is back');
   assertAlive();
 });
