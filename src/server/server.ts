@@ -71,7 +71,21 @@ export class SessionFactory {
 }
 
 export async function startServer(config: NodeConfig, logger: Logger): Promise<RunningServer> {
-  const grid = await openGrid(config);
+  // A Tahoe-LAFS node that does not answer yet does not stop the servers: clients get clear
+  // errors until it does, and the log says when it is ready.
+  const gridLog = logger.child({ component: 'grid' });
+  let unavailableLogged = false;
+  const grid = await openGrid(config, {
+    background: {
+      unavailable: (err, retryInMs) => {
+        if (!unavailableLogged) gridLog.warn({ reason: err.message }, 'the Tahoe-LAFS node does not answer: serving, with errors for every operation, until it does');
+        else gridLog.debug({ reason: err.message, retryInSeconds: retryInMs / 1000 }, 'the Tahoe-LAFS node still does not answer');
+        unavailableLogged = true;
+      },
+      ready: () => gridLog.info({ url: config.lafsd.webapiUrl ?? config.nodeUrl }, 'Tahoe-LAFS node ready'),
+      failed: (err) => gridLog.error({ reason: err.message }, 'the web-API URL does not lead to a Tahoe-LAFS node'),
+    },
+  });
   const spillDir = join(config.basedir, 'tmp');
   // Temporary files of a previous run are ciphertext under keys that died with it: remove them.
   await fsp.rm(spillDir, { recursive: true, force: true });

@@ -92,3 +92,71 @@ export async function onRealGrid(title: string, load: () => Promise<unknown>): P
     await load();
   });
 }
+
+export interface ExtraClientNode {
+  /** Web-API base URL of the new node. */
+  url: string;
+  stop(): Promise<void>;
+}
+
+/**
+ * A second Tahoe-LAFS client node on the same grid (same introducer, same encoding), made with
+ * the grid's own `tahoe` (grid.env's TAHOE) in a temp folder and run until `stop()`: two lafsd
+ * gateways on two client nodes of one grid. Undefined (with the reason) when the grid did not
+ * come from a grid.env that names its tahoe and its client node.
+ */
+export async function startExtraClient(grid: RealGrid): Promise<ExtraClientNode | string> {
+  const { spawn, execFile } = await import('node:child_process');
+  const { mkdtempSync, rmSync, writeFileSync } = await import('node:fs');
+  const { tmpdir } = await import('node:os');
+  const { promisify } = await import('node:util');
+  const run = promisify(execFile);
+  const tahoe = grid.env.TAHOE;
+  const nodeDir = grid.env.TAHOE_NODE_DIR;
+  if (!tahoe || !nodeDir) return `${grid.source} does not name the tahoe command and its client node (TAHOE, TAHOE_NODE_DIR)`;
+  const furl = /furl:\s*(pb:\/\/\S+)/.exec(readFileSync(join(nodeDir, 'private', 'introducers.yaml'), 'utf8'))?.[1];
+  if (!furl) return `no introducer FURL in ${nodeDir}/private/introducers.yaml`;
+  const dir = join(mkdtempSync(join(tmpdir(), 'lafsd-tahoe-client2-')), 'client2');
+  const happy = grid.env.SHARES_HAPPY ?? '3';
+  await run(tahoe, [
+    'create-client', '--nickname=lafsd-test-client2', `--introducer=${furl}`, '--webport=tcp:0:interface=127.0.0.1',
+    `--shares-needed=${grid.env.SHARES_NEEDED ?? '2'}`, `--shares-happy=${happy}`, `--shares-total=${grid.env.SHARES_TOTAL ?? '3'}`, dir,
+  ]);
+  const cfgPath = join(dir, 'tahoe.cfg');
+  if ((grid.env.STORAGE_PROTOCOL ?? 'foolscap') === 'foolscap') {
+    writeFileSync(cfgPath, readFileSync(cfgPath, 'utf8').replace(/^\[client\]\n/m, '[client]\nforce_foolscap = true\n'));
+  }
+  const child = spawn(tahoe, ['run', '--allow-stdin-close', dir], { stdio: 'ignore', detached: true });
+  const exited = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+  const stop = async () => {
+    if (child.exitCode === null && child.signalCode === null) {
+      process.kill(-child.pid!, 'SIGTERM');
+      const killer = setTimeout(() => process.kill(-child.pid!, 'SIGKILL'), 15_000);
+      await exited;
+      clearTimeout(killer);
+    }
+    rmSync(join(dir, '..'), { recursive: true, force: true });
+  };
+  try {
+    const deadline = Date.now() + 120_000;
+    for (;;) {
+      if (child.exitCode !== null) throw new Error(`the second Tahoe client node exited ${child.exitCode}`);
+      if (Date.now() > deadline) throw new Error('the second Tahoe client node did not connect to its storage servers in 120 s');
+      const url = existsSync(join(dir, 'node.url')) ? readFileSync(join(dir, 'node.url'), 'utf8').trim() : '';
+      if (url) {
+        try {
+          const res = await fetch(`${url.replace(/\/?$/, '/')}?t=json`, { signal: AbortSignal.timeout(5000) });
+          const body = (await res.json()) as { servers?: Array<{ connection_status?: string }> };
+          const connected = (body.servers ?? []).filter((s) => s.connection_status?.startsWith('Connected')).length;
+          if (connected >= Number(happy)) return { url: url.replace(/\/?$/, '/'), stop };
+        } catch {
+          // not answering yet
+        }
+      }
+      await new Promise((r) => setTimeout(r, 500));
+    }
+  } catch (err) {
+    await stop();
+    throw err;
+  }
+}

@@ -11,7 +11,7 @@ import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import { OpenFlags, StatusCode } from '../../src/sftp/index.js';
 import { pseudoRandom } from '../helpers/data.js';
-import { startLafsd } from '../helpers/lafsd.js';
+import { runLafsd, startLafsd } from '../helpers/lafsd.js';
 import { SftpTestClient } from '../helpers/sftp-client.js';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -20,13 +20,15 @@ import { tempDir } from '../helpers/tmp.js';
 import { RawFtp, curl, dataConnect, lftp, run, type Reply } from './ftp-harness.js';
 
 const { READ, WRITE, CREAT, TRUNC } = OpenFlags;
-const node = await startLafsd({ backend: 'webapi' });
+/** [lafsd] webapi.timeout of this node: the bound on any wait for a node that does not answer. */
+const TIMEOUT_S = 3;
+const node = await startLafsd({ backend: 'webapi', config: { lafsd: `webapi.timeout = ${TIMEOUT_S}s` } });
 const fake = node.fake!;
 const ALICE = { user: node.user, password: node.password };
 /** What a refused or failed request may take before the client hears back. */
 const REFUSED_BOUND_MS = 5_000;
-/** The backend's request timeout (30 s) plus slack for a loaded machine. */
-const HANG_BOUND_MS = 45_000;
+/** webapi.timeout (and one status-page probe interval) plus slack for a loaded machine. */
+const HANG_BOUND_MS = TIMEOUT_S * 1000 * 1.5 + 5_000;
 const NO_HTML_NO_CAP = /<[a-z!/]|URI:|URI%3A|[a-z2-7]{26}:[a-z2-7]{52}|Traceback/i;
 
 async function sftpSession(): Promise<{ client: ssh2.Client; c: SftpTestClient }> {
@@ -190,7 +192,7 @@ test('the node answers 5xx: one failed request is one clean error, the next requ
   assertAlive();
 });
 
-test('the node stops answering: errors within the request timeout, then everything works again', { timeout: 120_000 }, async () => {
+test('the node stops answering: errors within webapi.timeout, then everything works again', { timeout: 120_000 }, async () => {
   const { client, c } = await sftpSession();
   const f = await ftpSession();
   fake.setDelay(Infinity);
@@ -277,4 +279,64 @@ for call in (lambda: f.nlst('synced'), lambda: f.retrlines('LIST synced'), lambd
   const back = await curl(['-l', url('/synced/')]);
   assert.equal(back.stdout.toString().trim(), 'a.txt', 'listed again once the node is back');
   assertAlive();
+});
+
+test('the node hangs after receiving a whole upload: SFTP CLOSE and the end of an FTP STOR fail within webapi.timeout, and nothing is linked', { timeout: 120_000 }, async () => {
+  const { client, c } = await sftpSession();
+  const f = await ftpSession();
+  const data = pseudoRandom('hang-after-upload', 2 * 1024 * 1024);
+  try {
+    const h = await c.open('hung-upload.bin', WRITE | CREAT | TRUNC);
+    for (let off = 0; off < data.length; off += 32768) await c.write(h, off, data.subarray(off, off + 32768));
+    fake.onNextUploadCommit('hang');
+    const t0 = Date.now();
+    const msg = await sftpFails(c, 'close after the whole upload', { type: 'close', handle: h }, HANG_BOUND_MS);
+    assert.match(msg, new RegExp(`no answer within ${TIMEOUT_S} s`), msg);
+    assert.ok(Date.now() - t0 >= TIMEOUT_S * 1000 - 200, 'waited for the node first');
+    fake.unfreeze();
+    fake.onNextUploadCommit('hang');
+    const t1 = Date.now();
+    const stored = await stor(f, 'hung-ftp.bin', data, HANG_BOUND_MS);
+    assert.equal(stored.code, 451, stored.lines.join(' | '));
+    assert.match(stored.text, new RegExp(`no answer within ${TIMEOUT_S} s`));
+    assert.ok(Date.now() - t1 < HANG_BOUND_MS);
+  } finally {
+    fake.unfreeze();
+  }
+  await fake.stop(); // the held requests go with their connections
+  await fake.restart();
+  // A slow but working node is waited for: three timeouts long, with its progress showing.
+  fake.onNextUploadCommit(TIMEOUT_S * 3000);
+  const slow = await c.open('slow-upload.bin', WRITE | CREAT | TRUNC);
+  for (let off = 0; off < data.length; off += 32768) await c.write(slow, off, data.subarray(off, off + 32768));
+  await c.close(slow);
+  assert.deepEqual(await c.readFile('slow-upload.bin'), data);
+  assert.equal(await c.status({ type: 'stat', path: Buffer.from('hung-upload.bin') }), StatusCode.NO_SUCH_FILE, 'a failed close links nothing');
+  assert.equal((await f.cmd('SIZE hung-ftp.bin')).code, 550, 'a failed STOR links nothing');
+  f.close();
+  client.end();
+  assertAlive();
+});
+
+test('lafsd starts while its Tahoe node is down, says so, serves clear errors, and works once the node answers', { timeout: 120_000 }, async () => {
+  assert.equal(await node.stop('SIGTERM'), 0);
+  await fake.stop();
+  const again = await runLafsd(node.basedir);
+  const waitLog = async (re: RegExp) => {
+    const end = Date.now() + 30_000;
+    while (!re.test(again.log())) {
+      assert.ok(Date.now() < end, `no ${re} in the log:\n${again.log()}`);
+      await new Promise((r) => setTimeout(r, 100));
+    }
+  };
+  await waitLog(/the Tahoe-LAFS node does not answer: serving/);
+  assert.doesNotMatch(again.log(), /Tahoe-LAFS node ready/);
+  const f = await RawFtp.open(again.ftpPort!);
+  await f.login(ALICE);
+  ftpFailed('MKD before the node is up', await f.cmd('MKD early'));
+  await fake.restart();
+  await waitLog(/Tahoe-LAFS node ready/);
+  assert.equal((await f.cmd('MKD early')).code, 257);
+  f.close();
+  assert.equal(await again.stop('SIGTERM'), 0);
 });

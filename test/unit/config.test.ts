@@ -34,7 +34,10 @@ test('an empty file gives every default', () => {
   assert.deepEqual(c, {
     basedir: BASE,
     file: FILE,
-    lafsd: { grid: 'embedded', storeDir: '/srv/node/storage', storeReserve: 64 * 1024 ** 2, maxFileSize: 100 * 1024 ** 3 },
+    lafsd: {
+      grid: 'embedded', webapiTimeout: 30_000, webapiWriteTimeout: 600_000, storeDir: '/srv/node/storage', storeReserve: 64 * 1024 ** 2,
+      maxFileSize: 100 * 1024 ** 3,
+    },
     sftpd: { enabled: false, port: { family: 4, port: 8022, host: '127.0.0.1', text: 'tcp:8022:interface=127.0.0.1' } },
     ftpd: { enabled: false, port: { family: 4, port: 8021, host: '127.0.0.1', text: 'tcp:8021:interface=127.0.0.1' } },
   });
@@ -45,6 +48,9 @@ test('every key is read into the typed config', () => {
 [lafsd]
 grid = webapi
 webapi.url = http://127.0.0.1:3456/
+webapi.directory_url = http://10.0.0.5:3456/
+webapi.timeout = 45s
+webapi.write_timeout = 2m
 store = /var/lib/lafsd
 store.reserve = 16MiB
 max_file_size = 2T
@@ -65,8 +71,13 @@ passive_ports = 50000-50100
 passive_address = 203.0.113.7
 `);
   assert.deepEqual(c.lafsd, {
-    grid: 'webapi', webapiUrl: 'http://127.0.0.1:3456/', storeDir: '/var/lib/lafsd', storeReserve: 16 * 1024 ** 2, maxFileSize: 2 * 1024 ** 4,
+    grid: 'webapi', webapiUrl: 'http://127.0.0.1:3456/', webapiDirectoryUrl: 'http://10.0.0.5:3456/', webapiTimeout: 45_000,
+    webapiWriteTimeout: 120_000, storeDir: '/var/lib/lafsd', storeReserve: 16 * 1024 ** 2, maxFileSize: 2 * 1024 ** 4,
   });
+  assert.deepEqual(problems('[lafsd]\nwebapi.timeout = 5m\nwebapi.write_timeout = 1m\n'), [
+    '/srv/node/tahoe.cfg:3: [lafsd] webapi.write_timeout: must be at least webapi.timeout',
+  ]);
+  assert.match(problems('[lafsd]\nwebapi.timeout = 0s\n')[0] ?? '', /webapi\.timeout/);
   assert.deepEqual(c.sftpd, {
     enabled: true,
     port: { family: 6, port: 2222, host: '::1', text: 'tcp6:2222:interface=\\:\\:1' },
@@ -164,7 +175,7 @@ test('unknown options in our sections and unknown sections are errors', () => {
   assert.deepEqual(problems('[sftpd]\nfoo = 1\n'), [
     `${FILE}:2: [sftpd] contains unknown option 'foo'; accepted: enabled, port, host_pubkey_file, host_privkey_file, accounts.file, accounts.url`,
   ]);
-  assert.match(problems('[lafsd]\nstore_dir = x\n')[0] ?? '', /^\/srv\/node\/tahoe\.cfg:2: \[lafsd\] contains unknown option 'store_dir'; accepted: grid, webapi\.url, store, store\.reserve, max_file_size$/);
+  assert.match(problems('[lafsd]\nstore_dir = x\n')[0] ?? '', /^\/srv\/node\/tahoe\.cfg:2: \[lafsd\] contains unknown option 'store_dir'; accepted: grid, webapi\.url, webapi\.directory_url, webapi\.timeout, webapi\.write_timeout, store, store\.reserve, max_file_size$/);
   const [p] = problems('\n[webui]\nport = 1\n');
   assert.match(p ?? '', /^\/srv\/node\/tahoe\.cfg:2: contains unknown section \[webui\]; lafsd reads \[lafsd\], \[sftpd\], \[ftpd\], \[auth\] and ignores Tahoe-LAFS's own sections/);
   // Section names are case-sensitive, as in Tahoe.

@@ -32,7 +32,8 @@ function synthesized(status: number, reason: string, body: string): Buffer {
 }
 const OKAY = () => synthesized(200, 'OK', 'Okay so I did it.');
 
-const OPTIONS: WebApiGridOptions = { timeoutMs: 5000, cacheTtlMs: 0 };
+// One request per operation as recorded: no read-back of directory updates here (webapi-grid tests it).
+const OPTIONS: WebApiGridOptions = { timeoutMs: 5000, cacheTtlMs: 0, verifyWrites: false };
 
 async function replay(answers: Array<Buffer | (() => Buffer)>, run: (grid: WebApiGrid) => Promise<void>, options: WebApiGridOptions = {}): Promise<CapturedRequest[]> {
   const server = await startReplayServer((_req) => {
@@ -272,12 +273,26 @@ test('deleteChild reads the entry, then t=unlink&name= on the parent cap (#29, #
   });
 });
 
-test('moveChild is one t=relink with to_dir as a cap and an explicit replace (#36)', async () => {
-  const [req] = await replay([recorded(36)], async (grid) => {
-    await grid.moveChild(P.$DOCS!, 'renamed.txt', P.$PHOTOS!, 'moved.txt', false);
+test('moveChild within a directory: the link as listed, then one t=relink with to_dir as a cap and an explicit replace (#30, #36)', async () => {
+  const [json, relink] = await replay([recorded(30), recorded(36)], async (grid) => {
+    await grid.moveChild(P.$DOCS!, 'small.txt', P.$DOCS!, 'moved.txt', false);
   });
+  assertLike(json!, { sample: 30, byCap: P.$DOCS! });
   // The recording addressed both directories by path below $ROOT; the backend uses their caps.
-  assertLike(req!, { sample: 36, byCap: P.$DOCS!, changedQuery: { to_dir: P.$PHOTOS! }, extraQuery: [['replace', 'false']] });
+  assertLike(relink!, { sample: 36, byCap: P.$DOCS!, changedQuery: { from_name: 'small.txt', to_dir: P.$DOCS! }, extraQuery: [['replace', 'false']] });
+});
+
+test('moveChild across directories: set_children on the target with the listed caps and metadata, then t=unlink on the source', async () => {
+  const [, set_, unlink] = await replay([recorded(30), OKAY(), recorded(43)], async (grid) => {
+    await grid.moveChild(P.$DOCS!, 'small.txt', P.$PHOTOS!, 'moved.txt', 'only-files');
+  });
+  assert.deepEqual(splitTarget(set_!.target), { segments: ['uri', P.$PHOTOS], query: [['t', 'set_children'], ['replace', 'only-files']] });
+  const body = JSON.parse(set_!.body.toString()) as Record<string, [string, { ro_uri?: string; metadata?: Record<string, unknown> }]>;
+  assert.deepEqual(Object.keys(body), ['moved.txt']);
+  assert.equal(body['moved.txt']![0], 'filenode');
+  assert.match(body['moved.txt']![1].ro_uri!, /^URI:/);
+  assert.equal(body['moved.txt']![1].metadata!.tahoe, undefined, 'user metadata only');
+  assertLike(unlink!, { sample: 43, byCap: P.$DOCS!, changedQuery: { name: 'small.txt' } });
 });
 
 test('patchMetadata: t=json, then set_children with the caps as listed and the full new metadata', async () => {
