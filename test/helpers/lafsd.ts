@@ -165,3 +165,26 @@ export async function runLafsd(basedir: string, options: { env?: NodeJS.ProcessE
 export function sshOptions(node: Lafsd): string[] {
   return ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-i', node.keyFile, '-P', String(node.sftpPort)];
 }
+
+/**
+ * Another `lafsd run` gateway for the same accounts as `first`: a fresh node directory with the
+ * same accounts file and SSH host key (as gateways behind one load balancer must have), on the
+ * web-API at `webapiUrl` (default: `first`'s), with extra [lafsd] settings. Stopped when the test
+ * file ends.
+ */
+export async function startGateway(first: Lafsd, options: { webapiUrl?: string; lafsd?: string } = {}): Promise<RunningLafsd & { basedir: string }> {
+  const basedir = join(tempDir('lafsd-gateway-'), 'node');
+  await lafsdOk(['init', basedir, '--sftp-port', 'tcp:0:interface=127.0.0.1', '--ftp-port', 'tcp:0:interface=127.0.0.1']);
+  const cfgPath = join(basedir, 'tahoe.cfg');
+  const firstCfg = readFileSync(join(first.basedir, 'tahoe.cfg'), 'utf8');
+  const url = options.webapiUrl ?? /^webapi\.url = (.*)$/m.exec(firstCfg)?.[1];
+  if (!url) throw new Error('the first gateway has no webapi.url');
+  let cfg = readFileSync(cfgPath, 'utf8').replace(/^grid = embedded$/m, `grid = webapi\nwebapi.url = ${url}${options.lafsd ? `\n${options.lafsd}` : ''}`);
+  cfg = cfg.replace(/(\[ftpd\][^[]*?)enabled = \w+/, `$1enabled = ${/\[ftpd\][^[]*enabled\s*=\s*true/.test(firstCfg)}`);
+  writeFileSync(cfgPath, cfg);
+  for (const f of ['private/accounts', 'private/ssh_host_ed25519_key', 'private/ssh_host_ed25519_key.pub']) {
+    writeFileSync(join(basedir, f), readFileSync(join(first.basedir, f)), { mode: f.endsWith('.pub') ? 0o644 : 0o600 });
+  }
+  const run = await runLafsd(basedir);
+  return { ...run, basedir };
+}
