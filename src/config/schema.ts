@@ -100,6 +100,8 @@ export const SCHEMA = {
       'Failed logins allowed on one SFTP or FTP connection before it is closed (scored as too_many_attempts).'),
     loginGraceTime: opt('login_grace_time', t.duration({ minMs: 1000, maxMs: 3_600_000 }), '120s',
       'Time from connect to a successful login before the connection is closed (scored as grace_timeout).'),
+    proxyProtocol: opt('proxy_protocol', t.ipAddressList, undefined,
+      'Addresses of TCP load balancers (HAProxy `send-proxy` or `send-proxy-v2`) in front of the SFTP and FTP ports and FTP\'s passive ports: their connections must start with a PROXY protocol header (v1 or v2), whose client address then counts for the defender, the per-address limits, the logs and FTP\'s data-connection checks. Other addresses connect directly. Unset: no balancer.'),
     maxStartups: opt('max_startups', t.maxStartups, '10:30:100',
       'Connections not yet logged in, in total, as OpenSSH MaxStartups: from `start` on, new ones are refused with probability `rate`%, rising to 100% at `full`; a single number is a hard limit.'),
     maxStartupsPerAddress: opt('max_startups_per_address', t.integer({ max: 100_000 }), '10',

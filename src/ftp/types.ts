@@ -3,6 +3,7 @@ import type { Account, Authenticator, Defender } from '../auth/types.js';
 import type { VfsSession } from '../vfs/index.js';
 import type { TlsMaterial, TlsMode } from './tls.js';
 import type { PortRange } from './data.js';
+import type { ProxyTrust } from '../util/proxy-protocol.js';
 
 import type { Logger } from '../util/logger.js';
 
@@ -47,6 +48,8 @@ export interface FtpServerOptions {
   passiveAddress?: string;
   limits?: Partial<FtpLimits>;
   logger: Logger;
+  /** Load balancers whose connections (control and passive data) start with a PROXY protocol header naming the client. */
+  proxy?: ProxyTrust;
 }
 
 export interface RunningFtpServer {

@@ -13,6 +13,7 @@ import { runSftpSession } from '../sftp/session.js';
 import { AccountUsage, countTree, DEFAULT_MAX_FILE_SIZE, OpenFiles, VfsSession } from '../vfs/index.js';
 import { AccountSources } from './accounts.js';
 import type { Logger } from './log.js';
+import { ProxyTrust } from '../util/proxy-protocol.js';
 
 /** [auth] max_auth_tries and login_grace_time, enforced per connection by both frontends. */
 interface LoginLimits {
@@ -96,6 +97,7 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
   const sources = new AccountSources(logger.child({ component: 'accounts' }), auth.url, auth.watchAccountsFile);
   const defender = new LoginDefender({ ...auth.defender, logger: logger.child({ component: 'defender' }) });
   const loginLimits = { maxAuthTries: auth.maxAuthTries, loginGraceMs: auth.loginGraceMs };
+  const proxy = new ProxyTrust(auth.proxyProtocolFrom);
   const stops: (() => Promise<void>)[] = [];
   const running: RunningServer = {
     grid,
@@ -113,12 +115,12 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
   };
   try {
     if (config.sftpd.enabled) {
-      const ssh = await startSftp(config, grid, sessions, sources, defender, loginLimits, logger.child({ frontend: 'sftp' }));
+      const ssh = await startSftp(config, grid, sessions, sources, defender, loginLimits, proxy, logger.child({ frontend: 'sftp' }));
       stops.push(() => ssh.close());
       running.sftp = ssh.address;
     }
     if (config.ftpd.enabled) {
-      const ftp = await startFtp(config, sessions, sources, defender, loginLimits, logger.child({ frontend: 'ftp' }));
+      const ftp = await startFtp(config, sessions, sources, defender, loginLimits, proxy, logger.child({ frontend: 'ftp' }));
       stops.push(() => ftp.close());
       running.ftp = ftp.address;
     }
@@ -131,7 +133,7 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
 
 async function startSftp(
   config: NodeConfig, grid: Grid, sessions: SessionFactory, sources: AccountSources, defender: LoginDefender,
-  loginLimits: LoginLimits, logger: Logger,
+  loginLimits: LoginLimits, proxy: ProxyTrust, logger: Logger,
 ): Promise<RunningSshServer> {
   const s = config.sftpd;
   const hostKeys = await loadHostKeys(s.hostPrivkeyFile!, s.hostPubkeyFile);
@@ -144,6 +146,7 @@ async function startSftp(
     authenticator,
     defender,
     limits: loginLimits,
+    ...(proxy.enabled ? { proxy } : {}),
     logger,
     onSftp: (channel, info) => {
       const vfs = sessions.open(info.account, 'sftp', info.remoteAddress);
@@ -165,7 +168,7 @@ async function startSftp(
 
 async function startFtp(
   config: NodeConfig, sessions: SessionFactory, sources: AccountSources, defender: LoginDefender,
-  loginLimits: LoginLimits, logger: Logger,
+  loginLimits: LoginLimits, proxy: ProxyTrust, logger: Logger,
 ): Promise<RunningFtpServer> {
   const settings = await ftpSettings(config.ftpd); // listeners, TLS material, passive ports, timeouts
   return startFtpServer({
@@ -174,6 +177,7 @@ async function startFtp(
     defender,
     openSession: (account, remoteAddress) => sessions.open(account, 'ftp', remoteAddress),
     limits: { ...settings.limits, ...loginLimits },
+    ...(proxy.enabled ? { proxy } : {}),
     logger,
   });
 }

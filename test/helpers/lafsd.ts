@@ -172,7 +172,7 @@ export function sshOptions(node: Lafsd): string[] {
  * web-API at `webapiUrl` (default: `first`'s), with extra [lafsd] settings. Stopped when the test
  * file ends.
  */
-export async function startGateway(first: Lafsd, options: { webapiUrl?: string; lafsd?: string } = {}): Promise<RunningLafsd & { basedir: string }> {
+export async function startGateway(first: Lafsd, options: { webapiUrl?: string; lafsd?: string; config?: Record<string, string> } = {}): Promise<RunningLafsd & { basedir: string }> {
   const basedir = join(tempDir('lafsd-gateway-'), 'node');
   await lafsdOk(['init', basedir, '--sftp-port', 'tcp:0:interface=127.0.0.1', '--ftp-port', 'tcp:0:interface=127.0.0.1']);
   const cfgPath = join(basedir, 'tahoe.cfg');
@@ -181,6 +181,7 @@ export async function startGateway(first: Lafsd, options: { webapiUrl?: string; 
   if (!url) throw new Error('the first gateway has no webapi.url');
   let cfg = readFileSync(cfgPath, 'utf8').replace(/^grid = embedded$/m, `grid = webapi\nwebapi.url = ${url}${options.lafsd ? `\n${options.lafsd}` : ''}`);
   cfg = cfg.replace(/(\[ftpd\][^[]*?)enabled = \w+/, `$1enabled = ${/\[ftpd\][^[]*enabled\s*=\s*true/.test(firstCfg)}`);
+  for (const [section, text] of Object.entries(options.config ?? {})) cfg = appendToSection(cfg, section, text);
   writeFileSync(cfgPath, cfg);
   for (const f of ['private/accounts', 'private/ssh_host_ed25519_key', 'private/ssh_host_ed25519_key.pub']) {
     writeFileSync(join(basedir, f), readFileSync(join(first.basedir, f)), { mode: f.endsWith('.pub') ? 0o644 : 0o600 });

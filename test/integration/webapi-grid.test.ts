@@ -359,3 +359,25 @@ test('an upload is bounded after its last byte: a hung node fails it after the t
     assert.deepEqual(await get(grid, cap), data);
   }, { timeoutMs: 1000, idleTimeoutMs: 1000 });
 });
+
+test('a name missing from a cached listing over a second old is looked up afresh: a file stored through another gateway is found by name at once', async () => {
+  await withNode(async (grid, node) => {
+    const other = new WebApiGrid(node.url, { cacheTtlMs: 0 });
+    try {
+      const root = await grid.createDirectory();
+      assert.deepEqual(await grid.list(root), []);
+      await other.setChild(root, 'x', literalCap(Buffer.from('x')), { replace: false });
+      assert.equal(await grid.getChild(root, 'x'), undefined, 'a listing fetched just now is trusted');
+      await new Promise((r) => setTimeout(r, 1100));
+      node.resetLog();
+      assert.equal((await grid.getChild(root, 'x'))?.node.cap, literalCap(Buffer.from('x')));
+      assert.equal(node.requests.length, 1, 'one fresh listing');
+      assert.deepEqual((await grid.list(root)).map((e) => e.name), ['x'], 'and the cache has it now');
+      node.resetLog();
+      assert.equal(await grid.getChild(root, 'y'), undefined);
+      assert.equal(node.requests.length, 0, 'a fresh listing is not fetched again for a miss');
+    } finally {
+      await other.close();
+    }
+  }, { cacheTtlMs: 60_000 });
+});

@@ -75,6 +75,9 @@ export const DEFAULTS = {
   verifyWrites: true,
 } as const;
 
+/** A name missing from a cached listing older than this is looked up in a fresh one (getChild). */
+const RECHECK_MISSES_AFTER_MS = 1000;
+
 /** Tries of one directory update (conflicts and lost updates), with back-off in between. */
 const MAX_UPDATE_TRIES = 6;
 
@@ -358,12 +361,20 @@ export class WebApiGrid implements Grid {
     return Promise.all([...raw.children].map(([name, child]) => this.entryOf(name, child, this.opts.mutableSizesInListings)));
   }
 
+  /**
+   * A name missing from a cached listing more than a second old is looked up again in a fresh
+   * one: a file just stored through another gateway (or another Tahoe client) is found at once
+   * when a client asks for it by name; only listings may lag by the cache time.
+   */
   async getChild(dirCap: string, name: string): Promise<DirEntry | undefined> {
     const nfc = validName(name);
     const cap = parseCap(dirCap);
     if (cap.type === 'DIR2-LIT') return this.literalDir(cap).find((e) => e.name === nfc);
     this.kindCheckDir(cap);
-    const child = (await this.rawListing(dirCap)).children.get(nfc);
+    let child = (await this.rawListing(dirCap)).children.get(nfc);
+    if (!child && (this.listings.age(this.listingKey(dirCap).key) ?? 0) > RECHECK_MISSES_AFTER_MS) {
+      child = (await this.rawListing(dirCap, true)).children.get(nfc);
+    }
     return child && this.entryOf(nfc, child, true);
   }
 
