@@ -106,6 +106,17 @@ if (!HAPROXY) {
       await new Promise((r) => setTimeout(r, 6000));
       assert.doesNotMatch(logs(), /"client":"127\.0\.0\.1"[^\n]*(refused by defender|"reason")/, 'the balancer itself is never scored');
       assert.doesNotMatch(lbLog, /is DOWN/, `haproxy never saw a gateway down:\n${lbLog}`);
+      // From a balancer's address, a connection without a PROXY header is dropped unanswered:
+      // anyone there could otherwise pose as any client.
+      const heard = await new Promise<string>((resolve) => {
+        let got = '';
+        const s = connect({ host: '127.0.0.1', port: first.ftpPort! }, () => s.write('USER alice\r\n'));
+        s.on('data', (d: Buffer) => (got += d.toString()));
+        s.on('error', () => {});
+        s.on('close', () => resolve(got));
+      });
+      assert.equal(heard, '', 'no greeting without a header');
+      assert.match(first.log(), /ftp connection from a load balancer without a PROXY header dropped/);
     } finally {
       lb.kill('SIGTERM');
       await lbExited;
