@@ -203,16 +203,17 @@ async function main(): Promise<void> {
     }
 
     const mbps = (bytes: number, ms: number) => bytes / 1e6 / (ms / 1000);
-    const bytesOf = (op: Op) => (op === 'up' || op === 'down' ? SIZE : SMALL_N * SMALL_SIZE);
-    console.log(`\nweb-API ${base}; ${(SIZE / 1048576).toFixed(0)} MiB file and ${SMALL_N} × 4 KiB files; fresh random data per client and round; median of ${ROUNDS} interleaved rounds; MB/s = 10^6 bytes/s`);
-    console.log(`${'client'.padEnd(22)} ${'up MB/s'.padStart(9)} ${'down MB/s'.padStart(10)} ${'small up'.padStart(9)} ${'small down'.padStart(11)}   (median seconds: up, down, small up, small down)`);
+    // Big file: MB/s; small files: files per second.
+    const rate = (op: Op, ms: number) => (op === 'up' || op === 'down' ? mbps(SIZE, ms) : SMALL_N / (ms / 1000));
+    console.log(`\nweb-API ${base}; ${(SIZE / 1048576).toFixed(0)} MiB file and ${SMALL_N} × 4 KiB files; fresh random data per client and round; median of ${ROUNDS} interleaved rounds; MB/s = 10^6 bytes/s, small files in files/s`);
+    console.log(`${'client'.padEnd(22)} ${'up MB/s'.padStart(9)} ${'down MB/s'.padStart(10)} ${'small up/s'.padStart(11)} ${'small down/s'.padStart(13)}   (median seconds: up, down, small up, small down)`);
     const med = new Map<string, Record<Op, number>>();
     for (const c of clients) {
       const t = times.get(c.name)!;
       const m = { up: median(t.up), down: median(t.down), smallUp: median(t.smallUp), smallDown: median(t.smallDown) };
       med.set(c.name, m);
-      const cols = OPS.map((op) => mbps(bytesOf(op), m[op]).toFixed(1));
-      console.log(`${c.name.padEnd(22)} ${cols[0]!.padStart(9)} ${cols[1]!.padStart(10)} ${cols[2]!.padStart(9)} ${cols[3]!.padStart(11)}   (${OPS.map((op) => (m[op] / 1000).toFixed(2)).join(', ')})`);
+      const cols = OPS.map((op) => rate(op, m[op]).toFixed(1));
+      console.log(`${c.name.padEnd(22)} ${cols[0]!.padStart(9)} ${cols[1]!.padStart(10)} ${cols[2]!.padStart(11)} ${cols[3]!.padStart(13)}   (${OPS.map((op) => (m[op] / 1000).toFixed(2)).join(', ')})`);
     }
     // Ratios: the reference's time over ours (above 1: lafsd is faster).
     const ratio = (ours: string, ref: string) => {
