@@ -1,5 +1,6 @@
 // Runs the test lanes with node's own test runner: `unit` (pure code, no network),
-// `integration` (the real server driven by real clients), or both when no lane is named.
+// `integration` (the real server driven by real clients), `tahoe` (the opt-in lane on a real
+// Tahoe-LAFS grid, skipped with a reason when there is none), or all of them when no lane is named.
 // Extra arguments filter test files by substring, e.g. `npm test -- unit caps`.
 import { readdirSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -7,7 +8,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const lanes = ['unit', 'integration'];
+const lanes = ['unit', 'integration', 'tahoe'];
 
 function findTests(dir: string): string[] {
   const out: string[] = [];

@@ -13,6 +13,8 @@ export interface ResolvedAuthConfig {
   /** Enforced by the frontends (per connection). */
   maxAuthTries: number;
   loginGraceMs: number;
+  /** Load balancers that send PROXY protocol headers (both frontends). */
+  proxyProtocolFrom: string[];
   defender: Omit<DefenderOptions, 'now' | 'random' | 'logger'>;
 }
 
@@ -23,6 +25,7 @@ export function authOptions(a: AuthConfig): ResolvedAuthConfig {
     url: { timeoutMs: a.urlTimeout, cacheTtlMs: a.urlCacheTtl, cacheMax: a.urlCacheSize, maxRedirects: a.urlMaxRedirects },
     maxAuthTries: a.maxAuthTries,
     loginGraceMs: a.loginGraceTime,
+    proxyProtocolFrom: [...(a.proxyProtocol ?? [])],
     defender: {
       enabled: a.defenderEnabled,
       threshold: a.defenderThreshold,

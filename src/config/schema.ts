@@ -29,6 +29,12 @@ export const SCHEMA = {
       'Where files are kept: `embedded` is an encrypted store inside BASEDIR that needs no other process; `webapi` uses a running Tahoe-LAFS node through its web-API. In an existing Tahoe-LAFS node directory (one with `node.url`) the default is `webapi` with that URL.'),
     webapiUrl: opt('webapi.url', t.url, undefined,
       'Web-API URL of the Tahoe-LAFS node to use, e.g. `http://127.0.0.1:3456/`; required when `grid = webapi`, unless BASEDIR holds the node\'s `node.url`.'),
+    webapiDirectoryUrl: opt('webapi.directory_url', t.url, undefined,
+      'Web-API URL of the Tahoe-LAFS node that makes every directory change (links, unlinks, renames, mkdir); unset: `webapi.url`. Tahoe serializes the changes of one directory within one node only: gateways on several client nodes of one grid set this to the same node, or concurrent changes of a directory through different nodes can be lost (see "Several gateways").'),
+    webapiTimeout: opt('webapi.timeout', t.duration({ minMs: 1000, maxMs: 3_600_000 }), '30s',
+      'Longest wait for the Tahoe-LAFS node: to connect, to answer a request, between the bytes of a transfer, and (while it stores an upload, publishes a mutable file or updates a directory) to answer its status page or show progress on an upload; then the operation fails as "unavailable" (SFTP failure, FTP 451).'),
+    webapiWriteTimeout: opt('webapi.write_timeout', t.duration({ minMs: 1000, maxMs: 86_400_000 }), '10m',
+      'Longest a directory update, a mutable-file publish, or the storing of an upload whose progress the node does not show may take while the node keeps answering (Tahoe retries a conflicting directory update for about 30 s); uploads the node shows progressing are waited for as long as they progress.'),
     storeDir: opt('store', t.path, 'storage',
       'Folder of the embedded store, relative to BASEDIR unless absolute.'),
     storeReserve: opt('store.reserve', t.byteSize(), '64M',
@@ -110,6 +116,8 @@ export const SCHEMA = {
       'Failed logins allowed on one SFTP or FTP connection before it is closed (scored as too_many_attempts).'),
     loginGraceTime: opt('login_grace_time', t.duration({ minMs: 1000, maxMs: 3_600_000 }), '120s',
       'Time from connect to a successful login before the connection is closed (scored as grace_timeout).'),
+    proxyProtocol: opt('proxy_protocol', t.ipAddressList, undefined,
+      'Addresses of TCP load balancers (HAProxy `send-proxy` or `send-proxy-v2`) in front of the SFTP and FTP ports and FTP\'s passive ports: their connections must start with a PROXY protocol header (v1 or v2), whose client address then counts for the defender, the per-address limits, the logs and FTP\'s data-connection checks. Other addresses connect directly. Unset: no balancer.'),
     maxStartups: opt('max_startups', t.maxStartups, '10:30:100',
       'Connections not yet logged in, in total, as OpenSSH MaxStartups: from `start` on, new ones are refused with probability `rate`%, rising to 100% at `full`; a single number is a hard limit.'),
     maxStartupsPerAddress: opt('max_startups_per_address', t.integer({ max: 100_000 }), '10',
@@ -178,6 +186,9 @@ export function crossKeyProblems(cfg: SchemaConfig, lineOf: LineOf, context: { h
   }
   if (cfg.lafsd.grid === 'webapi' && cfg.lafsd.webapiUrl === undefined && !context.hasNodeUrl) {
     out.push({ line: at('lafsd', 'grid'), message: '[lafsd] webapi.url: required when grid = webapi' });
+  }
+  if (cfg.lafsd.webapiTimeout > cfg.lafsd.webapiWriteTimeout) {
+    out.push({ line: at('lafsd', 'webapi.write_timeout'), message: '[lafsd] webapi.write_timeout: must be at least webapi.timeout' });
   }
   for (const section of ['sftpd', 'ftpd'] as const) {
     const s = cfg[section];

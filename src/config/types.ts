@@ -203,6 +203,16 @@ export const ipAddress: ValueType<string> = {
   },
 };
 
+/** IP addresses separated by commas or spaces (empty: none). */
+export const ipAddressList: ValueType<string[]> = {
+  doc: 'IP addresses',
+  parse(raw) {
+    const items = raw.split(/[\s,]+/).filter(Boolean);
+    const badOne = items.find((a) => !isIP(a));
+    return badOne !== undefined ? bad(`${q(badOne)} is not an IPv4 or IPv6 address`) : ok(items);
+  },
+};
+
 export const string: ValueType<string> = {
   doc: 'text',
   parse: (raw) => ok(raw),

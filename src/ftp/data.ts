@@ -11,6 +11,7 @@
 // the address the control connection reached us on.
 import { createServer, connect, type Server, type Socket } from 'node:net';
 import { normalizeAddress } from '../util/net.js';
+import { PROXY_HEADER_TIMEOUT_MS, readProxyHeader, type ProxyTrust } from '../util/proxy-protocol.js';
 import type { HostPort } from './addresses.js';
 import type { Logger } from './types.js';
 
@@ -56,14 +57,18 @@ export class PassiveListener {
     private readonly peer: string,
     private readonly logger: Logger,
     timeoutMs: number,
+    private readonly proxy?: ProxyTrust,
   ) {
     server.on('connection', (sock) => this.onConnection(sock));
     server.on('error', (err) => this.fail(new DataConnectionError(`passive listener error: ${err.message}`)));
     this.timer = setTimeout(() => this.fail(new DataConnectionError('no data connection arrived in time')), timeoutMs);
   }
 
-  /** Listens on `host` (the control connection's local address) for a connection from `peer`. */
-  static async open(host: string, peer: string, range: PortRange | undefined, timeoutMs: number, logger: Logger): Promise<PassiveListener> {
+  /**
+   * Listens on `host` (the control connection's local address) for a connection from `peer`
+   * (through a load balancer in `proxy`: one whose PROXY header names `peer`).
+   */
+  static async open(host: string, peer: string, range: PortRange | undefined, timeoutMs: number, logger: Logger, proxy?: ProxyTrust): Promise<PassiveListener> {
     const server = createServer({ pauseOnConnect: true });
     const bindHost = normalizeAddress(host);
     if (!range) {
@@ -76,12 +81,22 @@ export class PassiveListener {
       if (!bound) throw new DataConnectionError(`no free port in the passive range ${range.min}-${range.max}`);
     }
     const port = (server.address() as { port: number }).port;
-    return new PassiveListener(server, port, normalizeAddress(peer), logger, timeoutMs);
+    return new PassiveListener(server, port, normalizeAddress(peer), logger, timeoutMs, proxy);
   }
 
   private onConnection(sock: Socket): void {
     sock.on('error', () => {});
-    const from = normalizeAddress(sock.remoteAddress);
+    if (!this.closed && !this.accepted && this.proxy?.trusts(sock.remoteAddress)) {
+      readProxyHeader(sock, PROXY_HEADER_TIMEOUT_MS).then(
+        (source) => this.admit(sock, source?.address ?? normalizeAddress(sock.remoteAddress)),
+        () => sock.destroy(),
+      );
+      return;
+    }
+    this.admit(sock, normalizeAddress(sock.remoteAddress));
+  }
+
+  private admit(sock: Socket, from: string): void {
     if (this.closed || this.accepted) {
       sock.destroy();
       return;

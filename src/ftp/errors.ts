@@ -1,5 +1,13 @@
 // THE table from vfs errors to FTP replies (RFC 959 §4.2 codes). vfs messages are written for
 // clients and never contain caps, so they are shown as they are.
+//
+// A store that cannot be reached is 451 ("local error in processing"), never 450: curl (and
+// rclone, as "directory not found") read a 450 to LIST/NLST as "no files", so a curl-based sync
+// would see an outage as an empty directory and exit 0. Every client tried fails on a 451 with
+// the message shown: curl exit 19 (RETR/LIST) or 18 (STOR), lftp "max-retries exceeded (451 …)",
+// wget exit 4, ftplib error_temp, rclone exit 1, basic-ftp FTPError 451. 421 is not used: it
+// promises that the connection closes (a session works again as soon as the node is back), and
+// curl reports it as "(28) Timeout was reached".
 import { isVfsError, type VfsErrorCode } from '../vfs/index.js';
 
 export interface ErrorReply {
@@ -19,9 +27,9 @@ const TABLE: Record<VfsErrorCode, number> = {
   INVALID_NAME: 553, // "file name not allowed"
   INVALID_ARGUMENT: 550,
   CLOSED: 451,
-  TOO_MANY_OPEN_FILES: 450, // transient: try again later
+  TOO_MANY_OPEN_FILES: 450, // transient: try again later (RETR/STOR only: listings open no files)
   UNSUPPORTED: 504,
-  UNAVAILABLE: 450, // the store cannot be reached right now
+  UNAVAILABLE: 451, // the store cannot be reached right now (see above: not 450)
   NO_SPACE: 452, // "insufficient storage space"
   QUOTA_EXCEEDED: 552, // "exceeded storage allocation"
   FILE_TOO_LARGE: 552,

@@ -3,6 +3,7 @@
 // greeting or TLS work, so a banned or flooding address costs almost nothing.
 import { createServer, type Server, type Socket } from 'node:net';
 import { normalizeAddress } from '../util/net.js';
+import { PROXY_HEADER_TIMEOUT_MS, readProxyHeader } from '../util/proxy-protocol.js';
 import { FtpSession } from './session.js';
 import { FtpTls, type TlsMode } from './tls.js';
 import { DEFAULT_LIMITS, type FtpLimits, type FtpServerOptions, type RunningFtpServer } from './types.js';
@@ -39,7 +40,26 @@ export async function startFtpServer(opts: FtpServerOptions): Promise<RunningFtp
       sock.destroy();
       return;
     }
-    const address = normalizeAddress(raw);
+    if (!opts.proxy?.trusts(raw)) {
+      accept(sock, implicit, normalizeAddress(raw), sock.remotePort ?? 0, false, defender);
+      return;
+    }
+    // A load balancer's connection: the client is named by its PROXY header. Without one (a
+    // LOCAL header: the balancer's own health check) it is not scored or limited.
+    readProxyHeader(sock, PROXY_HEADER_TIMEOUT_MS).then(
+      (source) => accept(sock, implicit, source?.address ?? normalizeAddress(raw), source?.port ?? sock.remotePort ?? 0, true, source ? defender : undefined),
+      (err: Error) => {
+        logger.info({ balancer: normalizeAddress(raw), err: err.message }, 'ftp connection from a load balancer without a PROXY header dropped');
+        sock.destroy();
+      },
+    );
+  };
+
+  const accept = (sock: Socket, implicit: boolean, address: string, remotePort: number, proxied: boolean, defender: FtpServerOptions['defender']) => {
+    if (closing || sock.destroyed) {
+      sock.destroy();
+      return;
+    }
     if (defender && !defender.admit(address)) {
       logger.info({ client: address }, 'ftp connection refused by defender');
       if (implicit) sock.destroy();
@@ -49,7 +69,7 @@ export async function startFtpServer(opts: FtpServerOptions): Promise<RunningFtp
     sock.setNoDelay(true);
     sockets.add(sock);
     const session = new FtpSession(sock, {
-      options: opts,
+      options: defender === opts.defender ? opts : { ...opts, defender },
       limits,
       tls,
       // The implicit port is TLS whatever the policy says for the plain one.
@@ -57,7 +77,7 @@ export async function startFtpServer(opts: FtpServerOptions): Promise<RunningFtp
       logger,
       implicitTls: implicit,
       remoteAddress: address,
-      remotePort: sock.remotePort ?? 0,
+      remotePort,
       onClosed: (s) => {
         sessions.delete(s);
         if (closing && sessions.size === 0) allClosed?.();
@@ -70,6 +90,7 @@ export async function startFtpServer(opts: FtpServerOptions): Promise<RunningFtp
     if (!implicit) {
       sessions.add(session);
       session.start();
+      if (proxied) sock.resume(); // left paused after its header
       return;
     }
     session

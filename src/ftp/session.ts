@@ -750,7 +750,7 @@ export class FtpSession {
     this.closeData();
     try {
       this.passive = await PassiveListener.open(
-        this.socket.localAddress ?? '', this.ctx.remoteAddress, this.ctx.options.passivePorts, this.ctx.limits.dataTimeoutMs, this.log,
+        this.socket.localAddress ?? '', this.ctx.remoteAddress, this.ctx.options.passivePorts, this.ctx.limits.dataTimeoutMs, this.log, this.ctx.options.proxy,
       );
       return this.passive;
     } catch (err) {

@@ -3,6 +3,7 @@ import type { Account, Authenticator, Defender, LoginObserver } from '../auth/ty
 import type { VfsSession } from '../vfs/index.js';
 import type { TlsMaterial, TlsMode } from './tls.js';
 import type { PortRange } from './data.js';
+import type { ProxyTrust } from '../util/proxy-protocol.js';
 
 import type { Logger } from '../util/logger.js';
 
@@ -54,6 +55,8 @@ export interface FtpServerOptions {
   passiveAddress?: string;
   limits?: Partial<FtpLimits>;
   logger: Logger;
+  /** Load balancers whose connections (control and passive data) start with a PROXY protocol header naming the client. */
+  proxy?: ProxyTrust;
 }
 
 export interface RunningFtpServer {

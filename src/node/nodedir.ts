@@ -9,7 +9,8 @@ import { join, resolve } from 'node:path';
 import { b32decode, b32encode } from '../caps/index.js';
 import { ConfigError, CONFIG_FILE, renderDefaultConfig, type NodeConfig } from '../config/index.js';
 import { EmbeddedGrid } from '../grid/embedded/index.js';
-import type { Grid } from '../grid/index.js';
+import type { WebApiGridOptions } from '../grid/webapi/index.js';
+import { GridError, type Grid } from '../grid/index.js';
 import { generateSelfSignedCert } from '../ftp/index.js';
 import { generateHostKeyPair } from '../ssh/index.js';
 
@@ -111,14 +112,49 @@ export async function readConvergenceSecret(basedir: string): Promise<Buffer> {
   return secret;
 }
 
+export interface OpenGridOptions {
+  /**
+   * Start even while the Tahoe-LAFS node does not answer (`lafsd run`): `unavailable` hears why
+   * (each time it is asked again), `ready` when it first answers; operations meanwhile fail with
+   * "unavailable". Without it (the CLI's store commands), an unreachable node is an error.
+   */
+  background?: { unavailable(err: Error, retryInMs: number): void; ready(): void; failed(err: Error): void };
+}
+
+/** The web-API backend's settings from [lafsd]. */
+export function webapiOptions(config: NodeConfig): WebApiGridOptions {
+  const l = config.lafsd;
+  return {
+    timeoutMs: l.webapiTimeout,
+    idleTimeoutMs: l.webapiTimeout,
+    commitTimeoutMs: l.webapiWriteTimeout,
+    ...(l.webapiDirectoryUrl !== undefined ? { directoryUrl: l.webapiDirectoryUrl } : {}),
+  };
+}
+
 /** Opens the grid the config names (the embedded store, or a Tahoe node's web-API). */
-export async function openGrid(config: NodeConfig): Promise<Grid> {
+export async function openGrid(config: NodeConfig, options: OpenGridOptions = {}): Promise<Grid> {
   if (config.lafsd.grid === 'webapi') {
     const url = config.lafsd.webapiUrl ?? config.nodeUrl;
     if (!url) throw new ConfigError(`${config.file}: [lafsd] webapi.url: required when grid = webapi`);
     // Loaded only here: its HTTP client (undici) adds ~18 MiB to a process that never uses it.
     const { WebApiGrid } = await import('../grid/webapi/index.js');
-    return WebApiGrid.open(url);
+    const bg = options.background;
+    if (!bg) return WebApiGrid.open(url, webapiOptions(config));
+    const grid = new WebApiGrid(url, webapiOptions(config));
+    try {
+      await grid.probe();
+    } catch (err) {
+      if (!(err instanceof GridError) || err.code !== 'UNAVAILABLE') {
+        await grid.close();
+        throw new GridError(err instanceof GridError ? err.code : 'INVALID', `cannot open the web-API backend: ${(err as Error).message}`, { cause: err });
+      }
+      bg.unavailable(err, 1000);
+      grid.waitReady((e, retryInMs) => bg.unavailable(e, retryInMs)).then(() => bg.ready(), (e: Error) => bg.failed(e));
+      return grid;
+    }
+    bg.ready();
+    return grid;
   }
   return EmbeddedGrid.open({
     storeDir: config.lafsd.storeDir,

@@ -26,6 +26,7 @@ import { ServiceRootRecorder } from './service-root-recorder.js';
 import type { Logger } from './log.js';
 import { Metrics, sampled, type StoreFigures } from './metrics.js';
 import { startStatusServer, type RunningStatusServer } from './status-http.js';
+import { ProxyTrust } from '../util/proxy-protocol.js';
 
 /** [auth] max_auth_tries and login_grace_time, enforced per connection by both frontends. */
 interface LoginLimits {
@@ -130,9 +131,23 @@ interface FrontendHooks {
 export async function startServer(config: NodeConfig, logger: Logger): Promise<RunningServer> {
   // One server per node and store: refuses at once, naming the PID of the one already running.
   const lock = lockDirs(lockedDirs(config.basedir, config.lafsd.grid === 'embedded' ? config.lafsd.storeDir : undefined));
+  // A Tahoe-LAFS node that does not answer yet does not stop the servers: clients get clear
+  // errors until it does, and the log says when it is ready.
+  const gridLog = logger.child({ component: 'grid' });
+  let unavailableLogged = false;
   let rawGrid: Grid;
   try {
-    rawGrid = await openGrid(config);
+    rawGrid = await openGrid(config, {
+      background: {
+        unavailable: (err, retryInMs) => {
+          if (!unavailableLogged) gridLog.warn({ reason: err.message }, 'the Tahoe-LAFS node does not answer: serving, with errors for every operation, until it does');
+          else gridLog.debug({ reason: err.message, retryInSeconds: retryInMs / 1000 }, 'the Tahoe-LAFS node still does not answer');
+          unavailableLogged = true;
+        },
+        ready: () => gridLog.info({ url: config.lafsd.webapiUrl ?? config.nodeUrl }, 'Tahoe-LAFS node ready'),
+        failed: (err) => gridLog.error({ reason: err.message }, 'the web-API URL does not lead to a Tahoe-LAFS node'),
+      },
+    });
   } catch (err) {
     lock.release();
     throw err;
@@ -155,6 +170,7 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
   const loginLimits = { maxAuthTries: auth.maxAuthTries, loginGraceMs: auth.loginGraceMs };
   const hooks = (frontend: Protocol): FrontendHooks =>
     metrics ? { defender: metrics.defender(defender, frontend), onLogin: metrics.loginObserver(frontend) } : { defender };
+  const proxy = new ProxyTrust(auth.proxyProtocolFrom);
   const stops: (() => Promise<void>)[] = [];
   let state: 'starting' | 'ready' | 'stopping' = 'starting';
   let status: RunningStatusServer | undefined;
@@ -188,12 +204,12 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
       running.metrics = status.address;
     }
     if (config.sftpd.enabled) {
-      const ssh = await startSftp(config, grid, sessions, sources, hooks('sftp'), loginLimits, logger.child({ frontend: 'sftp' }));
+      const ssh = await startSftp(config, grid, sessions, sources, hooks('sftp'), loginLimits, proxy, logger.child({ frontend: 'sftp' }));
       stops.push(() => ssh.close());
       running.sftp = ssh.address;
     }
     if (config.ftpd.enabled) {
-      const ftp = await startFtp(config, sessions, sources, hooks('ftp'), loginLimits, logger.child({ frontend: 'ftp' }));
+      const ftp = await startFtp(config, sessions, sources, hooks('ftp'), loginLimits, proxy, logger.child({ frontend: 'ftp' }));
       stops.push(() => ftp.close());
       running.ftp = ftp.address;
     }
@@ -277,7 +293,7 @@ function storeFigures(grid: EmbeddedGrid): () => Promise<StoreFigures> {
 
 async function startSftp(
   config: NodeConfig, grid: Grid, sessions: SessionFactory, sources: AccountSources, hooks: FrontendHooks,
-  loginLimits: LoginLimits, logger: Logger,
+  loginLimits: LoginLimits, proxy: ProxyTrust, logger: Logger,
 ): Promise<RunningSshServer> {
   const s = config.sftpd;
   const hostKeys = await loadHostKeys(s.hostPrivkeyFile!, s.hostPubkeyFile);
@@ -290,6 +306,7 @@ async function startSftp(
     authenticator,
     ...hooks,
     limits: loginLimits,
+    ...(proxy.enabled ? { proxy } : {}),
     logger,
     onSftp: (channel, info) => {
       const vfs = sessions.open(info.account, 'sftp', info.remoteAddress);
@@ -311,7 +328,7 @@ async function startSftp(
 
 async function startFtp(
   config: NodeConfig, sessions: SessionFactory, sources: AccountSources, hooks: FrontendHooks,
-  loginLimits: LoginLimits, logger: Logger,
+  loginLimits: LoginLimits, proxy: ProxyTrust, logger: Logger,
 ): Promise<RunningFtpServer> {
   const settings = await ftpSettings(config.ftpd); // listeners, TLS material, passive ports, timeouts
   return startFtpServer({
@@ -320,6 +337,7 @@ async function startFtp(
     ...hooks,
     openSession: (account, remoteAddress) => sessions.open(account, 'ftp', remoteAddress),
     limits: { ...settings.limits, ...loginLimits },
+    ...(proxy.enabled ? { proxy } : {}),
     logger,
   });
 }

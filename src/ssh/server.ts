@@ -3,6 +3,7 @@
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
 import ssh2 from 'ssh2';
 import { normalizeAddress } from '../util/net.js';
+import { PROXY_HEADER_TIMEOUT_MS, readProxyHeader } from '../util/proxy-protocol.js';
 import { hostKeyAlgorithmsFor, ssh2Algorithms } from './algorithms.js';
 import { SshConnection } from './connection.js';
 import { parseHostKey } from './hostkeys.js';
@@ -51,7 +52,28 @@ export async function startSshServer(opts: SshServerOptions): Promise<RunningSsh
       sock.destroy();
       return;
     }
-    const address = normalizeAddress(rawAddress);
+    if (!opts.proxy?.trusts(rawAddress)) {
+      accept(sock, rawAddress, normalizeAddress(rawAddress), false, defender);
+      return;
+    }
+    // A load balancer's connection: the client is named by its PROXY header. Without one (a
+    // LOCAL header: the balancer's own health check) it is not scored or limited: a check that
+    // reads the banner and hangs up would otherwise get the balancer banned, and every client
+    // with it.
+    readProxyHeader(sock, PROXY_HEADER_TIMEOUT_MS).then(
+      (source) => accept(sock, rawAddress, source?.address ?? normalizeAddress(rawAddress), true, source ? defender : undefined),
+      (err: Error) => {
+        logger.info({ balancer: normalizeAddress(rawAddress), err: err.message }, 'ssh connection from a load balancer without a PROXY header dropped');
+        sock.destroy();
+      },
+    );
+  };
+
+  const accept = (sock: Socket, rawAddress: string, address: string, proxied: boolean, defender: SshServerOptions['defender']) => {
+    if (closing || sock.destroyed) {
+      sock.destroy();
+      return;
+    }
     // Before any banner or key-exchange work: a banned or flooding address costs us nothing.
     if (defender && !defender.admit(address)) {
       logger.info({ client: address }, 'ssh connection refused by defender');
@@ -59,7 +81,7 @@ export async function startSshServer(opts: SshServerOptions): Promise<RunningSsh
       return;
     }
     sock.setNoDelay(true);
-    const conn = new SshConnection(sock, address, { opts, limits, offer });
+    const conn = new SshConnection(sock, address, { opts: defender === opts.defender ? opts : { ...opts, defender }, limits, offer });
     const key = keyOf(rawAddress, sock.remotePort);
     connections.add(conn);
     awaitingHeader.set(key, conn);
@@ -71,6 +93,7 @@ export async function startSshServer(opts: SshServerOptions): Promise<RunningSsh
     });
     try {
       ssh.injectSocket(sock);
+      if (proxied) sock.resume(); // left paused after its header
       conn.afterInject();
     } catch (err) {
       logger.error({ err: String(err) }, 'ssh could not start a connection');

@@ -1,6 +1,7 @@
 // Public types of the SSH layer: what the caller (server wiring) passes in, and what an SFTP
 // handler receives with each subsystem channel.
 import type { Duplex } from 'node:stream';
+import type { ProxyTrust } from '../util/proxy-protocol.js';
 import type { Account, Authenticator, Defender, LoginObserver } from '../auth/types.js';
 
 import type { Logger } from '../util/logger.js';
@@ -65,6 +66,8 @@ export interface SshServerOptions {
   /** Figures for `df -P -k /` (sshfs runs it). */
   diskUsage(session: SshSessionInfo): Promise<DiskUsage>;
   limits?: Partial<SshLimits>;
+  /** Load balancers whose connections start with a PROXY protocol header naming the client. */
+  proxy?: ProxyTrust;
 }
 
 export interface RunningSshServer {

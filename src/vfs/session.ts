@@ -3,9 +3,9 @@
 // canonical (paths.ts). Tahoe's sftpd is the reference; DESIGN.md lists where we differ.
 import { isReadOnly, parseCap } from '../caps/index.js';
 import { isGridError, type DirEntry, type DiskUsage, type Grid, type Metadata, type NodeInfo } from '../grid/index.js';
-import { attrsOf, displayedMtime, isNoWrite, pendingFileAttrs, type VfsAttrs } from './attrs.js';
+import { attrsOf, displayedMtime, isNoWrite, pendingFileAttrs, S_IFDIR, type VfsAttrs } from './attrs.js';
 import { WriteContent } from './content.js';
-import { VfsError, toVfsError } from './errors.js';
+import { VfsError, isVfsError, toVfsError } from './errors.js';
 import { attrsToPatch, ReadHandle, WriteHandle, type SetAttrs, type VfsFile, type WriteTarget } from './handles.js';
 import { DEFAULT_MAX_FILE_SIZE, WriteBudget, type VfsLimits } from './limits.js';
 import type { OpenFiles, OpenWriter } from './openfiles.js';
@@ -162,8 +162,26 @@ export class VfsSession {
 
   // --- queries ----------------------------------------------------------------------------
 
+  /**
+   * `/uri` itself, while the root has no child of that name, is a read-only directory that lists
+   * nothing: clients walk into it on their way to `/uri/CAP` (curl's default FTP method sends
+   * `CWD uri` before `CWD CAP` or `RETR CAP`).
+   */
+  private static isUriDir(path: VPath): boolean {
+    return path.cap === undefined && path.parts.length === 1 && path.parts[0] === 'uri';
+  }
+
   /** Attributes of the node at `path`; a file being written shows its current size. */
   async attrs(path: VPath): Promise<VfsAttrs> {
+    try {
+      return await this.nodeAttrs(path);
+    } catch (err) {
+      if (VfsSession.isUriDir(path) && isVfsError(err, 'NO_SUCH_FILE')) return { kind: 'dir', mode: S_IFDIR | 0o555, noWrite: true, mutable: false };
+      throw err;
+    }
+  }
+
+  private async nodeAttrs(path: VPath): Promise<VfsAttrs> {
     try {
       if (path.parts.length === 0) return attrsOf(await this.rootOf(path), undefined, true);
       const { dir, name } = await this.parentOf(path);
@@ -191,6 +209,7 @@ export class VfsSession {
       } else {
         const parent = await this.parentOf(path);
         const entry = await this.grid.getChild(parent.dir.cap, parent.name);
+        if (!entry && VfsSession.isUriDir(path)) return [];
         if (!entry) throw new VfsError('NO_SUCH_FILE', `No such file or directory: ${parent.name}`);
         dir = entry.node;
       }

@@ -5,7 +5,7 @@ import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
-import { testBackend, type Backend } from './backend.js';
+import { realTahoeUrl, testBackend, type Backend } from './backend.js';
 import { LAFSD, lafsdOk } from './cli.js';
 import { startFakeTahoe, type FakeTahoe } from './fake-tahoe/index.js';
 import { tempDir } from './tmp.js';
@@ -50,7 +50,8 @@ export interface StartOptions {
   /**
    * embedded: the node's own store. webapi: a stand-in Tahoe node is started, the node is set
    * to `grid = webapi` with its URL before the accounts are made (so their roots live there),
-   * and it is closed after lafsd at the end. Default: LAFSD_TEST_BACKEND, else embedded.
+   * and it is closed after lafsd at the end. tahoe: the same with the real node of the opt-in
+   * lane. Default: LAFSD_TEST_BACKEND, else embedded.
    */
   backend?: Backend;
 }
@@ -74,9 +75,11 @@ export async function startLafsd(options: StartOptions = {}): Promise<Lafsd> {
     await fake?.close();
   });
   if (backend === 'webapi') fake = await startFakeTahoe();
+  const webapiUrl = backend === 'tahoe' ? await realTahoeUrl() : fake?.url;
   await lafsdOk(['init', basedir, '--sftp-port', 'tcp:0:interface=127.0.0.1', '--ftp-port', 'tcp:0:interface=127.0.0.1']);
   const cfgPath = join(basedir, 'tahoe.cfg');
-  if (fake) writeFileSync(cfgPath, readFileSync(cfgPath, 'utf8').replace(/^grid = embedded$/m, `grid = webapi\nwebapi.url = ${fake.url}`));
+  // The accounts' root directory is then made on that node (`POST /uri?t=mkdir`): fresh for each node.
+  if (webapiUrl) writeFileSync(cfgPath, readFileSync(cfgPath, 'utf8').replace(/^grid = embedded$/m, `grid = webapi\nwebapi.url = ${webapiUrl}`));
   const rootCap = (await lafsdOk(['add-user', basedir, 'alice', '--password', 'correct-horse'])).stdout.toString().trim();
   const keyFile = join(dir, 'id_ed25519');
   execFileSync('ssh-keygen', ['-q', '-t', 'ed25519', '-N', '', '-C', 'test', '-f', keyFile]);
@@ -177,4 +180,28 @@ export function hostKeyFingerprint(node: Lafsd): string {
 /** Standard OpenSSH client options for tests: no known_hosts, batch mode, our key. */
 export function sshOptions(node: Lafsd): string[] {
   return ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-i', node.keyFile, '-P', String(node.sftpPort)];
+}
+
+/**
+ * Another `lafsd run` gateway for the same accounts as `first`: a fresh node directory with the
+ * same accounts file and SSH host key (as gateways behind one load balancer must have), on the
+ * web-API at `webapiUrl` (default: `first`'s), with extra [lafsd] settings. Stopped when the test
+ * file ends.
+ */
+export async function startGateway(first: Lafsd, options: { webapiUrl?: string; lafsd?: string; config?: Record<string, string> } = {}): Promise<RunningLafsd & { basedir: string }> {
+  const basedir = join(tempDir('lafsd-gateway-'), 'node');
+  await lafsdOk(['init', basedir, '--sftp-port', 'tcp:0:interface=127.0.0.1', '--ftp-port', 'tcp:0:interface=127.0.0.1']);
+  const cfgPath = join(basedir, 'tahoe.cfg');
+  const firstCfg = readFileSync(join(first.basedir, 'tahoe.cfg'), 'utf8');
+  const url = options.webapiUrl ?? /^webapi\.url = (.*)$/m.exec(firstCfg)?.[1];
+  if (!url) throw new Error('the first gateway has no webapi.url');
+  let cfg = readFileSync(cfgPath, 'utf8').replace(/^grid = embedded$/m, `grid = webapi\nwebapi.url = ${url}${options.lafsd ? `\n${options.lafsd}` : ''}`);
+  cfg = cfg.replace(/(\[ftpd\][^[]*?)enabled = \w+/, `$1enabled = ${/\[ftpd\][^[]*enabled\s*=\s*true/.test(firstCfg)}`);
+  for (const [section, text] of Object.entries(options.config ?? {})) cfg = appendToSection(cfg, section, text);
+  writeFileSync(cfgPath, cfg);
+  for (const f of ['private/accounts', 'private/ssh_host_ed25519_key', 'private/ssh_host_ed25519_key.pub']) {
+    writeFileSync(join(basedir, f), readFileSync(join(first.basedir, f)), { mode: f.endsWith('.pub') ? 0o644 : 0o600 });
+  }
+  const run = await runLafsd(basedir);
+  return { ...run, basedir };
 }

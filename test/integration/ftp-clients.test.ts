@@ -7,6 +7,7 @@ import { mkdirSync, readFileSync, readdirSync, statSync, writeFileSync } from 'n
 import { join, relative } from 'node:path';
 import { PassThrough, Readable } from 'node:stream';
 import { Client, FileType } from 'basic-ftp';
+import { readCapOf } from '../../src/caps/index.js';
 import { parsePath } from '../../src/vfs/index.js';
 import { GROSS } from '../helpers/fixture.js';
 import { pseudoRandom } from '../helpers/data.js';
@@ -158,4 +159,23 @@ test('basic-ftp: list (MLSD), upload, append, download, resume, rename, remove, 
   } finally {
     client.close();
   }
+});
+
+test('curl: /uri/CAP with its default method (CWD uri, then CWD or RETR of the cap) and with nocwd; /uri lists nothing', async () => {
+  const dirCap = readCapOf(h.f.root);
+  for (const method of [[], ['--ftp-method', 'nocwd'], ['--ftp-method', 'singlecwd']]) {
+    const file = await curl([...method, h.url(`/uri/${h.f.caps.gross}`)]);
+    assert.equal(file.code, 0, `${method.join(' ')}: ${file.stderr}`);
+    assert.deepEqual(file.stdout, GROSS);
+    const inDir = await curl([...method, h.url(`/uri/${dirCap}/groß`)]);
+    assert.equal(inDir.code, 0, `${method.join(' ')}: ${inDir.stderr}`);
+    assert.deepEqual(inDir.stdout, GROSS);
+    const listed = await curl([...method, '-l', h.url(`/uri/${dirCap}/`)]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.ok(listed.stdout.toString().split(/\r?\n/).includes('groß'), listed.stdout.toString());
+  }
+  const uri = await curl([h.url('/uri/')]);
+  assert.deepEqual([uri.code, uri.stdout.length], [0, 0], uri.stderr);
+  const denied = await curl(['-T', '-', h.url(`/uri/${dirCap}/new.txt`)], { input: Buffer.from('x') });
+  assert.equal(denied.code, 25, 'a read cap gives no write authority: upload refused');
 });

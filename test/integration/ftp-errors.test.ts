@@ -156,14 +156,24 @@ test('a read error during a download is a 451 and the data connection is cut sho
   c.close();
 });
 
-test('a store that cannot be reached before a transfer is a 450, with no data connection used', async () => {
+test('a store that cannot be reached is a 451 (never the 450 curl reads as "no files"), before any data connection is used', async () => {
   const c = await open();
   faults.getChild = new GridError('UNAVAILABLE', 'the storage grid cannot be reached');
   const r = await upload(c, 'STOR later', Buffer.from('x'));
   const size = await c.cmd('SIZE small');
+  const listings: Array<[string, number]> = [];
+  for (const cmd of ['LIST loop', 'NLST loop', 'MLSD loop']) {
+    const port = await c.epsv();
+    const d = await dataConnect(port);
+    listings.push([cmd, (await c.cmd(cmd)).code]);
+    d.sock.destroy();
+  }
+  const cwd = await c.cmd('CWD loop');
   delete faults.getChild;
-  assert.deepEqual([r.opening.code, r.opening.text], [450, 'the storage grid cannot be reached']);
-  assert.equal(size.code, 450);
+  assert.deepEqual([r.opening.code, r.opening.text], [451, 'the storage grid cannot be reached']);
+  assert.equal(size.code, 451);
+  assert.deepEqual(listings, [['LIST loop', 451], ['NLST loop', 451], ['MLSD loop', 451]]);
+  assert.equal(cwd.code, 451);
   assert.equal((await c.cmd('SIZE small')).code, 213);
   assert.ok(!logger.text().includes(f.root), 'no cap in any log line');
   c.close();

@@ -85,7 +85,8 @@ export interface Harness {
 
 /** Starts a server on a fresh fixture tree; everything is stopped when the test file ends. */
 export async function startHarness(opts: HarnessOptions = {}): Promise<Harness> {
-  const webapi = (opts.backend ?? testBackend()) === 'webapi' ? await openTestGrid('webapi') : undefined;
+  const backend = opts.backend ?? testBackend();
+  const webapi = backend !== 'embedded' ? await openTestGrid(backend) : undefined;
   let f: FixtureTree;
   try {
     f = webapi ? await buildTree(webapi.grid) : await buildFixture();

@@ -27,7 +27,7 @@ async function withNode(fn: (grid: WebApiGrid, node: FakeTahoe) => Promise<void>
 function checkRequestsByCap(node: FakeTahoe): void {
   for (const r of node.requests) {
     const path = r.url.split('?')[0]!;
-    assert.ok(path === '/' || path === '/uri' || /^\/uri\/[^/]+$/.test(path), `request by path: ${r.method} ${path}`);
+    assert.ok(path === '/' || path === '/status/' || path === '/uri' || /^\/uri\/[^/]+$/.test(path), `request by path: ${r.method} ${path}`);
   }
 }
 
@@ -228,4 +228,156 @@ test('a 256 MiB upload streams through with bounded memory, and reads back intac
     t.diagnostic(`RSS grew by ${growth.toFixed(0)} MiB at most (base ${(base / 1048576).toFixed(0)} MiB)`);
     assert.ok(growth < 128, `RSS grew by ${growth.toFixed(0)} MiB for a 256 MiB file`);
   });
+});
+
+test('directory updates that a concurrent update through another node overwrote (answered OK, then lost) are read back and applied again', async () => {
+  await withNode(async (grid, node) => {
+    const root = await grid.createDirectory();
+    const a = await grid.mkdir(root, 'a');
+    const f = literalCap(Buffer.from('f'));
+    const g = literalCap(Buffer.from('g'));
+    node.loseUpdates(2); // each update below is lost twice before it sticks
+    await grid.setChild(root, 'f', f, { replace: false, metadata: { mtime: 7 } });
+    assert.equal((await grid.getChild(root, 'f'))?.metadata.mtime, 7);
+    node.loseUpdates(2);
+    await grid.setChild(root, 'g', g, { replace: false });
+    node.loseUpdates(2);
+    const sub = await grid.mkdir(root, 'sub');
+    assert.equal((await grid.getChild(root, 'sub'))?.node.cap, sub);
+    node.loseUpdates(2);
+    await grid.patchMetadata(root, 'f', { mtime: 9 });
+    node.loseUpdates(2);
+    await grid.moveChild(root, 'g', root, 'h', false);
+    node.loseUpdates(1);
+    await grid.moveChild(root, 'h', a, 'h', false);
+    node.loseUpdates(2);
+    await grid.deleteChild(root, 'sub');
+    const other = new WebApiGrid(node.url, { cacheTtlMs: 0 }); // what the node really holds
+    try {
+      assert.deepEqual((await other.list(root)).map((e) => [e.name, e.metadata.mtime]).sort(), [['a', undefined], ['f', 9]]);
+      assert.deepEqual((await other.list(a)).map((e) => e.name), ['h']);
+    } finally {
+      await other.close();
+    }
+    // Without reading back, the OK of a lost update is taken at its word: this is what the read-back fixes.
+    const trusting = new WebApiGrid(node.url, { verifyWrites: false, cacheTtlMs: 0 });
+    try {
+      node.loseUpdates(1);
+      await trusting.setChild(root, 'lost', f, { replace: false });
+      assert.equal(await trusting.getChild(root, 'lost'), undefined);
+    } finally {
+      await trusting.close();
+    }
+    // A change that keeps being overwritten fails after a few tries, rather than claiming success.
+    node.loseUpdates(100);
+    await rejectsWith(grid.setChild(root, 'never', f, { replace: false }), 'UNAVAILABLE');
+    node.loseUpdates(0);
+  });
+});
+
+test('UncoordinatedWriteError is tried again; a try that landed all the same counts as done', async () => {
+  await withNode(async (grid, node) => {
+    const root = await grid.createDirectory();
+    const f = literalCap(Buffer.from('f'));
+    node.conflictNext(2); // not applied: the later try does it
+    await grid.setChild(root, 'f', f, { replace: false });
+    assert.equal((await grid.getChild(root, 'f'))?.node.cap, f);
+    node.conflictNext(1, true); // applied: the next try meets EXISTS, which is its own change
+    await grid.setChild(root, 'g', f, { replace: false });
+    node.conflictNext(1, true);
+    const sub = await grid.mkdir(root, 'sub');
+    assert.equal((await grid.getChild(root, 'sub'))?.node.cap, sub);
+    node.conflictNext(1, true); // NOT_FOUND on the next try: the unlink happened
+    await grid.deleteChild(root, 'g');
+    node.conflictNext(1, true);
+    await grid.moveChild(root, 'f', root, 'f2', false);
+    assert.deepEqual((await grid.list(root)).map((e) => e.name).sort(), ['f2', 'sub']);
+    // A real EXISTS stays an EXISTS: someone else's child is not taken for ours.
+    node.conflictNext(1, false);
+    await rejectsWith(grid.setChild(root, 'sub', f, { replace: false }), 'EXISTS');
+  });
+});
+
+test('an update whose answer was lost (the node hung) is not assumed to have failed: the next one of that name reconciles', async () => {
+  await withNode(async (grid, node) => {
+    const root = await grid.createDirectory();
+    const f = literalCap(Buffer.from('f'));
+    const t0 = Date.now();
+    node.setDelay(Infinity);
+    const lost = grid.setChild(root, 'f', f, { replace: false });
+    const lostDir = grid.mkdir(root, 'd');
+    await rejectsWith(lost, 'UNAVAILABLE');
+    await rejectsWith(lostDir, 'UNAVAILABLE');
+    assert.ok(Date.now() - t0 < 5000, `a hung node is given up on after the timeout (${Date.now() - t0} ms)`);
+    // The node carried both out after all (Tahoe had received them before it hung).
+    const dirCap = await grid.createDirectory().catch(() => undefined);
+    assert.equal(dirCap, undefined, 'still hung');
+    node.setDelay(0);
+    await node.stop();
+    await node.restart();
+    await grid.probe(); // (a read: the client's connections to the stopped node are renewed)
+    const made = await grid.createDirectory();
+    const other = new WebApiGrid(node.url, { cacheTtlMs: 0 });
+    try {
+      await other.setChild(root, 'f', f, { replace: false });
+      await other.setChild(root, 'd', made, { replace: false });
+    } finally {
+      await other.close();
+    }
+    // The client tries again: not "exists", since it was its own change that landed.
+    await grid.setChild(root, 'f', f, { replace: false });
+    assert.equal(await grid.mkdir(root, 'd'), made);
+    // Once reconciled, a further try of the same is a real conflict again.
+    await rejectsWith(grid.setChild(root, 'f', f, { replace: false }), 'EXISTS');
+    await rejectsWith(grid.mkdir(root, 'd'), 'EXISTS');
+  }, { timeoutMs: 1000 });
+});
+
+test('an upload is bounded after its last byte: a hung node fails it after the timeout, a stalled one too, a slow but working one is waited for', async () => {
+  await withNode(async (grid, node) => {
+    const data = pseudoRandom('commit', 300_000);
+    node.onNextUploadCommit('hang');
+    let t = Date.now();
+    await rejectsWith(put(grid, data), 'UNAVAILABLE').catch(async (err) => {
+      node.unfreeze();
+      throw err;
+    });
+    let waited = Date.now() - t;
+    assert.ok(waited < 4000, `hung: gave up after ${waited} ms`);
+    node.unfreeze();
+    node.onNextUploadCommit('stall');
+    t = Date.now();
+    await assert.rejects(put(grid, pseudoRandom('commit2', 300_000)), /made no progress storing the upload for 1 s/);
+    waited = Date.now() - t;
+    assert.ok(waited < 4000, `stalled: gave up after ${waited} ms`);
+    await node.stop(); // drop the stalled request
+    await node.restart();
+    node.onNextUploadCommit(3000); // three timeouts long, progressing all along
+    t = Date.now();
+    const cap = await put(grid, data);
+    assert.ok(Date.now() - t >= 2900, 'waited for the node');
+    assert.deepEqual(await get(grid, cap), data);
+  }, { timeoutMs: 1000, idleTimeoutMs: 1000 });
+});
+
+test('a name missing from a cached listing over a second old is looked up afresh: a file stored through another gateway is found by name at once', async () => {
+  await withNode(async (grid, node) => {
+    const other = new WebApiGrid(node.url, { cacheTtlMs: 0 });
+    try {
+      const root = await grid.createDirectory();
+      assert.deepEqual(await grid.list(root), []);
+      await other.setChild(root, 'x', literalCap(Buffer.from('x')), { replace: false });
+      assert.equal(await grid.getChild(root, 'x'), undefined, 'a listing fetched just now is trusted');
+      await new Promise((r) => setTimeout(r, 1100));
+      node.resetLog();
+      assert.equal((await grid.getChild(root, 'x'))?.node.cap, literalCap(Buffer.from('x')));
+      assert.equal(node.requests.length, 1, 'one fresh listing');
+      assert.deepEqual((await grid.list(root)).map((e) => e.name), ['x'], 'and the cache has it now');
+      node.resetLog();
+      assert.equal(await grid.getChild(root, 'y'), undefined);
+      assert.equal(node.requests.length, 0, 'a fresh listing is not fetched again for a miss');
+    } finally {
+      await other.close();
+    }
+  }, { cacheTtlMs: 60_000 });
 });

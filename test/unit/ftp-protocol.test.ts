@@ -120,7 +120,7 @@ test('the error table: every vfs code has a reply; 452 for a full disk, 552 for 
   const expected: Record<VfsErrorCode, number> = {
     NO_SUCH_FILE: 550, PERMISSION_DENIED: 550, EXISTS: 550, TARGET_EXISTS: 550, NOT_A_DIRECTORY: 550, IS_A_DIRECTORY: 550,
     NOT_EMPTY: 550, UNKNOWN_NODE: 550, INVALID_NAME: 553, INVALID_ARGUMENT: 550, CLOSED: 451, TOO_MANY_OPEN_FILES: 450,
-    UNSUPPORTED: 504, UNAVAILABLE: 450, NO_SPACE: 452, QUOTA_EXCEEDED: 552, FILE_TOO_LARGE: 552, FAILURE: 451,
+    UNSUPPORTED: 504, UNAVAILABLE: 451, NO_SPACE: 452, QUOTA_EXCEEDED: 552, FILE_TOO_LARGE: 552, FAILURE: 451,
   };
   for (const [code, reply] of Object.entries(expected)) {
     const r = errorReply(new VfsError(code as VfsErrorCode, `msg ${code}`));

@@ -111,6 +111,24 @@ test('unique: one value per object under every name and cap strength, revealing 
   for (const cap of Object.values(f.caps)) for (const x of all) assert.ok(!cap.toLowerCase().includes(x!) && !x!.includes(cap.toLowerCase()));
 });
 
+test('/uri is a read-only directory that lists nothing (clients walk through it to /uri/CAP), unless the root has a child of that name', async () => {
+  const { s, f } = await setup();
+  const attrs = await s.attrs(P('/uri'));
+  assert.deepEqual([attrs.kind, attrs.noWrite, (attrs.mode & 0o777).toString(8)], ['dir', true, '555']);
+  assert.deepEqual(await s.list(P('/uri')), []);
+  assert.equal((await s.attrs(P('uri/..'))).kind, 'dir');
+  const cwd = P('/uri');
+  assert.equal(await content(s, `/uri/${f.caps.small}`), '0123456789');
+  assert.equal(parsePath(f.caps.small, cwd).cap, f.caps.small, 'a cap relative to /uri is a cap path');
+  await fails(s.attrs(P('/uri/nothing')), 'NO_SUCH_FILE');
+  await fails(s.open(P('/uri'), { read: true }), 'NO_SUCH_FILE');
+  // A real child named uri is what /uri shows.
+  await s.mkdir(P('/uri'));
+  await writeFile(s, '/uri/inside', { create: true }, [[0, 'x']]);
+  assert.deepEqual((await s.list(P('/uri'))).map((e) => e.name), ['inside']);
+  assert.equal((await s.attrs(P('/uri'))).noWrite, false);
+});
+
 test('open for reading: errors and reads at every position', async () => {
   const { s, f } = await setup();
   await fails(s.open(P('small'), {}), 'INVALID_ARGUMENT');

@@ -1,6 +1,6 @@
 // The web-API backend's small parts on their own: cap scrubbing and HTML stripping of error
-// texts, query encoding as Twisted decodes it, the cache's invalidation rule, the block reader's
-// ranges and request counts, the concurrency limiter and the upload feed's backpressure.
+// texts, query encoding as Twisted decodes it, the cache's invalidation rule, the range reader's
+// ranges, request counts, streaming and parallelism, the concurrency limiter and the upload feed's backpressure.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
@@ -9,7 +9,7 @@ import { formatCap, readCapOf, type Cap } from '../../src/caps/index.js';
 import { TtlCache } from '../../src/grid/webapi/cache.js';
 import { errorText, htmlMessage, scrubCaps } from '../../src/grid/webapi/errors.js';
 import { Limiter } from '../../src/grid/webapi/limiter.js';
-import { RangeReader } from '../../src/grid/webapi/reader.js';
+import { RangeReader, type ReadOptions } from '../../src/grid/webapi/reader.js';
 import { capPath, queryString, rangeRequest, relinkRequest } from '../../src/grid/webapi/requests.js';
 import { Feed } from '../../src/grid/webapi/upload.js';
 import { pseudoRandom } from '../helpers/data.js';
@@ -113,112 +113,169 @@ test('cache: shared fetches, expiry, and no stale answer stored after an invalid
   assert.equal(n, 2, 'ttl 0 caches nothing');
 });
 
-function countingReader(data: Buffer, opts = { blockSize: 512 * 1024, cacheBlocks: 8, readAheadBlocks: 2 }) {
-  const fetches: Array<[number, number]> = [];
-  const reader = new RangeReader(data.length, async (first, last) => {
-    assert.ok(first >= 0 && last >= first && last < data.length, `bad range ${first}-${last}`);
-    fetches.push([first, last]);
-    await new Promise((r) => setImmediate(r));
-    return data.subarray(first, last + 1);
-  }, opts);
-  return { reader, fetches };
+interface Fetch {
+  first: number;
+  last: number;
+  /** Bytes delivered so far. */
+  sent: number;
+  done: boolean;
 }
 
-test('block reader: any read returns exactly the bytes, with ranges inside the file', async () => {
-  const data = pseudoRandom('reader', 300_000);
-  await fc.assert(
-    fc.asyncProperty(fc.nat(320_000), fc.nat(200_000), fc.integer({ min: 1, max: 70_000 }), async (offset, length, blockSize) => {
-      const { reader } = countingReader(data, { blockSize, cacheBlocks: 6, readAheadBlocks: 2 });
-      assert.deepEqual(await reader.read(offset, length), data.subarray(offset, offset + length));
-      await reader.close();
-    }),
-    { numRuns: 300 },
-  );
-});
-
-test('block reader: 64 pipelined 32 KiB reads cost a handful of requests, sequential reads stay few', async (t) => {
-  const data = pseudoRandom('pipelined', 8 * 1024 * 1024);
-  const { reader, fetches } = countingReader(data);
-  const parts = await Promise.all(Array.from({ length: 64 }, (_, i) => reader.read(i * 32768, 32768)));
-  assert.deepEqual(Buffer.concat(parts), data.subarray(0, 64 * 32768));
-  assert.ok(fetches.length <= 6, `${fetches.length} requests for 2 MiB`);
-  t.diagnostic(`64 pipelined 32 KiB reads: ${fetches.length} range requests`);
-  // The whole file in sequential 32 KiB reads: about one request per 512 KiB block.
-  for (let off = 64 * 32768; off < data.length; off += 32768) assert.equal((await reader.read(off, 32768)).length, 32768);
-  assert.ok(fetches.length <= 8 * 2 + 2, `${fetches.length} requests for 8 MiB`);
-  t.diagnostic(`8 MiB in sequential 32 KiB reads: ${fetches.length} range requests`);
-  await reader.close();
-});
-
-test('block reader with the backend defaults: request counts for pipelined, sequential, large and random reads', async (t) => {
-  const { WEBAPI_DEFAULTS: D } = await import('../../src/grid/webapi/index.js');
-  const opts = { blockSize: D.blockSize, cacheBlocks: D.cacheBlocks, readAheadBlocks: D.readAheadBlocks };
-  const data = pseudoRandom('defaults', 64 * 1024 * 1024 + 7);
-  {
-    const { reader, fetches } = countingReader(data, opts);
-    const parts = await Promise.all(Array.from({ length: 64 }, (_, i) => reader.read(i * 32768, 32768)));
-    assert.deepEqual(Buffer.concat(parts), data.subarray(0, 2 * 1024 * 1024));
-    t.diagnostic(`defaults: 64 pipelined 32 KiB reads: ${fetches.length} range requests`);
-    assert.ok(fetches.length <= 2 + D.readAheadBlocks);
-  }
-  {
-    // Large sequential reads go direct, each with the next one fetched ahead (and used).
-    const { reader, fetches } = countingReader(data, opts);
-    const SZ = 16 * 1024 * 1024;
-    for (let off = 0; off < data.length; off += SZ) assert.deepEqual(await reader.read(off, SZ), data.subarray(off, off + SZ));
-    t.diagnostic(`defaults: 64 MiB in 16 MiB reads: ${fetches.length} range requests`);
-    assert.equal(fetches.length, Math.ceil(data.length / SZ) + 1);
-  }
-  {
-    // A reader that peeks at a few places fetches little ahead.
-    const { reader, fetches } = countingReader(data, opts);
-    for (const off of [40_000_000, 10_000_000, 60_000_000, 20_000_000]) await reader.read(off, 4096);
-    assert.equal(fetches.length, 4, 'no read-ahead for random reads');
-    await reader.read(0, 100);
+/**
+ * A RangeReader over `data` whose ranges stream in 64 KiB pieces, one per event-loop turn (as
+ * a socket delivers them); `gate` may hold a range back until it resolves.
+ */
+function streamingReader(data: Buffer, opts: Partial<ReadOptions> = {}, gate?: (f: Fetch) => Promise<void>) {
+  const fetches: Fetch[] = [];
+  const options: ReadOptions = { segmentSize: 128 * 1024, rangeBytes: 8 << 20, readAheadBytes: 24 << 20, parallelRanges: 4, ...opts };
+  const reader = new RangeReader(data.length, async (first, last, sink, signal) => {
+    assert.ok(first >= 0 && last >= first && last < data.length, `bad range ${first}-${last}`);
+    const f: Fetch = { first, last, sent: 0, done: false };
+    fetches.push(f);
     await new Promise((r) => setImmediate(r));
-    assert.equal(fetches.length, 6, 'a read at the start fetches one block ahead');
-  }
-});
+    if (gate) await gate(f);
+    for (let pos = first; pos <= last; pos += 65536) {
+      if (signal.aborted) throw new Error('aborted');
+      const piece = data.subarray(pos, Math.min(last + 1, pos + 65536));
+      sink(piece);
+      f.sent += piece.length;
+      await new Promise((r) => setImmediate(r));
+    }
+    f.done = true;
+    return last - first + 1;
+  }, options);
+  const fetched = () => fetches.reduce((n, f) => n + f.last - f.first + 1, 0);
+  const inFlight = () => fetches.filter((f) => !f.done).length;
+  return { reader, fetches, fetched, inFlight };
+}
 
-test('block reader: OpenSSH sftp get (64 reads of 255 KiB in flight, one sent per reply) fetches each byte once', async (t) => {
-  const { WEBAPI_DEFAULTS: D } = await import('../../src/grid/webapi/index.js');
-  const data = pseudoRandom('openssh-get', 48 * 1024 * 1024 + 12345);
-  const { reader, fetches } = countingReader(data, { blockSize: D.blockSize, cacheBlocks: D.cacheBlocks, readAheadBlocks: D.readAheadBlocks });
-  const READ = 261120;
-  const out = Buffer.alloc(data.length);
+/** A client copying the file out with `window` reads of `size` in flight, the next sent as each returns. */
+async function copyOut(reader: RangeReader, size: number, window: number, onRead?: () => void): Promise<Buffer> {
+  const out = Buffer.alloc(reader.size);
   let next = 0;
   const inFlight = new Set<Promise<void>>();
   const send = () => {
     const off = next;
-    next += READ;
-    const p: Promise<void> = reader.read(off, READ).then((b) => {
+    next += size;
+    const p: Promise<void> = reader.read(off, size).then((b) => {
       b.copy(out, off);
       inFlight.delete(p);
+      onRead?.();
     });
     inFlight.add(p);
   };
-  while (next < data.length && inFlight.size < 64) send();
+  while (next < reader.size && inFlight.size < window) send();
   while (inFlight.size > 0) {
     await Promise.race(inFlight);
-    while (next < data.length && inFlight.size < 64) send();
+    while (next < reader.size && inFlight.size < window) send();
   }
-  assert.deepEqual(out, data);
-  const fetched = fetches.reduce((n, [first, last]) => n + last - first + 1, 0);
-  t.diagnostic(`${(data.length / 1048576).toFixed(0)} MiB with 64 × 255 KiB in flight: ${fetches.length} range requests, ${(fetched / 1048576).toFixed(1)} MiB fetched`);
-  assert.equal(fetched, data.length, 'no block fetched twice');
+  return out;
+}
+
+test('range reader: any read returns exactly the bytes, with ranges inside the file', async () => {
+  const data = pseudoRandom('reader', 300_000);
+  await fc.assert(
+    fc.asyncProperty(
+      fc.array(fc.tuple(fc.nat(320_000), fc.nat(200_000)), { minLength: 1, maxLength: 6 }),
+      fc.integer({ min: 1, max: 70_000 }),
+      fc.integer({ min: 0, max: 100_000 }),
+      fc.boolean(),
+      async (reads, segmentSize, readAheadBytes, wholeFile) => {
+        const { reader } = streamingReader(data, { segmentSize, rangeBytes: 3 * segmentSize, readAheadBytes, parallelRanges: 2, wholeFile });
+        // Concurrent and sequential reads, as clients mix them.
+        const results = await Promise.all(reads.map(([offset, length]) => reader.read(offset, length)));
+        for (const [i, [offset, length]] of reads.entries()) assert.deepEqual(results[i], data.subarray(offset, offset + length));
+        for (const [offset, length] of reads) assert.deepEqual(await reader.read(offset, length), data.subarray(offset, offset + length));
+        await reader.close();
+      },
+    ),
+    { numRuns: 300 },
+  );
+});
+
+test('range reader: OpenSSH sftp get (64 × 255 KiB in flight) and FTP RETR (1 MiB, one ahead) fetch each byte once, in few large ranges, several at a time', async (t) => {
+  const { WEBAPI_DEFAULTS: D } = await import('../../src/grid/webapi/index.js');
+  const opts = { segmentSize: D.segmentSize, rangeBytes: D.rangeBytes, readAheadBytes: D.readAheadBytes, parallelRanges: D.parallelRanges };
+  const data = pseudoRandom('copy-out', 96 * 1024 * 1024 + 12345);
+  for (const [what, size, window] of [['sftp get', 261120, 64], ['FTP RETR', 1 << 20, 2]] as const) {
+    const { reader, fetches, fetched, inFlight } = streamingReader(data, opts);
+    let peak = 0;
+    const out = await copyOut(reader, size, window, () => (peak = Math.max(peak, inFlight())));
+    assert.ok(out.equals(data), what);
+    t.diagnostic(`${what}: ${Math.ceil(data.length / size)} reads, ${fetches.length} range requests, up to ${peak} in flight`);
+    assert.equal(fetched(), data.length, `${what}: no byte fetched twice`);
+    assert.ok(fetches.length <= 20, `${what}: ${fetches.length} requests for 96 MiB`);
+    assert.ok(peak >= D.parallelRanges - 1, `${what}: only ${peak} ranges at a time`);
+    await reader.close();
+  }
+});
+
+test('range reader: a read is answered as soon as its bytes arrive, before its range is complete', async () => {
+  const data = pseudoRandom('early', 4 * 1024 * 1024);
+  const { reader, fetches } = streamingReader(data);
+  assert.deepEqual(await reader.read(0, 32768), data.subarray(0, 32768));
+  assert.ok(fetches[0] && !fetches[0].done, 'answered while its range was still streaming');
   await reader.close();
 });
 
-test('block reader: a failed block is fetched again on the next read', async () => {
+test('range reader: reads elsewhere in a file fetch the segments they touch and nothing ahead', async () => {
+  const data = pseudoRandom('peek', 64 * 1024 * 1024 + 7);
+  const seg = 128 * 1024;
+  const { reader, fetches } = streamingReader(data, { segmentSize: seg });
+  for (const off of [40_000_000, 10_000_000, 60_000_000, 20_000_000]) assert.deepEqual(await reader.read(off, 4096), data.subarray(off, off + 4096));
+  assert.equal(fetches.length, 4, 'one range per peek, no read-ahead');
+  for (const f of fetches) assert.ok(f.first % seg === 0 && f.last - f.first + 1 === seg, `whole segment ${f.first}-${f.last}`);
+  assert.deepEqual(await reader.read(40_000_000 + 100, 10), data.subarray(40_000_100, 40_000_110));
+  assert.equal(fetches.length, 4, 'a segment already fetched is not fetched again');
+  await reader.close();
+});
+
+test('range reader: SDMF files (wholeFile) are one request, whatever the reads', async () => {
+  const data = pseudoRandom('sdmf', 3_000_000);
+  const { reader, fetches } = streamingReader(data, { wholeFile: true });
+  const out = await copyOut(reader, 32768, 16);
+  assert.ok(out.equals(data));
+  assert.deepEqual(fetches.map((f) => [f.first, f.last]), [[0, data.length - 1]]);
+  await reader.close();
+});
+
+test('range reader: memory stays bounded while a client stops reading, and a range in flight is aborted by close', async () => {
+  const data = pseudoRandom('bounded', 256 * 1024 * 1024);
+  const { reader, fetched, fetches } = streamingReader(data);
+  await reader.read(0, 1 << 20);
+  for (let i = 0; i < 50; i++) await new Promise((r) => setImmediate(r));
+  const ahead = fetched() - (1 << 20);
+  assert.ok(ahead <= 24 * 1024 * 1024 + 8 * 1024 * 1024, `${ahead} bytes fetched ahead of a reader that stopped`);
+  await reader.close();
+  await new Promise((r) => setTimeout(r, 20));
+  assert.ok(fetches.every((f) => f.done || f.sent < f.last - f.first + 1), 'ranges in flight stop');
+  await assert.rejects(reader.read(0, 1), /closed/);
+});
+
+test('range reader: a failed range is fetched again on the next read', async () => {
   const data = pseudoRandom('retry', 100_000);
   let fail = true;
-  const reader = new RangeReader(data.length, async (first, last) => {
+  const reader = new RangeReader(data.length, async (first, last, sink) => {
     if (fail) throw new Error('node down');
-    return data.subarray(first, last + 1);
-  }, { blockSize: 10_000, cacheBlocks: 4, readAheadBlocks: 1 });
+    sink(data.subarray(first, last + 1));
+    return last - first + 1;
+  }, { segmentSize: 10_000, rangeBytes: 20_000, readAheadBytes: 20_000, parallelRanges: 2 });
   await assert.rejects(reader.read(0, 100), /node down/);
   fail = false;
   assert.deepEqual(await reader.read(0, 100), data.subarray(0, 100));
+  assert.deepEqual(await reader.read(50_000, 100), data.subarray(50_000, 50_100));
+});
+
+test('range reader: a shorter answer (a mutable file that shrank) is a short read at the new end', async () => {
+  const data = pseudoRandom('shrank', 100_000);
+  const now = data.subarray(0, 60_000);
+  const reader = new RangeReader(data.length, async (first, last, sink) => {
+    const part = now.subarray(first, last + 1);
+    if (part.length) sink(part);
+    return part.length;
+  }, { segmentSize: 8192, rangeBytes: 32768, readAheadBytes: 65536, parallelRanges: 2 });
+  assert.deepEqual(await reader.read(50_000, 20_000), now.subarray(50_000));
+  assert.equal((await reader.read(70_000, 10)).length, 0);
 });
 
 test('limiter: never more than max at once, all run', async () => {

@@ -32,7 +32,8 @@ function synthesized(status: number, reason: string, body: string): Buffer {
 }
 const OKAY = () => synthesized(200, 'OK', 'Okay so I did it.');
 
-const OPTIONS: WebApiGridOptions = { timeoutMs: 5000, cacheTtlMs: 0 };
+// One request per operation as recorded: no read-back of directory updates here (webapi-grid tests it).
+const OPTIONS: WebApiGridOptions = { timeoutMs: 5000, cacheTtlMs: 0, verifyWrites: false };
 
 async function replay(answers: Array<Buffer | (() => Buffer)>, run: (grid: WebApiGrid) => Promise<void>, options: WebApiGridOptions = {}): Promise<CapturedRequest[]> {
   const server = await startReplayServer((_req) => {
@@ -215,7 +216,7 @@ test('reads are GET /uri/$CAP with a closed Range clamped to the size (#17, #18)
     const r = await grid.openRead(P.$SMALL2_CHK!);
     assert.equal(r.size, 1968);
     assert.deepEqual(await r.read(0, 100), byN(14).response.body.subarray(0, 100));
-  }, { blockSize: 100, readAheadBlocks: 0 });
+  }, { segmentSize: 100, rangeBytes: 100, readAheadBytes: 0 });
   assertLike(a!, { sample: 15 });
   assert.equal(a!.headers.range, 'bytes=0-99');
 
@@ -224,7 +225,7 @@ test('reads are GET /uri/$CAP with a closed Range clamped to the size (#17, #18)
     // Asking beyond the end is clamped: never an open range, never past the size.
     assert.deepEqual(await r.read(4194294, 1000), byN(18).response.body);
     assert.equal((await r.read(4194304, 10)).length, 0);
-  }, { blockSize: 1, readAheadBlocks: 0 }); // 1-byte blocks: a 10-byte read is a direct range
+  }, { segmentSize: 1, rangeBytes: 1, readAheadBytes: 0 }); // 1-byte segments: a range is exactly the read
   assertLike(b!, { sample: 18 });
   assert.equal(b!.headers.range, 'bytes=4194294-4194303');
 });
@@ -235,7 +236,7 @@ test('a 200 whole-file answer to a Range is skipped to the wanted bytes; a 416 r
     const r = await grid.openRead(P.$SMALL2_CHK!);
     assert.deepEqual(await r.read(5, 10), full.subarray(5, 15));
     assert.equal((await r.read(1000, 10)).length, 0);
-  }, { blockSize: 1, readAheadBlocks: 0 });
+  }, { segmentSize: 1, rangeBytes: 1, readAheadBytes: 0 });
 });
 
 test('setChild is t=set_children with ro_uri/rw_uri and metadata only when given (#39 body shape)', async () => {
@@ -272,12 +273,26 @@ test('deleteChild reads the entry, then t=unlink&name= on the parent cap (#29, #
   });
 });
 
-test('moveChild is one t=relink with to_dir as a cap and an explicit replace (#36)', async () => {
-  const [req] = await replay([recorded(36)], async (grid) => {
-    await grid.moveChild(P.$DOCS!, 'renamed.txt', P.$PHOTOS!, 'moved.txt', false);
+test('moveChild within a directory: the link as listed, then one t=relink with to_dir as a cap and an explicit replace (#30, #36)', async () => {
+  const [json, relink] = await replay([recorded(30), recorded(36)], async (grid) => {
+    await grid.moveChild(P.$DOCS!, 'small.txt', P.$DOCS!, 'moved.txt', false);
   });
+  assertLike(json!, { sample: 30, byCap: P.$DOCS! });
   // The recording addressed both directories by path below $ROOT; the backend uses their caps.
-  assertLike(req!, { sample: 36, byCap: P.$DOCS!, changedQuery: { to_dir: P.$PHOTOS! }, extraQuery: [['replace', 'false']] });
+  assertLike(relink!, { sample: 36, byCap: P.$DOCS!, changedQuery: { from_name: 'small.txt', to_dir: P.$DOCS! }, extraQuery: [['replace', 'false']] });
+});
+
+test('moveChild across directories: set_children on the target with the listed caps and metadata, then t=unlink on the source', async () => {
+  const [, set_, unlink] = await replay([recorded(30), OKAY(), recorded(43)], async (grid) => {
+    await grid.moveChild(P.$DOCS!, 'small.txt', P.$PHOTOS!, 'moved.txt', 'only-files');
+  });
+  assert.deepEqual(splitTarget(set_!.target), { segments: ['uri', P.$PHOTOS], query: [['t', 'set_children'], ['replace', 'only-files']] });
+  const body = JSON.parse(set_!.body.toString()) as Record<string, [string, { ro_uri?: string; metadata?: Record<string, unknown> }]>;
+  assert.deepEqual(Object.keys(body), ['moved.txt']);
+  assert.equal(body['moved.txt']![0], 'filenode');
+  assert.match(body['moved.txt']![1].ro_uri!, /^URI:/);
+  assert.equal(body['moved.txt']![1].metadata!.tahoe, undefined, 'user metadata only');
+  assertLike(unlink!, { sample: 43, byCap: P.$DOCS!, changedQuery: { name: 'small.txt' } });
 });
 
 test('patchMetadata: t=json, then set_children with the caps as listed and the full new metadata', async () => {
@@ -296,7 +311,7 @@ test('Tahoe errors from real answers surface as GridErrors without HTML or caps 
     await rejectsWith(grid.setChild(P.$ROOT!, 'x.txt', P.$TINY_LIT!, { replace: true }), 'NOT_WRITABLE', /NotWriteableError/);
     await rejectsWith(grid.openRead(P.$SMALL2_CHK!).then((r) => r.read(0, 10)), 'UNAVAILABLE', /NoSharesError/);
     await rejectsWith(grid.list(P.$DOCS!), 'NOT_FOUND', /No such child: nope/);
-  }, { blockSize: 10, readAheadBlocks: 0 });
+  }, { segmentSize: 10, rangeBytes: 10, readAheadBytes: 0 });
 });
 
 test('writes through read-only or immutable caps are refused before any request', async () => {

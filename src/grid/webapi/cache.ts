@@ -7,6 +7,8 @@ interface Slot<V> {
   promise: Promise<V>;
   /** When the fetched value stops being served; undefined while the fetch is in flight. */
   expires?: number;
+  /** When the fetch that gave the value started. */
+  fetchedAt: number;
 }
 
 export class TtlCache<V> {
@@ -34,7 +36,7 @@ export class TtlCache<V> {
       }
       this.slots.delete(key);
     }
-    const mine: Slot<V> = { promise: Promise.resolve() as unknown as Promise<V> };
+    const mine: Slot<V> = { promise: Promise.resolve() as unknown as Promise<V>, fetchedAt: this.now() };
     mine.promise = fetch().then(
       (value) => {
         if (this.slots.get(key) === mine) {
@@ -51,6 +53,12 @@ export class TtlCache<V> {
     this.slots.set(key, mine);
     while (this.slots.size > this.maxEntries) this.slots.delete(this.slots.keys().next().value as string);
     return mine.promise;
+  }
+
+  /** How old the value cached (or being fetched) for `key` is, in ms; undefined when there is none. */
+  age(key: string): number | undefined {
+    const slot = this.slots.get(key);
+    return slot ? this.now() - slot.fetchedAt : undefined;
   }
 
   invalidate(key: string): void {

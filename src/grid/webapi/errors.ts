@@ -145,10 +145,31 @@ export function errorCode(status: number, message: string): GridErrorCode {
   return 'UNAVAILABLE'; // a redirect or an unexpected success status: not an answer we can use
 }
 
+/** A GridError that is the node's own answer (it got the request and said no), with its status. */
+export class NodeAnswerError extends GridError {
+  constructor(
+    code: ConstructorParameters<typeof GridError>[0],
+    message: string,
+    readonly status: number,
+  ) {
+    super(code, message);
+  }
+}
+
 /** The GridError for a non-success answer of the node. */
 export function errorFromResponse(status: number, contentType: string | undefined, body: Buffer | string): GridError {
   const text = errorText(contentType, body);
   const code = errorCode(status, text);
   const message = text || `the Tahoe-LAFS node answered HTTP ${status}`;
-  return new GridError(code, message);
+  return new NodeAnswerError(code, message, status);
+}
+
+/**
+ * A directory update the node failed in a way worth another try: Tahoe's
+ * UncoordinatedWriteError (another writer changed the directory meanwhile, and Tahoe's own
+ * retries gave up), or the KeyError traceback Tahoe 1.20 answers some of those races with
+ * (seen with two client nodes updating one directory at once). Other failures are reported.
+ */
+export function isWriteConflict(err: unknown): boolean {
+  return err instanceof NodeAnswerError && err.status === 500 && /^(UncoordinatedWriteError|KeyError)\b/.test(err.message);
 }

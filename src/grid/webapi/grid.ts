@@ -14,27 +14,26 @@
 // client in between can be missed or overwritten; cross-directory moves are two directory
 // updates on Tahoe itself (add, then remove); a reader of a mutable file reads whatever version
 // is current at each read (Tahoe has no way to fetch an older version by HTTP).
-import type { Readable } from 'node:stream';
 import { formatCap, isDirectory, isReadOnly, parseCap, storageIndexOf, type Cap } from '../../caps/index.js';
 import { unpackChildren } from '../dirpack.js';
-import { GridError } from '../errors.js';
-import { capsForLink, nodeInfoFromCap, patchUserMetadata } from '../links.js';
+import { GridError, isGridError } from '../errors.js';
+import { capsForLink, nodeInfoFromCap, nowSeconds as nowSecondsFloat, patchUserMetadata } from '../links.js';
 import type {
   DeleteChildOptions, DirEntry, DiskUsage, FileReader, Grid, Metadata, MetadataPatch, MutableContent, NodeInfo,
   ReplaceMode, SetChildOptions, UploadSink,
 } from '../types.js';
 import { TtlCache } from './cache.js';
-import { errorFromResponse } from './errors.js';
-import { discard, TahoeHttp, type HttpOptions } from './http.js';
+import { errorFromResponse, isWriteConflict } from './errors.js';
+import { discard, outcomeUnknown, TahoeHttp, type Answer, type HttpOptions } from './http.js';
 import { jsonTypeOfCap, linkCapsOfRaw, needsSize, nodeInfoFromRaw, parseNodeJson, type RawDirectory, type RawNode } from './json.js';
-import { BytesReader, RangeReader, type BlockOptions } from './reader.js';
+import { BytesReader, RangeReader, type ReadOptions } from './reader.js';
 import {
   downloadRequest, jsonRequest, mkdirChildRequest, mkdirUnlinkedRequest, overwriteRequest, rangeRequest,
   relinkRequest, setChildrenRequest, unlinkRequest, uploadRequest, welcomeRequest, type ChildSpec, type WebRequest,
 } from './requests.js';
 import { WebApiUpload } from './upload.js';
 
-export interface WebApiGridOptions extends Partial<HttpOptions>, Partial<BlockOptions> {
+export interface WebApiGridOptions extends Partial<HttpOptions>, Partial<Omit<ReadOptions, 'wholeFile'>> {
   /** How long listings and mutable-file sizes are reused (ms); 0 disables caching. */
   cacheTtlMs?: number;
   /** Cached listings/sizes kept at most. */
@@ -44,6 +43,18 @@ export interface WebApiGridOptions extends Partial<HttpOptions>, Partial<BlockOp
    * per mutable child), as the embedded store shows them. False leaves it undefined.
    */
   mutableSizesInListings?: boolean;
+  /**
+   * Read every directory update back and apply it again when it was lost (Tahoe answers OK to
+   * updates that a concurrent update through another client node overwrote). False only for
+   * tests that count requests.
+   */
+  verifyWrites?: boolean;
+  /**
+   * Web-API of the node that makes every directory update (set_children, unlink, relink,
+   * mkdir); default: the main URL. Tahoe serializes the updates of one directory within one
+   * node only, so gateways on several client nodes of one grid point this at one node.
+   */
+  directoryUrl?: string;
 }
 
 export const DEFAULTS = {
@@ -53,13 +64,59 @@ export const DEFAULTS = {
   maxConnections: 20,
   maxRequests: 8,
   maxStreams: 6,
+  maxDownloads: 8,
   cacheTtlMs: 3_000,
   cacheEntries: 512,
-  blockSize: 1024 * 1024,
-  cacheBlocks: 8,
-  readAheadBlocks: 4,
+  segmentSize: 128 * 1024,
+  rangeBytes: 8 * 1024 * 1024,
+  readAheadBytes: 24 * 1024 * 1024,
+  parallelRanges: 3,
   mutableSizesInListings: true,
+  verifyWrites: true,
 } as const;
+
+/** A name missing from a cached listing older than this is looked up in a fresh one (getChild). */
+const RECHECK_MISSES_AFTER_MS = 1000;
+
+/** Tries of one directory update (conflicts and lost updates), with back-off in between. */
+const MAX_UPDATE_TRIES = 6;
+
+function backoff(attempt: number): Promise<void> {
+  const ms = 200 * 2 ** (attempt - 1) * (0.5 + Math.random());
+  return new Promise((resolve) => setTimeout(resolve, ms));
+}
+
+/** A cap as Tahoe lists it, without the `ro.`/`imm.` prefixes of unknown caps. */
+function bare(cap: string | undefined): string | undefined {
+  return cap?.replace(/^(ro|imm)\./, '');
+}
+
+/** True when a listed child is linked with the caps of `spec` (what a set_children sent). */
+function linksTo(child: RawNode | undefined, spec: { rwUri?: string; roUri?: string }): boolean {
+  if (!child) return false;
+  if (spec.rwUri !== undefined) return bare(child.rwUri) === bare(spec.rwUri);
+  return child.rwUri === undefined && bare(child.roUri) === bare(spec.roUri);
+}
+
+/** JSON with sorted keys, to compare metadata as the node stores it. */
+function canonical(value: unknown): string {
+  if (value === null || typeof value !== 'object') return JSON.stringify(value) ?? 'null';
+  if (Array.isArray(value)) return `[${value.map(canonical).join(',')}]`;
+  return `{${Object.keys(value).sort().map((k) => `${JSON.stringify(k)}:${canonical((value as Record<string, unknown>)[k])}`).join(',')}}`;
+}
+
+/** How a directory must look once an update happened (read back to see whether it did). */
+type Outcome = (children: Map<string, RawNode>, answer?: Answer) => boolean;
+
+/** A directory update whose outcome is unknown (its answer was lost): checked by the next one. */
+interface Uncertain {
+  /** Seconds since the epoch when it was sent. */
+  sentAt: number;
+  outcome: Outcome;
+}
+
+/** How long an update of unknown outcome is remembered. */
+const UNCERTAIN_MS = 10 * 60_000;
 
 // Tahoe has no disk-usage call. Like Tahoe's own sftpd (statvfs and `df`), we report large
 // constant figures (1 KiB blocks: 628318530 total, 314159265 free), so clients that check free
@@ -91,23 +148,31 @@ const MUTABLE_FILE_TYPES = new Set(['SSK', 'SSK-RO', 'MDMF', 'MDMF-RO']);
 
 export class WebApiGrid implements Grid {
   private readonly http: TahoeHttp;
+  /** Where directory updates go (see WebApiGridOptions.directoryUrl). */
+  private readonly writer: TahoeHttp;
   private readonly opts: typeof DEFAULTS;
   private readonly listings: TtlCache<RawDirectory>;
   private readonly files: TtlCache<RawNode>;
+  /** Directory updates whose answer was lost, by directory and name (see update()). */
+  private readonly uncertain = new Map<string, Uncertain>();
 
   /** A backend for the node at `url`, without contacting it (operations report UNAVAILABLE). */
   constructor(url: string, options: WebApiGridOptions = {}) {
+    const { directoryUrl, ...rest } = options;
     const opts = { ...DEFAULTS } as { -readonly [K in keyof typeof DEFAULTS]: (typeof DEFAULTS)[K] };
-    for (const [k, v] of Object.entries(options)) if (v !== undefined) (opts as Record<string, unknown>)[k] = v;
+    for (const [k, v] of Object.entries(rest)) if (v !== undefined) (opts as Record<string, unknown>)[k] = v;
     this.opts = opts as typeof DEFAULTS;
-    this.http = new TahoeHttp(url, {
+    const httpOptions = {
       timeoutMs: opts.timeoutMs,
       idleTimeoutMs: opts.idleTimeoutMs,
       commitTimeoutMs: opts.commitTimeoutMs,
       maxConnections: Math.max(opts.maxConnections, 2),
       maxRequests: opts.maxRequests,
       maxStreams: opts.maxStreams,
-    });
+      maxDownloads: opts.maxDownloads,
+    };
+    this.http = new TahoeHttp(url, httpOptions);
+    this.writer = directoryUrl !== undefined && new URL(directoryUrl).href !== new URL(url).href ? new TahoeHttp(directoryUrl, httpOptions) : this.http;
     this.listings = new TtlCache(opts.cacheTtlMs, opts.cacheEntries);
     this.files = new TtlCache(opts.cacheTtlMs, opts.cacheEntries);
   }
@@ -131,12 +196,35 @@ export class WebApiGrid implements Grid {
     }
   }
 
-  /** Checks that the node answers its welcome page as JSON. */
+  /**
+   * Resolves once the node answers like a Tahoe-LAFS web-API (and the directory node, when it
+   * is another one). While it is unreachable it is asked again 1, 2, 4 … 30 s apart and
+   * `onUnavailable` hears each failure; anything but UNAVAILABLE (not a Tahoe node) rejects.
+   */
+  async waitReady(onUnavailable?: (err: GridError, retryInMs: number) => void): Promise<void> {
+    for (let delay = 1000; ; delay = Math.min(30_000, delay * 2)) {
+      try {
+        await this.probe();
+        return;
+      } catch (err) {
+        if (!(err instanceof GridError) || err.code !== 'UNAVAILABLE' || this.closed) throw err;
+        onUnavailable?.(err, delay);
+        await new Promise((resolve) => setTimeout(resolve, delay).unref());
+      }
+    }
+  }
+
+  /** Checks that the node(s) answer their welcome page as JSON. */
   async probe(): Promise<void> {
-    const answer = await this.http.callRaw(welcomeRequest(), { maxBody: 4 * 1024 * 1024 });
+    await this.probeOne(this.http);
+    if (this.writer !== this.http) await this.probeOne(this.writer);
+  }
+
+  private async probeOne(http: TahoeHttp): Promise<void> {
+    const answer = await http.callRaw(welcomeRequest(), { maxBody: 4 * 1024 * 1024 });
     if (answer.status !== 200) {
       const { message } = errorFromResponse(answer.status, answer.headers['content-type'], answer.body);
-      throw new GridError('INVALID', `${this.http.origin} does not answer like a Tahoe-LAFS web-API (GET /?t=json: HTTP ${answer.status}: ${message})`);
+      throw new GridError('INVALID', `${http.origin} does not answer like a Tahoe-LAFS web-API (GET /?t=json: HTTP ${answer.status}: ${message})`);
     }
     let welcome: unknown;
     try {
@@ -145,14 +233,18 @@ export class WebApiGrid implements Grid {
       welcome = undefined;
     }
     if (!welcome || typeof welcome !== 'object' || !('servers' in welcome || 'introducers' in welcome)) {
-      throw new GridError('INVALID', `${this.http.origin} does not answer like a Tahoe-LAFS web-API (GET /?t=json)`);
+      throw new GridError('INVALID', `${http.origin} does not answer like a Tahoe-LAFS web-API (GET /?t=json)`);
     }
   }
 
+  private closed = false;
+
   async close(): Promise<void> {
+    this.closed = true;
     this.listings.clear();
     this.files.clear();
     await this.http.close();
+    if (this.writer !== this.http) await this.writer.close();
   }
 
   // --- caching ----------------------------------------------------------------------------
@@ -269,13 +361,90 @@ export class WebApiGrid implements Grid {
     return Promise.all([...raw.children].map(([name, child]) => this.entryOf(name, child, this.opts.mutableSizesInListings)));
   }
 
+  /**
+   * A name missing from a cached listing more than a second old is looked up again in a fresh
+   * one: a file just stored through another gateway (or another Tahoe client) is found at once
+   * when a client asks for it by name; only listings may lag by the cache time.
+   */
   async getChild(dirCap: string, name: string): Promise<DirEntry | undefined> {
     const nfc = validName(name);
     const cap = parseCap(dirCap);
     if (cap.type === 'DIR2-LIT') return this.literalDir(cap).find((e) => e.name === nfc);
     this.kindCheckDir(cap);
-    const child = (await this.rawListing(dirCap)).children.get(nfc);
+    let child = (await this.rawListing(dirCap)).children.get(nfc);
+    if (!child && (this.listings.age(this.listingKey(dirCap).key) ?? 0) > RECHECK_MISSES_AFTER_MS) {
+      child = (await this.rawListing(dirCap, true)).children.get(nfc);
+    }
     return child && this.entryOf(nfc, child, true);
+  }
+
+  // --- directory updates -------------------------------------------------------------------
+
+  private updateKey(dirCap: string, name: string): string {
+    return `${this.listingKey(dirCap).object}\0${name}`;
+  }
+
+  /**
+   * One directory update (`send()` builds the request), carried out so that the weak spots of
+   * Tahoe's read-modify-write directories lose nothing:
+   * - it is watched, not timed: a node that keeps answering may take its time (Tahoe itself
+   *   retries an UncoordinatedWriteError for up to about 30 s);
+   * - a conflict the node gives up on (UncoordinatedWriteError, or another 500 of a node racing
+   *   with a writer) is tried again after a back-off;
+   * - the directory is read back (which also refreshes the listing cache), because Tahoe answers
+   *   OK to updates that a concurrent update through another client node overwrote: a lost
+   *   update is applied again;
+   * - an EXISTS or NOT_FOUND on a later try, or after an earlier update of the same name whose
+   *   answer was lost, is checked against `outcome`: when the directory already looks as wanted,
+   *   the earlier try landed and the update succeeded;
+   * - a failure after which the node may still have applied the update (no answer, connection
+   *   lost) is remembered, so that the next update of that name reconciles rather than assumes.
+   * Returns the node's answer, or the directory's children when an earlier try is found to have
+   * done the work.
+   */
+  private async update(dirCap: string, name: string, send: () => WebRequest, outcome: Outcome, alsoTouches: string[] = []): Promise<{ answer?: Answer; children?: Map<string, RawNode> }> {
+    const key = this.updateKey(dirCap, name);
+    const now = Date.now();
+    for (const [k, u] of this.uncertain) if (now - u.sentAt * 1000 > UNCERTAIN_MS) this.uncertain.delete(k);
+    const earlier = this.uncertain.get(key);
+    const sentAt = nowSecondsFloat();
+    for (let attempt = 1; ; attempt++) {
+      let answer: Answer;
+      try {
+        answer = await this.writing([dirCap, ...alsoTouches], () => this.writer.call(send(), { watch: true }));
+      } catch (err) {
+        if (isWriteConflict(err) && attempt < MAX_UPDATE_TRIES) {
+          await backoff(attempt);
+          continue;
+        }
+        if ((attempt > 1 || earlier) && (isGridError(err, 'EXISTS') || isGridError(err, 'NOT_FOUND'))) {
+          const now = await this.rawListing(dirCap, true).catch(() => undefined);
+          if (now && outcome(now.children)) {
+            this.uncertain.delete(key);
+            return { children: now.children };
+          }
+        }
+        if (outcomeUnknown(err)) this.uncertain.set(key, { sentAt, outcome });
+        throw err;
+      }
+      this.uncertain.delete(key);
+      if (!this.opts.verifyWrites) return { answer };
+      // The node said OK; whether the update survived a concurrent one from another node shows
+      // in the directory itself. If it cannot be read now, the node's OK stands.
+      const check = await this.rawListing(dirCap, true).catch(() => undefined);
+      if (!check || outcome(check.children, answer)) return { answer };
+      if (attempt >= MAX_UPDATE_TRIES) {
+        throw new GridError('UNAVAILABLE', `the change of "${name}" was overwritten ${attempt} times by concurrent changes through other Tahoe-LAFS nodes; try again`);
+      }
+      await backoff(attempt);
+    }
+  }
+
+  /** A listed child as it is now (a fresh listing), to move or relink it exactly. */
+  private async freshChild(dirCap: string, name: string): Promise<RawNode> {
+    const child = (await this.rawListing(dirCap, true)).children.get(name);
+    if (!child) throw new GridError('NOT_FOUND', `No such child: ${name}`);
+    return child;
   }
 
   /**
@@ -297,7 +466,10 @@ export class WebApiGrid implements Grid {
     if (caps.writeCap !== undefined) spec.rwUri = caps.writeCap;
     if (caps.readCap !== undefined) spec.roUri = caps.readCap;
     if (metadata !== undefined) spec.metadata = metadata;
-    await this.writing([dirCap], () => this.http.call(setChildrenRequest(dirCap, [[nfc, spec]], options.replace)));
+    await this.update(dirCap, nfc, () => setChildrenRequest(dirCap, [[nfc, spec]], options.replace), (children) => {
+      const child = children.get(nfc);
+      return linksTo(child, spec) && (metadata === undefined || canonical(userPart(child!.metadata)) === canonical(metadata));
+    });
   }
 
   /**
@@ -316,7 +488,9 @@ export class WebApiGrid implements Grid {
     if (options.mustBeEmpty && entry.node.kind === 'dir' && !(await this.isEmptyDir(entry.node.cap))) {
       throw new GridError('NOT_EMPTY', `directory "${nfc}" is not empty`);
     }
-    await this.writing([dirCap], () => this.http.call(unlinkRequest(dirCap, nfc)));
+    const removed = linkCapsOfRaw(child);
+    // Done when the name is gone, or holds something else (linked after us by someone else).
+    await this.update(dirCap, nfc, () => unlinkRequest(dirCap, nfc), (children) => !linksTo(children.get(nfc), removed));
     return entry;
   }
 
@@ -327,10 +501,13 @@ export class WebApiGrid implements Grid {
   }
 
   /**
-   * Moves with `t=relink` (Tahoe keeps the metadata and refreshes linkmotime). Across two
-   * directories Tahoe adds to the target, then removes from the source: not atomic, so a
-   * failure in between leaves the link in both. Tahoe strips whitespace around relink names,
-   * so names starting or ending with whitespace are moved with set_children + unlink instead.
+   * Within one directory: one `t=relink` (Tahoe keeps the metadata and refreshes linkmotime),
+   * a single directory update. Across two directories (and for names starting or ending with
+   * whitespace, which Tahoe's relink strips): set_children on the target with the link's caps
+   * and user metadata, read back, then unlink from the source — the same add-then-remove Tahoe's
+   * own relink does, but each half checked, so a half lost to a concurrent update is applied
+   * again before the other half happens. Not atomic: a failure in between leaves the link in
+   * both directories.
    */
   async moveChild(fromDirCap: string, fromName: string, toDirCap: string, toName: string, replace: ReplaceMode): Promise<void> {
     const fromNfc = validName(fromName);
@@ -342,17 +519,20 @@ export class WebApiGrid implements Grid {
       if (!(await this.rawListing(fromDirCap, true)).children.has(fromNfc)) throw new GridError('NOT_FOUND', `No such child: ${fromNfc}`);
       return;
     }
-    if (!strippedByRelink(fromNfc) && !strippedByRelink(toNfc)) {
-      await this.writing([fromDirCap, toDirCap], () => this.http.call(relinkRequest(fromDirCap, fromNfc, toDirCap, toNfc, replace)));
+    const child = await this.freshChild(fromDirCap, fromNfc);
+    const caps = linkCapsOfRaw(child);
+    if (sameDir && !strippedByRelink(fromNfc) && !strippedByRelink(toNfc)) {
+      await this.update(fromDirCap, fromNfc, () => relinkRequest(fromDirCap, fromNfc, toDirCap, toNfc, replace),
+        (children) => linksTo(children.get(toNfc), caps) && !linksTo(children.get(fromNfc), caps));
       return;
     }
-    const child = (await this.rawListing(fromDirCap, true)).children.get(fromNfc);
-    if (!child) throw new GridError('NOT_FOUND', `No such child: ${fromNfc}`);
-    const spec: ChildSpec = { type: child.type, ...linkCapsOfRaw(child), metadata: userPart(child.metadata) };
-    await this.writing([fromDirCap, toDirCap], async () => {
-      await this.http.call(setChildrenRequest(toDirCap, [[toNfc, spec]], replace));
-      await this.http.call(unlinkRequest(fromDirCap, fromNfc));
-    });
+    const spec: ChildSpec = { type: child.type, ...caps, metadata: userPart(child.metadata) };
+    await this.update(toDirCap, toNfc, () => setChildrenRequest(toDirCap, [[toNfc, spec]], replace), (children) => linksTo(children.get(toNfc), caps));
+    await this.update(fromDirCap, fromNfc, () => unlinkRequest(fromDirCap, fromNfc), (children) => !linksTo(children.get(fromNfc), caps))
+      .catch((err: unknown) => {
+        if (isGridError(err, 'NOT_FOUND')) return; // someone else removed it meanwhile: moved all the same
+        throw err;
+      });
   }
 
   /**
@@ -363,12 +543,14 @@ export class WebApiGrid implements Grid {
   async patchMetadata(dirCap: string, name: string, patch: MetadataPatch): Promise<DirEntry> {
     const nfc = validName(name);
     this.writableDir(dirCap);
-    const child = (await this.rawListing(dirCap, true)).children.get(nfc);
-    if (!child) throw new GridError('NOT_FOUND', `No such child: ${nfc}`);
+    const child = await this.freshChild(dirCap, nfc);
     const user = patchUserMetadata(userPart(child.metadata), patch);
     const spec: ChildSpec = { type: child.type, ...this.linkCaps(child, user), metadata: user };
-    await this.writing([dirCap], () => this.http.call(setChildrenRequest(dirCap, [[nfc, spec]], true)));
-    const updated = (await this.rawListing(dirCap, true)).children.get(nfc);
+    await this.update(dirCap, nfc, () => setChildrenRequest(dirCap, [[nfc, spec]], true), (children) => {
+      const now = children.get(nfc);
+      return linksTo(now, spec) && canonical(userPart(now!.metadata)) === canonical(user);
+    });
+    const updated = (await this.rawListing(dirCap)).children.get(nfc);
     if (!updated) throw new GridError('NOT_FOUND', `No such child: ${nfc}`);
     return this.entryOf(nfc, updated, true);
   }
@@ -389,26 +571,37 @@ export class WebApiGrid implements Grid {
    * `t=mkdir&name=N&replace=…` in one request. Tahoe's mkdir cannot set metadata and reads
    * replace= as a plain boolean, so with metadata or 'only-files' the directory is created
    * unlinked and then linked with set_children (if that link is refused, the new empty
-   * directory stays unlinked and unreachable).
+   * directory stays unlinked and unreachable). A mkdir whose answer was lost is found again
+   * by the next one of the same name: an empty directory linked there since it was sent.
    */
   async mkdir(dirCap: string, name: string, options: { replace?: ReplaceMode; metadata?: Metadata } = {}): Promise<string> {
     const nfc = validName(name);
     this.writableDir(dirCap);
     const replace = options.replace ?? false;
     if (options.metadata === undefined && typeof replace === 'boolean') {
-      const answer = await this.writing([dirCap], () => this.http.call(mkdirChildRequest(dirCap, nfc, replace)));
-      return this.dirCapFrom(answer.body);
+      const since = this.uncertain.get(this.updateKey(dirCap, nfc))?.sentAt ?? nowSecondsFloat();
+      const result = await this.update(dirCap, nfc, () => mkdirChildRequest(dirCap, nfc, replace), (children, answer) => {
+        const child = children.get(nfc);
+        if (answer) return linksTo(child, { rwUri: this.dirCapFrom(answer.body) });
+        // No answer to go by (a try that failed, or a mkdir whose answer was lost, yet landed):
+        // a directory linked there since it was sent (the node's clock; a few seconds of slack).
+        return child?.type === 'dirnode' && (child.metadata?.tahoe?.linkcrtime ?? 0) >= since - 5;
+      });
+      if (result.answer) return this.dirCapFrom(result.answer.body);
+      const found = result.children!.get(nfc)!;
+      if (!(await this.isEmptyDir(found.rwUri ?? found.roUri!))) throw new GridError('EXISTS', `There was already a child named "${nfc}"`);
+      return found.rwUri!;
     }
     const childCap = await this.createDirectory();
     const metadata = userPart(options.metadata);
     const caps = capsForLink(childCap, metadata);
     const spec: ChildSpec = { type: 'dirnode', metadata, ...(caps.writeCap ? { rwUri: caps.writeCap } : {}), ...(caps.readCap ? { roUri: caps.readCap } : {}) };
-    await this.writing([dirCap], () => this.http.call(setChildrenRequest(dirCap, [[nfc, spec]], replace)));
+    await this.update(dirCap, nfc, () => setChildrenRequest(dirCap, [[nfc, spec]], replace), (children) => linksTo(children.get(nfc), spec));
     return childCap;
   }
 
   async createDirectory(): Promise<string> {
-    const answer = await this.http.call(mkdirUnlinkedRequest());
+    const answer = await this.http.call(mkdirUnlinkedRequest(), { watch: true });
     return this.dirCapFrom(answer.body);
   }
 
@@ -437,7 +630,8 @@ export class WebApiGrid implements Grid {
         // The current size, asked now; reads then go by range on whatever version is current.
         const size = (await this.rawFile(fileCap, true)).size;
         if (size === undefined) throw new GridError('UNAVAILABLE', 'the Tahoe-LAFS node did not report the size of the mutable file');
-        return this.rangeReader(fileCap, size);
+        // Tahoe retrieves an SDMF file whole for any range: one request for all of it.
+        return this.rangeReader(fileCap, size, cap.type === 'SSK' || cap.type === 'SSK-RO');
       }
       default:
         if (isDirectory(cap)) throw new GridError('IS_A_DIRECTORY', 'is a directory');
@@ -445,59 +639,68 @@ export class WebApiGrid implements Grid {
     }
   }
 
-  private rangeReader(fileCap: string, size: number): FileReader {
+  private rangeReader(fileCap: string, size: number, wholeFile = false): FileReader {
     if (size === 0) return new BytesReader(Buffer.alloc(0)); // Tahoe answers 416 to any range on an empty file
-    return new RangeReader(size, (first, last) => this.fetchRange(fileCap, first, last), {
-      blockSize: this.opts.blockSize,
-      cacheBlocks: this.opts.cacheBlocks,
-      readAheadBlocks: this.opts.readAheadBlocks,
+    return new RangeReader(size, (first, last, sink, signal) => this.streamRange(fileCap, first, last, sink, signal), {
+      segmentSize: this.opts.segmentSize,
+      rangeBytes: this.opts.rangeBytes,
+      readAheadBytes: this.opts.readAheadBytes,
+      parallelRanges: this.opts.parallelRanges,
+      wholeFile,
     });
   }
 
   /**
-   * Bytes [first, last] of a file, `last` already clamped to the size we know. A 416 or a
-   * shorter 206 means a mutable file shrank since: return what exists. A 200 (Tahoe ignored the
-   * range) is skipped through to the wanted bytes rather than buffered whole.
+   * Streams bytes [first, last] of a file into `sink`, `last` already clamped to the size we
+   * know. A 416 or a shorter 206 means a mutable file shrank since: what exists is delivered. A
+   * 200 (Tahoe ignored the range) is skipped through to the wanted bytes rather than buffered.
+   * The answer must start within the request timeout and then never stall for that long.
    */
-  private async fetchRange(fileCap: string, first: number, last: number): Promise<Buffer> {
+  private async streamRange(fileCap: string, first: number, last: number, sink: (data: Buffer) => void, signal: AbortSignal): Promise<number> {
     const want = last - first + 1;
-    // Small ranges must complete within the request timeout; large ones only must keep moving.
-    const controller = new AbortController();
-    let timedOut = false;
-    const timer = want <= 2 * this.opts.blockSize ? setTimeout(() => ((timedOut = true), controller.abort()), this.opts.timeoutMs) : undefined;
-    timer?.unref();
     try {
-      const answer = await this.http.open(rangeRequest(fileCap, first, last), { signal: controller.signal });
-      if (answer.status === 416) {
+      const answer = await this.http.open(rangeRequest(fileCap, first, last), { signal, pool: 'download' });
+      try {
+        if (answer.status === 416) return 0;
+        if (answer.status !== 206 && answer.status !== 200) {
+          await this.http.finish(answer); // throws the mapped error
+          throw new GridError('UNAVAILABLE', `unexpected HTTP ${answer.status} for a ranged read`);
+        }
+        let skip = 0;
+        if (answer.status === 206) {
+          const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(answer.headers['content-range'] ?? '');
+          if (!m || Number(m[1]) !== first) throw new GridError('UNAVAILABLE', 'unexpected answer from the Tahoe-LAFS node: wrong Content-Range');
+        } else {
+          skip = first;
+        }
+        let delivered = 0;
+        for await (const raw of answer.body as AsyncIterable<Buffer>) {
+          let chunk = raw;
+          if (skip > 0) {
+            if (chunk.length <= skip) {
+              skip -= chunk.length;
+              continue;
+            }
+            chunk = chunk.subarray(skip);
+            skip = 0;
+          }
+          const n = Math.min(chunk.length, want - delivered);
+          sink(n === chunk.length ? chunk : chunk.subarray(0, n));
+          delivered += n;
+          if (delivered === want) break;
+        }
+        return delivered;
+      } finally {
         discard(answer.body);
         answer.release();
-        return Buffer.alloc(0);
       }
-      if (answer.status !== 206 && answer.status !== 200) {
-        await this.http.finish(answer); // throws the mapped error
-        throw new GridError('UNAVAILABLE', `unexpected HTTP ${answer.status} for a ranged read`);
-      }
-      let skip = 0;
-      if (answer.status === 206) {
-        const m = /^bytes (\d+)-(\d+)\/(\d+)$/.exec(answer.headers['content-range'] ?? '');
-        if (!m || Number(m[1]) !== first) {
-          discard(answer.body);
-          answer.release();
-          throw new GridError('UNAVAILABLE', 'unexpected answer from the Tahoe-LAFS node: wrong Content-Range');
-        }
-      } else {
-        skip = first;
-      }
-      return await collect(answer.body, skip, want).finally(() => answer.release());
     } catch (err) {
-      throw this.http.unavailable(err, timedOut);
-    } finally {
-      if (timer) clearTimeout(timer);
+      throw this.http.unavailable(err);
     }
   }
 
   async upload(): Promise<UploadSink> {
-    return new WebApiUpload(this.http, this.opts.idleTimeoutMs, this.opts.commitTimeoutMs);
+    return new WebApiUpload(this.http, this.opts.idleTimeoutMs);
   }
 
   private contentCapOf(content: MutableContent): Extract<Cap, { type: 'LIT' | 'CHK' }> {
@@ -533,15 +736,18 @@ export class WebApiGrid implements Grid {
         body = source.body;
         length = content.size;
       }
-      const answer = await this.http.open(req, {
-        body: body as Buffer,
-        contentLength: length,
-        signal: controller.signal,
-        headersTimeoutMs: this.opts.commitTimeoutMs,
-        pool: 'none',
+      // Watched: Tahoe publishes only once it has the whole body.
+      return await this.http.watched(controller, {}, async () => {
+        const answer = await this.http.open(req, {
+          body: body as Buffer,
+          contentLength: length,
+          signal: controller.signal,
+          headersTimeoutMs: 0,
+          pool: 'none',
+        });
+        const { body: result } = await this.http.finish(answer, 4096);
+        return result.toString('utf8').trim();
       });
-      const { body: result } = await this.http.finish(answer, 4096);
-      return result.toString('utf8').trim();
     } catch (err) {
       controller.abort();
       throw this.http.unavailable(err);
@@ -585,28 +791,4 @@ export class WebApiGrid implements Grid {
 
   /** Nothing to do: the Tahoe node has stored whatever it has answered for. */
   async sync(): Promise<void> {}
-}
-
-/** Reads `want` bytes after skipping `skip` from a body, then lets go of the rest. */
-async function collect(body: Readable, skip: number, want: number): Promise<Buffer> {
-  const out = Buffer.allocUnsafe(want);
-  let filled = 0;
-  let toSkip = skip;
-  for await (const raw of body as AsyncIterable<Buffer>) {
-    let chunk = raw;
-    if (toSkip > 0) {
-      if (chunk.length <= toSkip) {
-        toSkip -= chunk.length;
-        continue;
-      }
-      chunk = chunk.subarray(toSkip);
-      toSkip = 0;
-    }
-    const n = Math.min(chunk.length, want - filled);
-    chunk.copy(out, filled, 0, n);
-    filled += n;
-    if (filled === want) break;
-  }
-  discard(body);
-  return filled === want ? out : out.subarray(0, filled);
 }

@@ -5,7 +5,7 @@
 import { LIT_MAX, literalCap, parseCap } from '../../caps/index.js';
 import { GridError } from '../errors.js';
 import type { UploadSink } from '../types.js';
-import type { TahoeHttp } from './http.js';
+import { WatchdogError, type TahoeHttp } from './http.js';
 import { uploadRequest } from './requests.js';
 
 /**
@@ -95,7 +95,6 @@ export class WebApiUpload implements UploadSink {
   constructor(
     private readonly http: TahoeHttp,
     private readonly idleMs: number,
-    private readonly commitMs: number,
   ) {}
 
   get bytesWritten(): number {
@@ -141,10 +140,12 @@ export class WebApiUpload implements UploadSink {
     this.feed = feed;
     this.controller = controller;
     this.response = (async () => {
+      // No fixed wait for the answer: the body's stalls fail the feed, and after the last byte
+      // finish() watches the node while it stores the file (TahoeHttp.watched).
       const answer = await this.http.open(uploadRequest('CHK'), {
         body: feed,
         signal: controller.signal,
-        headersTimeoutMs: this.commitMs,
+        headersTimeoutMs: 0,
         pool: 'stream',
       });
       const { body } = await this.http.finish(answer, 4096);
@@ -173,8 +174,10 @@ export class WebApiUpload implements UploadSink {
       this.feed.end();
       let capText: string;
       try {
-        capText = await this.response!;
+        // Tahoe hashes, encodes and pushes the file only now: wait while it answers and progresses.
+        capText = await this.http.watched(this.controller!, { uploadSize: this.written }, () => this.response!);
       } catch (err) {
+        if (err instanceof WatchdogError) throw err; // why the wait was given up, rather than "aborted"
         throw this.failure ?? (err instanceof GridError ? err : this.http.unavailable(err));
       }
       const cap = parseCap(capText);

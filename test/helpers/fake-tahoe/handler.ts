@@ -4,7 +4,7 @@
 // the dirnode Adder, Range handling of FileDownloader, and the error shapes of web/common.py.
 import { createReadStream } from 'node:fs';
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import { b32encode, storageIndexOf } from '../../../src/caps/index.js';
+import { b32encode, parseCap, storageIndexOf } from '../../../src/caps/index.js';
 import { packChildren } from '../../../src/grid/dirpack.js';
 import { updateLinkMetadata } from '../../../src/grid/links.js';
 import type { Metadata } from '../../../src/grid/types.js';
@@ -93,8 +93,110 @@ function mimeOf(name: string): string {
 
 // ---------------------------------------------------------------------------------------------
 
+/**
+ * What the real node does under concurrency and load, on demand (FakeTahoe's methods set it):
+ * directory updates through another client node that overwrite ours although we got OK,
+ * UncoordinatedWriteErrors, and uploads that the node stores slowly, stalls on, or hangs in.
+ */
+export interface Behaviour {
+  /** The next N directory updates answer OK but are undone (a concurrent update through another node won). */
+  loseUpdates: number;
+  /** The next N directory updates fail with UncoordinatedWriteError; `applied`: they happened all the same. */
+  conflicts: { count: number; applied: boolean };
+  /**
+   * After the next upload's last byte: 'hang' — the node stops answering anything (a stopped
+   * process) until FakeTahoe.unfreeze(); 'stall' — it keeps answering but lists the upload on
+   * its status page without progress, and never finishes; a number — it takes that many ms,
+   * with the upload's progress growing on the status page meanwhile.
+   */
+  uploadCommit?: 'hang' | 'stall' | number;
+  /** Set while the node is "hung" (see uploadCommit): every request waits for it. */
+  frozen?: Promise<void>;
+}
+
+interface ActiveUpload {
+  size: number;
+  progress: number;
+}
+
 export class FakeTahoeHandler {
+  readonly behaviour: Behaviour = { loseUpdates: 0, conflicts: { count: 0, applied: false } };
+  private unfreezeFn?: () => void;
+  private readonly activeUploads = new Set<ActiveUpload>();
+
   constructor(private readonly state: FakeState) {}
+
+  /** Ends a 'hang' (see Behaviour.uploadCommit). */
+  unfreeze(): void {
+    this.unfreezeFn?.();
+    this.unfreezeFn = undefined;
+    this.behaviour.frozen = undefined;
+  }
+
+  /** Tahoe's /status/?t=json: the uploads in progress. */
+  private statusJson(res: ServerResponse): void {
+    const active = [...this.activeUploads].map((u) => ({
+      'storage-index-string': null, 'total-size': u.size, status: 'pushing shares', type: 'upload',
+      'progress-hash': Math.min(1, u.progress * 3), 'progress-ciphertext': Math.min(1, u.progress * 3), 'progress-encode-push': u.progress,
+    }));
+    sendFixed(res, 200, 'application/json', pythonJson({ active, recent: [] }));
+  }
+
+  /** An upload's body has arrived: behave as Behaviour.uploadCommit says before answering. */
+  private async commitUpload(size: number): Promise<void> {
+    const mode = this.behaviour.uploadCommit;
+    if (mode === undefined) return;
+    this.behaviour.uploadCommit = undefined;
+    if (mode === 'hang') {
+      this.behaviour.frozen = new Promise<void>((resolve) => (this.unfreezeFn = resolve));
+      await this.behaviour.frozen;
+      return;
+    }
+    const upload: ActiveUpload = { size, progress: 0 };
+    this.activeUploads.add(upload);
+    try {
+      if (mode === 'stall') {
+        await new Promise(() => {}); // never: the request is dropped when the node stops
+      }
+      const steps = 20;
+      for (let i = 1; i <= steps; i++) {
+        await new Promise((r) => setTimeout(r, (mode as number) / steps));
+        upload.progress = i / steps;
+      }
+    } finally {
+      this.activeUploads.delete(upload);
+    }
+  }
+
+  /**
+   * Runs a directory update as Behaviour says: applied and answered (normally), undone after an
+   * OK answer (lost), or answered with an UncoordinatedWriteError (applied or not).
+   */
+  private async directoryUpdate(apply: () => Promise<void>): Promise<void> {
+    const snapshot = () => new Map([...this.state.dirs].map(([si, slot]) => [si, new Map(slot.children)]));
+    const restore = (saved: Map<string, Map<string, Link>>) => {
+      for (const [si, children] of saved) {
+        const slot = this.state.dirs.get(si);
+        if (slot) slot.children = children;
+      }
+    };
+    const c = this.behaviour.conflicts;
+    if (c.count > 0) {
+      c.count--;
+      const saved = snapshot();
+      await apply().catch(() => {});
+      if (!c.applied) restore(saved);
+      throw new ExceptionError('allmydata.mutable.common.UncoordinatedWriteError', 'I was surprised!');
+    }
+    if (this.behaviour.loseUpdates > 0) {
+      this.behaviour.loseUpdates--;
+      const saved = snapshot();
+      await apply();
+      restore(saved);
+      return;
+    }
+    await apply();
+  }
 
   async handle(req: IncomingMessage, res: ServerResponse): Promise<void> {
     const method = req.method ?? 'GET';
@@ -108,6 +210,10 @@ export class FakeTahoeHandler {
       // Twisted splits the raw path on '/' and unquotes each segment.
       const segments = url.pathname.split('/').slice(1).map((s) => decodeURIComponent(s));
       if (segments.length === 1 && segments[0] === '') return await this.welcome(req, res, args);
+      if (segments[0] === 'status' && segments.length <= 2 && (segments[1] ?? '') === '' && tArg(args) === 'json') {
+        req.resume();
+        return this.statusJson(res);
+      }
       const [root, ...rest] = segments;
       if (root === 'uri' || root === 'cap') {
         if (rest.length === 0 || (rest.length === 1 && rest[0] === '')) return await this.uriRoot(req, res, args, url);
@@ -168,8 +274,11 @@ export class FakeTahoeHandler {
     if (method === 'PUT' && t === '') {
       // Unlinked upload (web/unlinked.py): CHK by default, or a new mutable file.
       const format = getFormat(args, 'CHK');
-      if (format === 'CHK') sendResult(res, await this.state.storeImmutable(req));
-      else sendResult(res, this.state.newMutableFile(format!, await readAll(req)));
+      if (format === 'CHK') {
+        const cap = await this.state.storeImmutable(req);
+        await this.commitUpload(sizeOfCap(cap));
+        sendResult(res, cap);
+      } else sendResult(res, this.state.newMutableFile(format!, await readAll(req)));
       return;
     }
     if ((method === 'PUT' || method === 'POST') && t === 'mkdir') {
@@ -430,7 +539,7 @@ export class FakeTahoeHandler {
         const format = getFormat(args, undefined);
         if (!dir.mutable || !dir.rw) throw notWriteable();
         const cap = this.state.newDirectory(format === 'MDMF' ? 'MDMF' : 'SDMF', children);
-        this.addLinks(dir, [[name, nodeFromCaps(cap, undefined), undefined]], replace);
+        await this.directoryUpdate(async () => this.addLinks(dir, [[name, nodeFromCaps(cap, undefined), undefined]], replace));
         sendResult(res, cap);
         return;
       }
@@ -438,7 +547,9 @@ export class FakeTahoeHandler {
       case 'set-children': {
         const replace = parseReplace(args.get('replace') ?? 'true');
         const kids = this.childrenFromJson(await readAll(req), false);
-        this.addLinks(dir, [...kids].map(([name, { node, metadata }]) => [name, node, metadata] as [string, FakeNode, Metadata | undefined]), replace);
+        await this.directoryUpdate(async () => {
+          this.addLinks(dir, [...kids].map(([name, { node, metadata }]) => [name, node, metadata] as [string, FakeNode, Metadata | undefined]), replace);
+        });
         sendResult(res, 'Okay so I did it.');
         return;
       }
@@ -448,14 +559,16 @@ export class FakeTahoeHandler {
         const name = (args.get('name') ?? '').normalize('NFC');
         if (!dir.mutable || !dir.rw) throw notWriteable();
         const children = await this.childrenOf(dir);
-        if (!children.delete(name)) throw noSuchChild(name);
+        await this.directoryUpdate(async () => {
+          if (!children.delete(name)) throw noSuchChild(name);
+        });
         sendResult(res, 'thing unlinked');
         return;
       }
       case 'rename':
       case 'relink':
         req.resume();
-        return this.relink(res, args, dir, t);
+        return this.directoryUpdate(() => this.relink(res, args, dir, t));
       case 'uri': {
         req.resume();
         const name = args.get('name') ?? '';
@@ -802,4 +915,10 @@ export function parseRangeHeader(header: string | undefined, size: number): Arra
     out.push([first, last]);
   }
   return out;
+}
+
+/** The size of an immutable file from its cap. */
+function sizeOfCap(text: string): number {
+  const cap = parseCap(text);
+  return cap.type === 'CHK' ? cap.size : cap.type === 'LIT' ? cap.data.length : 0;
 }

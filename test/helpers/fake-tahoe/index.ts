@@ -47,6 +47,17 @@ export interface FakeTahoe {
   setDelay(ms: number): void;
   /** The next `count` requests are answered `status` (default 503) without being handled. */
   failNext(count: number, status?: number): void;
+  /**
+   * The next `count` directory updates answer OK but are undone, as when a concurrent update of
+   * the same directory through another client node wins (Tahoe 1.20 answers OK to both).
+   */
+  loseUpdates(count: number): void;
+  /** The next `count` directory updates fail with UncoordinatedWriteError (500); `applied`: they happened all the same. */
+  conflictNext(count: number, applied?: boolean): void;
+  /** What the node does after the next upload's last byte (see Behaviour.uploadCommit). */
+  onNextUploadCommit(mode: 'hang' | 'stall' | number): void;
+  /** Ends a 'hang': held requests are handled. */
+  unfreeze(): void;
   resetLog(): void;
 }
 
@@ -65,6 +76,10 @@ export async function startFakeTahoe(options: FakeTahoeOptions = {}): Promise<Fa
     req.on('error', () => {}); // a client that goes away mid-upload is not our crash
     res.on('error', () => {});
     const run = () => {
+      if (handler.behaviour.frozen) {
+        void handler.behaviour.frozen.then(run);
+        return;
+      }
       if (failures.count > 0) {
         failures.count--;
         req.resume();
@@ -100,6 +115,7 @@ export async function startFakeTahoe(options: FakeTahoeOptions = {}): Promise<Fa
   };
 
   const stop = async () => {
+    handler.unfreeze();
     const s = server;
     server = undefined;
     for (const t of pending) clearTimeout(t);
@@ -133,6 +149,18 @@ export async function startFakeTahoe(options: FakeTahoeOptions = {}): Promise<Fa
     },
     failNext(count: number, status = 503) {
       failures = { count, status };
+    },
+    loseUpdates(count: number) {
+      handler.behaviour.loseUpdates = count;
+    },
+    conflictNext(count: number, applied = false) {
+      handler.behaviour.conflicts = { count, applied };
+    },
+    onNextUploadCommit(mode: 'hang' | 'stall' | number) {
+      handler.behaviour.uploadCommit = mode;
+    },
+    unfreeze() {
+      handler.unfreeze();
     },
     resetLog() {
       requests.length = 0;
