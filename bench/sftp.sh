@@ -10,7 +10,8 @@
 # Prints MB/s (10^6 bytes/s), the lafsd/sshd ratios, lafsd's peak RSS (VmHWM) and the close
 # latency of the big upload (lafsd's commit time for it, from its log). Then CONCURRENT clients
 # (default 8), each with its own SSH connection, upload CONCURRENT_MIB (default 256) at once to
-# each server: aggregate MB/s, the ratio, and lafsd's peak RSS during that run.
+# each server, then SMALL_N small files each at once: aggregate MB/s, the ratios, and lafsd's
+# peak RSS during those runs.
 #
 # Environment: LAFSD_MAIN (lafsd's compiled main.js; default: dist/, built with `npx tsc -b`),
 # BIG_MIB, SMALL_N, SSHD (default /usr/sbin/sshd), SFTP_SERVER (default /usr/lib/openssh/sftp-server).
@@ -174,25 +175,32 @@ for i in $(seq "$CONCURRENT"); do
   master "lafsd-c$i" "$LAFSD_PORT" bench
   master "sshd-c$i" "$SSHD_PORT" "$(id -un)"
 done
-concurrent() { # name port user remote-root
-  local name=$1 port=$2 user=$3 remote=$4 t0 t1 i pids=()
+concurrent() { # kind(big|small) name port user remote-root
+  local kind=$1 name=$2 port=$3 user=$4 remote=$5 t0 t1 i pids=() rms=()
   t0=$(now)
   for i in $(seq "$CONCURRENT"); do
-    printf 'put %s %s\n' "$TMP/data/part.bin" "$remote/c$i.bin" >"$TMP/cbatch-$i"
+    if [ "$kind" = big ]; then
+      printf 'put %s %s\n' "$TMP/data/part.bin" "$remote/c$i.bin" >"$TMP/cbatch-$i"
+    else
+      printf 'put -r %s %s\n' "$TMP/data/small" "$remote/s$i" >"$TMP/cbatch-$i"
+    fi
     sftp "${SSH_OPTS[@]}" -o ControlPath="$TMP/cm-$name-c$i" -P "$port" -b "$TMP/cbatch-$i" "$user@127.0.0.1" >"$TMP/c$i.out" 2>&1 &
     pids+=($!)
   done
   for i in "${pids[@]}"; do wait "$i" || { echo "$name: a concurrent upload failed" >&2; cat "$TMP"/c*.out >&2; exit 1; }; done
   t1=$(now)
-  T[$name.concurrent]="${T[$name.concurrent]:-} $(echo "$t1 - $t0" | bc -l)"
-  local rms=()
-  for i in $(seq "$CONCURRENT"); do rms+=("rm @R/c$i.bin"); done
+  T[$name.concurrent.$kind]="${T[$name.concurrent.$kind]:-} $(echo "$t1 - $t0" | bc -l)"
+  for i in $(seq "$CONCURRENT"); do
+    if [ "$kind" = big ]; then rms+=("rm @R/c$i.bin"); else rms+=("rm @R/s$i/*" "rmdir @R/s$i"); fi
+  done
   untimed "$name" "$port" "$user" "$remote" "${rms[@]}"
 }
 for r in $(seq "$ROUNDS"); do
   echo "# concurrent round $r/$ROUNDS" >&2
-  concurrent lafsd "$LAFSD_PORT" bench ""
-  concurrent sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
+  concurrent big lafsd "$LAFSD_PORT" bench ""
+  concurrent big sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
+  concurrent small sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
+  concurrent small lafsd "$LAFSD_PORT" bench ""
 done
 RSS_CONCURRENT_KIB=$(awk '/^VmHWM:/ {print $2}' "/proc/$LAFSD_PID/status")
 
@@ -214,10 +222,16 @@ for op in big.up big.down small.up small.down; do
 done
 echo "close latency of a ${BIG_MIB} MiB upload (lafsd's commit, median): ${CLOSE_MS} ms"
 echo "lafsd peak RSS (VmHWM) over the runs above: $((RSS_KIB / 1024)) MiB"
-tl=$(echo "${T[lafsd.concurrent]}" | median)
-ts=$(echo "${T[sshd.concurrent]}" | median)
+tl=$(echo "${T[lafsd.concurrent.big]}" | median)
+ts=$(echo "${T[sshd.concurrent.big]}" | median)
 cbytes=$((CONCURRENT * CONCURRENT_MIB * 1048576))
 ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
 ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
 printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s; each client its own SSH connection, set up beforehand)\n' "$CONCURRENT clients x ${CONCURRENT_MIB} MiB up" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts"
+tl=$(echo "${T[lafsd.concurrent.small]}" | median)
+ts=$(echo "${T[sshd.concurrent.small]}" | median)
+cbytes=$((CONCURRENT * SMALL_BYTES))
+ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
+ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
+printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s: %d files)\n' "$CONCURRENT clients x ${SMALL_N} × 4 KiB up" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts" "$((CONCURRENT * SMALL_N))"
 echo "lafsd peak RSS (VmHWM) with $CONCURRENT clients: $((RSS_CONCURRENT_KIB / 1024)) MiB"
