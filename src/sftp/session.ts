@@ -133,8 +133,16 @@ class Session implements SftpSession {
 
   private initialized = false;
   outstanding = 0;
-  /** READ lengths and WRITE payloads of requests in flight. */
+  /** READ lengths of requests in flight. */
   private payloadBytes = 0;
+  /**
+   * The buffers WRITE payloads of requests in flight are views into (SSH packets, network
+   * chunks), each counted once, whole: a queued WRITE keeps its whole packet buffer alive, which
+   * was up to twice its payload with OpenSSH's pipelined writes (8 clients: 60 MiB held, 37
+   * counted), and far more for tiny writes in big chunks.
+   */
+  private readonly heldBuffers = new Map<ArrayBufferLike, number>();
+  private heldBufferBytes = 0;
   /** Replies ready but waiting for an earlier reply of their handle. */
   private heldReplyBytes = 0;
   /** pendingBytes() as last reported to the session's memory share. */
@@ -262,7 +270,7 @@ class Session implements SftpSession {
    * reported to the process-wide budget each time they are counted.
    */
   private pendingBytes(): number {
-    const n = this.payloadBytes + this.heldReplyBytes + (this.stream.destroyed ? 0 : this.stream.writableLength);
+    const n = this.payloadBytes + this.heldBufferBytes + this.heldReplyBytes + (this.stream.destroyed ? 0 : this.stream.writableLength);
     this.vfs.memory.add(n - this.reportedBytes);
     this.reportedBytes = n;
     return n;
@@ -666,18 +674,38 @@ class Session implements SftpSession {
       len += piece.length;
       return h.file.write(at, piece);
     });
-    this.payloadBytes += len;
+    this.holdBuffers(pieces);
     const written = writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => undefined);
     return track(h, written).then(
       () => {
-        this.payloadBytes -= len;
+        this.releaseBuffers(pieces);
         return ok(id);
       },
       (err: unknown) => {
-        this.payloadBytes -= len;
+        this.releaseBuffers(pieces);
         throw err;
       },
     );
+  }
+
+  private holdBuffers(pieces: readonly Buffer[]): void {
+    for (const { buffer } of pieces) {
+      const n = this.heldBuffers.get(buffer) ?? 0;
+      if (n === 0) this.heldBufferBytes += buffer.byteLength;
+      this.heldBuffers.set(buffer, n + 1);
+    }
+  }
+
+  private releaseBuffers(pieces: readonly Buffer[]): void {
+    for (const { buffer } of pieces) {
+      const n = this.heldBuffers.get(buffer)!;
+      if (n > 1) {
+        this.heldBuffers.set(buffer, n - 1);
+      } else {
+        this.heldBuffers.delete(buffer);
+        this.heldBufferBytes -= buffer.byteLength;
+      }
+    }
   }
 
   private opendir(id: number, path: VPath): Promise<Reply> {

@@ -11,6 +11,7 @@ import {
 import { ADVERTISED_EXTENSIONS, runSftpSession, type SftpLogger } from '../../src/sftp/session.js';
 import { STATUS_OF_VFS_ERROR } from '../../src/sftp/status-map.js';
 import { OpenFiles, VfsSession } from '../../src/vfs/index.js';
+import { MemoryBudget } from '../../src/util/memory-budget.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { buildFixture, GROSS, readAll } from '../helpers/fixture.js';
 import { duplexPair, SftpStatusError, SftpTestClient, type RequestWithoutId } from '../helpers/sftp-client.js';
@@ -349,6 +350,29 @@ test('pipelined without waiting: OPEN/WRITE…/CLOSE/RENAME in one burst commit,
   for (const r of await Promise.all(replies)) assert.equal((r as { code: number }).code, S.OK);
   assert.equal((await c.readFile('moved')).toString(), 'hello world');
   await rejects(c.stat('burst'), S.NO_SUCH_FILE);
+  await end();
+});
+
+test('WRITE data counts against the memory budget as the whole buffer it is a view into, until it is written', async () => {
+  const share = new MemoryBudget(Number.POSITIVE_INFINITY).share();
+  const { c, end } = await start({ memory: share });
+  const h = await c.open('views', WRITE | CREAT | TRUNC);
+  const ids = Array.from({ length: 64 }, () => c.allocId());
+  const replies = ids.map((id) => c.replyTo(id));
+  const packets = Buffer.concat(ids.map((id, i) => encodeRequest({ type: 'write', id, handle: h, offset: i * 100, data: Buffer.alloc(100, i) })));
+  // 6.4 KiB of payload, in a chunk that is a view into a 4 MiB buffer (as an SSH packet or a
+  // network read can be): queued, they keep all 4 MiB alive.
+  const backing = Buffer.alloc(4 * 1024 * 1024);
+  packets.copy(backing);
+  const before = share.bytes;
+  c.sendRaw(backing.subarray(0, packets.length));
+  assert.ok(share.bytes - before >= backing.length, `counted ${share.bytes - before} bytes while the writes are queued`);
+  for (const r of await Promise.all(replies)) assert.equal((r as { code: number }).code, S.OK);
+  await c.close(h);
+  assert.equal(share.bytes, 0, 'everything is given back once written');
+  const back = await c.readFile('views');
+  assert.equal(back.length, 6400);
+  assert.ok(ids.every((_, i) => back.subarray(i * 100, i * 100 + 100).every((x) => x === i)));
   await end();
 });
 
