@@ -7,19 +7,12 @@ import assert from 'node:assert/strict';
 import { startLafsd } from '../helpers/lafsd.js';
 import { httpGet, scrape } from '../helpers/metrics.js';
 import { HOST, curl } from './ftp-harness.js';
+import { until } from '../helpers/wait.js';
 
 const node = await startLafsd({ backend: 'webapi', config: { lafsd: 'metrics = tcp:0:interface=127.0.0.1' } });
 const fake = node.fake!;
 const port = node.metricsPort!;
 const url = (path: string) => `ftp://${node.user}:${encodeURIComponent(node.password)}@${HOST}:${node.ftpPort}${path}`;
-
-async function until(what: string, check: () => Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 200));
-  }
-}
 
 test('readyz follows the Tahoe node: 503 while it is down, 200 when it is back; healthz stays 200', async () => {
   const ready = await httpGet(port, '/readyz');
