@@ -31,8 +31,12 @@ export type SealReply =
 
 /** Segments in the workers' hands at once, over all uploads (4 MiB of plaintext). */
 export const MAX_IN_FLIGHT = 32;
-/** Segments one upload may have in flight: enough to keep a worker busy while it reads more. */
-const PER_UPLOAD = 4;
+/**
+ * Segments one upload may have in flight: enough to keep a worker busy while it reads more.
+ * Measured, 512 MiB curl FTP uploads (3 each, A/B twice): 4 took 1.9-2.25 s, 16 took 1.5-2.0 s
+ * (medians 2.05/2.13 vs 1.65/1.73), with neither thread busy all the time at 4.
+ */
+const PER_UPLOAD = 16;
 /** Idle segment buffers kept for reuse. */
 const SPARE_BUFFERS = MAX_IN_FLIGHT;
 /** A worker with no upload for this long stops (its isolate is ~10 MiB); the next upload starts one. */
