@@ -1,10 +1,11 @@
-// Waiting for something another process does (a log line, a state) without a fixed sleep.
+// Waiting for something another process or connection does (a log line, a state) without a
+// fixed sleep: one helper for every test.
 
-/** Resolves once `check` holds, asking every 100 ms; fails naming `what` after `timeoutMs`. */
-export async function until(what: string, check: () => boolean | Promise<boolean>, timeoutMs = 15_000): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`${what}: not within ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 100));
+/** Resolves once `cond` holds, asking every 20 ms; fails naming `what` after `timeoutMs`. */
+export async function waitFor(what: string, cond: () => boolean | Promise<boolean>, timeoutMs = 10_000): Promise<void> {
+  const end = Date.now() + timeoutMs;
+  while (!(await cond())) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what} (${timeoutMs} ms)`);
+    await new Promise((r) => setTimeout(r, 20));
   }
 }

@@ -7,7 +7,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect, type Socket } from 'node:net';
 import { startLafsd } from '../helpers/lafsd.js';
-import { assertNoSecretsLogged, countLog, ftpLogin, logLines, sftpLogin, waitForLog, type LoginResult } from './accounts-harness.js';
+import { assertNoSecretsLogged, countLog, ftpLogin, logLines, sftpLogin, waitFor, waitForLog, type LoginResult } from './accounts-harness.js';
 
 const WRONG = 'Wrong-pw-5d2a';
 const BAN_S = 4;
@@ -112,9 +112,9 @@ test('max_auth_tries (2 here) closes the connection on both frontends', async ()
   assert.deepEqual(sshFailures, [1, 2]);
 
   const c = rawClient(node.ftpPort!, '127.0.0.6');
-  await waitFor(() => c.received().startsWith('220'));
+  await waitFor('the greeting', () => c.received().startsWith('220'), 5000);
   c.sock.write(`USER ${node.user}\r\nPASS ${WRONG}\r\n`);
-  await waitFor(() => /\r\n530 /.test(c.received()));
+  await waitFor('a 530', () => /\r\n530 /.test(c.received()), 5000);
   c.sock.write(`USER ${node.user}\r\nPASS ${WRONG}\r\n`);
   await c.closed;
   assert.match(c.received(), /\r\n421 Too many failed login attempts/);
@@ -129,7 +129,7 @@ test('login_grace_time (3 s here) closes silent connections on both frontends', 
   assert.match(ftp.received(), /^220 .*\r\n421 Login timeout/s);
   assert.match(ssh.received(), /^SSH-2\.0-/);
   // Log lines are written asynchronously: they may follow the close by a moment.
-  await waitFor(() => countLog(node, /login grace time exceeded$/) >= 2);
+  await waitFor('both grace-time logs', () => countLog(node, /login grace time exceeded$/) >= 2, 5000);
   assert.deepEqual(logLines(node).filter((l) => /login grace time exceeded$/.test(l.msg ?? '')).map((l) => l.msg).sort(), [
     'ftp login grace time exceeded', 'ssh login grace time exceeded',
   ]);
@@ -138,11 +138,3 @@ test('login_grace_time (3 s here) closes silent connections on both frontends', 
 test('no password reaches the server log', () => {
   assertNoSecretsLogged(node, [WRONG, node.password, node.rootCap]);
 });
-
-async function waitFor(cond: () => boolean, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error('timed out');
-    await sleep(10);
-  }
-}

@@ -10,6 +10,9 @@ import { after } from 'node:test';
 import { parseForm } from '../../examples/account-server/form.js';
 import type { Lafsd } from '../helpers/lafsd.js';
 import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
+
+export { waitFor };
 
 export interface LoginResult {
   ok: boolean;
@@ -104,13 +107,6 @@ export function countLog(node: Lafsd, msg: string | RegExp): number {
   return logLines(node).filter((l) => (typeof msg === 'string' ? l.msg === msg : msg.test(l.msg ?? ''))).length;
 }
 
-export async function waitFor(what: string, cond: () => boolean, timeoutMs = 10_000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Waits until the server logged `msg` more often than `before` times. */
 export function waitForLog(node: Lafsd, msg: string | RegExp, before: number, timeoutMs = 10_000): Promise<void> {

@@ -16,7 +16,7 @@ import { pseudoRandom } from '../helpers/data.js';
 import { startGateway, startLafsd } from '../helpers/lafsd.js';
 import { run } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
-import { until } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 const HAPROXY = ['/usr/sbin/haproxy', '/usr/local/sbin/haproxy'].find((p) => spawnSync(p, ['-v']).status === 0);
 const CONFIG = fileURLToPath(new URL('../../../examples/load-balancer/haproxy.cfg', import.meta.url));
@@ -118,7 +118,7 @@ if (!HAPROXY) {
       });
       assert.equal(heard, '', 'no greeting without a header');
       // The log line travels through another pipe than the socket's close: wait for it.
-      await until('the dropped connection is logged', () => /ftp connection from a load balancer without a PROXY header dropped/.test(first.log()), 5000);
+      await waitFor('the dropped connection in the log', () => /ftp connection from a load balancer without a PROXY header dropped/.test(first.log()), 5000);
     } finally {
       lb.kill('SIGTERM');
       await lbExited;

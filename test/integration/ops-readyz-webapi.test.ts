@@ -7,7 +7,7 @@ import assert from 'node:assert/strict';
 import { startLafsd } from '../helpers/lafsd.js';
 import { httpGet, scrape } from '../helpers/metrics.js';
 import { HOST, curl } from './ftp-harness.js';
-import { until } from '../helpers/wait.js';
+import { waitFor } from '../helpers/wait.js';
 
 const node = await startLafsd({ backend: 'webapi', config: { lafsd: 'metrics = tcp:0:interface=127.0.0.1' } });
 const fake = node.fake!;
@@ -43,7 +43,7 @@ test('readyz follows the Tahoe node: 503 while it is down, 200 when it is back; 
   );
 
   await fake.restart();
-  await until('readyz recovers', async () => (await httpGet(port, '/readyz')).status === 200);
+  await waitFor('readyz to recover', async () => (await httpGet(port, '/readyz')).status === 200, 15_000);
   const again = await curl([url('/kept.txt')]);
   assert.equal(again.code, 0, again.stderr);
   assert.equal(again.stdout.toString(), content);

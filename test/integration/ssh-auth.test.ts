@@ -42,7 +42,7 @@ test('key login with OpenSSH reaches the sftp subsystem with the account and cli
     const logText = s.logger.text();
     assert.ok(!logText.includes('URI:DIR2'));
     assert.ok(!logText.includes(s.userKey.key.blob.toString('base64').slice(0, 40)));
-    await waitFor(() => s.defender.releases.length === 1, 'release');
+    await waitFor('release', () => s.defender.releases.length === 1, 5000);
     assert.deepEqual(s.defender.calls.filter((c) => !c.startsWith('failure')), ['admit 127.0.0.1', 'success 127.0.0.1', 'release 127.0.0.1 true']);
   }));
 
@@ -204,7 +204,7 @@ test('the sixth failed attempt disconnects; no seventh attempt reaches the authe
     assert.equal(s.defender.failures.filter((f) => f === 'bad-password').length, 6);
     assert.ok(s.defender.failures.includes('too-many-attempts'));
     assert.equal(s.logger.with('ssh too many authentication failures, disconnecting').length, 1);
-    await waitFor(() => s.defender.calls.includes('release 127.0.0.1 false'), 'release');
+    await waitFor('release', () => s.defender.calls.includes('release 127.0.0.1 false'), 5000);
   }));
 
 test('OpenSSH offering several wrong keys is cut off at six failures', () =>
@@ -295,7 +295,7 @@ test('a logged-in connection leaves the unauthenticated pool at login, not when 
       client.on('ready', () => resolve()).on('error', reject);
       client.connect({ host: '127.0.0.1', port: s.port, username: PASSWORD_USER, password: PASSWORD });
     });
-    await waitFor(() => s.defender.releases.length === 1, 'release at login');
+    await waitFor('release at login', () => s.defender.releases.length === 1, 5000);
     assert.deepEqual(s.defender.releases, [true]);
     client.end();
     await delay(300);

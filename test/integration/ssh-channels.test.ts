@@ -163,7 +163,7 @@ test('ssh -W, -L and -R forwarding are refused and the target is never contacted
       let err = '';
       child.stderr.on('data', (d: Buffer) => (err += d.toString()));
       try {
-        await waitFor(() => err.includes('Entering interactive session') || err.includes('pledge: network'), 'ssh -L ready', 10_000);
+        await waitFor('ssh -L ready', () => err.includes('Entering interactive session') || err.includes('pledge: network'), 10_000);
         const closedQuickly = await new Promise<boolean>((resolve) => {
           const sock = connect(lport, '127.0.0.1');
           const timer = setTimeout(() => {
@@ -177,7 +177,7 @@ test('ssh -W, -L and -R forwarding are refused and the target is never contacted
           });
         });
         assert.ok(closedQuickly);
-        await waitFor(() => /open failed|administratively prohibited/.test(err), 'ssh -L refusal', 5000);
+        await waitFor('ssh -L refusal', () => /open failed|administratively prohibited/.test(err), 5000);
       } finally {
         child.kill();
       }
@@ -214,7 +214,7 @@ test('one connection holds at most 10 sessions at a time', () =>
       first.resume(); // ssh2 emits 'close' only once the readable side has been consumed
       first.end();
       await gone;
-      await waitFor(() => s.sftp.length === 10, 'ten sessions');
+      await waitFor('ten sessions', () => s.sftp.length === 10, 5000);
       streams.push(await open());
       for (const st of streams) st.end();
     } finally {

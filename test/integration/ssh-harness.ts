@@ -65,14 +65,7 @@ export class TestAuthenticator implements Authenticator {
 
 export const delay = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-/** Poll until `cond()` holds (server-side effects of a client's exit land a moment later). */
-export async function waitFor(cond: () => boolean, what: string, timeoutMs = 5000): Promise<void> {
-  const end = Date.now() + timeoutMs;
-  while (!cond()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await delay(10);
-  }
-}
+export { waitFor } from '../helpers/wait.js';
 
 export interface ClientKey {
   path: string;

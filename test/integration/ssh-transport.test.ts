@@ -147,7 +147,7 @@ test('a client-initiated rekey every 1 MiB during a 32 MiB upload loses no byte'
     assert.equal(r.stdout.toString(), `${data.length} ${sha256(data)}\n`, r.stderr.slice(-2000));
     const clientKexinits = r.stderr.match(/SSH2_MSG_KEXINIT sent/g)?.length ?? 0;
     assert.ok(clientKexinits >= 16, `client sent ${clientKexinits} KEXINITs`);
-    await waitFor(() => s.logger.with('ssh connection closed').length === 1, 'connection end');
+    await waitFor('connection end', () => s.logger.with('ssh connection closed').length === 1, 5000);
     const rk = rekeys(s);
     assert.ok(rk.length >= 16, `${rk.length} rekeys`);
     assert.ok(rk.every((e) => e.initiator === 'client' && e.strictKex === true));
@@ -170,7 +170,7 @@ test('the server rekeys after rekeyBytes during an upload and a download, data i
       assert.equal(sha256(d.stdout), sha256(pattern(n)));
       assert.ok((d.stderr.match(/SSH2_MSG_KEXINIT received/g)?.length ?? 0) >= 5);
 
-      await waitFor(() => s.logger.with('ssh connection closed').length === 2, 'connection ends');
+      await waitFor('connection ends', () => s.logger.with('ssh connection closed').length === 2, 5000);
       const rk = rekeys(s);
       assert.ok(rk.length >= 10, `${rk.length} rekeys`);
       assert.ok(rk.every((e) => e.initiator === 'server'));
@@ -186,7 +186,7 @@ test('the server rekeys after rekeyIntervalMs and the connection keeps working',
         // Listening from 'ready' on, so every 'handshake' here is a rekey.
         let clientRekeys = 0;
         c.on('handshake', () => (clientRekeys += 1));
-        await waitFor(() => clientRekeys >= 2, 'two interval rekeys', 5000);
+        await waitFor('two interval rekeys', () => clientRekeys >= 2, 5000);
         const answer = await new Promise<string>((resolve, reject) =>
           c.subsys('sftp', (err, stream) => {
             if (err) return reject(err);
@@ -225,9 +225,9 @@ test('garbage, oversized packets and abrupt disconnects never take the server do
     const child = spawn('ssh', sshKeyArgs(s, ['-o', 'LogLevel=ERROR', '-s', '127.0.0.1', 'sftp']));
     child.stdin.on('error', () => {});
     child.stdin.write(randomBytes(4 * MiB));
-    await waitFor(() => s.sftp.length === 1 && s.sftp[0]!.bytes > 0, 'upload under way');
+    await waitFor('upload under way', () => s.sftp.length === 1 && s.sftp[0]!.bytes > 0, 5000);
     child.kill('SIGKILL');
-    await waitFor(() => s.logger.with('ssh connection closed').length === hostile.length + 1, 'all closed');
+    await waitFor('all closed', () => s.logger.with('ssh connection closed').length === hostile.length + 1, 5000);
     // Still serving.
     const r = await run('ssh', sshKeyArgs(s, ['-o', 'LogLevel=ERROR', '127.0.0.1', 'df -P -k /']));
     assert.equal(r.code, 0, r.stderr);

@@ -6,6 +6,7 @@ import { join } from 'node:path';
 import ssh2 from 'ssh2';
 import { AuthError, FileAuthenticator, hashPassword, type AuthLogger, type LoginAttempt } from '../../src/auth/index.js';
 import { sshKeyPair } from '../helpers/keys.js';
+import { waitFor } from '../helpers/wait.js';
 
 const ROOT = 'URI:DIR2:tmtxiysosbogziok2bzqtjqyly:odeejxkxue6ruqz4xaxzw6bhavb244akuqkdbg2d3svxdubq4b3q';
 const ROOT_RO = 'URI:DIR2-RO:a32icmmqnzvw5hutjevlpdrd5m:odeejxkxue6ruqz4xaxzw6bhavb244akuqkdbg2d3svxdubq4b3q';
@@ -25,14 +26,6 @@ async function withDir(fn: (dir: string) => Promise<void>): Promise<void> {
     await fn(dir);
   } finally {
     await rm(dir, { recursive: true, force: true });
-  }
-}
-
-async function until(cond: () => boolean | Promise<boolean>, ms = 5000): Promise<void> {
-  const end = Date.now() + ms;
-  while (!(await cond())) {
-    if (Date.now() > end) assert.fail('condition not reached in time');
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 
@@ -139,20 +132,20 @@ test('watching picks up an in-place edit and an editor-style rename-replace, and
     try {
       assert.equal(auth.has('bob'), false);
       await writeFile(path, `alice ${key.public} ${ROOT}\nbob ${key.public} ${ROOT}\n`);
-      await until(() => auth.has('bob'));
+      await waitFor('bob', () => auth.has('bob'), 5000);
       // Editor style: write a temporary file, then rename it over the original.
       const tmp = join(dir, '.accounts.swp');
       await writeFile(tmp, `carol ${key.public} ${ROOT}\n`, { mode: 0o600 });
       await rename(tmp, path);
-      await until(() => auth.has('carol') && !auth.has('bob'));
+      await waitFor('carol instead of bob', () => auth.has('carol') && !auth.has('bob'), 5000);
       // A second rename-replace still works (the watch is on the directory, not the old inode).
       await writeFile(tmp, `dave ${key.public} ${ROOT}\n`, { mode: 0o600 });
       await rename(tmp, path);
-      await until(() => auth.has('dave') && !auth.has('carol'));
+      await waitFor('dave instead of carol', () => auth.has('dave') && !auth.has('carol'), 5000);
       // A bad edit is logged and changes nothing.
       const errorsBefore = log.records.filter((r) => r.level === 'error').length;
       await writeFile(path, `erin pw ${ROOT}\nthis line is bad\n`);
-      await until(() => log.records.filter((r) => r.level === 'error').length > errorsBefore);
+      await waitFor('an error logged', () => log.records.filter((r) => r.level === 'error').length > errorsBefore, 5000);
       assert.equal(auth.has('dave'), true);
       assert.equal(auth.has('erin'), false);
       // Unrelated files in the same directory do not trigger reloads.
