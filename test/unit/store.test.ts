@@ -14,6 +14,7 @@ import { literalCap, parseCap, readCapOf } from '../../src/caps/index.js';
 import { get, gridContract, put, rejectsWith } from '../helpers/grid-contract.js';
 import { tempDir } from '../helpers/tmp.js';
 import { pseudoRandom } from '../helpers/data.js';
+import { flipEntryByte } from '../helpers/store-damage.js';
 
 const SECRET = Buffer.alloc(32, 7);
 
@@ -122,12 +123,7 @@ test('a flipped byte in a directory entry is an error, never a wrong entry', asy
   const root = await grid.createDirectory();
   await grid.setChild(root, 'a', literalCap(Buffer.from('x')), { replace: false });
   await grid.close();
-  const db = new Database(join(dir, 'store.db'));
-  const row = db.prepare('SELECT dir_si, name_key, value FROM entries').get() as { dir_si: Buffer; name_key: Buffer; value: Buffer };
-  const value = Buffer.from(row.value);
-  value[20]! ^= 0x80;
-  db.prepare('UPDATE entries SET value = ? WHERE dir_si = ? AND name_key = ?').run(value, row.dir_si, row.name_key);
-  db.close();
+  flipEntryByte(join(dir, 'store.db'), root, 20, 0x80);
   const again = await openGrid(dir);
   await rejectsWith(again.list(root), 'CORRUPT');
   await rejectsWith(again.getChild(root, 'a'), 'CORRUPT');
