@@ -108,7 +108,7 @@ export async function sftpStdioCommand(basedir: string, username: string): Promi
   if (!rootCap) throw new UsageError(`no account named ${username} in ${accountsFile}`);
   const grid = await openGrid(config);
   const spillDir = join(config.basedir, 'tmp');
-  const sessions = new SessionFactory(grid, spillDir, logger, config.lafsd.maxFileSize);
+  const sessions = new SessionFactory(grid, spillDir, logger, config.lafsd.maxFileSize, config.lafsd.transferMemory);
   const vfs = sessions.open({ username, rootCap }, 'sftp', 'stdio');
   const stream = StdioStream.ofProcess();
   const output = stream.output;

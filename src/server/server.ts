@@ -14,13 +14,10 @@ import { ftpSettings, startFtpServer, type RunningFtpServer } from '../ftp/index
 import { loadHostKeys, startSshServer, type RunningSshServer } from '../ssh/index.js';
 import { runSftpSession } from '../sftp/session.js';
 import { VERSION } from '../util/version.js';
-import { AccountUsage, countTree, DEFAULT_MAX_FILE_SIZE, OpenFiles, VfsSession, type AuditEvent, type VfsSessionOptions } from '../vfs/index.js';
+import { AccountUsage, countTree, OpenFiles, VfsSession, type AuditEvent, type VfsSessionOptions } from '../vfs/index.js';
 import { serviceRootsPath } from '../node/service-roots.js';
 import { AccountSources } from './accounts.js';
 import { MemoryBudget } from '../util/memory-budget.js';
-
-/** The [lafsd] transfer_memory default, for sessions made without a config. */
-const DEFAULT_TRANSFER_MEMORY = 32 * 1024 * 1024;
 import { scheduleGc } from './gc-schedule.js';
 import { ServiceRootRecorder } from './service-root-recorder.js';
 import type { Logger } from './log.js';
@@ -74,8 +71,9 @@ export class SessionFactory {
     private readonly grid: Grid,
     private readonly spillDir: string,
     private readonly logger: Logger,
-    private readonly maxFileSize: number = DEFAULT_MAX_FILE_SIZE,
-    transferMemory: number = DEFAULT_TRANSFER_MEMORY,
+    private readonly maxFileSize: number,
+    /** [lafsd] transfer_memory: the budget all sessions made here share. */
+    transferMemory: number,
     /** Also told every audit event (metrics). */
     private readonly onAudit?: (protocol: Protocol, event: AuditEvent) => void,
   ) {
