@@ -10,10 +10,10 @@
 //   flight); the vfs keeps the operations of one write handle in order, a CLOSE waits for the
 //   requests before it on its handle, and path requests are ordered by PathOrder.
 // - bounded work: above maxOutstanding requests or maxPendingBytes (reply bytes the channel has
-//   not taken yet, plus READ and WRITE payloads in flight) we stop reading the stream, so the
-//   SSH window closes; reading resumes below half of both. The same bytes count against the
-//   process-wide transfer budget (util/memory-budget.ts): when the process is over it, the
-//   sessions holding more than their part stop reading too, until it has room again.
+//   not taken yet, READs in flight, and the buffers queued WRITEs hold) we stop reading the
+//   stream, so the SSH window closes; reading resumes below half of both. The same bytes count
+//   against the process-wide transfer budget (util/memory-budget.ts): when the process is over
+//   it, the sessions holding more than their part stop reading too, until it has room again.
 // - when the stream ends or closes, requests already received still finish (a CLOSE received
 //   commits), then the vfs session is closed (files never closed commit nothing) and our side
 //   of the stream is ended, so `sftp -b` does not wait forever.
@@ -60,7 +60,7 @@ export interface SftpSessionOptions {
   corkStrategy?: CorkStrategy;
   /** Requests dispatched and not yet answered before we stop reading. Default 256. */
   maxOutstanding?: number;
-  /** Reply bytes not yet taken by the stream plus READ/WRITE payloads in flight. Default 8 MiB. */
+  /** Reply bytes not yet taken by the stream, READs in flight and the buffers queued WRITEs hold. Default 8 MiB. */
   maxPendingBytes?: number;
   /** Open handles (files and directories); advertised in limits@openssh.com. Default: the vfs default. */
   maxOpenHandles?: number;
