@@ -17,7 +17,7 @@ import type { MemoryShare } from '../util/memory-budget.js';
 import { FromCrlf, toCrlf } from './ascii.js';
 import { DataConnectionError } from './data.js';
 
-export const READ_CHUNK = 1024 * 1024;
+const READ_CHUNK = 1024 * 1024;
 const READ_AHEAD = 2;
 const PAUSE_ABOVE = 4 * 1024 * 1024;
 const RESUME_BELOW = 1024 * 1024;
