@@ -46,6 +46,30 @@ test('uploads through sealing workers: 40 at once, byte-exact, never more segmen
   await grid.close();
 });
 
+test('uploads one after another reuse one segment buffer, small files (rows, LIT caps) and big ones alike', async () => {
+  const sealer = new SealPool(1);
+  const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-pipeline-reuse-'), convergenceSecret: Buffer.alloc(32, 9), sealer });
+  const sizes = [4096, 40, 4096, 1000, 9000, 0, 4096];
+  for (const [i, size] of sizes.entries()) {
+    const up = await grid.upload();
+    await up.write(pseudoRandom(`reuse-${i}`, size));
+    assert.deepEqual(await get(grid, await up.finish()), pseudoRandom(`reuse-${i}`, size), `small file ${i}`);
+  }
+  assert.equal(sealer.allocated, 1, 'a file smaller than one segment gives its buffer back');
+  // A big upload needs more (several segments in flight), and gives them all back.
+  const big = await grid.upload();
+  await big.write(pseudoRandom('reuse-big', 5 * SEGMENT_SIZE + 7));
+  await get(grid, await big.finish());
+  const afterBig = sealer.allocated;
+  for (let i = 0; i < 5; i++) {
+    const up = await grid.upload();
+    await up.write(pseudoRandom(`reuse-again-${i}`, 4096 + i));
+    await up.finish();
+  }
+  assert.equal(sealer.allocated, afterBig);
+  await grid.close();
+});
+
 test('a sealing worker that dies fails its uploads with an error (no hang), removes nothing else, and the next upload works', async () => {
   const sealer = new SealPool(1);
   const storeDir = tempDir('lafsd-pipeline-dead-');

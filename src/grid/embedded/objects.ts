@@ -178,6 +178,7 @@ export class ObjectUpload implements UploadSink {
       if (size <= LIT_MAX) {
         // Tiny files live in the cap itself, exactly as Tahoe does it: nothing is stored.
         const cap = literalCap(Buffer.from(plain));
+        this.releaseSegment();
         this.state = 'done';
         return cap;
       }
@@ -187,6 +188,7 @@ export class ObjectUpload implements UploadSink {
         const { readKey, storageIndex } = convergentKey(this.convergenceSecret, createHash('sha256').update(plain).digest());
         const header = buildHeader(readKey, this.dataKey, size);
         const object = Buffer.concat([header, sealSegment(this.dataKey, 0, plain)]);
+        this.releaseSegment();
         await this.dirs.space?.claim(object.length);
         const stored = this.small.putIfAbsent(storageIndex, object);
         this.state = 'done';
@@ -261,13 +263,21 @@ export class ObjectUpload implements UploadSink {
   }
 
   /**
+   * Gives the segment being filled back to the pool. A file smaller than one segment is done
+   * with it once sealed; without this, every small file allocated a fresh 128 KiB buffer.
+   */
+  private releaseSegment(): void {
+    if (this.segment) this.dirs.sealer.recycle(this.segment.buffer as ArrayBuffer);
+    this.segment = undefined;
+  }
+
+  /**
    * Forgets the segment being filled and removes the temporary file (through its worker).
    * `wait: false` for a duplicate of a stored object: unlinking a big file takes a while, and the
    * folder is this process's own (after a crash, the next open removes it).
    */
   private async cleanup(opts: { wait: boolean } = { wait: true }): Promise<void> {
-    if (this.segment) this.dirs.sealer.recycle(this.segment.buffer as ArrayBuffer);
-    this.segment = undefined;
+    this.releaseSegment();
     const job = this.job;
     this.job = undefined;
     if (job) await job.abort().catch(() => {});

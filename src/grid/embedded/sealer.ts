@@ -151,10 +151,15 @@ export class SealPool {
     return job;
   }
 
+  /** Segment buffers allocated so far (the rest of buffer()'s answers were reused; tests). */
+  allocated = 0;
+
   /** A segment buffer: a spare one if any (reuse), else a new one of its own (transferable). */
   buffer(): Buffer {
     const ab = this.spare.pop();
-    return ab ? Buffer.from(ab) : Buffer.allocUnsafeSlow(SEGMENT_SIZE);
+    if (ab) return Buffer.from(ab);
+    this.allocated++;
+    return Buffer.allocUnsafeSlow(SEGMENT_SIZE);
   }
 
   recycle(ab: ArrayBuffer): void {
