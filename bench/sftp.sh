@@ -75,7 +75,9 @@ node "$LAFSD_MAIN" init "$TMP/node" --sftp-port "tcp:$LAFSD_PORT:interface=127.0
 # FTP is not measured here: switch it off so its port cannot clash.
 sed -i '/^\[ftpd\]/,/^\[/ s/^enabled = true/enabled = false/' "$TMP/node/tahoe.cfg"
 node "$LAFSD_MAIN" add-user "$TMP/node" bench --pubkey "$TMP/client_key.pub" >/dev/null 2>&1
-LAFSD_LOG_LEVEL=info node "$LAFSD_MAIN" run "$TMP/node" >"$TMP/lafsd.log" 2>&1 &
+# The Node options the `lafsd` command runs with (its #! line), so the bench measures what users run.
+read -r -a NODE_FLAGS <<<"$(sed -n '1s|^#!/usr/bin/env -S node||p' "$LAFSD_MAIN")"
+LAFSD_LOG_LEVEL=info node ${NODE_FLAGS[@]+"${NODE_FLAGS[@]}"} "$LAFSD_MAIN" run "$TMP/node" >"$TMP/lafsd.log" 2>&1 &
 LAFSD_PID=$!
 
 # --- sshd -------------------------------------------------------------------------------------

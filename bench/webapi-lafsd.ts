@@ -43,6 +43,8 @@ export interface BenchNode {
 /** Starts `lafsd run` on a fresh node using the web-API at `url`; resolves once SFTP and FTP listen. */
 export async function startLafsdNode(url: string, work: string): Promise<BenchNode> {
   const MAIN = lafsdMain();
+  // The Node options the `lafsd` command runs with (its #! line), so the bench measures what users run.
+  const NODE_FLAGS = readFileSync(MAIN, 'utf8').split('\n', 1)[0]!.replace(/^#!\/usr\/bin\/env (-S )?node/, '').trim().split(/\s+/).filter(Boolean);
   const basedir = join(work, 'node');
   await exec(process.execPath, [MAIN, 'init', basedir, '--sftp-port', 'tcp:0:interface=127.0.0.1', '--ftp-port', 'tcp:0:interface=127.0.0.1']);
   const cfgPath = join(basedir, 'tahoe.cfg');
@@ -55,7 +57,7 @@ export async function startLafsdNode(url: string, work: string): Promise<BenchNo
   const password = 'bench-password';
   await exec(process.execPath, [MAIN, 'add-user', basedir, 'benchftp', '--password', password, '--root', root]);
 
-  const child = spawn(process.execPath, [MAIN, 'run', basedir], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [...NODE_FLAGS, MAIN, 'run', basedir], { stdio: ['ignore', 'pipe', 'pipe'] });
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const stop = async () => {
     if (child.exitCode === null && child.signalCode === null) child.kill('SIGTERM');

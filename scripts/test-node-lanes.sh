@@ -32,7 +32,9 @@ smoke() {
   node dist/src/cli/main.js init "$node" --sftp-port tcp:0:interface=127.0.0.1 \
     --ftp-port tcp:0:interface=127.0.0.1 --metrics-port tcp:0:interface=127.0.0.1 2>>"$err"
   node dist/src/cli/main.js add-user "$node" smoke --password smoke-password >/dev/null 2>>"$err"
-  node dist/src/cli/main.js run "$node" >"$log" 2>>"$err" &
+  # Started as the installed `lafsd` command is, through its #! line (Node options included).
+  chmod +x dist/src/cli/main.js
+  dist/src/cli/main.js run "$node" >"$log" 2>>"$err" &
   server=$!
   for _ in $(seq 150); do
     grep -q '"msg":"FTP listening"' "$log" && break

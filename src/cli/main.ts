@@ -1,5 +1,13 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --initial-old-space-size=128
 // The `lafsd` command: parses arguments and calls the layers below. No policy lives here.
+//
+// Why the V8 flag on the line above (Node refuses it in NODE_OPTIONS, and setting it once running
+// is too late): every socket read is a new 64 KiB ArrayBuffer, and the ones a queued WRITE holds
+// through two scavenges count against an old generation sized for a ~10 MB heap, so V8 ran a
+// mark-compact every ~15 MiB of upload. Measured on this 2-core machine, 3 × 512 MiB SFTP
+// uploads: 110 mark-compacts with the default, none with 128 MB; lafsd's CPU time per upload
+// 2.1-2.9 s → 1.4-1.9 s, wall 1.6-2.1 s → 1.2-1.5 s, the same peak RSS (163-188 vs 165-192 MiB;
+// the garbage is freed by scavenges). Start `node` with the same flag when running a checkout.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../config/index.js';
 import { AuthError } from '../auth/index.js';

@@ -1,9 +1,21 @@
 // Runs the real `lafsd` command (the compiled CLI) as a child process.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import type { Readable } from 'node:stream';
 
 export const LAFSD = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
+
+/** The Node options on a script's `#!/usr/bin/env -S node …` line ([] for a plain `node`). */
+export function shebangNodeFlags(script: string): string[] {
+  const first = readFileSync(script, 'utf8').split('\n', 1)[0]!;
+  const m = /^#!\/usr\/bin\/env (?:-S )?node(?:\s+(.*))?$/.exec(first);
+  if (!m) throw new Error(`${script} does not start with a #!/usr/bin/env node line: ${first}`);
+  return m[1]?.trim().split(/\s+/) ?? [];
+}
+
+/** Tests start lafsd with the Node options the installed command has. */
+export const LAFSD_NODE_FLAGS = shebangNodeFlags(LAFSD);
 
 export interface CliResult {
   code: number | null;
@@ -13,7 +25,7 @@ export interface CliResult {
 
 export function lafsd(args: string[], input?: Buffer | string | Readable, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [LAFSD, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...LAFSD_NODE_FLAGS, LAFSD, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));

@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { realTahoeUrl, testBackend, type Backend } from './backend.js';
-import { LAFSD, lafsdOk } from './cli.js';
+import { LAFSD, LAFSD_NODE_FLAGS, lafsdOk } from './cli.js';
 import { startFakeTahoe, type FakeTahoe } from './fake-tahoe/index.js';
 import { tempDir } from './tmp.js';
 
@@ -112,7 +112,7 @@ export async function startLafsd(options: StartOptions = {}): Promise<Lafsd> {
 export async function runLafsd(basedir: string, options: { env?: NodeJS.ProcessEnv } = {}): Promise<RunningLafsd> {
   const cfg = readFileSync(join(basedir, 'tahoe.cfg'), 'utf8');
   const env = options.env ?? {};
-  const child = spawn(process.execPath, [LAFSD, 'run', basedir], {
+  const child = spawn(process.execPath, [...LAFSD_NODE_FLAGS, LAFSD, 'run', basedir], {
     stdio: ['ignore', 'pipe', 'pipe'],
     env: { ...process.env, LAFSD_LOG_LEVEL: 'debug', ...env },
   });

@@ -2,12 +2,14 @@
 // README's metrics table, each checked against its source of truth (issue #12).
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Metrics } from '../../src/server/metrics.js';
+import { LAFSD, shebangNodeFlags } from '../helpers/cli.js';
 
 const read = (rel: string) => readFileSync(fileURLToPath(new URL(`../../../${rel}`, import.meta.url)), 'utf8');
-const pkg = JSON.parse(read('package.json')) as { engines: { node: string }; allowScripts: Record<string, boolean> };
+const pkg = JSON.parse(read('package.json')) as { engines: { node: string }; allowScripts: Record<string, boolean>; scripts: Record<string, string> };
 const lock = JSON.parse(read('package-lock.json')) as { packages: Record<string, { version?: string; hasInstallScript?: boolean }> };
 
 test('allowScripts decides every install script in the lockfile, by name, and nothing else', () => {
@@ -39,6 +41,16 @@ test('every Node.js major in engines is tested by CI, and the README names each'
   const readme = read('README.md');
   const supported = /\*\*Supported Node\.js versions\*\*: ([^.]*)\./.exec(readme)?.[1] ?? '';
   for (const major of majors) assert.match(supported, new RegExp(`\\b${major}\\b`), `README: ${supported}`);
+});
+
+test("the lafsd command's #! line gives Node the heap option, this Node accepts it, and npm start passes the same", () => {
+  const flags = shebangNodeFlags(LAFSD);
+  assert.ok(flags.some((f) => /^--initial-old-space-size=\d+$/.test(f)), `#! flags: ${flags.join(' ')}`);
+  // An option this Node does not know would stop `lafsd` before it runs a line of ours.
+  const r = spawnSync(process.execPath, [...flags, '-e', 'process.exit(0)'], { encoding: 'utf8' });
+  assert.equal(r.status, 0, r.stderr);
+  assert.equal(r.stderr, '');
+  assert.equal(pkg.scripts.start, `node ${flags.join(' ')} dist/src/cli/main.js quickstart ./node`);
 });
 
 test('the README lists every lafsd_ metric the server exports, and no other', async () => {
