@@ -6,8 +6,10 @@
 // through two scavenges count against an old generation sized for a ~10 MB heap, so V8 ran a
 // mark-compact every ~15 MiB of upload. Measured on this 2-core machine, 3 × 512 MiB SFTP
 // uploads: 110 mark-compacts with the default, none with 128 MB; lafsd's CPU time per upload
-// 2.1-2.9 s → 1.4-1.9 s, wall 1.6-2.1 s → 1.2-1.5 s, the same peak RSS (163-188 vs 165-192 MiB;
-// the garbage is freed by scavenges). Start `node` with the same flag when running a checkout.
+// 2.1-2.9 s → 1.4-1.9 s, wall 1.6-2.1 s → 1.2-1.5 s, the same peak RSS (160-163 vs 166-181 MiB).
+// Downloads of 512 MiB take 1.5 s instead of 1.95 s, but the segments they cache are promoted
+// before they die, so their peak RSS rises by ~50 MiB (one heap: not per client). 64 MB took
+// half of both effects. Start `node` with the same flag when running a checkout.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../config/index.js';
 import { AuthError } from '../auth/index.js';
