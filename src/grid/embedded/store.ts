@@ -23,6 +23,7 @@ import { classifyStorageError, NO_SPACE_MESSAGE, SpaceGuard } from './space.js';
 import { openVersion, sealVersion } from './versions.js';
 import { SealPool } from './sealer.js';
 import { GroupSync } from './group-sync.js';
+import { IndexReadCache } from './read-cache.js';
 
 export interface EmbeddedGridOptions {
   /** Folder of the store (created if missing). */
@@ -62,6 +63,8 @@ export class EmbeddedGrid implements Grid {
   private readonly sealer: SealPool;
   /** Makes commits durable, several at a time (group-sync.ts). */
   private readonly log: GroupSync;
+  /** Directory and child lookups, kept while the index is unchanged (read-cache.ts). */
+  private readonly reads: IndexReadCache;
 
   private constructor(
     private readonly db: Db,
@@ -76,6 +79,7 @@ export class EmbeddedGrid implements Grid {
     this.st = new Statements(db);
     this.inUse = new InUse(db);
     this.log = new GroupSync(join(storeDir, 'store.db-wal'));
+    this.reads = new IndexReadCache(db);
     this.small = {
       get: (si) => this.st.getSmall.get(si),
       // No sync of its own: the link or version that makes the object reachable syncs the log
@@ -255,9 +259,14 @@ export class EmbeddedGrid implements Grid {
     if (cap.type === 'DIR2-LIT' || cap.type === 'DIR2-CHK') {
       return (await this.immutableChildren(cap)).find((e) => e.name === nfc);
     }
-    const keys = this.dirOf(dirCap);
-    const stored = this.readEntry(keys, nfc);
-    return stored && this.toDirEntry(stored.entry);
+    // Keyed by the cap itself: what an entry shows depends on the cap's authority (write caps
+    // of children only through the directory's write cap). A kept answer was looked up in an
+    // existing directory, and nothing changed since. Not found (the directory) is not kept.
+    const entry = this.reads.get(`${dirCap}\0${nfc}`, () => {
+      const stored = this.readEntry(this.dirOf(dirCap), nfc);
+      return stored && this.toDirEntry(stored.entry);
+    });
+    return entry && structuredClone(entry); // the kept one is shared: the caller gets its own
   }
 
   private readEntry(keys: DirKeys, nfcName: string): { nameKey: Buffer; entry: StoredEntry } | undefined {
