@@ -10,6 +10,7 @@ import { run, type RunResult } from '../helpers/run.js';
 import { sha256 } from '../helpers/data.js';
 import { BIG, assertSameTree, clientTree, succeeded, UTF8_DIR, UTF8_FILE, type ClientTree } from '../helpers/client-tree.js';
 import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 
 // FTPS on, with the session-reuse check off: rclone resumes one TLS session on all its
 // connections, which that check refuses (issue #9).
@@ -73,10 +74,19 @@ async function uploadWithCurl(t: ClientTree, dir: string, times: Record<string, 
 }
 
 /** Bytes of the last FTP transfer `op` of `path`, from the server's log. */
-function lastTransferBytes(op: string, path: string): number | undefined {
+function transfers(op: string, path: string): number[] {
   const lines = node.log().split('\n').filter((l) => l.includes('"msg":"ftp transfer"'));
-  const entries = lines.map((l) => JSON.parse(l) as { op: string; path: string; bytes: number }).filter((e) => e.op === op && e.path === path);
-  return entries.at(-1)?.bytes;
+  return lines.map((l) => JSON.parse(l) as { op: string; path: string; bytes: number }).filter((e) => e.op === op && e.path === path).map((e) => e.bytes);
+}
+
+/**
+ * Bytes of the transfer logged after the `before` earlier ones of `op` on `path`. lafsd's log
+ * comes through a pipe, and a client may exit before the line is there: wait for it (reading
+ * the log at once found the previous transfer's line under load).
+ */
+async function nextTransferBytes(op: string, path: string, before: number): Promise<number> {
+  await waitFor(`the log line of ${op} ${path}`, () => transfers(op, path).length > before);
+  return transfers(op, path)[before]!;
 }
 
 /** YYYYMMDDHHMMSS (UTC) of a Date. */
@@ -104,10 +114,11 @@ test('wget: mirror (-m) with times from the listing, again without downloading, 
   assert.ok(fetched.length > 0 && fetched.every((f) => f!.endsWith('/.listing')), `only the listings are fetched again: ${fetched.join(', ')}`);
 
   writeFileSync(join(cwd, 'big.bin'), t.big.subarray(0, RESUME_AT));
+  const earlier = transfers('retr', '/wget/tree/big.bin').length;
   const resumed = succeeded(await wget(['-c', ftpUrl('/wget/tree/big.bin')]), 'wget -c');
   assert.match(resumed.stderr, /big\.bin/);
   assertBig(join(cwd, 'big.bin'), t, 'wget -c');
-  assert.equal(lastTransferBytes('retr', '/wget/tree/big.bin'), BIG - RESUME_AT, 'wget -c sent only the rest');
+  assert.equal(await nextTransferBytes('retr', '/wget/tree/big.bin', earlier), BIG - RESUME_AT, 'wget -c sent only the rest');
 });
 
 test('ncftp: ncftpput -R with times, ncftpls -l, ncftpget -R with times, resumed ncftpget, raw RNFR/RNTO/DELE/MKD/RMD', async () => {
@@ -130,9 +141,10 @@ test('ncftp: ncftpput -R with times, ncftpls -l, ncftpget -R with times, resumed
 
   const part = tempDir('lafsd-ncftp-part-');
   writeFileSync(join(part, 'big.bin'), t.big.subarray(0, RESUME_AT));
+  const earlier = transfers('retr', '/ncftp/tree/big.bin').length;
   succeeded(await ncftp('ncftpget', ['127.0.0.1', part, '/ncftp/tree/big.bin']), 'ncftpget resume');
   assertBig(join(part, 'big.bin'), t, 'ncftpget resume');
-  assert.equal(lastTransferBytes('retr', '/ncftp/tree/big.bin'), BIG - RESUME_AT, 'ncftpget sent only the rest');
+  assert.equal(await nextTransferBytes('retr', '/ncftp/tree/big.bin', earlier), BIG - RESUME_AT, 'ncftpget sent only the rest');
 
   // Raw commands run after login; ncftpls exits 0 whether they worked or not, so the listing
   // that follows them is the check.
