@@ -12,6 +12,7 @@ import { pseudoRandom } from '../helpers/data.js';
 import { startLafsd, sshOptions, type Lafsd } from '../helpers/lafsd.js';
 import { run, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
 import { HOST, RawFtp, curl, upload } from './ftp-harness.js';
 import { LAFSD } from '../helpers/cli.js';
 
@@ -76,7 +77,8 @@ t.close()
   assert.equal((await curl(['-T', join(local, 'tiny'), carol('/t2')])).code, 0);
   const fourth = await curl(['-T', join(local, 'tiny'), carol('/t3')]);
   assert.match(fourth.stderr, /Failed FTP upload: 552/, 'refused at STOR, before any data');
-  assert.match(node.log(), /"op":"commit"[^\n]*"result":"ok"/);
+  // The log comes through a pipe, maybe after the client has exited: wait for the line.
+  await waitFor('a logged commit', () => /"op":"commit"[^\n]*"result":"ok"/.test(node.log()));
 });
 
 test('max_file_size: REST past the limit and uploads that cross it are refused before any work (FTP 552, SFTP failure)', async () => {
@@ -143,7 +145,7 @@ test('a full disk: uploads fail with "no space" and leave nothing, deletes and r
   assert.notEqual(full.code, 0, 'the second 20 MiB file does not fit beside the reserve');
   assert.ok(usedBytes() - before < MiB, `the failed upload left ${usedBytes() - before} bytes behind`);
   assert.deepEqual(readdirSync(join(mnt, 'tmp')).flatMap((d) => readdirSync(join(mnt, 'tmp', d))), [], 'no temporary file left');
-  assert.match(node.log(), /"op":"commit","path":"g20"[^\n]*"result":"NO_SPACE"/, 'the failed commit is logged');
+  await waitFor('the failed commit in the log', () => /"op":"commit","path":"g20"[^\n]*"result":"NO_SPACE"/.test(node.log()));
   // FTP says 452 for the same condition.
   const ftp = await curl(['-T', join(local, 'h30'), ftpUrl(node, node.user, node.password, '/h30')]);
   assert.match(ftp.stderr, /452/);
