@@ -5,6 +5,7 @@ import { spawn } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { shebangNodeFlags } from '../test/helpers/cli.js';
 
 /** lafsd's compiled CLI: LAFSD_MAIN, else the one built beside this file, else dist/. */
 function lafsdMain(): string {
@@ -44,7 +45,7 @@ export interface BenchNode {
 export async function startLafsdNode(url: string, work: string): Promise<BenchNode> {
   const MAIN = lafsdMain();
   // The Node options the `lafsd` command runs with (its #! line), so the bench measures what users run.
-  const NODE_FLAGS = readFileSync(MAIN, 'utf8').split('\n', 1)[0]!.replace(/^#!\/usr\/bin\/env (-S )?node/, '').trim().split(/\s+/).filter(Boolean);
+  const NODE_FLAGS = shebangNodeFlags(MAIN);
   const basedir = join(work, 'node');
   await exec(process.execPath, [MAIN, 'init', basedir, '--sftp-port', 'tcp:0:interface=127.0.0.1', '--ftp-port', 'tcp:0:interface=127.0.0.1']);
   const cfgPath = join(basedir, 'tahoe.cfg');

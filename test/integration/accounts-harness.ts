@@ -107,7 +107,6 @@ export function countLog(node: Lafsd, msg: string | RegExp): number {
   return logLines(node).filter((l) => (typeof msg === 'string' ? l.msg === msg : msg.test(l.msg ?? ''))).length;
 }
 
-
 /** Waits until the server logged `msg` more often than `before` times. */
 export function waitForLog(node: Lafsd, msg: string | RegExp, before: number, timeoutMs = 10_000): Promise<void> {
   return waitFor(`log ${String(msg)}`, () => countLog(node, msg) > before, timeoutMs);

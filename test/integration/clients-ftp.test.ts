@@ -73,7 +73,7 @@ async function uploadWithCurl(t: ClientTree, dir: string, times: Record<string, 
   succeeded(await run('curl', ['-sS', ...quote, ftpUrl('/')]), 'curl MFMT');
 }
 
-/** Bytes of the last FTP transfer `op` of `path`, from the server's log. */
+/** Bytes of each FTP transfer `op` of `path` logged so far, oldest first. */
 function transfers(op: string, path: string): number[] {
   const lines = node.log().split('\n').filter((l) => l.includes('"msg":"ftp transfer"'));
   return lines.map((l) => JSON.parse(l) as { op: string; path: string; bytes: number }).filter((e) => e.op === op && e.path === path).map((e) => e.bytes);

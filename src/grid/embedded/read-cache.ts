@@ -1,5 +1,5 @@
-// Answers to the index's read-only lookups (does this directory exist, what is this child),
-// kept while the database is unchanged. Every path an SFTP or FTP client names is resolved one
+// Answers to the index's read-only lookups (what is this child of this directory), kept while
+// the database is unchanged. Every path an SFTP or FTP client names is resolved one
 // directory at a time, and clients name the same paths again and again: OpenSSH's `get` of one
 // file asks LSTAT, STAT and OPEN of it, each a lookup of every directory on the way. A lookup
 // from the database costs a keyed hash of the name, two queries and an entry to decrypt
