@@ -156,7 +156,11 @@ test('a full disk: uploads fail with "no space" and leave nothing, deletes and r
   assert.ok(Math.abs(avail - (s.bavail * s.bsize - 4 * MiB)) < 256 * 1024, `df says ${avail}`);
   // The disk is full, yet the directory still changes: rename, mkdir, remove.
   const changes = await sftpBatch(node, ['rename f20 kept20', 'mkdir newdir', 'rm kept20', 'put s1', 'ls']);
-  assert.equal(changes.code, 0, changes.stderr);
+  if (changes.code !== 0) {
+    const st = statfsSync(mnt);
+    const tmp = readdirSync(join(mnt, 'tmp')).flatMap((d) => readdirSync(join(mnt, 'tmp', d)));
+    assert.fail(`${changes.stderr}\nfree ${st.bavail * st.bsize}, tmp ${JSON.stringify(tmp)}\n${node.log().slice(-6000)}`);
+  }
   assert.match(changes.stdout.toString(), /s1/);
   // The deleted file's space comes back with garbage collection (run beside the server), and
   // the upload that did not fit before now does.

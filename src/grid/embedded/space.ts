@@ -7,7 +7,9 @@
 // of need and taken again later, which races with other writers; refusing file data before the
 // reserve is reached keeps the room available at all times. statfs is cheap but asynchronous,
 // so it is re-read at most every REFRESH_MS and the bytes claimed since are subtracted, which
-// keeps concurrent uploads of this process from overshooting together.
+// keeps concurrent uploads of this process from overshooting together. A re-read forgets the
+// claims made before it, the ones not written yet included: those are at most the segments in
+// the sealing workers' hands (sealer.ts MAX_IN_FLIGHT, 4 MiB), far less than the reserve.
 import { promises as fsp } from 'node:fs';
 import { GridError } from '../errors.js';
 
@@ -24,6 +26,7 @@ export interface SpaceFigures {
 
 export class SpaceGuard {
   private free = 0;
+  /** When the statfs that gave `free` started: what was written before then is in `free`. */
   private readAt = -Infinity;
   private claimedSince = 0;
   private refreshing: Promise<void> | undefined;
@@ -32,17 +35,18 @@ export class SpaceGuard {
     private readonly dir: string,
     /** Bytes of the filesystem kept for the store's metadata. */
     readonly reserveBytes: number,
+    private readonly statfs: (dir: string) => Promise<{ blocks: number; bfree: number; bavail: number; bsize: number }> = fsp.statfs,
   ) {}
 
   /** Current figures of the store's filesystem. */
   async figures(): Promise<SpaceFigures> {
-    const s = await fsp.statfs(this.dir);
+    const s = await this.statfs(this.dir);
     return { totalBytes: s.blocks * s.bsize, usedBytes: (s.blocks - s.bfree) * s.bsize, freeBytes: s.bavail * s.bsize };
   }
 
   /** Bytes file data may still take: free space minus the reserve (never negative). */
   async available(): Promise<number> {
-    await this.fresh();
+    await this.fresh(REFRESH_MS);
     return Math.max(0, this.free - this.claimedSince - this.reserveBytes);
   }
 
@@ -51,21 +55,38 @@ export class SpaceGuard {
    * reserve. Claims are counted until the next statfs shows them.
    */
   async claim(bytes: number): Promise<void> {
-    await this.fresh();
-    if (this.free - this.claimedSince - bytes < this.reserveBytes) throw new GridError('NO_SPACE', NO_SPACE_MESSAGE);
+    await this.fresh(REFRESH_MS);
+    if (!this.fits(bytes)) {
+      // The claims counted since the last statfs may be of an upload that failed or was
+      // deduplicated, and never written: a retry right after a failed upload was refused for
+      // them. So a refusal always rests on a statfs made after the claim (cheap: only when full).
+      await this.fresh(0);
+      if (!this.fits(bytes)) throw new GridError('NO_SPACE', NO_SPACE_MESSAGE);
+    }
     this.claimedSince += bytes;
   }
 
-  private fresh(): Promise<void> {
-    if (performance.now() - this.readAt < REFRESH_MS) return Promise.resolve();
-    this.refreshing ??= this.figures()
-      .then((f) => {
-        this.free = f.freeBytes;
-        this.claimedSince = 0;
-        this.readAt = performance.now();
-      })
-      .finally(() => (this.refreshing = undefined));
-    return this.refreshing;
+  private fits(bytes: number): boolean {
+    return this.free - this.claimedSince - bytes >= this.reserveBytes;
+  }
+
+  /** Makes `free` come from a statfs started at most `maxAgeMs` ago (joining one under way). */
+  private async fresh(maxAgeMs: number): Promise<void> {
+    const wanted = performance.now() - maxAgeMs;
+    while (this.readAt < wanted) {
+      this.refreshing ??= this.read().finally(() => (this.refreshing = undefined));
+      await this.refreshing;
+    }
+  }
+
+  private async read(): Promise<void> {
+    const startedAt = performance.now();
+    const claimedBefore = this.claimedSince;
+    const f = await this.figures();
+    this.free = f.freeBytes;
+    // Claims made while statfs ran may not be in its figures: they stay counted.
+    this.claimedSince -= claimedBefore;
+    this.readAt = startedAt;
   }
 }
 
