@@ -6,7 +6,7 @@ import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmbeddedGrid, GroupSync, SealPool, SEGMENT_SIZE } from '../../src/grid/embedded/index.js';
 import { pseudoRandom } from '../helpers/data.js';
-import { get } from '../helpers/grid-io.js';
+import { get, put } from '../helpers/grid-io.js';
 import { tempDir } from '../helpers/tmp.js';
 
 test('group sync: commits that wait together share one fsync, and none is acknowledged before a sync that started after it', async () => {
@@ -91,5 +91,25 @@ test('a sealing worker that dies fails its uploads with an error (no hang), remo
   assert.deepEqual(await get(grid, cap), pseudoRandom('again', 2 * SEGMENT_SIZE + 5));
   const [own] = readdirSync(join(storeDir, 'tmp'));
   assert.deepEqual(readdirSync(join(storeDir, 'tmp', own!)), [], 'no temporary upload left behind');
+  await grid.close();
+});
+
+test('reads of every kind of range give the bytes stored: whole file, aligned runs, concurrent small reads, random', async () => {
+  const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-pipeline-read-'), convergenceSecret: Buffer.alloc(32, 9) });
+  const size = 20 * SEGMENT_SIZE + 777; // more than two runs, and a short last segment
+  const data = pseudoRandom('runs', size);
+  const reader = await grid.openRead(await put(grid, data));
+  let seed = 12345;
+  const random = (n: number) => (seed = (seed * 1103515245 + 12345) % 2 ** 31) % n;
+  const expect = async (offset: number, length: number) =>
+    assert.deepEqual(await reader.read(offset, length), data.subarray(offset, Math.min(size, offset + length)), `${offset}+${length}`);
+  await expect(0, size); // the whole file at once: three runs
+  for (let off = 0; off < size; off += 1024 * 1024) await expect(off, 1024 * 1024); // FTP's aligned reads
+  // SFTP's: 32 KiB reads, 64 at once, several of them in each segment.
+  await Promise.all(Array.from({ length: 64 }, (_, k) => expect(k * 32768, 32768)));
+  for (let i = 0; i < 300; i++) await expect(random(size + 10), random(3 * SEGMENT_SIZE));
+  await Promise.all(Array.from({ length: 50 }, () => expect(random(size), random(2 * 1024 * 1024))));
+  assert.equal((await reader.read(size, 10)).length, 0);
+  await reader.close();
   await grid.close();
 });

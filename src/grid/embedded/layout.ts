@@ -19,3 +19,10 @@ export function segmentNonce(index: number): Buffer {
 export function segmentOffset(index: number): number {
   return HEADER_SIZE + index * (SEGMENT_SIZE + TAG);
 }
+
+/** Where a run of `count` segments from `first` lies in an object of `size` plaintext bytes. */
+export function runLayout(first: number, count: number, size: number): { position: number; sealedLength: number; plainLength: number } {
+  const end = Math.min(size, (first + count) * SEGMENT_SIZE);
+  const plainLength = Math.max(0, end - first * SEGMENT_SIZE);
+  return { position: segmentOffset(first), sealedLength: plainLength + count * TAG, plainLength };
+}

@@ -17,7 +17,7 @@ import { b32encode, chkStorageIndex, formatCap, literalCap, LIT_MAX, taggedHash,
 import { GridError } from '../errors.js';
 import type { FileReader, UploadSink } from '../types.js';
 import { classifyStorageError, type SpaceGuard } from './space.js';
-import { HEADER_SIZE, SEGMENT_SIZE, TAG, segmentNonce, segmentOffset } from './layout.js';
+import { HEADER_SIZE, SEGMENT_SIZE, TAG, runLayout, segmentNonce } from './layout.js';
 import type { SealJob, SealPool } from './sealer.js';
 
 export { SEGMENT_SIZE };
@@ -319,11 +319,27 @@ async function readHeader(path: string): Promise<Buffer> {
   }
 }
 
+/** Segments a reader keeps for reads that come back to them (SFTP's 32 KiB reads: 4 per segment). */
 const CACHED_SEGMENTS = 8;
+/** Plaintext bytes a reader's cache may hold alive (its segments are views of whole runs). */
+const CACHED_BYTES = 2 * 1024 * 1024;
+/**
+ * Segments read with one pread and opened into one buffer: a 1 MiB FTP read is one run.
+ * Measured, bench/ftp.sh 512 MiB downloads (A/B twice): 682–766 MB/s against 588–589 with one
+ * pread per segment and a Buffer.concat of the segments, at the same peak RSS. Opening runs on
+ * the sealing worker instead used ~15% less CPU but added 45–60 MiB of peak RSS (the worker's
+ * garbage of decrypted segments, which its heap collects late) for no measurable speed.
+ */
+const MAX_RUN = 8;
+
+/** One run's segments; the cache's entries are views of its plaintext. */
+interface Run {
+  plainLength: number;
+}
 
 /** Random-access reader of one immutable object; every segment is verified before use. */
 export class ObjectReader implements FileReader {
-  private readonly cache = new Map<number, Promise<Buffer>>();
+  private readonly cache = new Map<number, { run: Run; plain: Promise<Buffer> }>();
   private readonly reads = new Set<Promise<unknown>>();
   private closed = false;
 
@@ -369,48 +385,87 @@ export class ObjectReader implements FileReader {
     if (offset >= end) return Buffer.alloc(0);
     const first = Math.floor(offset / SEGMENT_SIZE);
     const last = Math.floor((end - 1) / SEGMENT_SIZE);
-    // All segments of a read load at once: the preads run in parallel in the threadpool.
-    const loads: Promise<Buffer>[] = [];
-    for (let i = first; i <= last; i++) loads.push(this.segment(i));
-    const parts = (await Promise.all(loads)).map((plain, k) => {
+    // Segments not in the cache load as runs (their preads run in parallel in the thread pool).
+    const segments: Promise<Buffer>[] = [];
+    for (let i = first; i <= last; ) {
+      const hit = this.cache.get(i);
+      if (hit) {
+        this.cache.delete(i); // refresh its place in the LRU order
+        this.cache.set(i, hit);
+        segments.push(hit.plain);
+        i++;
+        continue;
+      }
+      let count = 1;
+      while (count < MAX_RUN && i + count <= last && !this.cache.has(i + count)) count++;
+      segments.push(...this.loadRun(i, count));
+      i += count;
+    }
+    const parts = (await Promise.all(segments)).map((plain, k) => {
       const segStart = (first + k) * SEGMENT_SIZE;
       return plain.subarray(Math.max(0, offset - segStart), Math.min(plain.length, end - segStart));
     });
-    return parts.length === 1 ? parts[0]! : Buffer.concat(parts);
+    return joinViews(parts);
   }
 
-  private segment(index: number): Promise<Buffer> {
-    let p = this.cache.get(index);
-    if (p) {
-      this.cache.delete(index); // refresh its place in the LRU order
-      this.cache.set(index, p);
-      return p;
-    }
-    p = this.loadSegment(index);
-    this.cache.set(index, p);
-    p.catch(() => this.cache.delete(index));
-    while (this.cache.size > CACHED_SEGMENTS) this.cache.delete(this.cache.keys().next().value!);
-    const tracked = p.catch(() => {});
+  /** Starts loading a run; its segments' plaintexts, which the cache keeps too. */
+  private loadRun(first: number, count: number): Promise<Buffer>[] {
+    const { plainLength } = runLayout(first, count, this.size);
+    const run: Run = { plainLength };
+    const plain = this.openRun(first, count, plainLength);
+    const tracked = plain.catch(() => {
+      for (let i = first; i < first + count; i++) if (this.cache.get(i)?.run === run) this.cache.delete(i);
+    });
     this.reads.add(tracked);
     void tracked.then(() => this.reads.delete(tracked));
-    return p;
+    const segments: Promise<Buffer>[] = [];
+    for (let k = 0; k < count; k++) {
+      const from = k * SEGMENT_SIZE;
+      const segment = plain.then((b) => b.subarray(from, from + SEGMENT_SIZE));
+      segments.push(segment);
+      this.cache.set(first + k, { run, plain: segment });
+    }
+    this.evict();
+    return segments;
   }
 
-  private async loadSegment(index: number): Promise<Buffer> {
-    const plainLength = Math.min(SEGMENT_SIZE, this.size - index * SEGMENT_SIZE);
-    const sealed = Buffer.allocUnsafe(plainLength + TAG);
-    const { bytesRead } = await this.file.read(sealed, 0, sealed.length, segmentOffset(index));
-    if (bytesRead !== sealed.length) throw new GridError('CORRUPT', 'stored file is truncated');
-    const decipher = createDecipheriv('aes-256-gcm', this.dataKey, segmentNonce(index));
-    decipher.setAuthTag(sealed.subarray(plainLength));
-    try {
-      // GCM's final() only checks the tag (it returns no bytes): no concatenation, no copy.
-      const plain = decipher.update(sealed.subarray(0, plainLength));
-      decipher.final();
-      return plain;
-    } catch {
-      throw new GridError('CORRUPT', 'stored file failed its integrity check');
+  /** Drops the least recently used segments while too many are kept, or too many bytes held. */
+  private evict(): void {
+    for (;;) {
+      const runs = new Set<Run>();
+      for (const entry of this.cache.values()) runs.add(entry.run);
+      let held = 0;
+      for (const run of runs) held += run.plainLength;
+      if (this.cache.size <= CACHED_SEGMENTS && held <= CACHED_BYTES) return;
+      this.cache.delete(this.cache.keys().next().value!);
     }
+  }
+
+  /** Reads a run of segments with one pread, and verifies and decrypts them into one buffer. */
+  private async openRun(first: number, count: number, plainLength: number): Promise<Buffer> {
+    const { position, sealedLength } = runLayout(first, count, this.size);
+    const sealed = Buffer.allocUnsafe(sealedLength);
+    const { bytesRead } = await this.file.read(sealed, 0, sealedLength, position);
+    if (bytesRead !== sealedLength) throw new GridError('CORRUPT', 'stored file is truncated');
+    // One segment is returned as decrypted; several are copied into one buffer, once.
+    const plain = count === 1 ? undefined : Buffer.allocUnsafe(plainLength);
+    for (let index = first, from = 0, to = 0; to < plainLength; index++) {
+      const length = Math.min(SEGMENT_SIZE, plainLength - to);
+      const decipher = createDecipheriv('aes-256-gcm', this.dataKey, segmentNonce(index));
+      decipher.setAuthTag(sealed.subarray(from + length, from + length + TAG));
+      let opened: Buffer;
+      try {
+        opened = decipher.update(sealed.subarray(from, from + length));
+        decipher.final(); // GCM: checks the tag, returns no bytes
+      } catch {
+        throw new GridError('CORRUPT', 'stored file failed its integrity check');
+      }
+      if (!plain) return opened;
+      plain.set(opened, to);
+      from += length + TAG;
+      to += length;
+    }
+    return plain!;
   }
 
   async close(): Promise<void> {
@@ -420,6 +475,19 @@ export class ObjectReader implements FileReader {
     this.cache.clear();
     await this.file.close();
   }
+}
+
+/** `parts` as one buffer: a view when they lie back to back in one buffer (a run), else a copy. */
+function joinViews(parts: Buffer[]): Buffer {
+  if (parts.length === 1) return parts[0]!;
+  const head = parts[0]!;
+  let length = head.length;
+  for (let k = 1; k < parts.length; k++) {
+    const p = parts[k]!;
+    if (p.buffer !== head.buffer || p.byteOffset !== head.byteOffset + length) return Buffer.concat(parts);
+    length += p.length;
+  }
+  return Buffer.from(head.buffer, head.byteOffset, length);
 }
 
 /** Verifies and decrypts a small object (header and its single segment) against its cap. */
