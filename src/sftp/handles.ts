@@ -1,7 +1,7 @@
 // The session's open handles: opaque random 16-byte strings mapped to an open file or a
 // directory snapshot. Random (not counters) so a client cannot guess another handle of its own
 // session by arithmetic, and a handle reused after close is never valid again.
-import { randomBytes } from 'node:crypto';
+import { randomBytesPooled } from '../util/random.js';
 import type { ListEntry, VfsFile, VPath } from '../vfs/index.js';
 import { ReplySequence } from './reply-order.js';
 
@@ -49,7 +49,7 @@ export class HandleTable {
   /** Registers `h` and returns its wire handle. The caller checked `full`. */
   add(h: Omit<FileHandle, keyof Busy> | Omit<DirHandle, keyof Busy>): Buffer {
     let id: Buffer;
-    do id = randomBytes(HANDLE_LENGTH);
+    do id = randomBytesPooled(HANDLE_LENGTH);
     while (this.map.has(id.toString('hex')));
     this.map.set(id.toString('hex'), { ...h, inFlight: 0, idleWaiters: [], replies: new ReplySequence() } as SftpHandle);
     return id;

@@ -1,13 +1,14 @@
 // AES-256-GCM sealing with the nonce stored in front: nonce(12) ‖ ciphertext ‖ tag(16).
 // `aad` binds a sealed value to where it lives (its row), so values cannot be swapped around.
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv } from 'node:crypto';
+import { randomBytesPooled } from '../../util/random.js';
 import { GridError } from '../errors.js';
 
 const NONCE = 12;
 const TAG = 16;
 
 export function seal(key: Buffer, plaintext: Buffer, aad: Buffer): Buffer {
-  const nonce = randomBytes(NONCE);
+  const nonce = randomBytesPooled(NONCE);
   const cipher = createCipheriv('aes-256-gcm', key, nonce);
   cipher.setAAD(aad);
   const body = Buffer.concat([cipher.update(plaintext), cipher.final()]);

@@ -14,6 +14,7 @@ import { constants as fsc, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { b32encode, chkStorageIndex, formatCap, literalCap, LIT_MAX, taggedHash, type ChkFields } from '../../caps/index.js';
+import { randomBytesPooled } from '../../util/random.js';
 import { GridError } from '../errors.js';
 import type { FileReader, UploadSink } from '../types.js';
 import { classifyStorageError, type SpaceGuard } from './space.js';
@@ -43,7 +44,7 @@ function buildHeader(readKey: Buffer, dataKey: Buffer, size: number): Buffer {
   MAGIC.copy(header, 0);
   header.writeUInt32BE(SEGMENT_SIZE, 16);
   header.writeBigUInt64BE(BigInt(size), 20);
-  const nonce = randomBytes(12);
+  const nonce = randomBytesPooled(12);
   const cipher = createCipheriv('aes-256-gcm', wrapKey(readKey), nonce);
   cipher.setAAD(header.subarray(0, 28));
   const wrapped = Buffer.concat([cipher.update(dataKey), cipher.final()]);
@@ -115,7 +116,7 @@ export class ObjectUpload implements UploadSink {
   private segment: Buffer | undefined;
   private fill = 0;
   private segmentIndex = 0;
-  private readonly dataKey = randomBytes(32);
+  private readonly dataKey = randomBytesPooled(32);
   private job?: SealJob;
   private tmpPath?: string;
   private failure?: Error;
