@@ -19,7 +19,7 @@ test('read cache: an answer is kept until this connection writes anything, anoth
   const other = new Database(path);
   const cache = new IndexReadCache(db);
   let loads = 0;
-  const look = () => cache.get('k', () => ++loads);
+  const look = () => cache.get('k', () => ({ slot: 's', answer: ++loads }));
   assert.equal(look(), 1);
   assert.equal(look(), 1, 'kept');
   assert.equal(look(), 1, 'kept');
@@ -50,7 +50,7 @@ test('read cache: at most `max` answers, the least recently used go first; undef
   const db = openDatabase(join(tempDir('lafsd-readcache-'), 'store.db'));
   const cache = new IndexReadCache(db, 2);
   const loads: string[] = [];
-  const look = (k: string) => cache.get(k, () => (loads.push(k), k === 'none' ? undefined : k));
+  const look = (k: string) => cache.get(k, () => (loads.push(k), { slot: k, answer: k === 'none' ? undefined : k }));
   look('a');
   look('b');
   look('a'); // a is now the most recent
@@ -133,6 +133,79 @@ test('getChild through the cache agrees with a model over 400 random changes mad
     // Both stores, every name, after every change (each store answers from its own cache).
     for (const g of grids) {
       for (const n of names) assert.equal((await g.getChild(root, n))?.node.cap, model.get(n), `step ${step}, ${n}`);
+    }
+  }
+  for (const g of grids) await g.close();
+});
+
+test('getChild through the cache agrees with a model over 600 random changes of every kind, own and other stores\', seen through write and read caps of two folders', async () => {
+  const dir = tempDir('lafsd-readcache-model2-');
+  const grids = [await EmbeddedGrid.open({ storeDir: dir, convergenceSecret: SECRET }), await EmbeddedGrid.open({ storeDir: dir, convergenceSecret: SECRET })];
+  const root = await grids[0]!.createDirectory();
+  const sub = await grids[0]!.mkdir(root, 'sub', { metadata: { note: -1 } });
+  const folders = [root, sub];
+  const names = ['a', 'b', 'é', 'sub2'];
+  // folder → name → what its entry must show
+  const model = new Map(folders.map((f) => [f, new Map<string, { cap: string; note: number; size?: number }>()]));
+  model.get(root)!.set('sub', { cap: sub, note: -1 });
+  const mutable = await grids[0]!.createMutable({ immutableCap: literalCap(Buffer.from('m0')) });
+  await grids[0]!.setChild(sub, 'm', mutable, { replace: true, metadata: { note: -2 } });
+  model.get(sub)!.set('m', { cap: mutable, note: -2, size: 2 });
+  let seed = 4242;
+  const rand = (n: number) => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n);
+  const entryOf = (f: string, n: string) => model.get(f)!.get(n);
+  for (let step = 0; step < 600; step++) {
+    const grid = grids[rand(2)]!;
+    const folder = folders[rand(2)]!;
+    const name = names[rand(names.length)]!;
+    const op = rand(7);
+    if (op === 0) {
+      const cap = literalCap(Buffer.from(`v${step}`));
+      await grid.setChild(folder, name, cap, { replace: true, metadata: { note: step } });
+      model.get(folder)!.set(name, { cap, note: step });
+    } else if (op === 1 && entryOf(folder, name)) {
+      await grid.deleteChild(folder, name);
+      model.get(folder)!.delete(name);
+    } else if (op === 2 && entryOf(folder, name)) {
+      const toFolder = folders[rand(2)]!;
+      const to = names[rand(names.length)]!;
+      if (toFolder !== folder || to !== name) {
+        await grid.moveChild(folder, name, toFolder, to, true);
+        const moved = entryOf(folder, name)!;
+        model.get(folder)!.delete(name);
+        model.get(toFolder)!.set(to, moved);
+      }
+    } else if (op === 3 && entryOf(folder, name)) {
+      await grid.patchMetadata(folder, name, { note: step });
+      entryOf(folder, name)!.note = step;
+    } else if (op === 4) {
+      const cap = await grid.mkdir(folder, name, { replace: true, metadata: { note: step } });
+      model.get(folder)!.set(name, { cap, note: step });
+    } else if (op === 5) {
+      // A new version of the mutable file: its size shows in its parent's entry.
+      const size = 1 + rand(40);
+      await grid.overwriteMutable(mutable, { immutableCap: literalCap(Buffer.alloc(size, 1)) });
+      for (const f of folders) for (const e of model.get(f)!.values()) if (e.cap === mutable) e.size = size;
+    } else {
+      // A small upload: its object is written in a transaction of its own.
+      const up = await grid.upload();
+      await up.write(Buffer.alloc(4096, step % 256));
+      await up.finish();
+    }
+    // Both stores, both folders through their write and read caps, every name.
+    for (const g of grids) {
+      for (const f of folders) {
+        for (const n of [...names, 'sub', 'm']) {
+          const want = entryOf(f, n);
+          for (const viaRead of [false, true]) {
+            const got = await g.getChild(viaRead ? readCapOf(f) : f, n);
+            const where = `step ${step} (op ${op}), ${f === root ? 'root' : 'sub'}/${n}${viaRead ? ' via read cap' : ''}`;
+            assert.equal(got?.node.cap, want && (viaRead ? readCapOf(want.cap) : want.cap), where);
+            if (want) assert.equal(got!.metadata.note, want.note, where);
+            if (want?.size !== undefined) assert.equal(got!.node.size, want.size, where);
+          }
+        }
+      }
     }
   }
   for (const g of grids) await g.close();

@@ -23,7 +23,7 @@ import { classifyStorageError, NO_SPACE_MESSAGE, SpaceGuard } from './space.js';
 import { openVersion, sealVersion } from './versions.js';
 import { SealPool } from './sealer.js';
 import { GroupSync } from './group-sync.js';
-import { IndexReadCache } from './read-cache.js';
+import { IndexReadCache, slotOf } from './read-cache.js';
 
 export interface EmbeddedGridOptions {
   /** Folder of the store (created if missing). */
@@ -85,11 +85,14 @@ export class EmbeddedGrid implements Grid {
       // No sync of its own: the link or version that makes the object reachable syncs the log
       // with this row in it (an unlinked upload made durable on its own calls sync()).
       putIfAbsent: (si, object) =>
-        this.write(() => {
-          this.st.insertSmall.run(si, object);
-          this.inUse.claimObjectInTransaction(si); // deduplication: in use again from now
-          return this.st.getSmall.get(si)!;
-        }),
+        this.write(
+          () => {
+            this.st.insertSmall.run(si, object);
+            this.inUse.claimObjectInTransaction(si); // deduplication: in use again from now
+            return this.st.getSmall.get(si)!;
+          },
+          [], // objects are not in any lookup's answer
+        ),
     };
   }
 
@@ -98,8 +101,8 @@ export class EmbeddedGrid implements Grid {
    * disk (SQLITE_FULL) is NO_SPACE; the reserve that uploads leave free (space.ts) is what lets
    * these commits succeed on a full store.
    */
-  private async change<T>(fn: () => T): Promise<T> {
-    const result = this.write(fn);
+  private async change<T>(fn: () => T, touched?: readonly string[]): Promise<T> {
+    const result = this.write(fn, touched);
     try {
       await this.log.durable();
     } catch (err) {
@@ -108,10 +111,27 @@ export class EmbeddedGrid implements Grid {
     return result;
   }
 
-  /** One write transaction, committed but not yet synced. */
-  private write<T>(fn: () => T): T {
+  /**
+   * One write transaction, committed but not yet synced. `touched`: the only (directory, name)
+   * slots whose lookups it may change, so the lookup cache keeps the rest (read-cache.ts); a
+   * write that may change anything else (a mutable file's size, shown in its parents' entries;
+   * a directory's existence) gives none, and every kept lookup is forgotten.
+   */
+  private write<T>(fn: () => T, touched?: readonly string[]): T {
     try {
-      return this.db.transaction(fn).immediate();
+      if (!touched) return this.db.transaction(fn).immediate();
+      let before = '';
+      let after = '';
+      const result = this.db
+        .transaction(() => {
+          before = this.reads.state();
+          const r = fn();
+          after = this.reads.state();
+          return r;
+        })
+        .immediate();
+      this.reads.wrote(touched, before, after);
+      return result;
     } catch (err) {
       throw classifyStorageError(err);
     }
@@ -263,8 +283,9 @@ export class EmbeddedGrid implements Grid {
     // of children only through the directory's write cap). A kept answer was looked up in an
     // existing directory, and nothing changed since. Not found (the directory) is not kept.
     const entry = this.reads.get(`${dirCap}\0${nfc}`, () => {
-      const stored = this.readEntry(this.dirOf(dirCap), nfc);
-      return stored && this.toDirEntry(stored.entry);
+      const keys = this.dirOf(dirCap);
+      const stored = this.readEntry(keys, nfc);
+      return { slot: slotOf(keys.storageIndex, nfc), answer: stored && this.toDirEntry(stored.entry) };
     });
     return entry && structuredClone(entry); // the kept one is shared: the caller gets its own
   }
@@ -289,7 +310,7 @@ export class EmbeddedGrid implements Grid {
       const metadata = updateLinkMetadata(existing?.entry.metadata, options.metadata, nowSeconds());
       this.writeEntry(keys, existing?.nameKey ?? nameRowKey(keys, nfc), nfc, childCap, metadata);
       this.inUse.note(childCap);
-    });
+    }, [slotOf(keys.storageIndex, nfc)]);
   }
 
   async deleteChild(dirCap: string, name: string, options: DeleteChildOptions = {}): Promise<DirEntry> {
@@ -306,7 +327,7 @@ export class EmbeddedGrid implements Grid {
       }
       this.st.deleteEntry.run(keys.storageIndex, existing.nameKey);
       return entry;
-    });
+    }, [slotOf(keys.storageIndex, nfc)]);
   }
 
   /** Emptiness of a child directory, decided inside the caller's transaction. */
@@ -339,7 +360,7 @@ export class EmbeddedGrid implements Grid {
       this.st.deleteEntry.run(from.storageIndex, source.nameKey);
       this.writeEntry(to, target?.nameKey ?? nameRowKey(to, toNfc), toNfc, childCap, metadata);
       this.inUse.note(childCap); // it may come out of a directory gc found unreachable
-    });
+    }, [slotOf(from.storageIndex, fromNfc), slotOf(to.storageIndex, toNfc)]);
   }
 
   async patchMetadata(dirCap: string, name: string, patch: MetadataPatch): Promise<DirEntry> {
@@ -353,7 +374,7 @@ export class EmbeddedGrid implements Grid {
       const childCap = existing.entry.writeCap ?? existing.entry.readCap ?? '';
       this.writeEntry(keys, existing.nameKey, nfc, childCap, metadata);
       return this.toDirEntry(this.readEntry(keys, nfc)!.entry);
-    });
+    }, [slotOf(keys.storageIndex, nfc)]);
   }
 
   async mkdir(dirCap: string, name: string, options: { replace?: ReplaceMode; metadata?: Metadata } = {}): Promise<string> {
@@ -367,7 +388,7 @@ export class EmbeddedGrid implements Grid {
       this.st.insertDir.run(dirKeys(childCap).storageIndex, Date.now());
       const metadata = updateLinkMetadata(existing?.entry.metadata, options.metadata, nowSeconds());
       this.writeEntry(keys, existing?.nameKey ?? nameRowKey(keys, nfc), nfc, childCap, metadata);
-    });
+    }, [slotOf(keys.storageIndex, nfc)]); // the new directory has no lookups kept: none exist
     return childCap;
   }
 
