@@ -302,6 +302,20 @@ function sealSegment(dataKey: Buffer, index: number, plain: Buffer): Buffer {
   return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
 }
 
+/** The plaintext of one stored segment (`sealed`: its ciphertext ‖ tag); CORRUPT if the tag fails. */
+function openSegment(dataKey: Buffer, index: number, sealed: Buffer): Buffer {
+  const length = sealed.length - TAG;
+  const decipher = createDecipheriv('aes-256-gcm', dataKey, segmentNonce(index));
+  decipher.setAuthTag(sealed.subarray(length));
+  try {
+    const plain = decipher.update(sealed.subarray(0, length));
+    decipher.final(); // GCM: checks the tag, returns no bytes
+    return plain;
+  } catch {
+    throw new GridError('CORRUPT', 'stored file failed its integrity check');
+  }
+}
+
 /** A failed write of object data: NO_SPACE for a full disk, else the store is unavailable. */
 function writeFailure(err: Error): GridError {
   const classified = classifyStorageError(err);
@@ -411,9 +425,9 @@ export class ObjectReader implements FileReader {
 
   /** Starts loading a run; its segments' plaintexts, which the cache keeps too. */
   private loadRun(first: number, count: number): Promise<Buffer>[] {
-    const { plainLength } = runLayout(first, count, this.size);
-    const run: Run = { plainLength };
-    const plain = this.openRun(first, count, plainLength);
+    const layout = runLayout(first, count, this.size);
+    const run: Run = { plainLength: layout.plainLength };
+    const plain = this.openRun(first, count, layout);
     const tracked = plain.catch(() => {
       for (let i = first; i < first + count; i++) if (this.cache.get(i)?.run === run) this.cache.delete(i);
     });
@@ -443,8 +457,7 @@ export class ObjectReader implements FileReader {
   }
 
   /** Reads a run of segments with one pread, and verifies and decrypts them into one buffer. */
-  private async openRun(first: number, count: number, plainLength: number): Promise<Buffer> {
-    const { position, sealedLength } = runLayout(first, count, this.size);
+  private async openRun(first: number, count: number, { position, sealedLength, plainLength }: ReturnType<typeof runLayout>): Promise<Buffer> {
     const sealed = Buffer.allocUnsafe(sealedLength);
     const { bytesRead } = await this.file.read(sealed, 0, sealedLength, position);
     if (bytesRead !== sealedLength) throw new GridError('CORRUPT', 'stored file is truncated');
@@ -452,15 +465,7 @@ export class ObjectReader implements FileReader {
     const plain = count === 1 ? undefined : Buffer.allocUnsafe(plainLength);
     for (let index = first, from = 0, to = 0; to < plainLength; index++) {
       const length = Math.min(SEGMENT_SIZE, plainLength - to);
-      const decipher = createDecipheriv('aes-256-gcm', this.dataKey, segmentNonce(index));
-      decipher.setAuthTag(sealed.subarray(from + length, from + length + TAG));
-      let opened: Buffer;
-      try {
-        opened = decipher.update(sealed.subarray(from, from + length));
-        decipher.final(); // GCM: checks the tag, returns no bytes
-      } catch {
-        throw new GridError('CORRUPT', 'stored file failed its integrity check');
-      }
+      const opened = openSegment(this.dataKey, index, sealed.subarray(from, from + length + TAG));
       if (!plain) return opened;
       plain.set(opened, to);
       from += length + TAG;
@@ -500,13 +505,7 @@ function openSmallObject(object: Buffer, cap: ChkFields): Buffer {
   const dataKey = openHeader(header, cap.key, cap.size);
   const sealed = object.subarray(HEADER_SIZE);
   if (sealed.length !== cap.size + TAG) throw new GridError('CORRUPT', 'stored file is truncated');
-  const decipher = createDecipheriv('aes-256-gcm', dataKey, segmentNonce(0));
-  decipher.setAuthTag(sealed.subarray(cap.size));
-  try {
-    return Buffer.concat([decipher.update(sealed.subarray(0, cap.size)), decipher.final()]);
-  } catch {
-    throw new GridError('CORRUPT', 'stored file failed its integrity check');
-  }
+  return openSegment(dataKey, 0, sealed);
 }
 
 /** Reader over bytes held in memory (LIT caps, small objects). */
