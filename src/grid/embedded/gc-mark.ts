@@ -170,7 +170,7 @@ export class Marker {
     const { type: _type, ...fields } = cap;
     const small = {
       get: () => row,
-      putIfAbsent: () => {
+      stage: () => {
         throw new GridError('UNSUPPORTED', 'gc does not store objects');
       },
     };

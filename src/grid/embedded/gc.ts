@@ -13,7 +13,7 @@
 // AGES. `touched` (ms; schema version 2, db.ts) on `dirs` and `mutables` rows, and in
 // `object_times` for immutable objects, small or file (one table, one update per link). It is
 // set when a thing is created, linked (setChild, moveChild, a mutable file's new version),
-// found again by deduplication (small objects: in putIfAbsent's transaction; object files: a
+// found again by deduplication (small objects: in the link's transaction, staged.ts; object files: a
 // claim committed *before* link(2) or reuse, objects.ts), or handed out from outside the store
 // (noteInUse: account-service roots, `add-user --root`). Reading does not count. The v1→v2 migration stamps every row with the
 // time of the upgrade, and an object file without a time is stamped when gc first sees it:
@@ -39,7 +39,9 @@
 // commits first, the sweep's re-check sees a young object and keeps it. If the sweep commits
 // first, the object is already gone (the row deleted; the file renamed away under the lock),
 // so the upload finds nothing and stores its own copy. A cap is never returned for data a
-// sweep has decided to delete, so it can never be linked to deleted data.
+// sweep has decided to delete, so it can never be linked to deleted data. A small object is
+// the exception that keeps the rule: its cap may be returned before any claim, but the process
+// holds its bytes until the link's own transaction stores them again (staged.ts).
 //
 // LINKS DURING A RUN (the write barrier). Something linked after T0 was not necessarily
 // marked. A linked file or object is touched by the link, so the re-check keeps it. A linked

@@ -7,6 +7,7 @@
 import { chkStorageIndex, parseCap, storageIndexOf } from '../../caps/index.js';
 import { unpackChildren } from '../dirpack.js';
 import type { Db } from './db.js';
+import type { StagedObjects } from './staged.js';
 
 /** Nested immutable directories inside a LIT cap are followed this deep, no further. */
 const MAX_LIT_DEPTH = 16;
@@ -24,7 +25,8 @@ export class InUse {
   private readonly gcRunning;
   private readonly recordRelink;
 
-  constructor(private readonly db: Db) {
+  /** `staged`: small objects whose row the link that names them writes (staged.ts). */
+  constructor(private readonly db: Db, private readonly staged?: StagedObjects) {
     this.touchDir = db.prepare<[number, Buffer]>('UPDATE dirs SET touched = ? WHERE si = ?');
     this.touchMutable = db.prepare<[number, Buffer]>('UPDATE mutables SET touched = ? WHERE si = ?');
     this.touchObject = db.prepare<[number, Buffer]>('UPDATE object_times SET touched = ? WHERE si = ?');
@@ -39,11 +41,11 @@ export class InUse {
     const cap = parseCap(capText);
     switch (cap.type) {
       case 'CHK':
-        this.touchObject.run(now, chkStorageIndex(cap.key));
+        this.objectLinked(chkStorageIndex(cap.key), now);
         return;
       case 'DIR2-CHK': {
         const si = chkStorageIndex(cap.key);
-        this.touchObject.run(now, si);
+        this.objectLinked(si, now);
         this.relinked(si, 'immutable-dir');
         return;
       }
@@ -90,6 +92,11 @@ export class InUse {
   /** The same for a small object, inside the transaction that stores or finds it. */
   claimObjectInTransaction(storageIndex: Buffer, now = Date.now()): void {
     this.claim.run(storageIndex, now);
+  }
+
+  /** A staged small object is stored now, with its time; anything else stored only gets the time. */
+  private objectLinked(si: Buffer, now: number): void {
+    if (!this.staged?.storeInTransaction(si, now)) this.touchObject.run(now, si);
   }
 
   private relinked(si: Buffer, kind: RelinkKind): void {

@@ -9,6 +9,9 @@
 // equal bytes dedupe), which is only known after the last byte. Encrypting under a random key
 // and wrapping it at the end keeps uploads single-pass; deduplication happens at the end by
 // storage index (a second upload of the same bytes finds the first object and returns its cap).
+// An object smaller than one segment is sealed only at the end, so it needs no random key: its
+// data key and header nonce come from its read key, and equal bytes make the very same object
+// (staged.ts relies on that to store it in the transaction that links it).
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
@@ -39,12 +42,11 @@ export function headerHash(header: Buffer): Buffer {
   return taggedHash('lafsd_chk_header_v1', header);
 }
 
-function buildHeader(readKey: Buffer, dataKey: Buffer, size: number): Buffer {
+function buildHeader(readKey: Buffer, dataKey: Buffer, size: number, nonce = randomBytesPooled(12)): Buffer {
   const header = Buffer.alloc(HEADER_SIZE);
   MAGIC.copy(header, 0);
   header.writeUInt32BE(SEGMENT_SIZE, 16);
   header.writeBigUInt64BE(BigInt(size), 20);
-  const nonce = randomBytesPooled(12);
   const cipher = createCipheriv('aes-256-gcm', wrapKey(readKey), nonce);
   cipher.setAAD(header.subarray(0, 28));
   const wrapped = Buffer.concat([cipher.update(dataKey), cipher.final()]);
@@ -83,12 +85,12 @@ async function fsyncDir(path: string): Promise<void> {
 
 /**
  * Objects smaller than one segment, kept as rows of the index database in the same byte format
- * as object files. `putIfAbsent` stores durably and returns what is stored under that storage
- * index (an existing object with the same bytes wins: deduplication).
+ * as object files. `stage` returns the bytes the cap must name (an object already stored under
+ * that storage index wins: deduplication); the store writes them when the cap is linked.
  */
 export interface SmallObjects {
   get(storageIndex: Buffer): Buffer | undefined;
-  putIfAbsent(storageIndex: Buffer, object: Buffer): Buffer;
+  stage(storageIndex: Buffer, object: Buffer): Buffer;
 }
 
 export interface ObjectStoreDirs {
@@ -184,14 +186,13 @@ export class ObjectUpload implements UploadSink {
         return cap;
       }
       if (!this.job && this.small) {
-        // Less than one segment: the object is a row in the index database, stored with one
-        // transaction instead of a file, its fsync, a link and a directory fsync.
+        // Less than one segment: the object is a row in the index database, written by the
+        // transaction that links it, instead of a file, its fsync, a link and a directory fsync.
         const { readKey, storageIndex } = convergentKey(this.convergenceSecret, createHash('sha256').update(plain).digest());
-        const header = buildHeader(readKey, this.dataKey, size);
-        const object = Buffer.concat([header, sealSegment(this.dataKey, 0, plain)]);
+        const object = smallObject(readKey, plain);
         this.releaseSegment();
         await this.dirs.space?.claim(object.length);
-        const stored = this.small.putIfAbsent(storageIndex, object);
+        const stored = this.small.stage(storageIndex, object);
         this.state = 'done';
         return formatCap({ type: 'CHK', key: readKey, uebHash: headerHash(stored.subarray(0, HEADER_SIZE)), k: 1, n: 1, size });
       }
@@ -494,6 +495,18 @@ function joinViews(parts: Buffer[]): Buffer {
     length += p.length;
   }
   return Buffer.from(head.buffer, head.byteOffset, length);
+}
+
+/**
+ * A small object's bytes: the header and its one sealed segment. Deterministic by default (the
+ * data key and the header's nonce come from the read key); `keys` as older versions made them.
+ */
+export function smallObject(
+  readKey: Buffer, plain: Buffer,
+  keys = { dataKey: taggedHash('lafsd_chk_small_data_key_v1', readKey), nonce: taggedHash('lafsd_chk_small_header_nonce_v1', readKey, 12) },
+): Buffer {
+  const header = buildHeader(readKey, keys.dataKey, plain.length, keys.nonce);
+  return Buffer.concat([header, sealSegment(keys.dataKey, 0, plain)]);
 }
 
 /** Verifies and decrypts a small object (header and its single segment) against its cap. */

@@ -24,6 +24,7 @@ import { openVersion, sealVersion } from './versions.js';
 import { SealPool } from './sealer.js';
 import { GroupSync } from './group-sync.js';
 import { IndexReadCache, slotOf } from './read-cache.js';
+import { StagedObjects } from './staged.js';
 
 export interface EmbeddedGridOptions {
   /** Folder of the store (created if missing). */
@@ -65,6 +66,8 @@ export class EmbeddedGrid implements Grid {
   private readonly log: GroupSync;
   /** Directory and child lookups, kept while the index is unchanged (read-cache.ts). */
   private readonly reads: IndexReadCache;
+  /** Small objects finished but not yet linked: the link's transaction stores them (staged.ts). */
+  private readonly staged: StagedObjects;
 
   private constructor(
     private readonly db: Db,
@@ -77,23 +80,40 @@ export class EmbeddedGrid implements Grid {
   ) {
     this.sealer = sealer;
     this.st = new Statements(db);
-    this.inUse = new InUse(db);
+    this.staged = new StagedObjects(undefined, db);
+    this.inUse = new InUse(db, this.staged);
     this.log = new GroupSync(join(storeDir, 'store.db-wal'));
     this.reads = new IndexReadCache(db);
     this.small = {
-      get: (si) => this.st.getSmall.get(si),
-      // No sync of its own: the link or version that makes the object reachable syncs the log
-      // with this row in it (an unlinked upload made durable on its own calls sync()).
-      putIfAbsent: (si, object) =>
-        this.write(
-          () => {
-            this.st.insertSmall.run(si, object);
-            this.inUse.claimObjectInTransaction(si); // deduplication: in use again from now
-            return this.st.getSmall.get(si)!;
-          },
-          [], // objects are not in any lookup's answer
-        ),
+      get: (si) => this.staged.get(si) ?? this.st.getSmall.get(si),
+      stage: (si, object) => this.stageSmall(si, object),
     };
+  }
+
+  /**
+   * A finished small object: held until the transaction that links it stores it (staged.ts).
+   * Returns the bytes its cap must name.
+   */
+  private stageSmall(si: Buffer, object: Buffer): Buffer {
+    const held = this.staged.get(si);
+    if (held) return held;
+    const stored = this.st.getSmall.get(si);
+    if (stored && !stored.equals(object)) {
+      // An older copy of the same bytes (made with a random data key): claimed now, as before
+      // staging, so a gc keeps it; the link only touches it.
+      return this.write(
+        () => {
+          this.st.insertSmall.run(si, stored); // back, if a gc took it since the read above
+          this.inUse.claimObjectInTransaction(si);
+          return this.st.getSmall.get(si)!;
+        },
+        [], // objects are not in any lookup's answer
+      );
+    }
+    const bytes = this.staged.stage(si, stored ?? object);
+    // Objects nobody linked: beyond the budget, stored unlinked as an upload without a link is.
+    if (this.staged.overBudget) this.write(() => this.staged.storeOldestInTransaction(false), []);
+    return bytes;
   }
 
   /**
@@ -118,28 +138,40 @@ export class EmbeddedGrid implements Grid {
    * a directory's existence) gives none, and every kept lookup is forgotten.
    */
   private write<T>(fn: () => T, touched?: readonly string[]): T {
+    let result: T;
     try {
-      if (!touched) return this.db.transaction(fn).immediate();
-      let before = '';
-      let after = '';
-      const result = this.db
-        .transaction(() => {
-          before = this.reads.state();
-          const r = fn();
-          after = this.reads.state();
-          return r;
-        })
-        .immediate();
-      this.reads.wrote(touched, before, after);
-      return result;
+      if (!touched) {
+        result = this.db.transaction(fn).immediate();
+      } else {
+        let before = '';
+        let after = '';
+        result = this.db
+          .transaction(() => {
+            before = this.reads.state();
+            const r = fn();
+            after = this.reads.state();
+            return r;
+          })
+          .immediate();
+        this.reads.wrote(touched, before, after);
+      }
     } catch (err) {
+      this.staged.rolledBack();
       throw classifyStorageError(err);
     }
+    this.staged.committed();
+    return result;
   }
 
   /** Makes every change committed so far durable (for an upload that nothing links yet). */
-  sync(): Promise<void> {
+  async sync(): Promise<void> {
+    this.storeStaged();
     return this.log.durable();
+  }
+
+  /** Stores every staged small object, unlinked, with the time each was made (sync, gc, close). */
+  private storeStaged(): void {
+    if (this.staged.size > 0) this.write(() => this.staged.storeOldestInTransaction(true), []);
   }
 
   static async open(options: EmbeddedGridOptions): Promise<EmbeddedGrid> {
@@ -168,6 +200,15 @@ export class EmbeddedGrid implements Grid {
   }
 
   async close(): Promise<void> {
+    // Unlinked uploads stay stored, as they would have been without staging (not synced: a
+    // later gc collects them unless something links their caps).
+    if (this.db.open) {
+      try {
+        this.storeStaged();
+      } catch {
+        // a full disk or a closed database: they were never promised durable
+      }
+    }
     await this.sealer.close();
     await this.log.close();
     if (this.db.open) this.db.close();
@@ -476,6 +517,7 @@ export class EmbeddedGrid implements Grid {
 
   /** Deletes what no root reaches and the grace period no longer protects; see gc.ts. */
   collectGarbage(options: GcOptions): Promise<GcReport> {
+    this.storeStaged(); // what this process made is in the store, for gc as for anyone
     return collectGarbage({ storeDir: this.storeDir, objectsDir: this.objectsDir }, options);
   }
 
