@@ -253,7 +253,7 @@ test('a store of schema version 1 is migrated, and everything in it counts as ne
 
   grid = await openGrid(dir);
   const check = new Database(join(dir, 'store.db'), { readonly: true });
-  assert.equal(check.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get(), '2');
+  assert.equal(check.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get(), '3');
   check.close();
   // Rows were stamped by the migration; the object file (no row) is stamped when first seen.
   const now = await gc(grid, [root]);

@@ -208,3 +208,31 @@ test('a link that fails leaves the upload linkable', async () => {
   assert.deepEqual(await get(again, (await again.getChild(root, 'free'))!.node.cap), pseudoRandom('second', 3000));
   await again.close();
 });
+
+test('a store of schema version 2 (small objects WITHOUT ROWID) is migrated to version 3 with every object', async () => {
+  const dir = tempDir();
+  let grid = await openGrid(dir);
+  const root = await grid.createDirectory();
+  const caps: string[] = [];
+  for (let i = 0; i < 20; i++) {
+    caps.push(await put(grid, pseudoRandom(`v2-${i}`, 1000 + 500 * i)));
+    await grid.setChild(root, `f${i}`, caps[i]!, { replace: false });
+  }
+  await grid.close();
+  const db = new Database(join(dir, 'store.db'));
+  db.exec(`CREATE TABLE v2 (si BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+    INSERT INTO v2 SELECT si, data FROM small_objects; DROP TABLE small_objects;
+    ALTER TABLE v2 RENAME TO small_objects; UPDATE meta SET value = '2' WHERE key = 'schema';`);
+  db.close();
+
+  grid = await openGrid(dir);
+  const check = new Database(join(dir, 'store.db'), { readonly: true });
+  assert.equal(check.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get(), '3');
+  assert.equal(check.prepare('SELECT count(id) FROM small_objects').pluck().get(), 20, 'a rowid table with every row');
+  check.close();
+  for (let i = 0; i < 20; i++) {
+    assert.deepEqual(await get(grid, (await grid.getChild(root, `f${i}`))!.node.cap), pseudoRandom(`v2-${i}`, 1000 + 500 * i));
+  }
+  assert.equal(await put(grid, pseudoRandom('v2-3', 2500)), caps[3], 'still deduplicated');
+  await grid.close();
+});

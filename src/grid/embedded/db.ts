@@ -11,7 +11,7 @@
 // no measured gain at these rates.
 import Database from 'better-sqlite3';
 
-const SCHEMA_VERSION = '2';
+const SCHEMA_VERSION = '3';
 
 export type Db = Database.Database;
 
@@ -38,14 +38,16 @@ export function openDatabase(path: string, options: { groupSync?: boolean } = {}
     CREATE TABLE IF NOT EXISTS mutables (si BLOB PRIMARY KEY, seq INTEGER NOT NULL, value BLOB NOT NULL) WITHOUT ROWID;
     -- Immutable objects smaller than one segment (same bytes as an object file). Measured: a
     -- 4 KiB file costs 1.4 ms as a file (fsync, link, directory fsync) and ~0.4 ms as a row.
-    CREATE TABLE IF NOT EXISTS small_objects (si BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+    -- A rowid table, not WITHOUT ROWID (schema version 3): see migrateToVersion3.
+    CREATE TABLE IF NOT EXISTS small_objects (id INTEGER PRIMARY KEY, si BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
   `);
   // A new store is created as version 1 and migrated like an existing one: one code path.
   db.transaction(() => {
     let version = db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get('schema') as string | undefined;
     if (version === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', (version = '1'));
-    if (version === '1') migrateToVersion2(db, Date.now());
-    else if (version !== SCHEMA_VERSION) throw new Error(`store schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
+    if (version === '1') version = migrateToVersion2(db, Date.now());
+    if (version === '2') version = migrateToVersion3(db);
+    if (version !== SCHEMA_VERSION) throw new Error(`store schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
   }).immediate();
   return db;
 }
@@ -55,7 +57,7 @@ export function openDatabase(path: string, options: { groupSync?: boolean } = {}
  * created or referenced. What exists now counts as new, so nothing is collected before a full
  * grace period after the upgrade; object files get their time when gc first sees them.
  */
-function migrateToVersion2(db: Db, now: number): void {
+function migrateToVersion2(db: Db, now: number): string {
   db.exec(`
     ALTER TABLE dirs ADD COLUMN touched INTEGER;
     ALTER TABLE mutables ADD COLUMN touched INTEGER;
@@ -67,6 +69,26 @@ function migrateToVersion2(db: Db, now: number): void {
   for (const table of ['dirs', 'mutables']) db.prepare(`UPDATE ${table} SET touched = ?`).run(now);
   db.prepare('INSERT INTO object_times (si, touched) SELECT si, ? FROM small_objects').run(now);
   db.prepare('UPDATE meta SET value = ? WHERE key = ?').run('2', 'schema');
+  return '2';
+}
+
+/**
+ * Version 3: `small_objects` becomes a rowid table with a unique index on the storage index.
+ * As a WITHOUT ROWID table its rows (4 KiB and more) spilled into overflow pages of an index
+ * B-tree, whose every key comparison reads the whole row: measured with 6,000 rows of 4 KiB, a
+ * lookup cost 14.5 µs when absent and 20.7 µs when present, against 2.6 and 7.9 µs now, and an
+ * insert's transaction 111 against 85 µs. Every small upload looks its object up once and
+ * every small download reads it. The rows are copied once, inside the opening transaction.
+ */
+function migrateToVersion3(db: Db): string {
+  db.exec(`
+    CREATE TABLE small_objects_v3 (id INTEGER PRIMARY KEY, si BLOB NOT NULL UNIQUE, data BLOB NOT NULL);
+    INSERT INTO small_objects_v3 (si, data) SELECT si, data FROM small_objects;
+    DROP TABLE small_objects;
+    ALTER TABLE small_objects_v3 RENAME TO small_objects;
+  `);
+  db.prepare('UPDATE meta SET value = ? WHERE key = ?').run('3', 'schema');
+  return '3';
 }
 
 /** Prepared statements, compiled once per database. */
