@@ -24,7 +24,8 @@ export function slotOf(storageIndex: Buffer, nfcName: string): string {
 }
 
 export class IndexReadCache {
-  private readonly probe;
+  private readonly changes;
+  private readonly version;
   private seen = '';
   private readonly answers = new Map<string, { slot: string; answer: unknown }>();
   /** Keys kept for each slot (a directory's write cap and read cap are two keys of one slot). */
@@ -35,13 +36,15 @@ export class IndexReadCache {
     /** Answers kept at most (least recently used go first). */
     private readonly max = 4096,
   ) {
-    this.probe = db.prepare<[], [number, number]>('SELECT total_changes(), data_version FROM pragma_data_version').raw();
+    // Two statements, not one query of the pragma_data_version table: 0.1 + 2.0 µs against
+    // 3.7 µs, for a probe that runs before every answer.
+    this.changes = db.prepare<[], number>('SELECT total_changes()').pluck();
+    this.version = db.prepare<[], number>('PRAGMA data_version').pluck();
   }
 
   /** This connection's view of the database: changes it made, commits others made. */
   state(): string {
-    const [changes, version] = this.probe.get()!;
-    return `${changes}:${version}`;
+    return `${this.changes.get()!}:${this.version.get()!}`;
   }
 
   /**
