@@ -8,6 +8,7 @@ import { formatCap, parseCap, type Cap, type ChkFields } from '../../caps/index.
 import { unpackChildren } from '../dirpack.js';
 import { GridError } from '../errors.js';
 import { processAlive } from '../../util/process.js';
+import { copyPlain } from '../../util/copy.js';
 import { capsForLink, checkReplace, nodeInfoFromCap, nowSeconds, patchUserMetadata, updateLinkMetadata } from '../links.js';
 import type {
   DeleteChildOptions, DirEntry, DiskUsage, FileReader, Grid, Metadata, MetadataPatch, MutableContent, NodeInfo,
@@ -328,7 +329,7 @@ export class EmbeddedGrid implements Grid {
       const stored = this.readEntry(keys, nfc);
       return { slot: slotOf(keys.storageIndex, nfc), answer: stored && this.toDirEntry(stored.entry) };
     });
-    return entry && structuredClone(entry); // the kept one is shared: the caller gets its own
+    return entry && copyPlain(entry); // the kept one is shared: the caller gets its own
   }
 
   private readEntry(keys: DirKeys, nfcName: string): { nameKey: Buffer; entry: StoredEntry } | undefined {
