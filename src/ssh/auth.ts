@@ -1,6 +1,7 @@
 // Authentication of one SSH connection: password, keyboard-interactive (one "Password: "
 // prompt) and public key (signature verified here). Counts failures for MaxAuthTries and tells
 // the defender. Never logs secrets: no passwords, no key material.
+import './ssh2-preload.js'; // first: ssh2's padding from our random pool
 import ssh2 from 'ssh2';
 import type { AuthContext, KeyboardAuthContext, ParsedKey, PublicKeyAuthContext } from 'ssh2';
 import type { Account, Authenticator, Defender, FailureReason, LoginAttempt, LoginObserver } from '../auth/types.js';

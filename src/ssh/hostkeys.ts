@@ -1,6 +1,7 @@
 // Host key files: load and check them for the server, generate a new pair for `lafsd init`.
 import { createPublicKey } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
+import './ssh2-preload.js'; // first: ssh2's padding from our random pool
 import ssh2 from 'ssh2';
 import type { ParsedKey } from 'ssh2';
 

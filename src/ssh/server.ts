@@ -1,6 +1,7 @@
 // The SSH listener: our own net.Server (so we can set TCP_NODELAY and ask the defender before
 // ssh2 sees a byte), ssh2's Server for the protocol, fed through injectSocket().
 import { createServer, type Server as NetServer, type Socket } from 'node:net';
+import './ssh2-preload.js'; // first: ssh2's padding from our random pool
 import ssh2 from 'ssh2';
 import { normalizeAddress } from '../util/net.js';
 import { PROXY_HEADER_TIMEOUT_MS, readProxyHeader } from '../util/proxy-protocol.js';

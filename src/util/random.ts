@@ -26,3 +26,30 @@ export function randomBytesPooled(n: number): Buffer {
   used += n;
   return out;
 }
+
+/**
+ * crypto.randomFillSync(buf, offset, size) from the same block: for ssh2's packet padding
+ * (src/ssh/ssh2-preload.ts), 4-255 bytes per packet sent. Larger fills go straight to OpenSSL.
+ */
+export function randomFillPooled<T extends NodeJS.ArrayBufferView>(buf: T, offset = 0, size = buf.byteLength - offset): T {
+  if (!Number.isInteger(offset) || !Number.isInteger(size) || offset < 0 || size < 0 || offset + size > buf.byteLength) {
+    return randomFillSync(buf, offset, size); // its own checks and errors
+  }
+  const out = new Uint8Array(buf.buffer, buf.byteOffset + offset, size);
+  for (let done = 0; done < size; ) {
+    if (size - done > LARGEST) {
+      randomFillSync(out, done, size - done);
+      break;
+    }
+    if (used >= block.length) {
+      block = randomFillSync(Buffer.allocUnsafeSlow(BLOCK));
+      used = 0;
+    }
+    const n = Math.min(size - done, block.length - used);
+    out.set(block.subarray(used, used + n), done);
+    block.fill(0, used, used + n);
+    used += n;
+    done += n;
+  }
+  return buf;
+}
