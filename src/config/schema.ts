@@ -37,8 +37,10 @@ export const SCHEMA = {
       'Longest a directory update, a mutable-file publish, or the storing of an upload whose progress the node does not show may take while the node keeps answering (Tahoe retries a conflicting directory update for about 30 s); uploads the node shows progressing are waited for as long as they progress.'),
     storeDir: opt('store', t.path, 'storage',
       'Folder of the embedded store, relative to BASEDIR unless absolute.'),
-    storeReserve: opt('store.reserve', t.byteSize(), '64M',
-      'Free space of the embedded store\'s filesystem that file data never takes, so deletes and renames still work when the disk is full; `df` and `statvfs` report free space without it. Uploads that would need it fail with "no space" (SFTP failure, FTP 452).'),
+    // At least 4M: a fresh reading of the free space does not count what the sealing workers
+    // have in hand (up to 4 MiB, src/grid/embedded/space.ts), which the reserve must cover.
+    storeReserve: opt('store.reserve', t.byteSize({ min: 4 * 1024 * 1024 }), '64M',
+      'Free space of the embedded store\'s filesystem that file data never takes, so deletes and renames still work when the disk is full; `df` and `statvfs` report free space without it. Uploads that would need it fail with "no space" (SFTP failure, FTP 452). At least 4M.'),
     transferMemory: opt('transfer_memory', t.byteSize({ min: 1024 * 1024 }), '32M',
       'Memory all sessions together may hold for data in flight (SFTP READ/WRITE payloads and replies, FTP upload queues, out-of-order writes). When it is used up, the sessions holding more than an equal part of it are slowed (they stop reading from their clients) until there is room; nobody fails for it. Each SFTP session also holds at most 8 MiB.'),
     maxFileSize: opt('max_file_size', t.byteSize({ min: 1 }), '100G',

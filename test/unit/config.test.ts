@@ -166,12 +166,14 @@ test('each bad value type is reported with file, line, section, key and what was
     ['[ftpd]\npassive_ports = 60000-70000', `${FILE}:2: [ftpd] passive_ports: "60000-70000" is not within 1024-65535`],
     ['[ftpd]\npassive_ports = 50000', `${FILE}:2: [ftpd] passive_ports: "50000" is not a port range; use LOW-HIGH, e.g. 50000-50100`],
     ['[ftpd]\npassive_address = my.host', `${FILE}:2: [ftpd] passive_address: "my.host" is not an IPv4 or IPv6 address`],
+    ['[lafsd]\nstore.reserve = 1M', `${FILE}:2: [lafsd] store.reserve: "1M" is out of range 4194304 to 9007199254740991 bytes`],
   ];
   for (const [text, want] of cases) assert.deepEqual(problems(text), [want], text);
   // Valid edge values of the same types.
   assert.deepEqual(parse('[ftpd]\npassive_ports = 1024 - 65535\n').ftpd.passivePorts, { min: 1024, max: 65535 });
   assert.deepEqual(parse('[ftpd]\npassive_ports = 50000-50000\n').ftpd.passivePorts, { min: 50000, max: 50000 });
   assert.equal(parse('[ftpd]\npassive_address = 2001:db8::1\n').ftpd.passiveAddress, '2001:db8::1');
+  assert.equal(parse('[lafsd]\nstore.reserve = 4M\n').lafsd.storeReserve, 4 * 1024 * 1024);
 });
 
 test('the example from the design: line numbers count comments and blank lines', () => {
