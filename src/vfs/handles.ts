@@ -165,6 +165,8 @@ export class WriteHandle implements VfsFile, OpenWriter {
   private lostWrite: VfsError | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private committing?: Promise<void>;
+  /** Resolved when the handle is closed (its commit over) or abandoned: pending-read.ts. */
+  private readonly ended = resolvable();
   /** Bytes the client wrote since the last commit. */
   private received = 0;
 
@@ -285,6 +287,7 @@ export class WriteHandle implements VfsFile, OpenWriter {
         this.state = 'closed';
         this.unregister();
         this.budget.release();
+        this.ended.resolve();
         await this.content.dispose();
       }
     });
@@ -302,10 +305,15 @@ export class WriteHandle implements VfsFile, OpenWriter {
     this.abandoned = true;
     this.unregister();
     this.budget.release();
+    this.ended.resolve();
   }
 
   async settled(): Promise<void> {
     await this.committing?.catch(() => {});
+  }
+
+  closed(): Promise<void> {
+    return this.ended.promise;
   }
 
   retarget(dirCap: string, dirReadCap: string, name: string): void {
@@ -381,3 +389,10 @@ function ignoreMissing(err: unknown): void {
   if (toVfsError(err).code !== 'NO_SUCH_FILE') throw err;
 }
 
+
+/** A promise and its resolve function (Promise.withResolvers needs Node 22). */
+function resolvable(): { promise: Promise<void>; resolve: () => void } {
+  let resolve!: () => void;
+  const promise = new Promise<void>((r) => (resolve = r));
+  return { promise, resolve };
+}

@@ -11,6 +11,8 @@ export interface OpenWriter {
   readonly openedAt: number;
   /** Resolves when a commit in progress has finished (successfully or not). */
   settled(): Promise<void>;
+  /** Resolves once the writer is closed and its commit has finished, or it was abandoned. */
+  closed(): Promise<void>;
   /** A remove of the path: the writer commits nothing (but still reads its data until closed). */
   abandon(): Promise<void>;
   /** A rename of the path: the writer will commit to the new place. */

@@ -9,6 +9,7 @@ import { VfsError, isVfsError, toVfsError } from './errors.js';
 import { attrsToPatch, ReadHandle, WriteHandle, type SetAttrs, type VfsFile, type WriteTarget } from './handles.js';
 import { DEFAULT_MAX_FILE_SIZE, WriteBudget, type VfsLimits } from './limits.js';
 import type { OpenFiles, OpenWriter } from './openfiles.js';
+import { PendingReadHandle } from './pending-read.js';
 import { unlimitedShare, type MemoryShare } from '../util/memory-budget.js';
 import { redactedPath, type VPath } from './paths.js';
 
@@ -52,6 +53,8 @@ export interface VfsSessionOptions {
    */
   memory?: MemoryShare;
   audit?: (event: AuditEvent) => void;
+  /** How long a read-only open of a file still being written waits for it (pending-read.ts). */
+  pendingWriterWaitMs?: number;
 }
 
 export interface ListEntry {
@@ -286,6 +289,9 @@ export class VfsSession {
     }
     const entry = await this.grid.getChild(dir.cap, name);
     if (!entry) {
+      // Only a writer has it so far: read what it links once it closes (pending-read.ts).
+      const pending = writer ? undefined : this.writers(dir, name).at(-1);
+      if (pending) return new PendingReadHandle(pending, () => this.openFile(path, flags), this.opts.pendingWriterWaitMs);
       if (!flags.create) throw new VfsError('NO_SUCH_FILE', `No such file or directory: ${name}`);
       if (dir.readOnly) throw new VfsError('PERMISSION_DENIED', 'cannot create a file when the parent directory is read-only');
       return this.newWriter({ kind: 'link', dirCap: dir.cap, dirReadCap: dir.readCap!, name }, flags, undefined, undefined, true);

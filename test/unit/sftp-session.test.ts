@@ -781,3 +781,20 @@ test('requests on one session are answered exactly once even when the vfs throws
   await h.end();
 });
 
+
+test('an OPEN for reading that arrives before the CLOSE of the file just written (sshfs) reads the written file', async () => {
+  const { c, end } = await start();
+  for (let i = 0; i < 20; i++) {
+    const h = await c.open(`late${i}`, WRITE | CREAT | TRUNC);
+    await c.write(h, 0, `content ${i}`);
+    // Pipelined as sshfs sends them: the OPEN of the copy, then the CLOSE of the writer.
+    const reopened = c.open(`late${i}`, READ);
+    const closed = c.close(h);
+    const r = await reopened;
+    await closed;
+    assert.equal((await c.read(r, 0, 100)).toString(), `content ${i}`);
+    await c.close(r);
+  }
+  await rejects(c.open('never-written', READ), S.NO_SUCH_FILE);
+  await end();
+});

@@ -554,3 +554,47 @@ test('transfers are audited: bytes received per commit, bytes read per closed re
   ]);
   await s.close();
 });
+
+test('a read-only open of a file still being written reads what its writer links once it closes (sshfs closes late)', async () => {
+  const { f, s, openFiles } = await setup();
+  const other = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles, spillDir: tempDir() });
+  for (const [who, reader] of [['the same session', s], ['another session', other]] as const) {
+    const name = `late-${who.replace(/ /g, '-')}`;
+    const w = await s.open(P(name), { write: true, create: true, truncate: true });
+    await w.write(0, Buffer.from('written before close'));
+    const r = await reader.open(P(name), { read: true }); // before the writer's close: no link yet
+    const read = r.read(0, 100);
+    let done = false;
+    void read.then(() => (done = true), () => (done = true));
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    assert.equal(done, false, `${who}: the read waits for the writer`);
+    await s.closeFile(w);
+    assert.equal((await read).toString(), 'written before close', who);
+    assert.equal((await r.stat()).size, 20);
+    await reader.closeFile(r);
+  }
+  // Abandoned (the path was removed): nothing was linked, so there is nothing to read.
+  const w = await s.open(P('removed'), { write: true, create: true });
+  await w.write(0, Buffer.from('x'));
+  const r = await s.open(P('removed'), { read: true });
+  await s.remove(P('removed'));
+  await fails(r.read(0, 10), 'NO_SUCH_FILE');
+  await s.closeFile(r);
+  await s.closeFile(w);
+  // A name nobody writes is still "no such file" at open.
+  await fails(s.open(P('nobody'), { read: true }), 'NO_SUCH_FILE');
+});
+
+test('a read of a file still being written fails, never hangs, when its writer stays open', async () => {
+  const f = await buildFixture();
+  const s = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles: new OpenFiles(), spillDir: tempDir(), pendingWriterWaitMs: 100 });
+  const w = await s.open(P('kept-open'), { write: true, create: true });
+  await w.write(0, Buffer.from('abc'));
+  const r = await s.open(P('kept-open'), { read: true });
+  const started = Date.now();
+  await fails(r.read(0, 10), 'FAILURE');
+  assert.ok(Date.now() - started < 2000);
+  await s.closeFile(r);
+  await s.closeFile(w);
+  assert.equal(await content(s, 'kept-open'), 'abc', 'the writer still commits');
+});
