@@ -111,5 +111,21 @@ test('reads of every kind of range give the bytes stored: whole file, aligned ru
   await Promise.all(Array.from({ length: 50 }, () => expect(random(size), random(2 * 1024 * 1024))));
   assert.equal((await reader.read(size, 10)).length, 0);
   await reader.close();
+
+  // OpenSSH's 255 KiB READs, in order and 16 at once: right, and mostly views of whole runs
+  // (a sequential reader reads ahead), where runs cut to each read made nearly every one a copy.
+  const sequential = await grid.openRead(await put(grid, data));
+  const chunk = 255 * 1024;
+  const offsets = Array.from({ length: Math.ceil(size / chunk) }, (_, k) => k * chunk);
+  const views = new Set<ArrayBufferLike>();
+  for (let k = 0; k < offsets.length; k += 16) {
+    const batch = offsets.slice(k, k + 16).map((off) => sequential.read(off, chunk).then((b) => ({ off, b })));
+    for (const { off, b } of await Promise.all(batch)) {
+      assert.deepEqual(b, data.subarray(off, Math.min(size, off + chunk)), `sequential ${off}`);
+      views.add(b.buffer);
+    }
+  }
+  assert.ok(views.size <= 6, `${offsets.length} reads came from ${views.size} buffers (3 runs, plus copies across them)`);
+  await sequential.close();
   await grid.close();
 });

@@ -358,6 +358,8 @@ export class ObjectReader implements FileReader {
   private readonly cache = new Map<number, { run: Run; plain: Promise<Buffer> }>();
   private readonly reads = new Set<Promise<unknown>>();
   private closed = false;
+  /** Where the last read ended: a read that starts there is sequential. */
+  private nextOffset = 0;
 
   private constructor(
     private readonly file: FileHandle,
@@ -401,6 +403,12 @@ export class ObjectReader implements FileReader {
     if (offset >= end) return Buffer.alloc(0);
     const first = Math.floor(offset / SEGMENT_SIZE);
     const last = Math.floor((end - 1) / SEGMENT_SIZE);
+    // A read that starts where the previous one ended loads whole runs (reads ahead): OpenSSH's
+    // 255 KiB READs then mostly fall inside one run and are views of it, where runs cut to each
+    // read's own segments made nearly every read join parts of two buffers (a copy).
+    const sequential = offset === this.nextOffset;
+    this.nextOffset = end;
+    const runEnd = (i: number) => (sequential ? Math.min(Math.floor((this.size - 1) / SEGMENT_SIZE), i + MAX_RUN - 1) : last);
     // Segments not in the cache load as runs (their preads run in parallel in the thread pool).
     const segments: Promise<Buffer>[] = [];
     for (let i = first; i <= last; ) {
@@ -413,8 +421,9 @@ export class ObjectReader implements FileReader {
         continue;
       }
       let count = 1;
-      while (count < MAX_RUN && i + count <= last && !this.cache.has(i + count)) count++;
-      segments.push(...this.loadRun(i, count));
+      const limit = runEnd(i);
+      while (count < MAX_RUN && i + count <= limit && !this.cache.has(i + count)) count++;
+      segments.push(...this.loadRun(i, count).slice(0, last - i + 1));
       i += count;
     }
     const parts = (await Promise.all(segments)).map((plain, k) => {
