@@ -24,6 +24,7 @@ import type { Logger } from './log.js';
 import { Metrics, sampled, type StoreFigures } from './metrics.js';
 import { startStatusServer, type RunningStatusServer } from './status-http.js';
 import { ProxyTrust } from '../util/proxy-protocol.js';
+import { withTimeout } from '../util/timeout.js';
 
 /** [auth] max_auth_tries and login_grace_time, enforced per connection by both frontends. */
 interface LoginLimits {
@@ -264,17 +265,12 @@ function readinessProbe(grid: Grid): () => Promise<string | undefined> {
   let running: Promise<string | undefined> | undefined;
   return () =>
     (running ??= (async () => {
-      let timer: NodeJS.Timeout | undefined;
-      const timeout = new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`no answer within ${READINESS_TIMEOUT_MS / 1000} s`)), READINESS_TIMEOUT_MS);
-      });
       try {
-        await Promise.race([check(), timeout]);
+        await withTimeout(check(), READINESS_TIMEOUT_MS, () => new Error(`no answer within ${READINESS_TIMEOUT_MS / 1000} s`));
         return undefined;
       } catch (err) {
         return `${what} is not reachable: ${(err as Error).message}`;
       } finally {
-        clearTimeout(timer);
         running = undefined;
       }
     })());

@@ -15,20 +15,11 @@ let used = 0;
 
 /** `n` cryptographically random bytes, like crypto.randomBytes(n), at a fraction of its cost. */
 export function randomBytesPooled(n: number): Buffer {
-  if (n > LARGEST) return randomBytes(n);
-  if (used + n > block.length) {
-    block = randomFillSync(Buffer.allocUnsafeSlow(BLOCK));
-    used = 0;
-  }
-  const out = Buffer.allocUnsafe(n);
-  block.copy(out, 0, used, used + n);
-  block.fill(0, used, used + n);
-  used += n;
-  return out;
+  return n > LARGEST ? randomBytes(n) : randomFillPooled(Buffer.allocUnsafe(n));
 }
 
 /**
- * crypto.randomFillSync(buf, offset, size) from the same block: for ssh2's packet padding
+ * crypto.randomFillSync(buf, offset, size) from the same block: also for ssh2's packet padding
  * (src/ssh/ssh2-preload.ts), 4-255 bytes per packet sent. Larger fills go straight to OpenSSL.
  */
 export function randomFillPooled<T extends NodeJS.ArrayBufferView>(buf: T, offset = 0, size = buf.byteLength - offset): T {

@@ -389,7 +389,6 @@ function ignoreMissing(err: unknown): void {
   if (toVfsError(err).code !== 'NO_SUCH_FILE') throw err;
 }
 
-
 /** A promise and its resolve function (Promise.withResolvers needs Node 22). */
 function resolvable(): { promise: Promise<void>; resolve: () => void } {
   let resolve!: () => void;

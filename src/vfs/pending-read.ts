@@ -9,6 +9,7 @@ import type { VfsAttrs } from './attrs.js';
 import { VfsError } from './errors.js';
 import type { SetAttrs, VfsFile } from './handles.js';
 import type { OpenWriter } from './openfiles.js';
+import { withTimeout } from '../util/timeout.js';
 
 /** How long a read of a file still being written waits for its writer to close. */
 export const PENDING_WRITER_WAIT_MS = 5000;
@@ -36,17 +37,9 @@ export class PendingReadHandle implements VfsFile {
     return this.opened;
   }
 
-  private async waitForWriter(): Promise<void> {
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<'timeout'>((resolve) => {
-      timer = setTimeout(() => resolve('timeout'), this.waitMs);
-    });
-    try {
-      const outcome = await Promise.race([this.writer.closed(), timeout]);
-      if (outcome === 'timeout') throw new VfsError('FAILURE', 'the file is still being written by another handle; open it again once that one is closed');
-    } finally {
-      clearTimeout(timer);
-    }
+  private waitForWriter(): Promise<void> {
+    return withTimeout(this.writer.closed(), this.waitMs, () =>
+      new VfsError('FAILURE', 'the file is still being written by another handle; open it again once that one is closed'));
   }
 
   async read(offset: number, length: number): Promise<Buffer> {

@@ -7,7 +7,6 @@
 import { chkStorageIndex, parseCap, storageIndexOf } from '../../caps/index.js';
 import { unpackChildren } from '../dirpack.js';
 import type { Db } from './db.js';
-import type { StagedObjects } from './staged.js';
 
 /** Nested immutable directories inside a LIT cap are followed this deep, no further. */
 const MAX_LIT_DEPTH = 16;
@@ -25,8 +24,14 @@ export class InUse {
   private readonly gcRunning;
   private readonly recordRelink;
 
-  /** `staged`: small objects whose row the link that names them writes (staged.ts). */
-  constructor(private readonly db: Db, private readonly staged?: StagedObjects) {
+  constructor(
+    private readonly db: Db,
+    /**
+     * Stores a staged small object linked now, with its time, and says whether it did
+     * (staged.ts); anything else linked only gets its time.
+     */
+    private readonly storeStaged?: (storageIndex: Buffer, now: number) => boolean,
+  ) {
     this.touchDir = db.prepare<[number, Buffer]>('UPDATE dirs SET touched = ? WHERE si = ?');
     this.touchMutable = db.prepare<[number, Buffer]>('UPDATE mutables SET touched = ? WHERE si = ?');
     this.touchObject = db.prepare<[number, Buffer]>('UPDATE object_times SET touched = ? WHERE si = ?');
@@ -94,9 +99,8 @@ export class InUse {
     this.claim.run(storageIndex, now);
   }
 
-  /** A staged small object is stored now, with its time; anything else stored only gets the time. */
   private objectLinked(si: Buffer, now: number): void {
-    if (!this.staged?.storeInTransaction(si, now)) this.touchObject.run(now, si);
+    if (!this.storeStaged?.(si, now)) this.touchObject.run(now, si);
   }
 
   private relinked(si: Buffer, kind: RelinkKind): void {

@@ -15,7 +15,7 @@
 // MEMORY. Linked objects leave at their commit. What is never linked (a link that failed, an
 // upload the caller dropped) waits here until the held bytes exceed MAX_STAGED_BYTES, or sync()
 // or close(): then it is written as today's unlinked uploads were (a row, claimed, not synced).
-import type { Db } from './db.js';
+import type { Statements } from './db.js';
 import { GridError } from '../errors.js';
 
 /** Bytes of staged objects held at most before the oldest are written (~32 small files). */
@@ -37,16 +37,14 @@ export class StagedObjects {
   private storedNowBytes = 0;
   /** Staged bytes found to differ from what another process stored: they go after this transaction. */
   private readonly conflicts = new Set<string>();
-  private readonly insert;
-  private readonly select;
-  private readonly claim;
 
-  constructor(private readonly maxBytes = MAX_STAGED_BYTES, db: Db) {
-    this.insert = db.prepare<[Buffer, Buffer]>('INSERT OR IGNORE INTO small_objects (si, data) VALUES (?, ?)');
-    this.select = db.prepare<[Buffer], Buffer>('SELECT data FROM small_objects WHERE si = ?').pluck();
-    this.claim = db.prepare<[Buffer, number]>(
-      'INSERT INTO object_times (si, touched) VALUES (?, ?) ON CONFLICT (si) DO UPDATE SET touched = excluded.touched');
-  }
+  constructor(
+    /** The store's statements: its small-object row is read and written through them. */
+    private readonly st: Pick<Statements, 'insertSmall' | 'getSmall'>,
+    /** Gives an object a fresh time for gc, inside the caller's transaction (InUse). */
+    private readonly claim: (storageIndex: Buffer, now: number) => void,
+    private readonly maxBytes = MAX_STAGED_BYTES,
+  ) {}
 
   /** The staged bytes of `storageIndex`, if any. */
   get(storageIndex: Buffer): Buffer | undefined {
@@ -76,13 +74,13 @@ export class StagedObjects {
     const key = storageIndex.toString('latin1');
     const held = this.held.get(key);
     if (!held) return false;
-    if (this.insert.run(storageIndex, held.object).changes === 0 && !this.select.get(storageIndex)!.equals(held.object)) {
+    if (this.st.insertSmall.run(storageIndex, held.object).changes === 0 && !this.st.getSmall.get(storageIndex)!.equals(held.object)) {
       // Our cap names bytes that can never be stored now: forget them whatever this
       // transaction does, and fail the link rather than link a cap that reads nothing.
       this.conflicts.add(key);
       throw new GridError('UNAVAILABLE', 'another process stored a different copy of this file meanwhile; upload it again');
     }
-    this.claim.run(storageIndex, now);
+    this.claim(storageIndex, now);
     if (!this.storedNow.has(key)) {
       this.storedNow.add(key);
       this.storedNowBytes += held.object.length;

@@ -81,8 +81,8 @@ export class EmbeddedGrid implements Grid {
   ) {
     this.sealer = sealer;
     this.st = new Statements(db);
-    this.staged = new StagedObjects(undefined, db);
-    this.inUse = new InUse(db, this.staged);
+    this.inUse = new InUse(db, (si, now) => this.staged.storeInTransaction(si, now));
+    this.staged = new StagedObjects(this.st, (si, now) => this.inUse.claimObjectInTransaction(si, now));
     this.log = new GroupSync(join(storeDir, 'store.db-wal'));
     this.reads = new IndexReadCache(db);
     this.small = {
