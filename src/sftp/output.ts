@@ -26,6 +26,12 @@ export interface OutputOptions {
   strategy?: CorkStrategy | undefined;
   /** True when no request is in flight. */
   idle: () => boolean;
+  /**
+   * Called each time the stream has taken a reply off its buffer (sent it on). ssh2's channels
+   * buffer 2 MiB before write() returns false, so replies held by a closed SSH window can leave
+   * without a 'drain': whoever counts the stream's buffered bytes learns of it here.
+   */
+  sent?: (() => void) | undefined;
 }
 
 export class ReplyOutput {
@@ -62,14 +68,15 @@ export class ReplyOutput {
     const s = this.stream;
     if (s.destroyed || s.writableEnded) return false;
     this.hold();
+    const sent = this.opts.sent;
     if (Buffer.isBuffer(reply)) {
-      s.write(reply);
+      s.write(reply, sent);
       this.heldBytes += reply.length;
     } else {
       // DATA: header and payload as two writes, so the payload is never copied; under cork (or
       // writev) they leave together.
       s.write(reply[0]);
-      s.write(reply[1]);
+      s.write(reply[1], sent);
       this.heldBytes += reply[0].length + reply[1].length;
     }
     this.settle();

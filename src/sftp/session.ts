@@ -180,6 +180,7 @@ class Session implements SftpSession {
       uncork: options.uncork,
       strategy: options.corkStrategy,
       idle: () => this.outstanding === 0,
+      sent: () => this.replySent(),
     });
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     // EOF: the client sent everything but still reads our replies (sftp -b does this).
@@ -271,8 +272,11 @@ class Session implements SftpSession {
    */
   private pendingBytes(): number {
     const n = this.payloadBytes + this.heldBufferBytes + this.heldReplyBytes + (this.stream.destroyed ? 0 : this.stream.writableLength);
-    this.vfs.memory.add(n - this.reportedBytes);
+    const delta = n - this.reportedBytes;
+    // Recorded before add(): getting back under budget wakes waiting sessions, this one too,
+    // and its resume counts again; reported after, that delta was counted twice.
     this.reportedBytes = n;
+    this.vfs.memory.add(delta);
     return n;
   }
 
@@ -411,6 +415,17 @@ class Session implements SftpSession {
   private statusNow(id: number, code: number, message: string): void {
     this.outstanding++;
     this.send(encodeStatus(id, code, message));
+  }
+
+  /**
+   * A reply left the stream's buffer. Its bytes no longer count: the budget's count is brought
+   * up to date (other sessions may be waiting for room), and a session paused on them resumes.
+   * Without this, a session paused with only buffered replies left waited for a 'drain' that
+   * ssh2 never emits below its 2 MiB buffer, and its downloads stalled for good.
+   */
+  private replySent(): void {
+    if (this.inputPaused) this.maybeResume();
+    else if (this.reportedBytes > 0) this.pendingBytes();
   }
 
   private afterReply(): void {

@@ -211,8 +211,10 @@ export class WriteContent {
   private reportPending(): void {
     if (!this.memory) return;
     const now = this.pending.covered;
-    this.memory.add(now - this.reported);
+    const delta = now - this.reported;
+    // Recorded before add(): it may wake sessions waiting for room, which can report again.
     this.reported = now;
+    this.memory.add(delta);
   }
 
   async read(offset: number, length: number): Promise<Buffer> {

@@ -9,9 +9,12 @@ import {
 type DistributiveOmit<T, K extends keyof T> = T extends unknown ? Omit<T, K> : never;
 export type RequestWithoutId = DistributiveOmit<IdRequest, 'id'>;
 
-/** Two connected streams: what one writes, the other reads. Destroying one destroys both. */
-export function duplexPair(): [Duplex, Duplex] {
-  const a = new PairEnd();
+/**
+ * Two connected streams: what one writes, the other reads. Destroying one destroys both.
+ * `firstHighWaterMark`: the first end's write buffer size (ssh2's channels have 2 MiB).
+ */
+export function duplexPair(firstHighWaterMark = 16 * 1024): [Duplex, Duplex] {
+  const a = new PairEnd(firstHighWaterMark);
   const b = new PairEnd();
   a.peer = b;
   b.peer = a;
@@ -23,10 +26,10 @@ class PairEnd extends Duplex {
   /** Our write waiting for the peer's reader (backpressure). */
   waiting: (() => void) | undefined;
 
-  constructor() {
-    // Node 20's default buffer size, pinned: Node 22 raised the default to 64 KiB, which moves
-    // the point where backpressure starts that tests count on.
-    super({ allowHalfOpen: true, highWaterMark: 16 * 1024 });
+  // Node 20's default buffer size, pinned: Node 22 raised the default to 64 KiB, which moves
+  // the point where backpressure starts that tests count on.
+  constructor(highWaterMark = 16 * 1024) {
+    super({ allowHalfOpen: true, highWaterMark });
   }
 
   override _read(): void {

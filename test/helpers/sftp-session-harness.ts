@@ -23,6 +23,8 @@ export async function start(
   opts: {
     root?: (f: Fixture) => string; session?: SftpSessionOptions; fixture?: Fixture; grid?: (f: Fixture) => Grid; limits?: VfsLimits;
     memory?: MemoryShare;
+    /** The server end's write buffer size (default 16 KiB; ssh2's channels have 2 MiB). */
+    serverHighWaterMark?: number;
   } = {},
 ): Promise<Harness> {
   const f = opts.fixture ?? (await buildFixture());
@@ -30,7 +32,7 @@ export async function start(
   const vfs = new VfsSession({ grid: opts.grid ? opts.grid(f) : f.grid, rootCap: opts.root ? opts.root(f) : f.root, username: 'alice', openFiles, spillDir: tempDir(),
     ...(opts.limits ? { limits: opts.limits } : {}), ...(opts.memory ? { memory: opts.memory } : {}),
   });
-  const [serverEnd, clientEnd] = duplexPair();
+  const [serverEnd, clientEnd] = duplexPair(opts.serverHighWaterMark);
   const session = runSftpSession(serverEnd, vfs, opts.session);
   const c = new SftpTestClient(clientEnd);
   await c.init();

@@ -735,6 +735,35 @@ test('backpressure: a client that stops reading makes the session stop reading, 
   await h.end();
 });
 
+test('backpressure: a session paused on reply bytes resumes when they are sent, even if the stream never asked for a drain', async () => {
+  // ssh2's channels buffer 2 MiB before write() returns false, so replies held by a closed SSH
+  // window can be taken without a 'drain' event. A session paused on those bytes must still see
+  // them go (downloads stalled forever this way with a per-session bound below 4 MiB).
+  for (const budget of [true, false]) {
+    const memory = budget ? new MemoryBudget(1024 * 1024).share() : undefined;
+    const h = await start({ serverHighWaterMark: 2 * 1024 * 1024, session: { maxPendingBytes: budget ? 8 * 1024 * 1024 : 1024 * 1024 }, ...(memory ? { memory } : {}) });
+    const data = pseudoRandom('drain', 2 * 1024 * 1024);
+    await h.c.writeFile('drain', data);
+    const r = await h.c.open('drain', READ);
+    const length = 255 * 1024;
+    h.c.stream.pause(); // the window is closed: replies wait in the server's write buffer
+    const offsets = Array.from({ length: 8 }, (_, i) => i * length);
+    const replies = offsets.map((offset) => h.c.read(r, offset, length));
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    h.c.stream.resume();
+    let timer: NodeJS.Timeout | undefined;
+    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`replies stalled (budget: ${budget})`)), 5000)));
+    const got = await Promise.race([Promise.all(replies), timeout]).finally(() => clearTimeout(timer));
+    got.forEach((d, i) => assert.ok(d.equals(data.subarray(offsets[i]!, offsets[i]! + length)), `read ${i}`));
+    // Sent replies no longer count against the process's budget (a stale count held other
+    // sessions back once the budget was full).
+    await new Promise((resolve) => setImmediate(resolve));
+    assert.equal(h.vfs.memory.bytes, 0, 'bytes still counted once every reply was sent');
+    await h.c.close(r);
+    await h.end();
+  }
+});
+
 test('cork/uncork: paired, and a lone request is never left corked (no added latency)', async () => {
   let depth = 0;
   let corks = 0;
