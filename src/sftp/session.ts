@@ -60,7 +60,7 @@ export interface SftpSessionOptions {
   corkStrategy?: CorkStrategy;
   /** Requests dispatched and not yet answered before we stop reading. Default 256. */
   maxOutstanding?: number;
-  /** Reply bytes not yet taken by the stream, READs in flight and the buffers queued WRITEs hold. Default 8 MiB. */
+  /** Reply bytes not yet taken by the stream, READs in flight and the buffers queued WRITEs hold. Default 2 MiB. */
   maxPendingBytes?: number;
   /** Open handles (files and directories); advertised in limits@openssh.com. Default: the vfs default. */
   maxOpenHandles?: number;
@@ -87,7 +87,15 @@ export interface SftpSession {
 }
 
 export const DEFAULT_MAX_OUTSTANDING = 256;
-export const DEFAULT_MAX_PENDING_BYTES = 8 * 1024 * 1024;
+/**
+ * 2 MiB: the SSH window of both OpenSSH's client and ssh2, so a session holds about what one
+ * window lets through, and more buffered gains nothing. Measured, interleaved A/B of 3 x 512 MiB
+ * OpenSSH `get`s (three rounds) and `put`s (two), against 8 MiB: peak RSS 166-201 MiB against
+ * 210-229 for downloads and 158-159 against 166-200 for uploads, at the same or better speed
+ * (1.07-1.24 s against 1.20-1.49 s per download, 1.14-1.33 against 1.22-1.42 per upload). 4 MiB
+ * was no better than 8 in RSS.
+ */
+export const DEFAULT_MAX_PENDING_BYTES = 2 * 1024 * 1024;
 
 /** The extensions we advertise in VERSION, with OpenSSH's version strings. */
 export const ADVERTISED_EXTENSIONS: readonly string[] = [
