@@ -160,6 +160,8 @@ class Session implements SftpSession {
   private pumping = false;
   /** We stopped reading the stream because of the bounds. */
   private inputPaused = false;
+  /** The end of the session waits for the last reply to leave the stream (allRepliesHandedOver). */
+  private onReplySent: (() => void) | undefined;
   /** The framer holds no complete packet we have not handled. */
   private drained = true;
   /** No more input: the stream ended or closed. */
@@ -432,6 +434,7 @@ class Session implements SftpSession {
    * ssh2 never emits below its 2 MiB buffer, and its downloads stalled for good.
    */
   private replySent(): void {
+    this.onReplySent?.();
     if (this.inputPaused) this.maybeResume();
     else if (this.reportedBytes > 0) this.pendingBytes();
   }
@@ -457,18 +460,21 @@ class Session implements SftpSession {
     void this.finish();
   }
 
-  /** Resolves once the stream holds no reply we wrote (or is gone), so an exit status follows them. */
+  /**
+   * Resolves once the stream holds no reply we wrote (or is gone), so an exit status follows
+   * them. Checked as each reply leaves (replySent): ssh2 emits no 'drain' below 2 MiB buffered.
+   */
   private allRepliesHandedOver(): Promise<void> {
     const s = this.stream;
     if (s.destroyed || s.writableLength === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const check = (): void => {
         if (!s.destroyed && s.writableLength > 0) return;
-        s.off('drain', check);
+        this.onReplySent = undefined;
         s.off('close', check);
         resolve();
       };
-      s.on('drain', check);
+      this.onReplySent = check;
       s.on('close', check);
     });
   }

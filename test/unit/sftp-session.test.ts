@@ -764,6 +764,25 @@ test('backpressure: a session paused on reply bytes resumes when they are sent, 
   }
 });
 
+test('a session whose input ended finishes once its buffered replies are sent, without a drain event', async () => {
+  // The exit status must follow the last reply; the session waits for the stream's buffer to
+  // empty. ssh2 buffers up to 2 MiB without asking for a 'drain', so that wait must not rely on one.
+  const h = await start({ serverHighWaterMark: 2 * 1024 * 1024 });
+  const data = pseudoRandom('finish', 1024 * 1024);
+  await h.c.writeFile('finish', data);
+  const r = await h.c.open('finish', READ);
+  h.c.stream.pause(); // the window is closed: the replies wait in the server's write buffer
+  const replies = [0, 1, 2].map((i) => h.c.read(r, i * 255 * 1024, 255 * 1024));
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  h.c.stream.end(); // EOF after the requests, as `sftp -b` sends it
+  await new Promise((resolve) => setTimeout(resolve, 100));
+  h.c.stream.resume();
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the session never finished')), 5000)));
+  await Promise.race([h.session.done, timeout]).finally(() => clearTimeout(timer));
+  (await Promise.all(replies)).forEach((d, i) => assert.ok(d.equals(data.subarray(i * 255 * 1024, (i + 1) * 255 * 1024)), `read ${i}`));
+});
+
 test('cork/uncork: paired, and a lone request is never left corked (no added latency)', async () => {
   let depth = 0;
   let corks = 0;
