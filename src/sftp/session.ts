@@ -201,7 +201,6 @@ class Session implements SftpSession {
       this.onInputEnd();
     });
     stream.on('error', (err: Error) => this.log?.debug({ ...this.fields, err: err.message }, 'sftp stream error'));
-    stream.on('drain', () => this.maybeResume());
     // Other sessions gave memory back: a session held back by the process's budget may go on.
     this.stopWaitingForRoom = vfs.memory.onRoom(() => this.maybeResume());
   }
@@ -435,14 +434,18 @@ class Session implements SftpSession {
    */
   private replySent(): void {
     this.onReplySent?.();
-    if (this.inputPaused) this.maybeResume();
-    else if (this.reportedBytes > 0) this.pendingBytes();
+    this.recount();
   }
 
   private afterReply(): void {
-    if (this.inputPaused) this.maybeResume();
-    else this.pendingBytes(); // keep the budget's count current
+    this.recount();
     this.maybeFinish();
+  }
+
+  /** Resumes a paused session if it is back under its bounds, else keeps the budget's count current. */
+  private recount(): void {
+    if (this.inputPaused) this.maybeResume();
+    else this.pendingBytes();
   }
 
   private maybeFinish(): void {

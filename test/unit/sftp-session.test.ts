@@ -12,6 +12,7 @@ import { ADVERTISED_EXTENSIONS, runSftpSession, type SftpLogger } from '../../sr
 import { STATUS_OF_VFS_ERROR } from '../../src/sftp/status-map.js';
 import { OpenFiles, VfsSession } from '../../src/vfs/index.js';
 import { MemoryBudget } from '../../src/util/memory-budget.js';
+import { withTimeout } from '../../src/util/timeout.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { buildFixture, GROSS, readAll } from '../helpers/fixture.js';
 import { duplexPair, SftpStatusError, SftpTestClient, type RequestWithoutId } from '../helpers/sftp-client.js';
@@ -751,9 +752,7 @@ test('backpressure: a session paused on reply bytes resumes when they are sent, 
     const replies = offsets.map((offset) => h.c.read(r, offset, length));
     await new Promise((resolve) => setTimeout(resolve, 200));
     h.c.stream.resume();
-    let timer: NodeJS.Timeout | undefined;
-    const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error(`replies stalled (budget: ${budget})`)), 5000)));
-    const got = await Promise.race([Promise.all(replies), timeout]).finally(() => clearTimeout(timer));
+    const got = await withTimeout(Promise.all(replies), 5000, () => new Error(`replies stalled (budget: ${budget})`));
     got.forEach((d, i) => assert.ok(d.equals(data.subarray(offsets[i]!, offsets[i]! + length)), `read ${i}`));
     // Sent replies no longer count against the process's budget (a stale count held other
     // sessions back once the budget was full).
@@ -777,9 +776,7 @@ test('a session whose input ended finishes once its buffered replies are sent, w
   h.c.stream.end(); // EOF after the requests, as `sftp -b` sends it
   await new Promise((resolve) => setTimeout(resolve, 100));
   h.c.stream.resume();
-  let timer: NodeJS.Timeout | undefined;
-  const timeout = new Promise<never>((_, reject) => (timer = setTimeout(() => reject(new Error('the session never finished')), 5000)));
-  await Promise.race([h.session.done, timeout]).finally(() => clearTimeout(timer));
+  await withTimeout(h.session.done, 5000, () => new Error('the session never finished'));
   (await Promise.all(replies)).forEach((d, i) => assert.ok(d.equals(data.subarray(i * 255 * 1024, (i + 1) * 255 * 1024)), `read ${i}`));
 });
 
