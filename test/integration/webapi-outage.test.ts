@@ -17,6 +17,7 @@ import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client as BasicFtp } from 'basic-ftp';
 import { tempDir } from '../helpers/tmp.js';
+import { withTimeout } from '../../src/util/timeout.js';
 import { RawFtp, curl, dataConnect, lftp, run, type Reply } from './ftp-harness.js';
 
 const { READ, WRITE, CREAT, TRUNC } = OpenFlags;
@@ -54,16 +55,8 @@ async function ftpSession(): Promise<RawFtp> {
 }
 
 /** Runs `fn`, failing (not waiting on) when it has not finished within `boundMs`. */
-async function timed<T>(what: string, boundMs: number, fn: () => Promise<T>): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
-  const deadline = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what}: no answer within ${boundMs} ms`)), boundMs);
-  });
-  try {
-    return await Promise.race([fn(), deadline]);
-  } finally {
-    clearTimeout(timer);
-  }
+function timed<T>(what: string, boundMs: number, fn: () => Promise<T>): Promise<T> {
+  return withTimeout(fn(), boundMs, () => new Error(`${what}: no answer within ${boundMs} ms`));
 }
 
 /** An SFTP request that must fail with FX_FAILURE and a clean message. */

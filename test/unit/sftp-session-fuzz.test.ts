@@ -12,6 +12,7 @@ import { OpenFiles, VfsSession } from '../../src/vfs/index.js';
 import { buildFixture } from '../helpers/fixture.js';
 import { duplexPair, SftpTestClient, type RequestWithoutId } from '../helpers/sftp-client.js';
 import { tempDir } from '../helpers/tmp.js';
+import { withTimeout } from '../../src/util/timeout.js';
 
 const PATHS = ['small', 'groß', 'loop', 'new', 'new2', 'dir', 'dir/f', '../x', '..\\y', '', '/', 'unknown', 'tiny_lit_dir/short', 'mutable', 'readonly']
   .map((p) => Buffer.from(p))
@@ -135,11 +136,11 @@ test('fuzz: every dispatched id answered exactly once; no throw, no hang, no lea
       const answeredAll = async () => {
         while ([...expected].some((id) => !c.answered.has(id))) await new Promise((r) => setTimeout(r, 2));
       };
-      const hang = new Promise((_, reject) => setTimeout(() => reject(new Error('session hung')), 10_000).unref());
-      await Promise.race([dead ? c.ended : answeredAll(), hang]);
+      const hung = () => new Error('session hung');
+      await withTimeout(dead ? c.ended : answeredAll(), 10_000, hung);
       if (endWithDestroy) c.stream.destroy();
       else c.stream.end();
-      await Promise.race([session.done, hang]);
+      await withTimeout(session.done, 10_000, hung);
       assert.deepEqual(c.garbage, []);
       for (const [id, n] of c.answered) {
         assert.equal(n, 1, `id ${id} answered ${n} times`);
