@@ -78,7 +78,7 @@ export class ReadHandle implements VfsFile {
 
   async write(): Promise<void> {
     this.check();
-    throw new VfsError('PERMISSION_DENIED', 'file handle was not opened for writing');
+    throw notOpenedForWriting();
   }
 
   async stat(): Promise<VfsAttrs> {
@@ -88,7 +88,7 @@ export class ReadHandle implements VfsFile {
 
   async setAttrs(): Promise<void> {
     this.check();
-    throw new VfsError('PERMISSION_DENIED', 'file handle was not opened for writing');
+    throw notOpenedForWriting();
   }
 
   async sync(): Promise<void> {
@@ -387,6 +387,11 @@ function isNewContent(cap: string | undefined): cap is string {
 
 function ignoreMissing(err: unknown): void {
   if (toVfsError(err).code !== 'NO_SUCH_FILE') throw err;
+}
+
+/** The refusal of a write or setstat on a handle opened for reading only (ReadHandle, PendingReadHandle). */
+export function notOpenedForWriting(): VfsError {
+  return new VfsError('PERMISSION_DENIED', 'file handle was not opened for writing');
 }
 
 /** A promise and its resolve function (Promise.withResolvers needs Node 22). */

@@ -7,7 +7,7 @@
 // A writer that stays open longer than the wait makes the request fail, never hang.
 import type { VfsAttrs } from './attrs.js';
 import { VfsError } from './errors.js';
-import type { SetAttrs, VfsFile } from './handles.js';
+import { notOpenedForWriting, type SetAttrs, type VfsFile } from './handles.js';
 import type { OpenWriter } from './openfiles.js';
 import { withTimeout } from '../util/timeout.js';
 
@@ -51,11 +51,11 @@ export class PendingReadHandle implements VfsFile {
   }
 
   async write(): Promise<void> {
-    throw new VfsError('PERMISSION_DENIED', 'file handle was not opened for writing');
+    throw notOpenedForWriting();
   }
 
   async setAttrs(_attrs: SetAttrs): Promise<void> {
-    throw new VfsError('PERMISSION_DENIED', 'file handle was not opened for writing');
+    throw notOpenedForWriting();
   }
 
   async sync(): Promise<void> {}
