@@ -8,6 +8,7 @@ import { closeSync, fdatasync, fsyncSync, openSync, rmSync, writeSync, writevSyn
 import { parentPort } from 'node:worker_threads';
 import type { SealReply, SealRequest } from './sealer.js';
 import { segmentNonce, segmentOffset } from './layout.js';
+import { scavenge } from '../../util/scavenge.js';
 
 /**
  * Bytes written between background flushes. The file must be on disk when the client closes it;
@@ -28,6 +29,19 @@ interface Upload {
   /** The first failure; later segments are dropped and the error is repeated. */
   error?: { code: string | undefined; message: string };
 }
+
+/**
+ * Segments sealed between two collections of this thread's young generation. Each seal leaves a
+ * dead 128 KiB ciphertext Buffer (Node's Cipher cannot encrypt into a buffer of ours), and this
+ * thread makes almost no JS objects, so V8 alone let ~34 MiB of them wait: a 1 GiB SFTP upload
+ * peaked at 155 MiB RSS, with 34 MiB in this thread's malloc arena (smaps). Every 16 segments (2
+ * MiB): 121-126 MiB, the arena gone. A scavenge here costs ~40 µs. Sealing 1 GiB on one thread
+ * (micro-benchmark, 3 runs each): 1,599-1,698 ms of CPU without, 1,511-1,576 every 16 segments
+ * (freed memory is reused while its pages are still mapped), 1,629-1,658 every 4, 2,087-2,235
+ * after each.
+ */
+const SEGMENTS_PER_SCAVENGE = 16;
+let sealedSinceScavenge = 0;
 
 const uploads = new Map<number, Upload>();
 const port = parentPort!;
@@ -101,6 +115,10 @@ port.on('message', (m: SealRequest) => {
       }
       // The buffer goes back to the sender's pool either way.
       send({ op: 'segment-done', id: m.id, buffer: m.buffer, ...(u.error ? { error: u.error } : {}) }, [m.buffer]);
+      if (++sealedSinceScavenge === SEGMENTS_PER_SCAVENGE) {
+        sealedSinceScavenge = 0;
+        scavenge();
+      }
       return;
     }
     case 'digest': {

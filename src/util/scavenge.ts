@@ -1,0 +1,22 @@
+// A collection of the young generation on demand, for a thread whose garbage is large Buffers
+// and next to no JavaScript objects (the store's sealing worker). V8 starts a scavenge when the
+// young generation's objects fill it, or when its young Buffers reach 2 × the default semi-space
+// (32 MiB on 64-bit): such a thread can hold tens of MiB of dead Buffers between two. Node has no
+// API for it; the `gc` function that --expose-gc installs does it, and V8 installs it in contexts
+// created after the flag is set, so it is taken from a fresh one. The flag only adds that
+// function, in new contexts: nothing else changes in the process.
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+
+type GcFunction = (options?: { type?: 'minor' | 'major'; execution?: 'sync' | 'async' }) => void;
+
+let gc: GcFunction | undefined;
+
+/** Collects this thread's young generation now: its dead Buffers are freed (their memory by a sweeper that may finish a moment later). */
+export function scavenge(): void {
+  if (!gc) {
+    setFlagsFromString('--expose-gc');
+    gc = runInNewContext('gc') as GcFunction;
+  }
+  gc({ type: 'minor' });
+}
