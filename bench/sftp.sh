@@ -7,8 +7,9 @@
 # started here on a loopback port with its own config, host key and authorized_keys in a temp
 # folder. Each client keeps one SSH master connection (ControlMaster), so MB/s measure the
 # transfers, not sshd's per-connection setup. Rounds interleave the servers; the median counts.
-# Prints MB/s (10^6 bytes/s), the lafsd/sshd ratios, lafsd's peak RSS (VmHWM) and the close
-# latency of the big upload (lafsd's commit time for it, from its log). Then CONCURRENT clients
+# Prints MB/s (10^6 bytes/s), the lafsd/sshd ratios, lafsd's peak RSS (VmHWM) during each big
+# upload and over all single-client runs, and the close latency of the big upload (lafsd's
+# commit time for it, from its log). Then CONCURRENT clients
 # (default 8), each with its own SSH connection, upload CONCURRENT_MIB (default 256) at once to
 # each server, then SMALL_N small files each at once: aggregate MB/s, the ratios, and lafsd's
 # peak RSS during those runs.
@@ -139,9 +140,19 @@ untimed() { # name port user remote-root batch-lines...
   run_sftp "$name" "$port" "$user" "$TMP/batch"
 }
 
+# Peak RSS of one phase alone: VmHWM is reset before it ("5" to clear_refs, Linux >= 4.0) and
+# read after it; PEAK_KIB keeps the highest mark seen across the resets.
+PEAK_KIB=0
+hwm_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$LAFSD_PID/status"; }
+peak_so_far() { local h; h=$(hwm_kib); [ "$h" -le "$PEAK_KIB" ] || PEAK_KIB=$h; echo "$PEAK_KIB"; }
+reset_hwm() { peak_so_far >/dev/null; echo 5 >"/proc/$LAFSD_PID/clear_refs"; }
+UP_RSS_KIB=()
+
 round() { # name port user remote-root
   local name=$1 port=$2 user=$3 remote=$4
+  [ "$name" != lafsd ] || reset_hwm
   timed "$name.big.up" "$@" 'put @L/data/big.bin @R/big.bin'
+  [ "$name" != lafsd ] || UP_RSS_KIB+=("$(hwm_kib)")
   timed "$name.big.down" "$@" 'get @R/big.bin @L/down/big.bin'
   [ "$(sha256sum "$TMP/down/big.bin" | cut -d' ' -f1)" = "$BIG_SHA" ] || { echo "$name: downloaded file differs" >&2; exit 1; }
   rm -f "$TMP/down/big.bin"
@@ -166,7 +177,7 @@ for r in $(seq "$ROUNDS"); do
 done
 
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
-RSS_KIB=$(awk '/^VmHWM:/ {print $2}' "/proc/$LAFSD_PID/status")
+RSS_KIB=$(peak_so_far)
 # Close latency: lafsd logs each commit with its duration; the big file's are the big uploads.
 CLOSE_MS=$(grep '"op":"commit"' "$TMP/lafsd.log" | grep "\"bytes\":$BIG_BYTES," | grep -o '"ms":[0-9]*' | cut -d: -f2 | tr '\n' ' ' | median)
 
@@ -197,6 +208,7 @@ concurrent() { # kind(big|small) name port user remote-root
   done
   untimed "$name" "$port" "$user" "$remote" "${rms[@]}"
 }
+reset_hwm
 for r in $(seq "$ROUNDS"); do
   echo "# concurrent round $r/$ROUNDS" >&2
   concurrent big lafsd "$LAFSD_PORT" bench ""
@@ -204,7 +216,7 @@ for r in $(seq "$ROUNDS"); do
   concurrent small sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
   concurrent small lafsd "$LAFSD_PORT" bench ""
 done
-RSS_CONCURRENT_KIB=$(awk '/^VmHWM:/ {print $2}' "/proc/$LAFSD_PID/status")
+RSS_CONCURRENT_KIB=$(hwm_kib)
 
 echo
 echo "SFTP, OpenSSH $(ssh -V 2>&1 | cut -d, -f1 | cut -d_ -f2) client, $CIPHER, median of $ROUNDS rounds (interleaved); MB/s = 10^6 bytes/s"
@@ -223,6 +235,8 @@ for op in big.up big.down small.up small.down; do
   printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s)\n' "$label" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts"
 done
 echo "close latency of a ${BIG_MIB} MiB upload (lafsd's commit, median): ${CLOSE_MS} ms"
+mib_list() { local k out=""; for k in "$@"; do out="$out $((k / 1024))"; done; echo "${out# }"; }
+echo "lafsd peak RSS (VmHWM) during a ${BIG_MIB} MiB upload, by round: $(mib_list "${UP_RSS_KIB[@]}") MiB (the first round's process had served nothing else yet)"
 echo "lafsd peak RSS (VmHWM) over the runs above: $((RSS_KIB / 1024)) MiB"
 tl=$(echo "${T[lafsd.concurrent.big]}" | median)
 ts=$(echo "${T[sshd.concurrent.big]}" | median)
@@ -236,4 +250,4 @@ cbytes=$((CONCURRENT * SMALL_BYTES))
 ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
 ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
 printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s: %d files)\n' "$CONCURRENT clients x ${SMALL_N} × 4 KiB up" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts" "$((CONCURRENT * SMALL_N))"
-echo "lafsd peak RSS (VmHWM) with $CONCURRENT clients: $((RSS_CONCURRENT_KIB / 1024)) MiB"
+echo "lafsd peak RSS (VmHWM) during the $CONCURRENT-client runs: $((RSS_CONCURRENT_KIB / 1024)) MiB"
