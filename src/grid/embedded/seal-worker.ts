@@ -35,10 +35,14 @@ interface Upload {
  * dead 128 KiB ciphertext Buffer (Node's Cipher cannot encrypt into a buffer of ours), and this
  * thread makes almost no JS objects, so V8 alone let ~34 MiB of them wait: a 1 GiB SFTP upload
  * peaked at 155 MiB RSS, with 34 MiB in this thread's malloc arena (smaps). Every 16 segments (2
- * MiB): 121-126 MiB, the arena gone. A scavenge here costs ~40 µs. Sealing 1 GiB on one thread
- * (micro-benchmark, 3 runs each): 1,599-1,698 ms of CPU without, 1,511-1,576 every 16 segments
- * (freed memory is reused while its pages are still mapped), 1,629-1,658 every 4, 2,087-2,235
- * after each.
+ * MiB): 121-126 MiB, the arena gone. A scavenge here costs ~40 µs.
+ *
+ * It runs while the newest ciphertext is alive, so the dead ones are freed below it and the next
+ * segments reuse them. Collected with nothing alive above them, they were the top of the arena,
+ * which glibc hands back to the kernel at once, and the next segments faulted the pages in again:
+ * in a worker sealing 1 GiB (micro-benchmark, 2 runs each), 150,000-165,000 page faults and
+ * 2,070-2,120 ms of CPU that way, 2,200-2,900 faults and 1,590-1,600 ms this way, 10,000-23,000
+ * and 1,590-1,600 ms with no collection at all (8 SFTP clients uploading at once were 15% slower).
  */
 const SEGMENTS_PER_SCAVENGE = 16;
 let sealedSinceScavenge = 0;
@@ -60,6 +64,10 @@ function segment(u: Upload, index: number, data: Uint8Array): void {
   const cipher = createCipheriv('aes-256-gcm', u.key, segmentNonce(index));
   const ciphertext = cipher.update(data);
   cipher.final(); // GCM: no bytes held back
+  if (++sealedSinceScavenge === SEGMENTS_PER_SCAVENGE) {
+    sealedSinceScavenge = 0;
+    scavenge(); // `ciphertext` alive: see SEGMENTS_PER_SCAVENGE
+  }
   u.fd ??= openSync(u.path, 'wx', 0o600);
   u.unflushed += writeAll(u.fd, [ciphertext, cipher.getAuthTag()], segmentOffset(index));
   if (u.unflushed >= FLUSH_EVERY) {
@@ -115,10 +123,6 @@ port.on('message', (m: SealRequest) => {
       }
       // The buffer goes back to the sender's pool either way.
       send({ op: 'segment-done', id: m.id, buffer: m.buffer, ...(u.error ? { error: u.error } : {}) }, [m.buffer]);
-      if (++sealedSinceScavenge === SEGMENTS_PER_SCAVENGE) {
-        sealedSinceScavenge = 0;
-        scavenge();
-      }
       return;
     }
     case 'digest': {
