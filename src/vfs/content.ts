@@ -290,10 +290,15 @@ export class WriteContent {
     return this.unchanged() || (this.base === undefined && this.size === 0 && this.fed === 0 && this.pending.length === 0 && this.overlay.length === 0);
   }
 
-  /** Releases everything; nothing becomes visible. */
-  async dispose(): Promise<void> {
+  /** Forgets the out-of-order bytes held in memory (after a failed write: nothing is committed). */
+  dropPending(): void {
     this.pending.clear();
     this.reportPending();
+  }
+
+  /** Releases everything; nothing becomes visible. */
+  async dispose(): Promise<void> {
+    this.dropPending();
     await this.sink?.abort().catch(() => {});
     this.sink = undefined;
     await this.spill?.dispose().catch(() => {});

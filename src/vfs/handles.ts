@@ -203,12 +203,19 @@ export class WriteHandle implements VfsFile, OpenWriter {
   async read(offset: number, length: number): Promise<Buffer> {
     this.checkOpen();
     if (!this.readable) throw new VfsError('PERMISSION_DENIED', 'file handle was not opened for reading');
-    return this.enqueue(() => this.content.read(offset, length));
+    return this.enqueue(async () => {
+      // Bytes the client wrote are missing (lostWrite): no read pretends otherwise.
+      if (this.lostWrite) throw this.lostWrite;
+      return this.content.read(offset, length);
+    });
   }
 
   async write(offset: number, data: Buffer): Promise<void> {
     this.checkOpen();
     return this.enqueue(async () => {
+      // The file can no longer be saved: a later write fails at once and holds none of its
+      // bytes. (It used to wait in memory as out of order behind the lost one, answered OK.)
+      if (this.lostWrite) throw this.lostWrite;
       try {
         const at = this.opts.append ? this.content.size : offset;
         await this.budget.grow(this.content.size, Math.max(this.content.size, at + data.length));
@@ -216,7 +223,11 @@ export class WriteHandle implements VfsFile, OpenWriter {
         await this.content.write(at, data);
         this.received += data.length;
       } catch (err) {
-        this.lostWrite ??= toVfsError(err);
+        this.lostWrite = toVfsError(err);
+        // Out-of-order bytes held for this file go now, not at CLOSE: a session over its share
+        // of the transfer memory stops reading its connection, so it might never read the CLOSE
+        // (8 failing uploads at once hung that way, and the server with them).
+        this.content.dropPending();
         throw err;
       }
     });

@@ -15,6 +15,7 @@ import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { HOST, RawFtp, curl, upload } from './ftp-harness.js';
 import { LAFSD } from '../helpers/cli.js';
+import { withTimeout } from '../../src/util/timeout.js';
 
 const MiB = 1024 * 1024;
 const local = tempDir('lafsd-limits-it-');
@@ -171,4 +172,28 @@ test('a full disk: uploads fail with "no space" and leave nothing, deletes and r
   const retry = await sftpBatch(node, ['put g20', 'ls -l g20']);
   assert.equal(retry.code, 0, retry.stderr);
   assert.match(retry.stdout.toString(), /20971520/);
+});
+
+// Found on 2026-12-04: after an upload's first failed write, each later WRITE of that file was
+// kept in memory as if out of order (and answered OK) and counted in the process's transfer
+// budget. With 8 clients at once the budget filled, every session stopped reading its
+// connection, so none could read the CLOSE that would have freed the memory: the uploads hung,
+// and the server took no more data from anyone. The store's upload folder is removed here, so
+// every upload's first write to disk fails (ENOENT), as writes do on a failing disk.
+test('8 uploads whose writes fail at once: each gets its error and ends, none hangs, and the server goes on serving', async () => {
+  const node = await startLafsd();
+  const tmp = join(node.basedir, 'storage', 'tmp');
+  const names = Array.from({ length: 8 }, (_, i) => `w${i}`);
+  for (const name of names) writeFileSync(join(local, name), pseudoRandom(name, 24 * MiB));
+  for (const d of readdirSync(tmp)) rmSync(join(tmp, d), { recursive: true });
+  // Each fails within seconds; before the fix they hung until killed.
+  const results = await withTimeout(Promise.all(names.map((name) => sftpBatch(node, [`put ${name}`]))), 60_000, () => new Error(`uploads hung\n${node.log().slice(-3000)}`));
+  for (const r of results) {
+    assert.notEqual(r.code, 0);
+    assert.match(r.stderr, /Failure/);
+  }
+  // Nothing half-written was linked, and the server still answers.
+  const listing = await sftpBatch(node, ['ls -l']);
+  assert.equal(listing.code, 0, listing.stderr);
+  for (const name of names) assert.doesNotMatch(listing.stdout.toString(), new RegExp(`\\s${24 * MiB}\\s.*${name}$`, 'm'));
 });

@@ -103,13 +103,19 @@ test('growth beyond the store\'s free space (minus its reserve) is refused befor
   const before = bytesOnDisk(f.storeDir);
   const r = failure(await h.c.call({ type: 'setstat', path: Buffer.from('small'), attrs: { size: 64 * MiB } }));
   assert.deepEqual([r.code, r.message], [S.FAILURE, 'no space left on the store']);
-  const w = await h.c.open('big', WRITE | CREAT | TRUNC);
+  const w = await h.c.open('big', WRITE | CREAT | READ | TRUNC);
   // Streaming into the store stops at the reserve too, with the same error.
   let failed: SftpStatusError | undefined;
-  for (let off = 0; off < 64 * MiB && !failed; off += 128 * 1024) {
+  let off = 0;
+  for (; off < 64 * MiB && !failed; off += 128 * 1024) {
     await h.c.write(w, off, Buffer.alloc(128 * 1024, 1)).catch((e: SftpStatusError) => (failed = e));
   }
   assert.match(failed?.message ?? '', /: no space left on the store$/);
+  // The file cannot be saved any more: the next WRITE (in order after the lost one) fails the
+  // same way at once, and so does a READ. Before, that WRITE waited in memory as out of order
+  // and was answered OK (8 such uploads at once hung the server: limits.test.ts).
+  await assert.rejects(h.c.write(w, off, Buffer.alloc(128 * 1024, 2)), /no space left on the store$/);
+  assert.match(failure(await h.c.call({ type: 'read', handle: w, offset: 0, length: 1024 })).message, /no space left on the store$/);
   await assert.rejects(h.c.close(w), /no space left on the store/);
   assert.equal(await f.grid.getChild(f.root, 'big'), undefined, 'nothing linked');
   assert.ok(bytesOnDisk(f.storeDir) - before < MiB, 'the failed upload left nothing behind');
