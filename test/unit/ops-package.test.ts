@@ -43,9 +43,11 @@ test('every Node.js major in engines is tested by CI, and the README names each'
   for (const major of majors) assert.match(supported, new RegExp(`\\b${major}\\b`), `README: ${supported}`);
 });
 
-test("the lafsd command's #! line gives Node the heap option, this Node accepts it, and npm start passes the same", () => {
+test("the lafsd command's #! line gives Node the heap options, this Node accepts them, and npm start passes the same", () => {
   const flags = shebangNodeFlags(LAFSD);
   assert.ok(flags.some((f) => /^--initial-old-space-size=\d+$/.test(f)), `#! flags: ${flags.join(' ')}`);
+  // The small young generation is what keeps one 1 GiB upload near 100 MiB (src/cli/main.ts).
+  assert.ok(flags.includes('--max-semi-space-size=1'), `#! flags: ${flags.join(' ')}`);
   // An option this Node does not know would stop `lafsd` before it runs a line of ours.
   const r = spawnSync(process.execPath, [...flags, '-e', 'process.exit(0)'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
