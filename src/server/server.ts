@@ -308,6 +308,7 @@ async function startSftp(
         cork: info.cork,
         uncork: info.uncork,
         end: info.endChannel,
+        ...(info.windowGate ? { inputGate: info.windowGate } : {}),
         logger,
         logFields: { conn: info.connectionId, user: info.account.username },
       });

@@ -19,6 +19,11 @@ export interface FramerOptions {
    * backpressure should pause its source well before, watching `bufferedBytes`.
    */
   maxBuffered?: number;
+  /**
+   * Told each pushed chunk the framer no longer refers to (all its bytes handed out, or dropped
+   * after a fatal error). Views handed out in packets may still refer to it.
+   */
+  onDrop?: (chunk: Buffer) => void;
 }
 
 export type FrameResult =
@@ -55,10 +60,12 @@ export class SftpFramer {
   private headOffset = 0;
   private buffered = 0;
   private failure: { kind: 'fatal'; reason: string } | undefined;
+  private readonly onDrop: ((chunk: Buffer) => void) | undefined;
 
   constructor(opts: FramerOptions = {}) {
     this.maxPacket = opts.maxPacket ?? MAX_PACKET;
     this.maxBuffered = opts.maxBuffered ?? DEFAULT_MAX_BUFFERED;
+    this.onDrop = opts.onDrop;
   }
 
   /** Bytes received and not yet handed out as packets. */
@@ -72,7 +79,10 @@ export class SftpFramer {
   }
 
   push(chunk: Buffer): void {
-    if (this.failure || chunk.length === 0) return;
+    if (this.failure || chunk.length === 0) {
+      this.onDrop?.(chunk);
+      return;
+    }
     this.chunks.push(chunk);
     this.buffered += chunk.length;
     if (this.buffered > this.maxBuffered) {
@@ -125,6 +135,7 @@ export class SftpFramer {
   private fail(reason: string): FrameResult {
     this.failure = { kind: 'fatal', reason };
     // Drop the backlog: nothing more will be read from it.
+    if (this.onDrop) for (let i = this.head; i < this.chunks.length; i++) this.onDrop(this.chunks[i]!);
     this.chunks = [];
     this.head = 0;
     this.headOffset = 0;
@@ -195,6 +206,7 @@ export class SftpFramer {
   }
 
   private dropHead(): void {
+    this.onDrop?.(this.chunks[this.head]!);
     this.chunks[this.head] = EMPTY; // release the chunk now, not at compaction
     this.head++;
     this.headOffset = 0;

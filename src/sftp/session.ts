@@ -25,13 +25,14 @@
 // - OPEN attrs are ignored (Tahoe): `put` sends the local mode, and a read-only local file must
 //   not produce a no-write link. `put -p` sets it afterwards with FSETSTAT.
 import type { Logger } from '../util/logger.js';
+import { SlabArena, SlabPool } from '../util/slab-arena.js';
 import type { Duplex } from 'node:stream';
 import {
   formatPath, lsLine, parsePath, redactedPath, DEFAULT_MAX_OPEN_FILES, VfsError,
   type OpenFlags as VfsOpenFlags, type SetAttrs, type VfsAttrs, type VfsSession, type VPath,
 } from '../vfs/index.js';
 import type { SftpAttrs } from './attrs.js';
-import { MAX_PACKET, MAX_READ, MAX_WRITE, OpenFlags, StatusCode, StatvfsFlags } from './constants.js';
+import { MAX_PACKET, MAX_READ, MAX_WRITE, OpenFlags, PacketType, StatusCode, StatvfsFlags } from './constants.js';
 import { ExtensionName, OPENSSH_EXTENSION_VERSIONS } from './extensions.js';
 import { SftpFramer } from './framer.js';
 import { HandleTable, idle, track, type DirHandle, type FileHandle, type SftpHandle } from './handles.js';
@@ -73,7 +74,21 @@ export interface SftpSessionOptions {
    * such as scp and restic treat a channel closed without one as a failure.
    */
   end?: (exitStatus: number) => void;
+  /**
+   * Stops and restarts the client's sending without pausing the stream (SshSessionInfo's
+   * windowGate), so every chunk can be copied as it arrives. Without it the stream is paused.
+   */
+  inputGate?: InputGate;
 }
+
+/** Flow control of the input that leaves the stream flowing (an SSH channel's window). */
+export interface InputGate {
+  hold(): void;
+  release(): void;
+}
+
+/** Idle input slabs kept for all sessions of the process (util/slab-arena.ts). */
+const inputSlabs = new SlabPool(32 * 1024 * 1024);
 
 export interface SftpSession {
   /** Settles once the session is over: requests finished, vfs closed, our side of the stream ended. */
@@ -144,10 +159,9 @@ class Session implements SftpSession {
   /** READ lengths of requests in flight. */
   private payloadBytes = 0;
   /**
-   * The buffers WRITE payloads of requests in flight are views into (SSH packets, network
-   * chunks), each counted once, whole: a queued WRITE keeps its whole packet buffer alive, which
-   * was up to twice its payload with OpenSSH's pipelined writes (8 clients: 60 MiB held, 37
-   * counted), and far more for tiny writes in big chunks.
+   * The buffers WRITE payloads of requests in flight are views into (input slabs, or a copy of
+   * a packet that spanned slabs), each counted once, whole: a queued WRITE keeps its whole
+   * buffer from being reused, which is far more than its payload for tiny writes.
    */
   private readonly heldBuffers = new Map<ArrayBufferLike, number>();
   private heldBufferBytes = 0;
@@ -171,6 +185,11 @@ class Session implements SftpSession {
   /** The session stopped because the client broke the protocol. */
   private brokeProtocol = false;
   private finishing = false;
+  /** Copies of the input as it arrives (the stream's own chunks die young). */
+  private readonly arena = new SlabArena(inputSlabs);
+  /** Input chunks the framer let go of while a packet was being handled. */
+  private readonly dropped: Buffer[] = [];
+  private readonly inputGate: InputGate | undefined;
 
   constructor(
     private readonly stream: Duplex,
@@ -178,7 +197,11 @@ class Session implements SftpSession {
     options: SftpSessionOptions,
   ) {
     this.done = new Promise((resolve) => (this.resolveDone = resolve));
-    this.framer = new SftpFramer(options.maxBufferedInput !== undefined ? { maxBuffered: options.maxBufferedInput } : {});
+    this.framer = new SftpFramer({
+      ...(options.maxBufferedInput !== undefined ? { maxBuffered: options.maxBufferedInput } : {}),
+      onDrop: (chunk) => this.dropped.push(chunk),
+    });
+    this.inputGate = options.inputGate;
     this.handles = new HandleTable(options.maxOpenHandles ?? DEFAULT_MAX_OPEN_FILES);
     this.maxOutstanding = options.maxOutstanding ?? DEFAULT_MAX_OUTSTANDING;
     this.maxPendingBytes = options.maxPendingBytes ?? DEFAULT_MAX_PENDING_BYTES;
@@ -219,7 +242,8 @@ class Session implements SftpSession {
 
   private onData(chunk: Buffer): void {
     if (this.stopped || this.inputEnded) return;
-    this.framer.push(chunk);
+    this.framer.push(this.arena.copy(chunk));
+    this.releaseDropped();
     this.drained = false;
     this.pumpSafely();
   }
@@ -258,19 +282,23 @@ class Session implements SftpSession {
           break;
         }
         this.handlePacket(r.payload, r.more);
+        this.releaseDropped();
       }
     } finally {
+      this.releaseDropped();
       this.out.endBatch();
       this.pumping = false;
     }
     if (!this.drained && !this.stopped && this.overBounds()) {
       if (!this.inputPaused) {
         this.inputPaused = true;
-        this.stream.pause();
+        if (this.inputGate) this.inputGate.hold();
+        else this.stream.pause();
       }
     } else if (this.inputPaused) {
       this.inputPaused = false;
-      this.stream.resume();
+      if (this.inputGate) this.inputGate.release();
+      else this.stream.resume();
     }
     this.maybeFinish();
   }
@@ -309,7 +337,16 @@ class Session implements SftpSession {
     this.brokeProtocol = true;
   }
 
+  /** Gives the arena back the chunks the framer is done with (after the packet that used them). */
+  private releaseDropped(): void {
+    for (const chunk of this.dropped) this.arena.release(chunk);
+    this.dropped.length = 0;
+  }
+
   private handlePacket(payload: Buffer, more?: Buffer[]): void {
+    // Only a WRITE's data may refer to the input slabs after this call (write() holds them);
+    // any other request gets its own copy, small, so nothing it keeps sees a slab reused.
+    if (payload[0] !== PacketType.WRITE && this.arena.owns(payload)) payload = Buffer.from(payload);
     let decoded: ReturnType<typeof decodeRequest>;
     try {
       decoded = decodeRequest(payload, more);
@@ -499,7 +536,11 @@ class Session implements SftpSession {
       else this.stream.end();
     }
     // Keep draining (and dropping) input so a peer still sending cannot block on a full window.
-    if (!this.inputEnded) this.stream.resume();
+    if (!this.inputEnded) {
+      this.inputGate?.release();
+      this.stream.resume();
+    }
+    this.arena.dispose();
     this.resolveDone();
   }
 
@@ -698,23 +739,18 @@ class Session implements SftpSession {
   /** WRITE: `pieces` are the data, in order (more than one when the packet came in pieces). */
   private write(id: number, wire: Buffer, offset: number, pieces: readonly Buffer[]): Promise<Reply> {
     const h = this.fileHandle(wire);
-    let len = 0;
-    // Called now, in arrival order: the vfs queues operations per handle in call order, so the
-    // pieces land one after the other.
-    const writes = pieces.map((piece) => {
-      const at = offset + len;
-      len += piece.length;
-      return h.file.write(at, piece);
-    });
+    const written = h.file.write(offset, pieces.length === 1 ? pieces[0]! : pieces);
     this.holdBuffers(pieces);
-    const written = writes.length === 1 ? writes[0]! : Promise.all(writes).then(() => undefined);
+    for (const piece of pieces) this.arena.hold(piece);
     return track(h, written).then(
       () => {
         this.releaseBuffers(pieces);
+        for (const piece of pieces) this.arena.release(piece);
         return ok(id);
       },
       (err: unknown) => {
         this.releaseBuffers(pieces);
+        for (const piece of pieces) this.arena.release(piece);
         throw err;
       },
     );

@@ -7,7 +7,7 @@ import type { Defender, FailureReason } from '../auth/types.js';
 import { isAllowedNegotiation } from './algorithms.js';
 import { ConnectionAuth } from './auth.js';
 import { endChannel, serveSession } from './session.js';
-import { replaceOffer, strictKexEnabled } from './ssh2-internals.js';
+import { gateChannelWindow, replaceOffer, strictKexEnabled } from './ssh2-internals.js';
 import type { SshLimits, SshServerOptions, SshSessionInfo } from './types.js';
 
 /** OpenSSH's MaxSessions default: channels one connection may hold open at once. */
@@ -187,6 +187,7 @@ export class SshConnection {
     const account = this.auth.account!;
     const sock = this.sock;
     let corked = 0;
+    const gate = gateChannelWindow(channel);
     // Corks left over when the channel goes away must not stall the rest of the connection.
     channel.once('close', () => {
       for (; corked > 0; corked -= 1) sock.uncork();
@@ -206,6 +207,7 @@ export class SshConnection {
         sock.uncork();
       },
       endChannel: (exitStatus) => endChannel(channel, exitStatus),
+      ...(gate ? { windowGate: gate } : {}),
     };
   }
 
@@ -274,3 +276,4 @@ export class SshConnection {
     this.deps.opts.defender?.recordFailure(this.remoteAddress, reason);
   }
 }
+

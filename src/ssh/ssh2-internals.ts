@@ -53,3 +53,59 @@ export function strictKexEnabled(client: Connection): boolean | undefined {
   const proto = (client as unknown as { _protocol?: ProtocolInternals })._protocol;
   return typeof proto?._strictMode === 'boolean' ? proto._strictMode : undefined;
 }
+
+/** Holds back the SSH window a channel grants its client (see gateChannelWindow). */
+export interface WindowGate {
+  /** Grant no more window: the client may still send what it was granted (≤ 2 MiB). */
+  hold(): void;
+  /** Grant window again as ssh2 would (its threshold: half of its 2 MiB window used). */
+  release(): void;
+}
+
+interface ChannelInternals {
+  push(chunk: unknown): boolean;
+  _read(n: number): void;
+  _waitChanDrain?: unknown;
+  incoming?: { window?: unknown };
+}
+
+/**
+ * Flow control of a channel's input without pausing it. ssh2 tops up the client's window
+ * (CHANNEL_WINDOW_ADJUST) when a push() into the channel returns true, and otherwise from the
+ * channel's _read() once the reader wants more. Pausing the stream stops both, but then ssh2
+ * keeps the data the client already had the right to send (up to its 2 MiB window) in the
+ * channel's buffer, as views into socket reads that live long enough to be promoted and freed
+ * only by a mark-compact (issue #11: most of the 8-client peak). With this gate the stream keeps
+ * flowing, so the reader can copy every chunk at once, and the window is what stops the client.
+ * Returns undefined when the channel does not look as ssh2 1.x makes it; the caller then pauses.
+ */
+export function gateChannelWindow(channel: unknown): WindowGate | undefined {
+  const c = channel as ChannelInternals;
+  if (typeof c.push !== 'function' || typeof c._read !== 'function' || typeof c._waitChanDrain !== 'boolean' || typeof c.incoming?.window !== 'number') return undefined;
+  const push = c.push.bind(c);
+  const read = c._read.bind(c);
+  let held = false;
+  let readWanted = false;
+  // push() false makes ssh2 set _waitChanDrain and skip its window adjust; the chunk itself is
+  // delivered (emitted at once to a flowing reader) either way.
+  c.push = (chunk) => push(chunk) && !held;
+  // Node's Readable asks for more after each chunk; ssh2 answers with a window adjust.
+  c._read = (n) => {
+    if (held) readWanted = true;
+    else read(n);
+  };
+  return {
+    hold: () => {
+      held = true;
+    },
+    release: () => {
+      if (!held) return;
+      held = false;
+      // What ssh2 skipped while held: its _read() adjusts the window if a push was refused.
+      if (readWanted || c._waitChanDrain === true) {
+        readWanted = false;
+        read(0);
+      }
+    },
+  };
+}

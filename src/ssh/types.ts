@@ -5,6 +5,7 @@ import type { ProxyTrust } from '../util/proxy-protocol.js';
 import type { Account, Authenticator, Defender, LoginObserver } from '../auth/types.js';
 
 import type { Logger } from '../util/logger.js';
+import type { WindowGate } from './ssh2-internals.js';
 
 export type { Logger };
 
@@ -47,6 +48,11 @@ export interface SshSessionInfo {
   uncork(): void;
   /** Ends the channel as sshd ends a finished subsystem: exit-status, then EOF and CLOSE. */
   endChannel(exitStatus: number): void;
+  /**
+   * Holds back the SSH window the channel grants, leaving the stream flowing (ssh2-internals.ts);
+   * absent when this ssh2 does not allow it, and then pausing the stream is the way.
+   */
+  windowGate?: WindowGate;
 }
 
 export interface SshServerOptions {

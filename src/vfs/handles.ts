@@ -20,7 +20,8 @@ export interface SetAttrs {
 
 export interface VfsFile {
   read(offset: number, length: number): Promise<Buffer>;
-  write(offset: number, data: Buffer): Promise<void>;
+  /** Writes `data` at `offset`; pieces (a request that arrived in parts) land one after the other. */
+  write(offset: number, data: Buffer | readonly Buffer[]): Promise<void>;
   stat(): Promise<VfsAttrs>;
   setAttrs(attrs: SetAttrs): Promise<void>;
   /** Commits what was written so far (fsync@openssh.com); the handle stays open. */
@@ -210,18 +211,27 @@ export class WriteHandle implements VfsFile, OpenWriter {
     });
   }
 
-  async write(offset: number, data: Buffer): Promise<void> {
+  async write(offset: number, data: Buffer | readonly Buffer[]): Promise<void> {
     this.checkOpen();
+    // One queued operation for all pieces: each queued operation keeps its promises and closures
+    // alive until its turn, long enough to be promoted. With one per 32 KiB piece, 8 uploads at
+    // once left 60-70 MB of such garbage in the old generation; with one per WRITE, ~30.
+    const pieces = Buffer.isBuffer(data) ? [data] : data;
+    let length = 0;
+    for (const piece of pieces) length += piece.length;
     return this.enqueue(async () => {
       // The file can no longer be saved: a later write fails at once and holds none of its
       // bytes. (It used to wait in memory as out of order behind the lost one, answered OK.)
       if (this.lostWrite) throw this.lostWrite;
       try {
-        const at = this.opts.append ? this.content.size : offset;
-        await this.budget.grow(this.content.size, Math.max(this.content.size, at + data.length));
+        let at = this.opts.append ? this.content.size : offset;
+        await this.budget.grow(this.content.size, Math.max(this.content.size, at + length));
         this.changed = true;
-        await this.content.write(at, data);
-        this.received += data.length;
+        for (const piece of pieces) {
+          await this.content.write(at, piece);
+          at += piece.length;
+          this.received += piece.length;
+        }
       } catch (err) {
         this.lostWrite = toVfsError(err);
         // Out-of-order bytes held for this file go now, not at CLOSE: a session over its share

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { spawn } from 'node:child_process';
 import { formatDf, REFUSAL } from '../../src/ssh/index.js';
-import { BaseAgent, DISK, KEY_USER, clientConnect, run, sha256, sshKeyArgs, waitFor, withServer } from './ssh-harness.js';
+import { BaseAgent, DISK, KEY_USER, clientConnect, delay, run, sha256, sshKeyArgs, waitFor, withServer } from './ssh-harness.js';
 
 const quiet = ['-o', 'LogLevel=ERROR'];
 
@@ -90,6 +90,44 @@ test('the sftp subsystem carries bytes both ways, and several sessions share one
       });
       assert.equal(download.length, 5_000_000);
       assert.equal(download[65536 * 3], 3);
+    } finally {
+      c.end();
+    }
+  }));
+
+test('the window gate: held, a client can send only the window it already had, and the stream keeps flowing; released, the rest arrives', () =>
+  withServer(async (s) => {
+    const c = await clientConnect({ port: s.port, username: KEY_USER, privateKey: s.userKey.privateKey });
+    try {
+      const payload = Buffer.alloc(16 * 1024 * 1024, 3);
+      let whileHeld = -1;
+      let checked: Promise<void> | undefined;
+      const answer = await new Promise<string>((resolve, reject) => {
+        c.subsys('sftp', (err, stream) => {
+          if (err) return reject(err);
+          const out: Buffer[] = [];
+          stream.on('data', (d: Buffer) => out.push(d));
+          stream.on('close', () => resolve(Buffer.concat(out).toString()));
+          checked = (async () => {
+            await waitFor('the server side of the channel', () => s.sftp.length === 1);
+            const { info } = s.sftp[0]!;
+            if (!info.windowGate) throw new Error('this ssh2 channel cannot be gated');
+            info.windowGate.hold();
+            stream.end(payload);
+            // The handler reads every chunk at once (the stream flows): only the SSH window
+            // (2 MiB, granted at open) limits what arrives while the gate is held.
+            while (s.sftp[0]!.bytes !== whileHeld) {
+              whileHeld = s.sftp[0]!.bytes;
+              await delay(300);
+            }
+            info.windowGate.release();
+          })();
+          checked.catch(reject);
+        });
+      });
+      await checked;
+      assert.ok(whileHeld > 0 && whileHeld <= 2 * 1024 * 1024, `${whileHeld} bytes arrived while held`);
+      assert.equal(answer, `${payload.length} ${sha256(payload)}\n`);
     } finally {
       c.end();
     }

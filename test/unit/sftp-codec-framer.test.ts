@@ -59,6 +59,40 @@ test('framer: packets split at random boundaries come out whole and in order', (
   );
 });
 
+test('framer: each chunk is dropped exactly once, and never read after it was dropped (its memory may be reused)', () => {
+  fc.assert(
+    fc.property(payloads, fc.array(fc.nat(), { maxLength: 40 }), (ps, cuts) => {
+      const stream = Buffer.concat(ps.map(frame));
+      const dropped = new Map<Buffer, number>();
+      const f = new SftpFramer({ onDrop: (c) => dropped.set(c, (dropped.get(c) ?? 0) + 1) });
+      const got: Buffer[] = [];
+      const chunks = split(stream, cuts).map((c) => Buffer.from(c)); // each its own memory
+      for (const chunk of chunks) {
+        f.push(chunk);
+        const { payloads: out } = drain(f);
+        got.push(...out.map((p) => Buffer.from(p)));
+        // A dropped chunk's memory goes back to a pool and is overwritten.
+        for (const c of dropped.keys()) c.fill(0xee);
+      }
+      assert.deepEqual(got, ps);
+      for (const c of chunks) assert.equal(dropped.get(c) ?? (c.length === 0 ? 1 : 0), 1, 'dropped once');
+    }),
+    { numRuns: 1000 },
+  );
+  // After a fatal error every chunk held is dropped, and later ones at once.
+  const dropped: Buffer[] = [];
+  const f = new SftpFramer({ maxBuffered: 10, onDrop: (c) => dropped.push(c) });
+  const a = Buffer.from([0, 0, 0, 9, 1, 2]);
+  const b = Buffer.alloc(8);
+  f.push(a);
+  f.push(b);
+  assert.equal(f.next().kind, 'fatal');
+  assert.deepEqual(dropped, [a, b]);
+  const c = Buffer.alloc(3);
+  f.push(c);
+  assert.deepEqual(dropped, [a, b, c]);
+});
+
 test('framer: one byte at a time, and everything in one chunk', () => {
   fc.assert(
     fc.property(payloads, (ps) => {
