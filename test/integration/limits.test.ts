@@ -16,6 +16,8 @@ import { waitFor } from '../helpers/wait.js';
 import { HOST, RawFtp, curl, upload } from './ftp-harness.js';
 import { LAFSD } from '../helpers/cli.js';
 import { withTimeout } from '../../src/util/timeout.js';
+import { encodeRequest } from '../../src/sftp/index.js';
+import ssh2, { type ClientChannel } from 'ssh2';
 
 const MiB = 1024 * 1024;
 const local = tempDir('lafsd-limits-it-');
@@ -196,4 +198,43 @@ test('8 uploads whose writes fail at once: each gets its error and ends, none ha
   const listing = await sftpBatch(node, ['ls -l']);
   assert.equal(listing.code, 0, listing.stderr);
   for (const name of names) assert.doesNotMatch(listing.stdout.toString(), new RegExp(`\\s${24 * MiB}\\s.*${name}$`, 'm'));
+});
+
+// Found on 2026-12-04 while reading ssh2: it drops channel data only when the window it granted
+// is exactly 0. A client that overruns the window with a packet drives it below 0, and from
+// then on ssh2 takes everything it sends. A session held back by its bounds used to pause the
+// channel, which buffered all of that inside ssh2, without limit. Now the data reaches the
+// session, whose input bound (8 MiB unparsed) ends it. Measured with the old code: 64 MiB sent
+// this way grew lafsd by 243 MiB, 256 MiB by 494, and nothing ended the session.
+test('a client that ignores the SSH window while its session is held back is cut off at the input bound; the server stays small and serves others', async () => {
+  const node = await startLafsd();
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${node.process.pid}/status`, 'utf8'))![1]) * 1024;
+  const c = await new Promise<ssh2.Client>((resolve, reject) => {
+    const client = new ssh2.Client();
+    client.once('ready', () => resolve(client)).once('error', reject);
+    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.user, password: node.password, readyTimeout: 10_000 });
+  });
+  try {
+    const ch = await new Promise<ClientChannel>((resolve, reject) => c.subsys('sftp', (err, s) => (err ? reject(err) : resolve(s))));
+    ch.on('error', () => {});
+    // Replies are never read, so ours back up and the session is held back; and the client
+    // sends as if the server had granted it unlimited window, in packets that do not divide it.
+    ch.pause();
+    const outgoing = (ch as unknown as { outgoing: { window: number; packetSize: number } }).outgoing;
+    outgoing.window = Number.MAX_SAFE_INTEGER;
+    outgoing.packetSize = 30_000;
+    const read = encodeRequest({ type: 'read', id: 7, handle: Buffer.from('no-such-handle'), offset: 0, length: 4 });
+    const before = rss();
+    ch.write(encodeRequest({ type: 'init', version: 3, extensions: [] }));
+    ch.write(Buffer.concat(Array.from({ length: Math.ceil((64 * MiB) / read.length) }, () => read)));
+    await waitFor('the session to be cut off at its input bound', () => node.log().includes('more than 8388608 bytes buffered'), 60_000);
+    // 50-64 MiB here, whatever is sent (16 to 256 MiB); before, 243 MiB for these 64 and 494
+    // for 256: the garbage of the socket reads, and before, everything sent.
+    const grown = rss() - before;
+    assert.ok(grown < 128 * MiB, `lafsd grew by ${(grown / MiB).toFixed(1)} MiB under 64 MiB sent past the window`);
+  } finally {
+    c.end();
+  }
+  const listing = await sftpBatch(node, ['ls -l']);
+  assert.equal(listing.code, 0, listing.stderr);
 });
