@@ -4,6 +4,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createServer, type Server } from 'node:net';
+import { readFileSync } from 'node:fs';
 import { parsePath, type VfsSession } from '../../src/vfs/index.js';
 import { ALICE, KEYONLY, READER, RawFtp, dataConnect, delay, startHarness, type Harness, type Reply, upload } from './ftp-harness.js';
 
@@ -297,11 +298,13 @@ test('PASV stealing: a connection from another address is dropped and the client
 });
 
 test('the passive port range: every free port is tried; a full range is a clean 425', async () => {
-  // Find three consecutive free ports and keep two of them busy.
+  // Find three consecutive free ports and keep two of them busy. Below the kernel's ephemeral
+  // range: there, a client connection of another test could take the third port between our
+  // probe and the server's use of it (seen once in a CI run: a 425 one EPSV early).
   let base = 0;
   let busy: { server: Server }[] = [];
   for (let attempt = 0; attempt < 50 && !base; attempt++) {
-    const b = 40000 + Math.floor(Math.random() * 20000);
+    const b = portBelowEphemeralRange(3);
     const held: { server: Server }[] = [];
     try {
       for (let i = 0; i < 3; i++) held.push(await listenOn('127.0.0.1', b + i));
@@ -313,22 +316,42 @@ test('the passive port range: every free port is tried; a full range is a clean 
   }
   assert.ok(base, 'found a free range');
   await new Promise<void>((r) => busy[2]!.server.close(() => r()));
-  const h2 = await startHarness({ passivePorts: { min: base, max: base + 2 } });
-  const c = await RawFtp.open(h2.port);
-  await c.login();
-  for (let i = 0; i < 5; i++) {
-    assert.equal(await c.epsv(), base + 2, 'the one free port, wherever the search starts');
+  const held = [busy[0]!, busy[1]!];
+  let c: RawFtp | undefined;
+  // Closed whatever fails: a listener left open kept this file running until its timeout.
+  try {
+    const h2 = await startHarness({ passivePorts: { min: base, max: base + 2 } });
+    c = await RawFtp.open(h2.port);
+    await c.login();
+    for (let i = 0; i < 5; i++) {
+      assert.equal(await c.epsv(), base + 2, 'the one free port, wherever the search starts');
+    }
+    const port = await c.epsv();
+    const d = await dataConnect(port);
+    assert.equal((await c.cmd('RETR small')).code, 150);
+    assert.equal((await d.received).toString(), '0123456789');
+    assert.equal((await c.read()).code, 226);
+    held.push(await listenOn('127.0.0.1', base + 2));
+    await delay(50);
+    const full = await c.cmd('EPSV');
+    assert.equal(full.code, 425);
+    assert.match(full.text, /no free port/);
+  } finally {
+    for (const s of held) s.server.close();
+    c?.close();
   }
-  const port = await c.epsv();
-  const d = await dataConnect(port);
-  assert.equal((await c.cmd('RETR small')).code, 150);
-  assert.equal((await d.received).toString(), '0123456789');
-  assert.equal((await c.read()).code, 226);
-  const blocker = await listenOn('127.0.0.1', base + 2);
-  await delay(50);
-  const full = await c.cmd('EPSV');
-  assert.equal(full.code, 425);
-  assert.match(full.text, /no free port/);
-  for (const s of [busy[0]!, busy[1]!, blocker]) s.server.close();
-  c.close();
 });
+
+/** A port with `span` ports after it, all below the kernel's ephemeral (client) port range. */
+function portBelowEphemeralRange(span: number): number {
+  let low = 32768;
+  try {
+    low = Number(readFileSync('/proc/sys/net/ipv4/ip_local_port_range', 'utf8').trim().split(/\s+/)[0]) || low;
+  } catch {
+    // not Linux: the IANA range starts at 49152, and 32768 is below it too
+  }
+  const min = 10000;
+  const max = Math.max(min + 1000, low - span);
+  return min + Math.floor(Math.random() * (max - min));
+}
+
