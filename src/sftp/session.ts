@@ -741,23 +741,16 @@ class Session implements SftpSession {
     const h = this.fileHandle(wire);
     const written = h.file.write(offset, pieces.length === 1 ? pieces[0]! : pieces);
     this.holdBuffers(pieces);
-    for (const piece of pieces) this.arena.hold(piece);
-    return track(h, written).then(
-      () => {
-        this.releaseBuffers(pieces);
-        for (const piece of pieces) this.arena.release(piece);
-        return ok(id);
-      },
-      (err: unknown) => {
-        this.releaseBuffers(pieces);
-        for (const piece of pieces) this.arena.release(piece);
-        throw err;
-      },
-    );
+    return track(h, written)
+      .finally(() => this.releaseBuffers(pieces))
+      .then(() => ok(id));
   }
 
+  /** Pins the buffers under `pieces` until releaseBuffers: counted once each, whole, and kept from reuse. */
   private holdBuffers(pieces: readonly Buffer[]): void {
-    for (const { buffer } of pieces) {
+    for (const piece of pieces) {
+      this.arena.hold(piece);
+      const { buffer } = piece;
       const n = this.heldBuffers.get(buffer) ?? 0;
       if (n === 0) this.heldBufferBytes += buffer.byteLength;
       this.heldBuffers.set(buffer, n + 1);
@@ -765,7 +758,9 @@ class Session implements SftpSession {
   }
 
   private releaseBuffers(pieces: readonly Buffer[]): void {
-    for (const { buffer } of pieces) {
+    for (const piece of pieces) {
+      this.arena.release(piece);
+      const { buffer } = piece;
       const n = this.heldBuffers.get(buffer)!;
       if (n > 1) {
         this.heldBuffers.set(buffer, n - 1);

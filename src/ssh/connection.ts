@@ -276,4 +276,3 @@ export class SshConnection {
     this.deps.opts.defender?.recordFailure(this.remoteAddress, reason);
   }
 }
-

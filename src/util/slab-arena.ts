@@ -59,22 +59,22 @@ export class SlabPool {
 export class SlabArena {
   private current: Buffer | undefined;
   private used = 0;
-  /** References to each slab (and oversized copy) of this arena that may still be read. */
-  private readonly refs = new Map<ArrayBufferLike, number>();
-  private readonly slabs = new Map<ArrayBufferLike, Buffer>();
-  private held = 0;
+  /** Each slab (or oversized copy) of this arena that may still be read, and its references. */
+  private readonly slabs = new Map<ArrayBufferLike, { slab: Buffer; refs: number }>();
   private disposed = false;
 
   constructor(private readonly pool: SlabPool) {}
 
   /** Bytes of the slabs this arena holds now (the one being filled included). */
   get heldBytes(): number {
-    return this.held;
+    let n = 0;
+    for (const { slab } of this.slabs.values()) n += slab.length;
+    return n;
   }
 
   /** True when `view` lies in memory of this arena. */
   owns(view: Buffer): boolean {
-    return this.refs.has(view.buffer);
+    return this.slabs.has(view.buffer);
   }
 
   /** A copy of `chunk` in this arena, with one reference taken for it. */
@@ -83,34 +83,27 @@ export class SlabArena {
     if (chunk.length > SLAB_SIZE) {
       const own = Buffer.allocUnsafeSlow(chunk.length);
       chunk.copy(own);
-      this.slabs.set(own.buffer, own);
-      this.refs.set(own.buffer, 1);
-      this.held += own.length;
+      this.slabs.set(own.buffer, { slab: own, refs: 1 });
       return own;
     }
     if (!this.current || this.used + chunk.length > SLAB_SIZE) this.nextSlab();
     const view = this.current!.subarray(this.used, this.used + chunk.length);
     chunk.copy(view);
     this.used += chunk.length;
-    this.refs.set(view.buffer, this.refs.get(view.buffer)! + 1);
+    this.slabs.get(view.buffer)!.refs++;
     return view;
   }
 
   /** One more reference to the slab under `view` (no-op for memory that is not this arena's). */
   hold(view: Buffer): void {
-    const n = this.refs.get(view.buffer);
-    if (n !== undefined) this.refs.set(view.buffer, n + 1);
+    const entry = this.slabs.get(view.buffer);
+    if (entry) entry.refs++;
   }
 
   /** Gives back one reference; the last one returns the slab (unless it is still being filled). */
   release(view: Buffer): void {
-    const n = this.refs.get(view.buffer);
-    if (n === undefined) return;
-    if (n > 1) {
-      this.refs.set(view.buffer, n - 1);
-      return;
-    }
-    this.refs.set(view.buffer, 0);
+    const entry = this.slabs.get(view.buffer);
+    if (!entry || --entry.refs > 0) return;
     if (view.buffer !== this.current?.buffer) this.retire(view.buffer);
   }
 
@@ -120,29 +113,23 @@ export class SlabArena {
    */
   dispose(): void {
     this.disposed = true;
-    for (const [buffer, n] of this.refs) if (n === 0) this.retire(buffer);
-    this.refs.clear();
+    for (const [buffer, { refs }] of this.slabs) if (refs === 0) this.retire(buffer);
     this.slabs.clear();
-    this.held = 0;
     this.current = undefined;
   }
 
   private nextSlab(): void {
     const old = this.current;
-    if (old && this.refs.get(old.buffer) === 0) this.retire(old.buffer);
+    if (old && this.slabs.get(old.buffer)?.refs === 0) this.retire(old.buffer);
     this.current = this.pool.take();
     this.used = 0;
-    this.refs.set(this.current.buffer, 0);
-    this.slabs.set(this.current.buffer, this.current);
-    this.held += SLAB_SIZE;
+    this.slabs.set(this.current.buffer, { slab: this.current, refs: 0 });
   }
 
   private retire(buffer: ArrayBufferLike): void {
-    const slab = this.slabs.get(buffer);
-    this.refs.delete(buffer);
+    const entry = this.slabs.get(buffer);
+    if (!entry) return;
     this.slabs.delete(buffer);
-    if (!slab) return;
-    this.held -= slab.length;
-    if (slab.length === SLAB_SIZE) this.pool.give(slab);
+    if (entry.slab.length === SLAB_SIZE) this.pool.give(entry.slab);
   }
 }
