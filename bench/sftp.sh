@@ -12,7 +12,7 @@
 # commit time for it, from its log). Then CONCURRENT clients
 # (default 8), each with its own SSH connection, upload CONCURRENT_MIB (default 256) at once to
 # each server, then SMALL_N small files each at once: aggregate MB/s, the ratios, and lafsd's
-# peak RSS during those runs.
+# peak RSS during those runs (lafsd restarted before them, on the same store).
 #
 # Environment: LAFSD_MAIN (lafsd's compiled main.js; default: dist/, built with `npx tsc -b`),
 # BIG_MIB, SMALL_N, SSHD (default /usr/sbin/sshd), SFTP_SERVER (default /usr/lib/openssh/sftp-server).
@@ -78,8 +78,19 @@ sed -i '/^\[ftpd\]/,/^\[/ s/^enabled = true/enabled = false/' "$TMP/node/tahoe.c
 node "$LAFSD_MAIN" add-user "$TMP/node" bench --pubkey "$TMP/client_key.pub" >/dev/null 2>&1
 # The Node options the `lafsd` command runs with (its #! line), so the bench measures what users run.
 read -r -a NODE_FLAGS <<<"$(sed -n '1s|^#!/usr/bin/env -S node||p' "$LAFSD_MAIN")"
-LAFSD_LOG_LEVEL=info node ${NODE_FLAGS[@]+"${NODE_FLAGS[@]}"} "$LAFSD_MAIN" run "$TMP/node" >"$TMP/lafsd.log" 2>&1 &
-LAFSD_PID=$!
+start_lafsd() {
+  LAFSD_LOG_LEVEL=info node ${NODE_FLAGS[@]+"${NODE_FLAGS[@]}"} "$LAFSD_MAIN" run "$TMP/node" >>"$TMP/lafsd.log" 2>&1 &
+  LAFSD_PID=$!
+}
+wait_lafsd() { # the number of "ssh listening" lines to wait for (one per start)
+  for _ in $(seq 100); do
+    [ "$(grep -c '"msg":"ssh listening"' "$TMP/lafsd.log" 2>/dev/null)" -ge "$1" ] && return 0
+    kill -0 "$LAFSD_PID" 2>/dev/null || { cat "$TMP/lafsd.log" >&2; exit 1; }
+    sleep 0.1
+  done
+  echo "lafsd did not start" >&2; cat "$TMP/lafsd.log" >&2; exit 1
+}
+start_lafsd
 
 # --- sshd -------------------------------------------------------------------------------------
 SSHD_PORT=$(free_port)
@@ -105,12 +116,7 @@ if [ "$(id -u)" = 0 ] && [ ! -d /run/sshd ]; then mkdir -p /run/sshd && MADE_PRI
 "$SSHD" -D -e -f "$TMP/sshd/sshd_config" 2>"$TMP/sshd.log" &
 SSHD_PID=$!
 
-for _ in $(seq 100); do
-  grep -q '"msg":"ssh listening"' "$TMP/lafsd.log" 2>/dev/null && break
-  kill -0 "$LAFSD_PID" 2>/dev/null || { cat "$TMP/lafsd.log" >&2; exit 1; }
-  sleep 0.1
-done
-grep -q '"msg":"ssh listening"' "$TMP/lafsd.log" || { echo "lafsd did not start" >&2; cat "$TMP/lafsd.log" >&2; exit 1; }
+wait_lafsd 1
 
 # One master connection per server; every timed `sftp` rides on it.
 master() { # name port user
@@ -182,6 +188,15 @@ RSS_KIB=$(peak_so_far)
 CLOSE_MS=$(grep '"op":"commit"' "$TMP/lafsd.log" | grep "\"bytes\":$BIG_BYTES," | grep -o '"ms":[0-9]*' | cut -d: -f2 | tr '\n' ' ' | median)
 
 # --- CONCURRENT clients at once, each on its own SSH connection ---------------------------------
+# They run against a freshly started `lafsd run` on the same store: the row measures what 8
+# clients cost, as sshd's fresh sftp-server processes do, not what glibc kept mapped after the
+# runs above (freed chunks it does not return). That level is printed too.
+RSS_LEFT_KIB=$(awk '/^VmRSS:/ {print $2}' "/proc/$LAFSD_PID/status")
+ssh -S "$TMP/cm-lafsd" -O exit x 2>/dev/null || true
+kill "$LAFSD_PID" && wait "$LAFSD_PID" 2>/dev/null || true
+start_lafsd
+wait_lafsd 2
+master lafsd "$LAFSD_PORT" bench
 # Every client gets its own master connection first, so the timing is the transfers, not
 # sshd's per-connection start-up (0.8 s of CPU each here).
 for i in $(seq "$CONCURRENT"); do
@@ -237,7 +252,7 @@ done
 echo "close latency of a ${BIG_MIB} MiB upload (lafsd's commit, median): ${CLOSE_MS} ms"
 mib_list() { local k out=""; for k in "$@"; do out="$out $((k / 1024))"; done; echo "${out# }"; }
 echo "lafsd peak RSS (VmHWM) during a ${BIG_MIB} MiB upload, by round: $(mib_list "${UP_RSS_KIB[@]}") MiB (the first round's process had served nothing else yet)"
-echo "lafsd peak RSS (VmHWM) over the runs above: $((RSS_KIB / 1024)) MiB"
+echo "lafsd peak RSS (VmHWM) over the runs above: $((RSS_KIB / 1024)) MiB; RSS at their end: $((RSS_LEFT_KIB / 1024)) MiB (the process was then restarted)"
 tl=$(echo "${T[lafsd.concurrent.big]}" | median)
 ts=$(echo "${T[sshd.concurrent.big]}" | median)
 cbytes=$((CONCURRENT * CONCURRENT_MIB * 1048576))
@@ -250,4 +265,4 @@ cbytes=$((CONCURRENT * SMALL_BYTES))
 ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
 ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
 printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s: %d files)\n' "$CONCURRENT clients x ${SMALL_N} × 4 KiB up" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts" "$((CONCURRENT * SMALL_N))"
-echo "lafsd peak RSS (VmHWM) during the $CONCURRENT-client runs: $((RSS_CONCURRENT_KIB / 1024)) MiB"
+echo "lafsd peak RSS (VmHWM) during the $CONCURRENT-client runs (a fresh \`lafsd run\`, same store): $((RSS_CONCURRENT_KIB / 1024)) MiB"
