@@ -1,6 +1,7 @@
 // Every place where we reach past ssh2's public API lives here, so an ssh2 upgrade has one file
 // to re-check. Each helper checks the shape it expects and degrades to "not done" otherwise.
 import { createRequire } from 'node:module';
+import type { Writable } from 'node:stream';
 import type { Connection } from 'ssh2';
 
 const require = createRequire(import.meta.url);
@@ -108,4 +109,40 @@ export function gateChannelWindow(channel: unknown): WindowGate | undefined {
       }
     },
   };
+}
+
+type WriteFn = (this: unknown, chunk: Buffer, encoding: BufferEncoding, callback: (err?: Error | null) => void) => void;
+
+/** Channel writes waiting for their connection's socket to drain, by socket. */
+const waitingForDrain = new WeakMap<Writable, (() => void)[]>();
+
+/**
+ * Holds a channel's output while its connection's socket has more than `limit` bytes it could
+ * not send yet. ssh2 writes channel data to the socket whenever the client's SSH window allows
+ * and never looks at the socket's backpressure: a client that granted a 4 GiB window and stopped
+ * reading its TCP socket made lafsd buffer every reply it asked for (1.2 GiB in 15 s, found on
+ * 2026-12-05). A held write does not complete, so the channel's own buffer fills, and the SFTP
+ * session, which counts that buffer in its bounds, stops reading requests as it does when the
+ * window is closed. Returns false when the channel does not look as ssh2 1.x makes it.
+ */
+export function holdOutputWhileSocketBacklogged(channel: unknown, socket: Writable, limit: number): boolean {
+  const c = channel as { _write?: unknown };
+  if (typeof c._write !== 'function') return false;
+  const write = c._write as WriteFn;
+  c._write = function (this: unknown, chunk: Buffer, encoding: BufferEncoding, callback: (err?: Error | null) => void): void {
+    if (socket.writableLength <= limit || socket.destroyed) return write.call(this, chunk, encoding, callback);
+    let waiting = waitingForDrain.get(socket);
+    if (!waiting) {
+      const queue: (() => void)[] = [];
+      waiting = queue;
+      waitingForDrain.set(socket, queue);
+      // 'drain' comes once the socket's buffer is empty: a write over `limit` returned false.
+      socket.once('drain', () => {
+        waitingForDrain.delete(socket);
+        for (const resume of queue) resume();
+      });
+    }
+    waiting.push(() => write.call(this, chunk, encoding, callback));
+  } as WriteFn;
+  return true;
 }

@@ -238,3 +238,34 @@ test('a client that ignores the SSH window while its session is held back is cut
   const listing = await sftpBatch(node, ['ls -l']);
   assert.equal(listing.code, 0, listing.stderr);
 });
+
+// Found on 2026-12-05: ssh2 answers every request that wants a reply (here keepalive global
+// requests) as it comes, whether or not the client reads: a client that sent them and never read
+// its socket grew lafsd by ~500 MiB in 3 s. Now lafsd stops reading a client whose socket holds
+// 8 MiB it has not taken.
+test('an SSH client that sends keepalives and never reads its socket: the server stops reading it, its memory stays bounded', async () => {
+  const node = await startLafsd();
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${node.process.pid}/status`, 'utf8'))![1]) * 1024;
+  const c = await new Promise<ssh2.Client>((resolve, reject) => {
+    const client = new ssh2.Client();
+    client.once('ready', () => resolve(client)).once('error', reject);
+    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.user, password: node.password, readyTimeout: 10_000 });
+  });
+  c.on('error', () => {});
+  try {
+    const internals = c as unknown as { _sock: { pause(): void }; _protocol: { ping(): void } };
+    internals._sock.pause(); // never read from here on
+    const before = rss();
+    for (let round = 0; round < 10; round++) {
+      for (let i = 0; i < 150_000; i++) internals._protocol.ping();
+      await new Promise((resolve) => setTimeout(resolve, 300));
+    }
+    const grown = rss() - before;
+    assert.ok(grown < 96 * MiB, `lafsd grew by ${(grown / MiB).toFixed(1)} MiB for keepalive replies its client did not read`);
+    process.stdout.write(`# lafsd grew by ${(grown / MiB).toFixed(1)} MiB with 1.5M keepalives sent and nothing read\n`);
+  } finally {
+    c.destroy();
+  }
+  const listing = await sftpBatch(node, ['ls -l']);
+  assert.equal(listing.code, 0, listing.stderr);
+});

@@ -270,6 +270,51 @@ test('a client that stops reading replies: the server stops reading requests, it
   client.end();
 });
 
+// Found on 2026-12-05: ssh2 writes channel data to the socket whenever the client's SSH window
+// allows, and never looks at the socket's backpressure. A client that granted a 4 GiB window and
+// stopped reading its TCP socket made lafsd buffer every reply it asked for: 1.2 GiB in 15 s,
+// and on until the process ran out of memory.
+test('a client that grants a huge SSH window and stops reading its TCP socket: memory stays bounded', { timeout: 120_000 }, async () => {
+  const { client, raw } = await connectSsh2(node);
+  const c = await raw();
+  c.recordReplies = false;
+  const size = 64 * 1024 * 1024;
+  await c.writeFile('tcp-stall.bin', pseudoRandom('ts', size));
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${node.process.pid}/status`, 'utf8'))![1]) * 1024;
+  const r = await c.open('tcp-stall.bin', READ);
+  // Grant the server all the window SSH allows (and note it on our side, so ssh2 takes the data
+  // later), then stop reading the socket: only TCP's flow control is left to stop the server.
+  const ch = c.stream as unknown as { outgoing: { id: number }; incoming: { window: number } };
+  const grant = 0xffffffff - 4 * 1024 * 1024;
+  (client as unknown as { _protocol: { channelWindowAdjust(id: number, n: number): void } })._protocol.channelWindowAdjust(ch.outgoing.id, grant);
+  ch.incoming.window += grant;
+  const sock = (client as unknown as { _sock: Duplex })._sock;
+  sock.pause();
+  const n = 2000; // 2000 × 255 KiB = 510 MB of replies asked for
+  const before = rss();
+  let got = 0;
+  const replies: Promise<void>[] = [];
+  for (let i = 0; i < n; i++) {
+    const id = c.allocId();
+    replies.push(c.replyTo(id).then((rep) => {
+      assert.equal(rep.type, 'data');
+      got++;
+    }));
+    c.stream.write(encodeRequest({ type: 'read', id, handle: r, offset: (i * 261120) % (size - 261120), length: 261120 }));
+  }
+  await new Promise((resolve) => setTimeout(resolve, 3000));
+  const grown = rss() - before;
+  assert.ok(grown < 96 * 1024 * 1024, `server RSS grew by ${(grown / 1048576).toFixed(0)} MiB while its client did not read its socket`);
+  process.stdout.write(`# server RSS grew by ${(grown / 1048576).toFixed(1)} MiB with 510 MB of replies asked for and the socket not read\n`);
+  // Nothing was lost: once the client reads again, every reply arrives.
+  sock.resume();
+  await Promise.all(replies);
+  assert.equal(got, n);
+  await c.close(r);
+  await c.ok({ type: 'remove', path: Buffer.from('tcp-stall.bin') });
+  client.end();
+});
+
 test('SIGTERM with an upload open: lafsd stops cleanly and links nothing', async () => {
   const { client, raw } = await connectSsh2(node);
   const c = await raw();
