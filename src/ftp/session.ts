@@ -25,6 +25,12 @@ import type { FtpLimits, FtpServerOptions, Logger } from './types.js';
 
 /** Unread control bytes above which we stop reading the socket until commands catch up. */
 const MAX_UNREAD = 64 * 1024;
+/**
+ * Reply bytes waiting unsent on the control socket above which no further command starts until
+ * the client reads: a client that pipelines commands and never reads the answers must not make
+ * us keep them all (HELP: 6 bytes in, ~400 out). Its commands then wait in TCP (MAX_UNREAD).
+ */
+const MAX_UNSENT = 256 * 1024;
 /** How long a closing connection may take to flush its last reply. */
 const CLOSE_GRACE_MS = 5000;
 const TLS_HANDSHAKE_MS = 30_000;
@@ -84,6 +90,8 @@ export class FtpSession {
   private outOfBand = false;
   private upgrading = false;
   private readPaused = false;
+  /** Commands wait for the control socket's 'drain' (MAX_UNSENT). */
+  private awaitingDrain = false;
   private transfer?: Transfer;
   private closing = false;
   private closed = false;
@@ -170,6 +178,10 @@ export class FtpSession {
   /** Takes commands off the reader in order, one at a time (ABOR and STAT also during transfers). */
   private pump(): void {
     while (!this.closing && !this.upgrading && !this.outOfBand) {
+      if (this.socket.writableLength > MAX_UNSENT) {
+        this.resumeOnDrain();
+        break;
+      }
       if (this.running) {
         if (!this.transfer) break;
         const peeked = this.reader.peek();
@@ -203,6 +215,16 @@ export class FtpSession {
       if (shouldPause) this.socket.pause();
       else this.socket.resume();
     }
+  }
+
+  private resumeOnDrain(): void {
+    if (this.awaitingDrain) return;
+    this.awaitingDrain = true;
+    const socket = this.socket;
+    socket.once('drain', () => {
+      this.awaitingDrain = false;
+      if (socket === this.socket) this.pump();
+    });
   }
 
   private lineTooLong(): void {

@@ -239,6 +239,33 @@ test('a client that ignores the SSH window while its session is held back is cut
   assert.equal(listing.code, 0, listing.stderr);
 });
 
+// Found on 2026-12-05: the FTP control connection answered every command it read, whether or not
+// the client read the answers, so a client that sent commands and never read made lafsd keep
+// every reply (HELP: 6 bytes in, ~400 out). Now no command starts while 256 KiB of replies wait
+// unsent, and the client's commands wait in TCP, as a closed window holds an SSH client.
+test('an FTP client that sends commands and never reads the replies: the server stops reading, its memory stays bounded', async () => {
+  const node = await startLafsd();
+  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${node.process.pid}/status`, 'utf8'))![1]) * 1024;
+  const c = await RawFtp.open(node.ftpPort!);
+  await c.login({ user: node.user, password: node.password });
+  const help = await c.cmd('HELP');
+  assert.equal(help.code, 214);
+  c.sock.pause(); // never read from here on
+  const before = rss();
+  const burst = Buffer.from('HELP\r\n'.repeat(1024 * 1024)); // 6 MiB of commands
+  for (let i = 0; i < 4; i++) c.sock.write(burst);
+  await new Promise((resolve) => setTimeout(resolve, 4000));
+  const grown = rss() - before;
+  assert.ok(grown < 64 * MiB, `lafsd grew by ${(grown / MiB).toFixed(1)} MiB for replies its client did not read`);
+  process.stdout.write(`# lafsd grew by ${(grown / MiB).toFixed(1)} MiB with 4M HELP commands sent and no reply read\n`);
+  c.close();
+  // Others are served meanwhile and after.
+  const other = await RawFtp.open(node.ftpPort!);
+  await other.login({ user: node.user, password: node.password });
+  assert.equal((await other.cmd('NOOP')).code, 200);
+  other.close();
+});
+
 // Found on 2026-12-05: ssh2 answers every request that wants a reply (here keepalive global
 // requests) as it comes, whether or not the client reads: a client that sent them and never read
 // its socket grew lafsd by ~500 MiB in 3 s. Now lafsd stops reading a client whose socket holds
