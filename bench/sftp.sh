@@ -223,15 +223,22 @@ concurrent() { # kind(big|small) name port user remote-root
   done
   untimed "$name" "$port" "$user" "$remote" "${rms[@]}"
 }
-reset_hwm
+# Peak RSS of each lafsd round alone (VmHWM reset before it), and the highest over all of them.
+PEAK_KIB=0
+C_BIG_RSS_KIB=()
+C_SMALL_RSS_KIB=()
 for r in $(seq "$ROUNDS"); do
   echo "# concurrent round $r/$ROUNDS" >&2
+  reset_hwm
   concurrent big lafsd "$LAFSD_PORT" bench ""
+  C_BIG_RSS_KIB+=("$(hwm_kib)")
   concurrent big sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
   concurrent small sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
+  reset_hwm
   concurrent small lafsd "$LAFSD_PORT" bench ""
+  C_SMALL_RSS_KIB+=("$(hwm_kib)")
 done
-RSS_CONCURRENT_KIB=$(hwm_kib)
+RSS_CONCURRENT_KIB=$(peak_so_far)
 
 echo
 echo "SFTP, OpenSSH $(ssh -V 2>&1 | cut -d, -f1 | cut -d_ -f2) client, $CIPHER, median of $ROUNDS rounds (interleaved); MB/s = 10^6 bytes/s"
@@ -265,4 +272,4 @@ cbytes=$((CONCURRENT * SMALL_BYTES))
 ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
 ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
 printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s: %d files)\n' "$CONCURRENT clients x ${SMALL_N} × 4 KiB up" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts" "$((CONCURRENT * SMALL_N))"
-echo "lafsd peak RSS (VmHWM) during the $CONCURRENT-client runs (a fresh \`lafsd run\`, same store): $((RSS_CONCURRENT_KIB / 1024)) MiB"
+echo "lafsd peak RSS (VmHWM) during the $CONCURRENT-client runs (a fresh \`lafsd run\`, same store), by round: ${CONCURRENT_MIB} MiB uploads $(mib_list "${C_BIG_RSS_KIB[@]}") MiB (median $(( $(printf '%s\n' "${C_BIG_RSS_KIB[@]}" | median) / 1024 ))), small files $(mib_list "${C_SMALL_RSS_KIB[@]}") MiB; over all of them: $((RSS_CONCURRENT_KIB / 1024)) MiB"
