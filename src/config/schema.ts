@@ -43,6 +43,8 @@ export const SCHEMA = {
       'Free space of the embedded store\'s filesystem that file data never takes, so deletes and renames still work when the disk is full; `df` and `statvfs` report free space without it. Uploads that would need it fail with "no space" (SFTP failure, FTP 452). At least 4M.'),
     transferMemory: opt('transfer_memory', t.byteSize({ min: 1024 * 1024 }), '32M',
       'Memory all sessions together may hold for data in flight (SFTP READ/WRITE payloads and replies, FTP upload queues, out-of-order writes). When it is used up, the sessions holding more than an equal part of it are slowed (they stop reading from their clients) until there is room; nobody fails for it. Each SFTP session also holds at most 2 MiB (the SSH window).'),
+    idleCollect: opt('idle_collect', t.byteSize(), '16M',
+      'Once the event loop has been idle for a second and the JavaScript heap and buffers have grown by this much since the last full collection, lafsd collects them (10-15 ms), so a long-running server gives back what a burst of transfers left instead of carrying it into the next. 0 turns it off.'),
     maxFileSize: opt('max_file_size', t.byteSize({ min: 1 }), '100G',
       'Largest file a client may create: a write, truncate or resume beyond it is refused before any work (SFTP failure "file too large", FTP 552). Raise it for bigger files.'),
     // Garbage collection of the embedded store (`lafsd gc`; src/grid/embedded/gc.ts).

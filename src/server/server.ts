@@ -21,6 +21,7 @@ import { MemoryBudget } from '../util/memory-budget.js';
 import { scheduleGc } from './gc-schedule.js';
 import { ServiceRootRecorder } from './service-root-recorder.js';
 import type { Logger } from './log.js';
+import { DEFAULT_IDLE_COLLECTION, startIdleCollection } from '../util/idle-collection.js';
 import { Metrics, sampled, type StoreFigures } from './metrics.js';
 import { startStatusServer, type RunningStatusServer } from './status-http.js';
 import { ProxyTrust } from '../util/proxy-protocol.js';
@@ -195,6 +196,14 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
   try {
     const gc = scheduleGc(config, rawGrid, logger);
     if (gc) stops.push(() => gc.stop());
+    if (config.lafsd.idleCollect > 0) {
+      const idle = startIdleCollection(
+        ({ ms, before, after }) =>
+          logger.debug({ ms: Math.round(ms), beforeMiB: mib(before), afterMiB: mib(after) }, 'idle: heap collected'),
+        { ...DEFAULT_IDLE_COLLECTION, growthBytes: config.lafsd.idleCollect },
+      );
+      stops.push(async () => idle.stop());
+    }
     if (metrics && config.lafsd.metrics) {
       metrics.watchSessions(() => sessions.live());
       metrics.watchDefender(defender);
@@ -335,4 +344,9 @@ async function startFtp(
     ...(proxy.enabled ? { proxy } : {}),
     logger,
   });
+}
+
+/** Bytes as MiB with one decimal, for logs. */
+function mib(bytes: number): number {
+  return Math.round(bytes / 104_857.6) / 10;
 }

@@ -36,7 +36,7 @@ test('an empty file gives every default', () => {
     file: FILE,
     lafsd: {
       grid: 'embedded', webapiTimeout: 30_000, webapiWriteTimeout: 600_000, storeDir: '/srv/node/storage', storeReserve: 64 * 1024 ** 2,
-      transferMemory: 32 * 1024 ** 2, maxFileSize: 100 * 1024 ** 3,
+      transferMemory: 32 * 1024 ** 2, idleCollect: 16 * 1024 ** 2, maxFileSize: 100 * 1024 ** 3,
       gcGracePeriod: 168 * 3_600_000, gcAccountRootRetention: 90 * 86_400_000, gcKeepFile: '/srv/node/private/gc-keep',
     },
     sftpd: { enabled: false, port: { family: 4, port: 8022, host: '127.0.0.1', text: 'tcp:8022:interface=127.0.0.1' } },
@@ -55,6 +55,7 @@ webapi.write_timeout = 2m
 store = /var/lib/lafsd
 store.reserve = 16MiB
 transfer_memory = 256M
+idle_collect = 0
 max_file_size = 2T
 gc.grace_period = 24h
 gc.account_root_retention = 720h
@@ -79,7 +80,7 @@ tls_require_session_reuse = off
   assert.deepEqual(c.lafsd, {
     grid: 'webapi', webapiUrl: 'http://127.0.0.1:3456/', webapiDirectoryUrl: 'http://10.0.0.5:3456/', webapiTimeout: 45_000,
     webapiWriteTimeout: 120_000, storeDir: '/var/lib/lafsd', storeReserve: 16 * 1024 ** 2, transferMemory: 256 * 1024 ** 2,
-    maxFileSize: 2 * 1024 ** 4,
+    idleCollect: 0, maxFileSize: 2 * 1024 ** 4,
     gcGracePeriod: 86_400_000, gcAccountRootRetention: 720 * 3_600_000, gcKeepFile: '/srv/node/private/keep',
   });
   assert.equal(parse('[lafsd]\ngc.interval = 24h\n').lafsd.gcInterval, 86_400_000);
@@ -187,7 +188,7 @@ test('unknown options in our sections and unknown sections are errors', () => {
   assert.deepEqual(problems('[sftpd]\nfoo = 1\n'), [
     `${FILE}:2: [sftpd] contains unknown option 'foo'; accepted: enabled, port, host_pubkey_file, host_privkey_file, accounts.file, accounts.url`,
   ]);
-  assert.match(problems('[lafsd]\nstore_dir = x\n')[0] ?? '', /^\/srv\/node\/tahoe\.cfg:2: \[lafsd\] contains unknown option 'store_dir'; accepted: grid, webapi\.url, webapi\.directory_url, webapi\.timeout, webapi\.write_timeout, store, store\.reserve, transfer_memory, max_file_size, gc\.grace_period, gc\.interval, gc\.account_root_retention, gc\.keep_file, metrics$/);
+  assert.match(problems('[lafsd]\nstore_dir = x\n')[0] ?? '', /^\/srv\/node\/tahoe\.cfg:2: \[lafsd\] contains unknown option 'store_dir'; accepted: grid, webapi\.url, webapi\.directory_url, webapi\.timeout, webapi\.write_timeout, store, store\.reserve, transfer_memory, idle_collect, max_file_size, gc\.grace_period, gc\.interval, gc\.account_root_retention, gc\.keep_file, metrics$/);
   const [p] = problems('\n[webui]\nport = 1\n');
   assert.match(p ?? '', /^\/srv\/node\/tahoe\.cfg:2: contains unknown section \[webui\]; lafsd reads \[lafsd\], \[sftpd\], \[ftpd\], \[auth\] and ignores Tahoe-LAFS's own sections/);
   // Section names are case-sensitive, as in Tahoe.
