@@ -14,7 +14,7 @@ import { ftpSettings, startFtpServer, type RunningFtpServer } from '../ftp/index
 import { loadHostKeys, startSshServer, type RunningSshServer } from '../ssh/index.js';
 import { runSftpSession } from '../sftp/session.js';
 import { VERSION } from '../util/version.js';
-import { AccountUsage, countTree, OpenFiles, VfsSession, type AuditEvent, type VfsSessionOptions } from '../vfs/index.js';
+import { AccountUsage, countTree, ListingBudget, OpenFiles, VfsSession, type AuditEvent, type VfsSessionOptions } from '../vfs/index.js';
 import { serviceRootsPath } from '../node/service-roots.js';
 import { AccountSources } from './accounts.js';
 import { MemoryBudget } from '../util/memory-budget.js';
@@ -68,6 +68,8 @@ export class SessionFactory {
   /** Transfer data in memory, for all sessions of the process together (util/memory-budget.ts). */
   readonly memory: MemoryBudget;
   private readonly sessions = new Set<{ protocol: Protocol; session: VfsSession }>();
+  /** Directory entries that open directory handles of all sessions may hold. */
+  private readonly listings = new ListingBudget();
 
   constructor(
     private readonly grid: Grid,
@@ -93,6 +95,7 @@ export class SessionFactory {
       spillDir: this.spillDir,
       limits: { maxFileSize: this.maxFileSize, ...(usage ? { usage } : {}) },
       memory: this.memory.share(),
+      listings: this.listings.share(),
       audit: (event) => {
         log.info(event, event.op);
         this.onAudit?.(protocol, event);

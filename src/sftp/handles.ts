@@ -29,6 +29,8 @@ export interface DirHandle extends Busy {
   /** The listing taken at OPENDIR; READDIR hands it out from `next` on. */
   entries: ListEntry[];
   next: number;
+  /** Gives the listing's entries back to the session's bound (listing-budget.ts) at CLOSE. */
+  release: () => void;
 }
 
 export type SftpHandle = FileHandle | DirHandle;

@@ -709,7 +709,10 @@ class Session implements SftpSession {
   private closeHandle(id: number, wire: Buffer): Reply | Promise<Reply> {
     const h = this.handles.take(wire);
     if (!h) throw new VfsError('FAILURE', 'invalid handle');
-    if (h.kind === 'dir') return ok(id);
+    if (h.kind === 'dir') {
+      h.release();
+      return ok(id);
+    }
     const closing = async (): Promise<Reply> => {
       await idle(h); // reads still in flight on this handle finish first
       await this.vfs.closeFile(h.file);
@@ -774,9 +777,14 @@ class Session implements SftpSession {
   private opendir(id: number, path: VPath): Promise<Reply> {
     return this.order.look([path], async () => {
       this.checkRoom();
-      const entries = await this.vfs.list(path);
-      this.checkRoom();
-      return encodeHandle(id, this.handles.add({ kind: 'dir', path, entries, next: 0 }));
+      const { entries, release } = await this.vfs.openListing(path);
+      try {
+        this.checkRoom();
+        return encodeHandle(id, this.handles.add({ kind: 'dir', path, entries, next: 0, release }));
+      } catch (err) {
+        release();
+        throw err;
+      }
     });
   }
 

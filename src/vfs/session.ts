@@ -1,6 +1,7 @@
 // The protocol-neutral session of one logged-in user: every filesystem rule lives here, once,
 // and both the SFTP and FTP adapters only translate to and from it. Paths arrive already
 // canonical (paths.ts). Tahoe's sftpd is the reference; DESIGN.md lists where we differ.
+import { unboundedListings, type ListingShare } from './listing-budget.js';
 import { isReadOnly, parseCap } from '../caps/index.js';
 import { isGridError, type DirEntry, type DiskUsage, type Grid, type Metadata, type NodeInfo } from '../grid/index.js';
 import { attrsOf, displayedMtime, isNoWrite, pendingFileAttrs, S_IFDIR, type VfsAttrs } from './attrs.js';
@@ -52,6 +53,8 @@ export interface VfsSessionOptions {
    * adapter reports its payloads to it, the vfs its out-of-order writes. Default: unlimited.
    */
   memory?: MemoryShare;
+  /** This session's share of the directory entries open directory handles may hold (listing-budget.ts). Default: unbounded. */
+  listings?: ListingShare;
   audit?: (event: AuditEvent) => void;
   /** How long a read-only open of a file still being written waits for it (pending-read.ts). */
   pendingWriterWaitMs?: number;
@@ -84,12 +87,14 @@ export class VfsSession {
   private readonly ended = new AbortController();
   /** This session's share of the process's transfer memory; given back when the session closes. */
   readonly memory: MemoryShare;
+  private readonly listings: ListingShare;
 
   constructor(private readonly opts: VfsSessionOptions) {
     this.grid = opts.grid;
     this.username = opts.username;
     this.limits = opts.limits ?? { maxFileSize: DEFAULT_MAX_FILE_SIZE };
     this.memory = opts.memory ?? unlimitedShare();
+    this.listings = opts.listings ?? unboundedListings();
   }
 
   /** True when the account's root cap grants no write authority. */
@@ -204,6 +209,16 @@ export class VfsSession {
   }
 
   /** The directory at `path`, listed (a snapshot), including files being written into it. */
+  /**
+   * A listing kept open (SFTP's OPENDIR until CLOSE): list(), counted against the session's and
+   * the process's bounds on entries held that way until `release` (or the session's close).
+   */
+  async openListing(path: VPath): Promise<{ entries: ListEntry[]; release: () => void }> {
+    const entries = await this.list(path);
+    if (this.closed) throw new VfsError('CLOSED', 'the session ended');
+    return { entries, release: this.listings.take(entries.length) };
+  }
+
   async list(path: VPath): Promise<ListEntry[]> {
     try {
       let dir: NodeInfo;
@@ -604,6 +619,7 @@ export class VfsSession {
       }),
     );
     this.memory.close();
+    this.listings.close();
   }
 }
 

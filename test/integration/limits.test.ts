@@ -5,7 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { appendFileSync, cpSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pseudoRandom } from '../helpers/data.js';
@@ -318,5 +318,43 @@ test('once idle after a big download, lafsd collects the garbage it left (a full
     process.stdout.write(`# idle collection: ${last.beforeMiB} -> ${last.afterMiB} MiB of heap and buffers in ${last.ms} ms\n`);
   } finally {
     rmSync(file, { force: true });
+  }
+});
+
+// Found on 2026-12-05: SFTP's OPENDIR keeps the whole listing until CLOSE, and nothing bounded
+// handles × directory size: 300 OPENDIRs on one folder of 10,000 entries grew lafsd by 1.5 GB
+// (a session may hold 512 handles, a connection 10 sessions). Now a session's open directory
+// handles hold at most 65,536 entries (its first listing whatever its size), 262,144 for the
+// process; beyond, OPENDIR fails with a message that says why, and nothing else changes.
+test('open directory handles hold a bounded number of entries: past it OPENDIR fails with a clear message; CLOSE gives room back', async () => {
+  const node = await startLafsd();
+  const folder = join(local, 'listing-2000');
+  rmSync(folder, { recursive: true, force: true });
+  mkdirSync(folder);
+  for (let i = 0; i < 2000; i++) writeFileSync(join(folder, `f${i}`), '');
+  const put = await sftpBatch(node, [`put -r ${folder} big`]);
+  assert.equal(put.code, 0, put.stderr);
+  const c = await new Promise<ssh2.Client>((resolve, reject) => {
+    const client = new ssh2.Client();
+    client.once('ready', () => resolve(client)).once('error', reject);
+    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.user, password: node.password, readyTimeout: 10_000 });
+  });
+  try {
+    const s = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => c.sftp((err, w) => (err ? reject(err) : resolve(w))));
+    const opendir = () => new Promise<Buffer>((resolve, reject) => s.opendir('big', (err, h) => (err ? reject(err) : resolve(h))));
+    const handles: Buffer[] = [];
+    for (let i = 0; i < 32; i++) handles.push(await opendir()); // 64,000 entries held
+    await assert.rejects(opendir(), /this session holds 64000 directory entries in open directory handles \(at most 65536\); close some first/);
+    // What is open still works, and a CLOSE gives its entries back.
+    const first = await new Promise<ssh2.FileEntry[]>((resolve, reject) => s.readdir(handles[0]!, (err, l) => (err ? reject(err) : resolve(l))));
+    assert.equal(first.length, 1000);
+    await new Promise<void>((resolve, reject) => s.close(handles.pop()!, (err) => (err ? reject(err) : resolve())));
+    handles.push(await opendir());
+    // Other sessions are not held to this one's bound.
+    const listing = await sftpBatch(node, ['ls big/f1999']);
+    assert.equal(listing.code, 0, listing.stderr);
+  } finally {
+    c.end();
+    rmSync(folder, { recursive: true, force: true });
   }
 });
