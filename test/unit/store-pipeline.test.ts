@@ -4,7 +4,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { EmbeddedGrid, GroupSync, SealPool, SEGMENT_SIZE } from '../../src/grid/embedded/index.js';
+import { EmbeddedGrid, GroupSync, SealPool, SEGMENT_SIZE, cachedRunBytes } from '../../src/grid/embedded/index.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { get, put } from '../helpers/grid-io.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -127,5 +127,28 @@ test('reads of every kind of range give the bytes stored: whole file, aligned ru
   }
   assert.ok(views.size <= 6, `${offsets.length} reads came from ${views.size} buffers (3 runs, plus copies across them)`);
   await sequential.close();
+  await grid.close();
+});
+
+// Found on 2026-12-05: each reader kept up to 2 MiB of decrypted runs, and nothing bounded the
+// readers: 500 open SFTP handles that had each read 32 KiB held 520 MB. All readers' caches
+// together now keep at most 64 MiB; a reader whose runs were dropped reads them again.
+test('all readers together cache at most 64 MiB; a reader whose run was dropped still reads the right bytes', async () => {
+  const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-pipeline-cache-'), convergenceSecret: Buffer.alloc(32, 7) });
+  const size = 24 * SEGMENT_SIZE; // three runs of 1 MiB
+  const data = pseudoRandom('cache', size);
+  const cap = await put(grid, data);
+  const readers = [];
+  for (let i = 0; i < 100; i++) {
+    const r = await grid.openRead(cap);
+    assert.deepEqual(await r.read(0, 32768), data.subarray(0, 32768)); // loads a whole 1 MiB run
+    readers.push(r);
+  }
+  const held = cachedRunBytes();
+  assert.ok(held > 60 * 1024 * 1024 && held <= 64 * 1024 * 1024, `${held} bytes cached for 100 readers of 1 MiB runs`);
+  // The first readers' runs were dropped: they read again from the store, and correctly.
+  for (const r of readers.slice(0, 5)) assert.deepEqual(await r.read(32768, 300_000), data.subarray(32768, 332_768));
+  for (const r of readers) await r.close();
+  assert.equal(cachedRunBytes(), 0, 'closed readers keep nothing');
   await grid.close();
 });

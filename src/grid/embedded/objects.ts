@@ -353,6 +353,54 @@ interface Run {
   plainLength: number;
 }
 
+/**
+ * Plaintext all readers' caches together may keep: beyond it the least recently used runs are
+ * dropped, and a reader that comes back to one reads it again. Each reader's own bound kept one
+ * reader small, not many: 500 open handles that had each read 32 KiB from the start of a file
+ * held a 1 MiB run apiece, and grew lafsd by 520 MB (found on 2026-12-05; a session may hold
+ * 512 handles). A download keeps about two runs.
+ */
+const CACHED_BYTES_TOTAL = 64 * 1024 * 1024;
+
+/** The runs every reader's cache keeps, least recently used first. */
+class CachedRuns {
+  private readonly runs = new Map<Run, ObjectReader>();
+  private bytes = 0;
+
+  get heldBytes(): number {
+    return this.bytes;
+  }
+
+  /** A new run of `reader`: older ones of any reader go while the total is over the bound. */
+  add(run: Run, reader: ObjectReader): void {
+    this.runs.set(run, reader);
+    this.bytes += run.plainLength;
+    for (const [oldest, owner] of this.runs) {
+      if (this.bytes <= CACHED_BYTES_TOTAL || oldest === run) break;
+      this.remove(oldest);
+      owner.dropRun(oldest);
+    }
+  }
+
+  touch(run: Run): void {
+    const owner = this.runs.get(run);
+    if (!owner) return;
+    this.runs.delete(run);
+    this.runs.set(run, owner);
+  }
+
+  remove(run: Run): void {
+    if (this.runs.delete(run)) this.bytes -= run.plainLength;
+  }
+}
+
+const cachedRuns = new CachedRuns();
+
+/** Plaintext bytes all readers' caches hold now (for tests). */
+export function cachedRunBytes(): number {
+  return cachedRuns.heldBytes;
+}
+
 /** Random-access reader of one immutable object; every segment is verified before use. */
 export class ObjectReader implements FileReader {
   private readonly cache = new Map<number, { run: Run; plain: Promise<Buffer> }>();
@@ -416,6 +464,7 @@ export class ObjectReader implements FileReader {
       if (hit) {
         this.cache.delete(i); // refresh its place in the LRU order
         this.cache.set(i, hit);
+        cachedRuns.touch(hit.run);
         segments.push(hit.plain);
         i++;
         continue;
@@ -438,9 +487,7 @@ export class ObjectReader implements FileReader {
     const layout = runLayout(first, count, this.size);
     const run: Run = { plainLength: layout.plainLength };
     const plain = this.openRun(first, count, layout);
-    const tracked = plain.catch(() => {
-      for (let i = first; i < first + count; i++) if (this.cache.get(i)?.run === run) this.cache.delete(i);
-    });
+    const tracked = plain.catch(() => this.dropRun(run));
     this.reads.add(tracked);
     void tracked.then(() => this.reads.delete(tracked));
     const segments: Promise<Buffer>[] = [];
@@ -451,6 +498,7 @@ export class ObjectReader implements FileReader {
       this.cache.set(first + k, { run, plain: segment });
     }
     this.evict();
+    if (!this.closed) cachedRuns.add(run, this);
     return segments;
   }
 
@@ -462,8 +510,22 @@ export class ObjectReader implements FileReader {
       let held = 0;
       for (const run of runs) held += run.plainLength;
       if (this.cache.size <= CACHED_SEGMENTS && held <= CACHED_BYTES) return;
-      this.cache.delete(this.cache.keys().next().value!);
+      const key = this.cache.keys().next().value!;
+      const { run } = this.cache.get(key)!;
+      this.cache.delete(key);
+      if (!this.holds(run)) cachedRuns.remove(run);
     }
+  }
+
+  private holds(run: Run): boolean {
+    for (const entry of this.cache.values()) if (entry.run === run) return true;
+    return false;
+  }
+
+  /** Forgets every segment of `run` (failed to load, or dropped to keep all caches in bounds). */
+  dropRun(run: Run): void {
+    for (const [i, entry] of this.cache) if (entry.run === run) this.cache.delete(i);
+    cachedRuns.remove(run);
   }
 
   /** Reads a run of segments with one pread, and verifies and decrypts them into one buffer. */
@@ -488,6 +550,7 @@ export class ObjectReader implements FileReader {
     if (this.closed) return;
     this.closed = true;
     await Promise.all(this.reads);
+    for (const { run } of this.cache.values()) cachedRuns.remove(run);
     this.cache.clear();
     await this.file.close();
   }
