@@ -9,7 +9,7 @@ import { formatCap, readCapOf, type Cap } from '../../src/caps/index.js';
 import { TtlCache } from '../../src/grid/webapi/cache.js';
 import { errorText, htmlMessage, scrubCaps } from '../../src/grid/webapi/errors.js';
 import { Limiter } from '../../src/grid/webapi/limiter.js';
-import { RangeReader, type ReadOptions } from '../../src/grid/webapi/reader.js';
+import { RangeBudget, RangeReader, type ReadOptions } from '../../src/grid/webapi/reader.js';
 import { capPath, queryString, rangeRequest, relinkRequest } from '../../src/grid/webapi/requests.js';
 import { Feed } from '../../src/grid/webapi/upload.js';
 import { pseudoRandom } from '../helpers/data.js';
@@ -321,4 +321,31 @@ test('upload feed: a write resolves only when the consumer takes it; a stall fai
   const keepAlive = new Promise((r) => setTimeout(r, 100)); // the stall timer itself does not hold the process
   await Promise.all([assert.rejects(next, /stalled/), keepAlive]);
   assert.equal(stalled, 1);
+});
+
+// Found on 2026-12-05: each range's buffer is allocated when it starts, and one reader going
+// forward holds up to two read-aheads; nothing bounded many readers. A grid's readers now share
+// a budget: over it, they fetch only the segments they are asked for.
+test('range reader: all readers of a grid hold at most their budget (plus the segments asked for); reads stay right; closing gives it back', async () => {
+  const data = pseudoRandom('budget', 4 << 20);
+  const seg = 64 * 1024;
+  const budget = new RangeBudget(3 << 20);
+  const streamer = async (first: number, last: number, sink: (b: Buffer) => void) => {
+    await new Promise((r) => setImmediate(r));
+    sink(data.subarray(first, last + 1));
+    return last - first + 1;
+  };
+  const opts: ReadOptions = { segmentSize: seg, rangeBytes: 1 << 20, readAheadBytes: 2 << 20, parallelRanges: 3, budget };
+  const readers = Array.from({ length: 20 }, () => new RangeReader(data.length, streamer, opts));
+  for (const r of readers) assert.deepEqual(await r.read(0, 1000), data.subarray(0, 1000));
+  assert.ok(budget.heldBytes <= (3 << 20) + readers.length * seg, `${budget.heldBytes} bytes held by 20 readers`);
+  // Readers over the budget still read forward, and anywhere, correctly.
+  for (const r of readers.slice(-3)) {
+    for (let off = 1000; off < 600_000; off += 65_000) assert.deepEqual(await r.read(off, 65_000), data.subarray(off, off + 65_000));
+    assert.deepEqual(await r.read(3_000_000, 5000), data.subarray(3_000_000, 3_005_000));
+  }
+  assert.ok(budget.heldBytes <= (3 << 20) + readers.length * 4 * seg, `${budget.heldBytes} bytes held after reading on`);
+  for (const r of readers) await r.close();
+  await new Promise((r) => setTimeout(r, 20)); // ranges in flight end
+  assert.equal(budget.heldBytes, 0);
 });

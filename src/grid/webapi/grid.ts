@@ -26,14 +26,16 @@ import { TtlCache } from './cache.js';
 import { errorFromResponse, isWriteConflict } from './errors.js';
 import { discard, outcomeUnknown, TahoeHttp, type Answer, type HttpOptions } from './http.js';
 import { jsonTypeOfCap, linkCapsOfRaw, needsSize, nodeInfoFromRaw, parseNodeJson, type RawDirectory, type RawNode } from './json.js';
-import { BytesReader, RangeReader, type ReadOptions } from './reader.js';
+import { BytesReader, RangeBudget, RangeReader, type ReadOptions } from './reader.js';
 import {
   downloadRequest, jsonRequest, mkdirChildRequest, mkdirUnlinkedRequest, overwriteRequest, rangeRequest,
   relinkRequest, setChildrenRequest, unlinkRequest, uploadRequest, welcomeRequest, type ChildSpec, type WebRequest,
 } from './requests.js';
 import { WebApiUpload } from './upload.js';
 
-export interface WebApiGridOptions extends Partial<HttpOptions>, Partial<Omit<ReadOptions, 'wholeFile'>> {
+export interface WebApiGridOptions extends Partial<HttpOptions>, Partial<Omit<ReadOptions, 'wholeFile' | 'budget'>> {
+  /** Bytes all readers together may hold in ranges before read-ahead stops (RangeBudget in reader.ts). */
+  rangeBudgetBytes?: number;
   /** How long listings and mutable-file sizes are reused (ms); 0 disables caching. */
   cacheTtlMs?: number;
   /** Cached listings/sizes kept at most. */
@@ -71,6 +73,8 @@ export const DEFAULTS = {
   rangeBytes: 8 * 1024 * 1024,
   readAheadBytes: 24 * 1024 * 1024,
   parallelRanges: 3,
+  // Room for the read-ahead of about eight readers going forward (each holds up to 2 × 24 MiB).
+  rangeBudgetBytes: 256 * 1024 * 1024,
   mutableSizesInListings: true,
   verifyWrites: true,
 } as const;
@@ -152,6 +156,8 @@ export class WebApiGrid implements Grid {
   private readonly writer: TahoeHttp;
   private readonly opts: typeof DEFAULTS;
   private readonly listings: TtlCache<RawDirectory>;
+  /** Range bytes of all this grid's readers (reader.ts). */
+  private readonly rangeBudget: RangeBudget;
   private readonly files: TtlCache<RawNode>;
   /** Directory updates whose answer was lost, by directory and name (see update()). */
   private readonly uncertain = new Map<string, Uncertain>();
@@ -175,6 +181,7 @@ export class WebApiGrid implements Grid {
     this.writer = directoryUrl !== undefined && new URL(directoryUrl).href !== new URL(url).href ? new TahoeHttp(directoryUrl, httpOptions) : this.http;
     this.listings = new TtlCache(opts.cacheTtlMs, opts.cacheEntries);
     this.files = new TtlCache(opts.cacheTtlMs, opts.cacheEntries);
+    this.rangeBudget = new RangeBudget(opts.rangeBudgetBytes);
   }
 
   /**
@@ -647,6 +654,7 @@ export class WebApiGrid implements Grid {
       readAheadBytes: this.opts.readAheadBytes,
       parallelRanges: this.opts.parallelRanges,
       wholeFile,
+      budget: this.rangeBudget,
     });
   }
 

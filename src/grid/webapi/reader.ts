@@ -30,6 +30,36 @@ export interface ReadOptions {
   parallelRanges: number;
   /** Fetch the whole file as one range on the first read (SDMF: Tahoe retrieves it whole for any range). */
   wholeFile?: boolean;
+  /** Bytes all readers of the grid may hold in ranges before read-ahead stops (RangeBudget). */
+  budget?: RangeBudget;
+}
+
+/**
+ * Range bytes held by all readers of one grid. Each range's buffer is allocated when it starts,
+ * and one reader going forward holds up to two read-aheads (2 × 24 MiB by default): nothing
+ * bounded many readers, so 500 open handles that each read 32 KiB from the start of a file could
+ * hold 500 × 8–48 MiB (found on 2026-12-05, the same hole as the embedded store's reader caches).
+ * Over the limit, readers fetch only the segments they are asked for: no read-ahead, no
+ * enlarged forward ranges. A read is always served.
+ */
+export class RangeBudget {
+  private used = 0;
+
+  constructor(readonly limit: number) {}
+
+  get heldBytes(): number {
+    return this.used;
+  }
+
+  /** Whether `bytes` more fit under the limit. */
+  fits(bytes: number): boolean {
+    return this.used + bytes <= this.limit;
+  }
+
+  /** @internal */
+  change(delta: number): void {
+    this.used += delta;
+  }
 }
 
 /**
@@ -150,7 +180,7 @@ export class RangeReader implements FileReader {
         // Whole segments (the node decodes whole segments anyway), never over a neighbour.
         start = Math.max(Math.floor(pos / seg) * seg, this.prevEnd(pos));
         stop = Math.min(nextStart, Math.ceil(end / seg) * seg);
-        if (forward) stop = Math.min(nextStart, Math.max(stop, start + this.opts.rangeBytes));
+        if (forward && this.fits(this.opts.rangeBytes)) stop = Math.min(nextStart, Math.max(stop, start + this.opts.rangeBytes));
       }
       const r = this.start(start, Math.min(stop, this.size));
       out.push(r);
@@ -188,6 +218,7 @@ export class RangeReader implements FileReader {
       const start = Math.max(Math.floor(at / seg) * seg, this.prevEnd(at));
       const nextStart = this.ranges.find((r) => r.start > at)?.start ?? this.size;
       const stop = Math.min(nextStart, this.size, start + this.opts.rangeBytes);
+      if (!this.fits(stop - start)) return;
       at = this.start(start, stop).end;
     }
   }
@@ -196,7 +227,7 @@ export class RangeReader implements FileReader {
     const r: Range = {
       start,
       end,
-      buf: Buffer.allocUnsafe(end - start),
+      buf: this.allocate(end - start),
       filled: 0,
       done: false,
       waiters: [],
@@ -224,7 +255,7 @@ export class RangeReader implements FileReader {
         r.done = true;
         r.failure = err;
         // Forgotten at once, so the next read of these bytes asks again.
-        this.ranges = this.ranges.filter((x) => x !== r);
+        this.forget(r);
         this.wake(r);
       },
     );
@@ -254,14 +285,14 @@ export class RangeReader implements FileReader {
    * recently used ones that nobody waits for; ranges in flight stay.
    */
   private trim(): void {
-    this.ranges = this.ranges.filter((r) => !(fullyRead(r) && r.waiters.length === 0));
+    for (const r of this.ranges.filter((x) => fullyRead(x) && x.waiters.length === 0)) this.forget(r);
     const budget = 2 * Math.max(this.opts.readAheadBytes, this.opts.rangeBytes, 4 * this.opts.segmentSize);
     let held = this.ranges.reduce((n, r) => n + r.buf.length, 0);
     if (held <= budget) return;
     for (const r of [...this.ranges].sort((a, b) => a.lastUse - b.lastUse)) {
       if (held <= budget) break;
       if (!r.done || r.waiters.length > 0) continue;
-      this.ranges = this.ranges.filter((x) => x !== r);
+      this.forget(r);
       held -= r.buf.length;
     }
   }
@@ -273,7 +304,24 @@ export class RangeReader implements FileReader {
       for (const w of r.waiters) w.reject(new GridError('INVALID', 'reader is closed'));
       r.waiters = [];
     }
-    this.ranges = [];
+    for (const r of [...this.ranges]) this.forget(r);
+  }
+
+  private fits(bytes: number): boolean {
+    return this.opts.budget?.fits(bytes) ?? true;
+  }
+
+  /** A range's buffer, counted in the grid's budget until forget(). */
+  private allocate(bytes: number): Buffer {
+    this.opts.budget?.change(bytes);
+    return Buffer.allocUnsafe(bytes);
+  }
+
+  /** Drops a range from this reader and gives its bytes back to the budget. */
+  private forget(r: Range): void {
+    const before = this.ranges.length;
+    this.ranges = this.ranges.filter((x) => x !== r);
+    if (this.ranges.length < before) this.opts.budget?.change(-r.buf.length);
   }
 }
 
