@@ -205,3 +205,8 @@ export async function startGateway(first: Lafsd, options: { webapiUrl?: string; 
   const run = await runLafsd(basedir);
   return { ...run, basedir };
 }
+
+/** The resident memory (VmRSS) of a running lafsd, in bytes. */
+export function rssOf(node: RunningLafsd): number {
+  return Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${node.process.pid}/status`, 'utf8'))![1]) * 1024;
+}

@@ -9,7 +9,7 @@ import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSy
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pseudoRandom } from '../helpers/data.js';
-import { startLafsd, sshOptions, type Lafsd } from '../helpers/lafsd.js';
+import { rssOf, startLafsd, sshOptions, type Lafsd } from '../helpers/lafsd.js';
 import { run, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -26,6 +26,15 @@ function sftpBatch(node: Lafsd, lines: string[]): Promise<RunResult> {
   const batch = join(local, `batch-${Math.random().toString(36).slice(2)}`);
   writeFileSync(batch, `${lines.join('\n')}\n`);
   return run('sftp', [...sshOptions(node), '-b', batch, `${node.keyUser}@127.0.0.1`], { cwd: local, timeoutMs: 120_000 });
+}
+
+/** An ssh2 client logged in as the node's password account. */
+function passwordClient(node: Lafsd): Promise<ssh2.Client> {
+  return new Promise((resolve, reject) => {
+    const client = new ssh2.Client();
+    client.once('ready', () => resolve(client)).once('error', reject);
+    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.user, password: node.password, readyTimeout: 10_000 });
+  });
 }
 
 function ftpUrl(node: Lafsd, user: string, password: string, path: string): string {
@@ -208,12 +217,8 @@ test('8 uploads whose writes fail at once: each gets its error and ends, none ha
 // this way grew lafsd by 243 MiB, 256 MiB by 494, and nothing ended the session.
 test('a client that ignores the SSH window while its session is held back is cut off at the input bound; the server stays small and serves others', async () => {
   const node = await startLafsd();
-  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${node.process.pid}/status`, 'utf8'))![1]) * 1024;
-  const c = await new Promise<ssh2.Client>((resolve, reject) => {
-    const client = new ssh2.Client();
-    client.once('ready', () => resolve(client)).once('error', reject);
-    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.user, password: node.password, readyTimeout: 10_000 });
-  });
+  const rss = () => rssOf(node);
+  const c = await passwordClient(node);
   try {
     const ch = await new Promise<ClientChannel>((resolve, reject) => c.subsys('sftp', (err, s) => (err ? reject(err) : resolve(s))));
     ch.on('error', () => {});
@@ -245,7 +250,7 @@ test('a client that ignores the SSH window while its session is held back is cut
 // unsent, and the client's commands wait in TCP, as a closed window holds an SSH client.
 test('an FTP client that sends commands and never reads the replies: the server stops reading, its memory stays bounded', async () => {
   const node = await startLafsd();
-  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${node.process.pid}/status`, 'utf8'))![1]) * 1024;
+  const rss = () => rssOf(node);
   const c = await RawFtp.open(node.ftpPort!);
   await c.login({ user: node.user, password: node.password });
   const help = await c.cmd('HELP');
@@ -272,12 +277,8 @@ test('an FTP client that sends commands and never reads the replies: the server 
 // 8 MiB it has not taken.
 test('an SSH client that sends keepalives and never reads its socket: the server stops reading it, its memory stays bounded', async () => {
   const node = await startLafsd();
-  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${node.process.pid}/status`, 'utf8'))![1]) * 1024;
-  const c = await new Promise<ssh2.Client>((resolve, reject) => {
-    const client = new ssh2.Client();
-    client.once('ready', () => resolve(client)).once('error', reject);
-    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.user, password: node.password, readyTimeout: 10_000 });
-  });
+  const rss = () => rssOf(node);
+  const c = await passwordClient(node);
   c.on('error', () => {});
   try {
     const internals = c as unknown as { _sock: { pause(): void }; _protocol: { ping(): void } };
@@ -334,11 +335,7 @@ test('open directory handles hold a bounded number of entries: past it OPENDIR f
   for (let i = 0; i < 2000; i++) writeFileSync(join(folder, `f${i}`), '');
   const put = await sftpBatch(node, [`put -r ${folder} big`]);
   assert.equal(put.code, 0, put.stderr);
-  const c = await new Promise<ssh2.Client>((resolve, reject) => {
-    const client = new ssh2.Client();
-    client.once('ready', () => resolve(client)).once('error', reject);
-    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.user, password: node.password, readyTimeout: 10_000 });
-  });
+  const c = await passwordClient(node);
   try {
     const s = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => c.sftp((err, w) => (err ? reject(err) : resolve(w))));
     const opendir = () => new Promise<Buffer>((resolve, reject) => s.opendir('big', (err, h) => (err ? reject(err) : resolve(h))));

@@ -14,7 +14,7 @@ import ssh2 from 'ssh2';
 import { encodeRequest, OpenFlags, StatusCode, u32Bytes } from '../../src/sftp/index.js';
 import { pseudoRandom, streamChunks } from '../helpers/data.js';
 import { lafsdOk } from '../helpers/cli.js';
-import { startLafsd, sshOptions, type Lafsd } from '../helpers/lafsd.js';
+import { rssOf, startLafsd, sshOptions, type Lafsd } from '../helpers/lafsd.js';
 import { SftpStatusError, SftpTestClient } from '../helpers/sftp-client.js';
 import { tempDir } from '../helpers/tmp.js';
 
@@ -237,17 +237,21 @@ test("ssh2's own SFTP client interoperates (fastPut/fastGet, readdir, stat, rena
   client.end();
 });
 
-test('a client that stops reading replies: the server stops reading requests, its memory stays bounded', { timeout: 120_000 }, async () => {
+/**
+ * Asks for 2000 READs of 255 KiB (510 MB of replies) of a 64 MiB file while `stall` keeps the
+ * client from reading them: the server's RSS must grow by less than 96 MiB in `waitMs`. Then
+ * `stall`'s returned function lets the client read again, and every reply must arrive.
+ */
+async function readsNobodyTakes(name: string, stall: (client: ssh2.Client, c: SftpTestClient) => () => void, waitMs: number, how: string): Promise<void> {
   const { client, raw } = await connectSsh2(node);
   const c = await raw();
   c.recordReplies = false;
   const size = 64 * 1024 * 1024;
-  await c.writeFile('bp.bin', pseudoRandom('bp', size));
-  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${node.process.pid}/status`, 'utf8'))![1]) * 1024;
-  const r = await c.open('bp.bin', READ);
-  c.stream.pause(); // stop reading replies
-  const n = 2000; // 2000 × 255 KiB = 510 MB of replies asked for
-  const before = rss();
+  await c.writeFile(name, pseudoRandom(name, size));
+  const r = await c.open(name, READ);
+  const resume = stall(client, c);
+  const n = 2000;
+  const before = rssOf(node);
   let got = 0;
   const replies: Promise<void>[] = [];
   for (let i = 0; i < n; i++) {
@@ -258,61 +262,42 @@ test('a client that stops reading replies: the server stops reading requests, it
     }));
     c.stream.write(encodeRequest({ type: 'read', id, handle: r, offset: (i * 261120) % (size - 261120), length: 261120 }));
   }
-  await new Promise((resolve) => setTimeout(resolve, 2000));
-  const grown = rss() - before;
-  assert.ok(grown < 96 * 1024 * 1024, `server RSS grew by ${(grown / 1048576).toFixed(0)} MiB while its client did not read`);
-  process.stdout.write(`# server RSS grew by ${(grown / 1048576).toFixed(1)} MiB with 510 MB of replies asked for and none read\n`);
-  c.stream.resume();
+  await new Promise((resolve) => setTimeout(resolve, waitMs));
+  const grown = rssOf(node) - before;
+  assert.ok(grown < 96 * 1024 * 1024, `server RSS grew by ${(grown / 1048576).toFixed(0)} MiB while its client ${how}`);
+  process.stdout.write(`# server RSS grew by ${(grown / 1048576).toFixed(1)} MiB with 510 MB of replies asked for while its client ${how}\n`);
+  // Nothing was lost: once the client reads again, every reply arrives.
+  resume();
   await Promise.all(replies);
   assert.equal(got, n);
   await c.close(r);
-  await c.ok({ type: 'remove', path: Buffer.from('bp.bin') });
+  await c.ok({ type: 'remove', path: Buffer.from(name) });
   client.end();
+}
+
+test('a client that stops reading replies: the server stops reading requests, its memory stays bounded', { timeout: 120_000 }, async () => {
+  await readsNobodyTakes('bp.bin', (_client, c) => {
+    c.stream.pause(); // stop reading replies
+    return () => c.stream.resume();
+  }, 2000, 'did not read');
 });
 
 // Found on 2026-12-05: ssh2 writes channel data to the socket whenever the client's SSH window
 // allows, and never looks at the socket's backpressure. A client that granted a 4 GiB window and
 // stopped reading its TCP socket made lafsd buffer every reply it asked for: 1.2 GiB in 15 s,
-// and on until the process ran out of memory.
+// still growing.
 test('a client that grants a huge SSH window and stops reading its TCP socket: memory stays bounded', { timeout: 120_000 }, async () => {
-  const { client, raw } = await connectSsh2(node);
-  const c = await raw();
-  c.recordReplies = false;
-  const size = 64 * 1024 * 1024;
-  await c.writeFile('tcp-stall.bin', pseudoRandom('ts', size));
-  const rss = () => Number(/VmRSS:\s+(\d+)/.exec(readFileSync(`/proc/${node.process.pid}/status`, 'utf8'))![1]) * 1024;
-  const r = await c.open('tcp-stall.bin', READ);
-  // Grant the server all the window SSH allows (and note it on our side, so ssh2 takes the data
-  // later), then stop reading the socket: only TCP's flow control is left to stop the server.
-  const ch = c.stream as unknown as { outgoing: { id: number }; incoming: { window: number } };
-  const grant = 0xffffffff - 4 * 1024 * 1024;
-  (client as unknown as { _protocol: { channelWindowAdjust(id: number, n: number): void } })._protocol.channelWindowAdjust(ch.outgoing.id, grant);
-  ch.incoming.window += grant;
-  const sock = (client as unknown as { _sock: Duplex })._sock;
-  sock.pause();
-  const n = 2000; // 2000 × 255 KiB = 510 MB of replies asked for
-  const before = rss();
-  let got = 0;
-  const replies: Promise<void>[] = [];
-  for (let i = 0; i < n; i++) {
-    const id = c.allocId();
-    replies.push(c.replyTo(id).then((rep) => {
-      assert.equal(rep.type, 'data');
-      got++;
-    }));
-    c.stream.write(encodeRequest({ type: 'read', id, handle: r, offset: (i * 261120) % (size - 261120), length: 261120 }));
-  }
-  await new Promise((resolve) => setTimeout(resolve, 3000));
-  const grown = rss() - before;
-  assert.ok(grown < 96 * 1024 * 1024, `server RSS grew by ${(grown / 1048576).toFixed(0)} MiB while its client did not read its socket`);
-  process.stdout.write(`# server RSS grew by ${(grown / 1048576).toFixed(1)} MiB with 510 MB of replies asked for and the socket not read\n`);
-  // Nothing was lost: once the client reads again, every reply arrives.
-  sock.resume();
-  await Promise.all(replies);
-  assert.equal(got, n);
-  await c.close(r);
-  await c.ok({ type: 'remove', path: Buffer.from('tcp-stall.bin') });
-  client.end();
+  await readsNobodyTakes('tcp-stall.bin', (client, c) => {
+    // Grant the server all the window SSH allows (and note it on our side, so ssh2 takes the data
+    // later), then stop reading the socket: only TCP's flow control is left to stop the server.
+    const ch = c.stream as unknown as { outgoing: { id: number }; incoming: { window: number } };
+    const grant = 0xffffffff - 4 * 1024 * 1024;
+    (client as unknown as { _protocol: { channelWindowAdjust(id: number, n: number): void } })._protocol.channelWindowAdjust(ch.outgoing.id, grant);
+    ch.incoming.window += grant;
+    const sock = (client as unknown as { _sock: Duplex })._sock;
+    sock.pause();
+    return () => sock.resume();
+  }, 3000, 'did not read its socket');
 });
 
 test('SIGTERM with an upload open: lafsd stops cleanly and links nothing', async () => {

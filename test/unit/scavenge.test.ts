@@ -28,24 +28,29 @@ const sleep = (ms) => new Promise((r) => setTimeout(r, ms));
 })().catch((err) => parentPort.postMessage({ error: String(err && err.stack || err) }));
 `;
 
-test('scavenge() frees the dead Buffers of the calling thread, which V8 left alone, every time it is called', async () => {
-  const worker = new Worker(WORKER, { eval: true });
+/** Runs `code` in a worker thread and returns the numbers it posts (failing on the error it posts). */
+async function workerReport(code: string): Promise<Record<string, number>> {
+  const worker = new Worker(code, { eval: true });
   try {
     const report = await new Promise<Record<string, number | string>>((resolve, reject) => {
       worker.once('message', resolve);
       worker.once('error', reject);
     });
     assert.equal(report.error, undefined);
-    const { dead, afterScavenge, afterSecond } = report as Record<string, number>;
-    // The control: the dead Buffers are there before the call. (Node 20's V8 keeps them until
-    // 32 MiB, so there a scavenge() that does nothing fails this test; Node 24's may collect
-    // them by itself on an idle thread, which the sealing worker seldom is.)
-    assert.ok(dead! >= 20, `24 MiB of dead Buffers were already freed before scavenge(): ${dead} MiB`);
-    assert.ok(afterScavenge! < 4, `${afterScavenge} MiB of array buffers left after scavenge()`);
-    assert.ok(afterSecond! < 4, `${afterSecond} MiB left after the second scavenge()`);
+    return report as Record<string, number>;
   } finally {
     await worker.terminate();
   }
+}
+
+test('scavenge() frees the dead Buffers of the calling thread, which V8 left alone, every time it is called', async () => {
+  const { dead, afterScavenge, afterSecond } = await workerReport(WORKER);
+  // The control: the dead Buffers are there before the call. (Node 20's V8 keeps them until
+  // 32 MiB, so there a scavenge() that does nothing fails this test; Node 24's may collect
+  // them by itself on an idle thread, which the sealing worker seldom is.)
+  assert.ok(dead! >= 20, `24 MiB of dead Buffers were already freed before scavenge(): ${dead} MiB`);
+  assert.ok(afterScavenge! < 4, `${afterScavenge} MiB of array buffers left after scavenge()`);
+  assert.ok(afterSecond! < 4, `${afterSecond} MiB left after the second scavenge()`);
 });
 
 // Objects that survive two scavenges are promoted; once dropped, only a full collection frees
@@ -74,17 +79,7 @@ const mib = () => getHeapStatistics().used_heap_size / ${MiB};
 `;
 
 test('collectAll() frees promoted garbage that scavenges leave', async () => {
-  const worker = new Worker(PROMOTED, { eval: true });
-  try {
-    const report = await new Promise<Record<string, number | string>>((resolve, reject) => {
-      worker.once('message', resolve);
-      worker.once('error', reject);
-    });
-    assert.equal(report.error, undefined);
-    const { dead, afterCollect } = report as Record<string, number>;
-    assert.ok(dead! >= 15, `the control: promoted garbage is there before collectAll(): ${dead} MiB`);
-    assert.ok(afterCollect! < dead! - 10, `collectAll() left ${afterCollect} of ${dead} MiB`);
-  } finally {
-    await worker.terminate();
-  }
+  const { dead, afterCollect } = await workerReport(PROMOTED);
+  assert.ok(dead! >= 15, `the control: promoted garbage is there before collectAll(): ${dead} MiB`);
+  assert.ok(afterCollect! < dead! - 10, `collectAll() left ${afterCollect} of ${dead} MiB`);
 });
