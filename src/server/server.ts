@@ -313,6 +313,8 @@ async function startSftp(
     ...hooks,
     limits: loginLimits,
     ...(proxy.enabled ? { proxy } : {}),
+    // What clients may send unasked counts against the same budget as what sessions hold.
+    windowMemory: config.lafsd.transferMemory,
     logger,
     onSftp: (channel, info) => {
       const vfs = sessions.open(info.account, 'sftp', info.remoteAddress);

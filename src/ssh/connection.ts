@@ -7,7 +7,8 @@ import type { Defender, FailureReason } from '../auth/types.js';
 import { isAllowedNegotiation } from './algorithms.js';
 import { ConnectionAuth } from './auth.js';
 import { endChannel, serveSession } from './session.js';
-import { gateChannelWindow, holdOutputWhileSocketBacklogged, replaceOffer, strictKexEnabled } from './ssh2-internals.js';
+import { acceptSessionWithWindow, holdOutputWhileSocketBacklogged, replaceOffer, strictKexEnabled, takeOverChannelWindow } from './ssh2-internals.js';
+import type { ChannelWindow, WindowPool } from './window-pool.js';
 import type { SshLimits, SshServerOptions, SshSessionInfo } from './types.js';
 
 /** OpenSSH's MaxSessions default: channels one connection may hold open at once. */
@@ -27,6 +28,8 @@ export interface ConnectionDeps {
   limits: SshLimits;
   /** Our KEXINIT offer (without ssh-rsa), installed on each connection. */
   offer: object;
+  /** The windows of all session channels of the server. */
+  windows: WindowPool;
 }
 
 export class SshConnection {
@@ -143,18 +146,25 @@ export class SshConnection {
         reject();
         return;
       }
-      const session = accept();
-      if (!session) return;
+      const window = this.deps.windows.join();
+      const opened = acceptSessionWithWindow(client, accept, window.openWith());
+      const session = opened.session;
+      if (!session) {
+        window.leave();
+        return;
+      }
+      window.announced(opened.window);
       this.sessions += 1;
       session.once('close', () => {
         this.sessions -= 1;
+        window.leave();
       });
       serveSession(session, {
         logger,
         connectionId: this.id,
         onSftp: this.deps.opts.onSftp,
         diskUsage: this.deps.opts.diskUsage,
-        makeInfo: (channel) => this.sessionInfo(channel),
+        makeInfo: (channel) => this.sessionInfo(channel, window),
       });
     });
     // Forwarding of any kind is refused. Without these listeners ssh2 refuses too, but silently.
@@ -210,11 +220,14 @@ export class SshConnection {
     );
   }
 
-  private sessionInfo(channel: ServerChannel): SshSessionInfo {
+  private sessionInfo(channel: ServerChannel, window: ChannelWindow): SshSessionInfo {
     const account = this.auth.account!;
     const sock = this.sock;
     let corked = 0;
-    const gate = gateChannelWindow(channel);
+    const wire = takeOverChannelWindow(channel, () => window.onData());
+    if (wire) window.attach(wire);
+    else this.deps.opts.logger.warn({ conn: this.id }, 'ssh: cannot manage the channel window (unexpected ssh2 internals); ssh2 grants its own');
+    const gate = wire ? window : undefined;
     if (!holdOutputWhileSocketBacklogged(channel, sock, SOCKET_BACKLOG_LIMIT)) {
       this.deps.opts.logger.warn({ conn: this.id }, 'ssh: cannot hold channel output for the socket (unexpected ssh2 internals)');
     }

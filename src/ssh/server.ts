@@ -11,6 +11,10 @@ import { parseHostKey } from './hostkeys.js';
 import { assertNativeCrypto } from './native.js';
 import { buildOffer } from './ssh2-internals.js';
 import { DEFAULT_LIMITS, type RunningSshServer, type SshLimits, type SshServerOptions } from './types.js';
+import { WindowPool } from './window-pool.js';
+
+/** Windows of all session channels together when the caller does not say (transfer_memory's default). */
+const DEFAULT_WINDOW_MEMORY = 32 * 1024 * 1024;
 
 const { Server: Ssh2Server } = ssh2;
 
@@ -25,6 +29,7 @@ export async function startSshServer(opts: SshServerOptions): Promise<RunningSsh
   const algorithms = ssh2Algorithms(hostKeyAlgorithmsFor(parsed));
   const offer = buildOffer(algorithms);
   const { logger, defender } = opts;
+  const windows = new WindowPool(opts.windowMemory ?? DEFAULT_WINDOW_MEMORY);
 
   const ssh = new Ssh2Server({ hostKeys: opts.hostKeys, algorithms, ident: IDENT });
   ssh.on('error', (err: Error) => logger.error({ err: err.message }, 'ssh server error'));
@@ -82,7 +87,7 @@ export async function startSshServer(opts: SshServerOptions): Promise<RunningSsh
       return;
     }
     sock.setNoDelay(true);
-    const conn = new SshConnection(sock, address, { opts: defender === opts.defender ? opts : { ...opts, defender }, limits, offer });
+    const conn = new SshConnection(sock, address, { opts: defender === opts.defender ? opts : { ...opts, defender }, limits, offer, windows });
     const key = keyOf(rawAddress, sock.remotePort);
     connections.add(conn);
     awaitingHeader.set(key, conn);

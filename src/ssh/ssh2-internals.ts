@@ -3,6 +3,7 @@
 import { createRequire } from 'node:module';
 import type { Writable } from 'node:stream';
 import type { Connection } from 'ssh2';
+import type { WindowWire } from './window-pool.js';
 
 const require = createRequire(import.meta.url);
 
@@ -55,11 +56,11 @@ export function strictKexEnabled(client: Connection): boolean | undefined {
   return typeof proto?._strictMode === 'boolean' ? proto._strictMode : undefined;
 }
 
-/** Holds back the SSH window a channel grants its client (see gateChannelWindow). */
+/** Holds back the SSH window a channel grants its client (a ChannelWindow of window-pool.ts). */
 export interface WindowGate {
-  /** Grant no more window: the client may still send what it was granted (≤ 2 MiB). */
+  /** Grant no more window: the client may still send what it was granted. */
   hold(): void;
-  /** Grant window again as ssh2 would (its threshold: half of its 2 MiB window used). */
+  /** Grant window again. */
   release(): void;
 }
 
@@ -68,45 +69,91 @@ interface ChannelInternals {
   _read(n: number): void;
   _waitChanDrain?: unknown;
   incoming?: { window?: unknown };
+  outgoing?: { id?: unknown; state?: unknown };
+  _client?: { _protocol?: { channelWindowAdjust?: unknown } };
+}
+
+interface SessionInternals {
+  _chanInfo?: { incoming?: { window?: unknown } };
+}
+
+interface ConfirmingProtocol {
+  channelOpenConfirm?: (this: unknown, remote: number, local: number, window: number, packetSize: number) => unknown;
 }
 
 /**
- * Flow control of a channel's input without pausing it. ssh2 tops up the client's window
- * (CHANNEL_WINDOW_ADJUST) when a push() into the channel returns true, and otherwise from the
- * channel's _read() once the reader wants more. Pausing the stream stops both, but then ssh2
- * keeps the data the client already had the right to send (up to its 2 MiB window) in the
- * channel's buffer, as views into socket reads that live long enough to be promoted and freed
- * only by a mark-compact (issue #11: most of the 8-client peak). With this gate the stream keeps
- * flowing, so the reader can copy every chunk at once, and the window is what stops the client.
- * Returns undefined when the channel does not look as ssh2 1.x makes it; the caller then pauses.
+ * Accepts a session channel announcing `window` instead of ssh2's fixed 2 MiB (ssh2 takes the
+ * window from a constant when it confirms the open). Returns the session and the window the
+ * client was actually given: ssh2's own when its internals do not look as expected.
  */
-export function gateChannelWindow(channel: unknown): WindowGate | undefined {
-  const c = channel as ChannelInternals;
-  if (typeof c.push !== 'function' || typeof c._read !== 'function' || typeof c._waitChanDrain !== 'boolean' || typeof c.incoming?.window !== 'number') return undefined;
-  const push = c.push.bind(c);
-  const read = c._read.bind(c);
-  let held = false;
-  let readWanted = false;
-  // push() false makes ssh2 set _waitChanDrain and skip its window adjust; the chunk itself is
-  // delivered (emitted at once to a flowing reader) either way.
-  c.push = (chunk) => push(chunk) && !held;
-  // Node's Readable asks for more after each chunk; ssh2 answers with a window adjust.
-  c._read = (n) => {
-    if (held) readWanted = true;
-    else read(n);
+export function acceptSessionWithWindow<T>(client: Connection, accept: () => T | undefined, window: number): { session: T | undefined; window: number } {
+  const proto = (client as unknown as { _protocol?: ConfirmingProtocol })._protocol;
+  const original = proto?.channelOpenConfirm;
+  if (!proto || typeof original !== 'function') return { session: accept(), window: SSH2_CHANNEL_WINDOW };
+  const own = Object.prototype.hasOwnProperty.call(proto, 'channelOpenConfirm');
+  let confirmed = false;
+  proto.channelOpenConfirm = function (remote, local, _window, packetSize) {
+    confirmed = true;
+    return original.call(this, remote, local, window, packetSize);
   };
+  let session: T | undefined;
+  try {
+    session = accept();
+  } finally {
+    if (own) proto.channelOpenConfirm = original;
+    else delete proto.channelOpenConfirm;
+  }
+  // ssh2 counts the channel's window in the session's _chanInfo, which its channel later shares.
+  const incoming = (session as SessionInternals | undefined)?._chanInfo?.incoming;
+  if (!confirmed || !incoming || typeof incoming.window !== 'number') return { session, window: SSH2_CHANNEL_WINDOW };
+  incoming.window = window;
+  return { session, window };
+}
+
+/** ssh2's window for a channel it opens (lib/Channel.js MAX_WINDOW). */
+const SSH2_CHANNEL_WINDOW = 2 * 1024 * 1024;
+
+/**
+ * Takes the window adjusts of a channel's input away from ssh2, which tops every channel up
+ * to 2 MiB, and hands them to the caller: `onData` runs after each chunk (ssh2 has already
+ * subtracted it from the window), and `grant` sends an adjust. The stream keeps flowing, so
+ * the reader copies each chunk as it arrives and the window alone holds the client back (a
+ * paused stream made ssh2 keep up to 2 MiB per channel as views into socket reads, promoted
+ * before they died: most of the 8-client peak of issue #11). Returns undefined when the
+ * channel does not look as ssh2 1.x makes it; ssh2 then keeps its own adjusts.
+ */
+export function takeOverChannelWindow(channel: unknown, onData: () => void): WindowWire | undefined {
+  const c = channel as ChannelInternals;
+  const protocol = c._client?._protocol;
+  if (
+    typeof c.push !== 'function' ||
+    typeof c._read !== 'function' ||
+    typeof c._waitChanDrain !== 'boolean' ||
+    typeof c.incoming?.window !== 'number' ||
+    typeof c.outgoing?.id !== 'number' ||
+    typeof protocol?.channelWindowAdjust !== 'function'
+  ) {
+    return undefined;
+  }
+  const incoming = c.incoming as { window: number };
+  const outgoing = c.outgoing as { id: number; state?: unknown };
+  const adjust = protocol.channelWindowAdjust as (this: unknown, id: number, bytes: number) => void;
+  const push = c.push.bind(c);
+  // ssh2 adjusts the window after a push() that returns true, and from _read() after one that
+  // returned false; answering false and ignoring _read() leaves every adjust to us. The chunk
+  // itself is delivered (emitted at once to a flowing reader) either way.
+  c.push = (chunk) => {
+    push(chunk);
+    if (chunk !== null) onData();
+    return false;
+  };
+  c._read = () => {};
   return {
-    hold: () => {
-      held = true;
-    },
-    release: () => {
-      if (!held) return;
-      held = false;
-      // What ssh2 skipped while held: its _read() adjusts the window if a push was refused.
-      if (readWanted || c._waitChanDrain === true) {
-        readWanted = false;
-        read(0);
-      }
+    window: () => incoming.window,
+    grant: (bytes) => {
+      if (bytes <= 0 || outgoing.state === 'closed') return;
+      incoming.window += bytes;
+      adjust.call(protocol, outgoing.id, bytes);
     },
   };
 }

@@ -49,7 +49,7 @@ export interface SshSessionInfo {
   /** Ends the channel as sshd ends a finished subsystem: exit-status, then EOF and CLOSE. */
   endChannel(exitStatus: number): void;
   /**
-   * Holds back the SSH window the channel grants, leaving the stream flowing (ssh2-internals.ts);
+   * Holds back the SSH window the channel grants, leaving the stream flowing (window-pool.ts);
    * absent when this ssh2 does not allow it, and then pausing the stream is the way.
    */
   windowGate?: WindowGate;
@@ -74,6 +74,11 @@ export interface SshServerOptions {
   limits?: Partial<SshLimits>;
   /** Load balancers whose connections start with a PROXY protocol header naming the client. */
   proxy?: ProxyTrust;
+  /**
+   * Bytes of SSH window all session channels together may be granted (window-pool.ts): what
+   * clients may send that has not been asked for yet. Default 32 MiB.
+   */
+  windowMemory?: number;
 }
 
 export interface RunningSshServer {

@@ -355,3 +355,47 @@ test('open directory handles hold a bounded number of entries: past it OPENDIR f
     rmSync(folder, { recursive: true, force: true });
   }
 });
+
+// Found on 2026-12-05: ssh2 grants every session channel 2 MiB of window when it opens and tops
+// it up to 2 MiB, so what clients may send unasked grew with their number, past the transfer
+// budget (80 OpenSSH clients uploading 16 MiB each: 335-356 MiB RSS, 231 MiB of ArrayBuffers;
+// 8 clients: 135 MiB). Now the windows of all channels are one pool of transfer_memory, each
+// channel's part at most 2 MiB and at least 64 KiB (src/ssh/window-pool.ts).
+test('SSH windows come from one pool of transfer_memory: OpenSSH is offered its part, 30 sessions at once no more than the pool, and 24 uploads at once all complete', async () => {
+  const node = await startLafsd({ config: { lafsd: 'transfer_memory = 1M' } });
+  // OpenSSH's own account of the window we offered (its "rwindow"): the whole pool, 1 MiB, not 2.
+  const verbose = await run('sftp', [...sshOptions(node), '-vvv', '-b', '-', `${node.keyUser}@127.0.0.1`], { cwd: local, input: Buffer.from('ls\n'), timeoutMs: 60_000 });
+  assert.equal(verbose.code, 0, verbose.stderr);
+  const offered = [...verbose.stderr.matchAll(/open confirm rwindow (\d+)/g)].map((m) => Number(m[1]));
+  assert.deepEqual(offered, [MiB], `windows offered: ${offered.join(', ')}`);
+
+  const clients = await Promise.all([1, 2, 3].map(() => passwordClient(node)));
+  try {
+    // 30 sessions that send nothing: together they were offered the pool plus 64 KiB each at most.
+    const channels = await Promise.all(
+      clients.flatMap((c) => Array.from({ length: 10 }, () => new Promise<ClientChannel>((resolve, reject) => c.subsys('sftp', (err, s) => (err ? reject(err) : resolve(s)))))),
+    );
+    const windows = channels.map((ch) => (ch as unknown as { outgoing: { window: number } }).outgoing.window);
+    const total = windows.reduce((a, b) => a + b, 0);
+    assert.ok(total <= MiB + 30 * 64 * 1024, `30 sessions were offered ${(total / MiB).toFixed(2)} MiB (${windows.join(', ')})`);
+    for (const ch of channels) ch.close();
+
+    // 24 uploads at once, each on its own session, on a pool of 1 MiB: each gets its part or the
+    // 64 KiB every channel may always have, and none stalls.
+    const names = Array.from({ length: 24 }, (_, i) => `pool${i}`);
+    for (const name of names) writeFileSync(join(local, name), pseudoRandom(name, 3 * MiB));
+    const sessions = await Promise.all(names.map((_, i) => new Promise<ssh2.SFTPWrapper>((resolve, reject) => clients[i % 3]!.sftp((err, s) => (err ? reject(err) : resolve(s))))));
+    const put = (s: ssh2.SFTPWrapper, name: string) => new Promise<void>((resolve, reject) => s.fastPut(join(local, name), name, { concurrency: 64, chunkSize: 32 * 1024 }, (err) => (err ? reject(err) : resolve())));
+    await withTimeout(Promise.all(names.map((name, i) => put(sessions[i]!, name))), 120_000, () => new Error(`uploads stalled\n${node.log().slice(-3000)}`));
+    const listing = await sftpBatch(node, ['ls -l']);
+    assert.equal(listing.code, 0, listing.stderr);
+    for (const name of names) assert.match(listing.stdout.toString(), new RegExp(`\\s${3 * MiB}\\s.*\\s${name}$`, 'm'));
+    const back = join(local, 'pool-back');
+    const get = await sftpBatch(node, [`get pool7 ${back}`, `get pool23 ${back}-23`]);
+    assert.equal(get.code, 0, get.stderr);
+    assert.ok(readFileSync(back).equals(readFileSync(join(local, 'pool7'))));
+    assert.ok(readFileSync(`${back}-23`).equals(readFileSync(join(local, 'pool23'))));
+  } finally {
+    for (const c of clients) c.end();
+  }
+});
