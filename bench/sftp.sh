@@ -75,6 +75,8 @@ LAFSD_PORT=$(free_port)
 node "$LAFSD_MAIN" init "$TMP/node" --sftp-port "tcp:$LAFSD_PORT:interface=127.0.0.1" >/dev/null 2>&1
 # FTP is not measured here: switch it off so its port cannot clash.
 sed -i '/^\[ftpd\]/,/^\[/ s/^enabled = true/enabled = false/' "$TMP/node/tahoe.cfg"
+# CONCURRENT clients, each on its own connection, plus the master: past the per-address default.
+sed -i '/^\[auth\]/a max_connections_per_address = 0' "$TMP/node/tahoe.cfg"
 node "$LAFSD_MAIN" add-user "$TMP/node" bench --pubkey "$TMP/client_key.pub" >/dev/null 2>&1
 # The Node options the `lafsd` command runs with (its #! line), so the bench measures what users run.
 read -r -a NODE_FLAGS <<<"$(sed -n '1s|^#!/usr/bin/env -S node||p' "$LAFSD_MAIN")"

@@ -46,6 +46,8 @@ export function authOptions(a: AuthConfig): ResolvedAuthConfig {
       ipv6Prefix: a.defenderIpv6Prefix,
       maxStartups: { ...a.maxStartups },
       maxStartupsPerAddress: a.maxStartupsPerAddress,
+      maxConnectionsPerAddress: a.maxConnectionsPerAddress,
+      maxConnections: a.maxConnections,
     },
   };
 }

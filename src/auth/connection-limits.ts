@@ -1,8 +1,12 @@
-// Limits on connections that have not authenticated yet, so a flood of idle sockets cannot use
-// up memory or the hashing pool. Total: OpenSSH MaxStartups "start:rate:full" random early
-// drop (tahoe.cfg's `max_startups` text is parsed by src/config). Per address: a plain cap.
-// Counters exist only for live connections, so the per-address table can never hold more than
-// `full` entries.
+// Limits on connections, counted per client address (IPv6: per network) and in total:
+// - ConnectionLimits: those that have not authenticated yet, so a flood of idle sockets cannot
+//   use up memory or the hashing pool. Total: OpenSSH MaxStartups "start:rate:full" random early
+//   drop (tahoe.cfg's `max_startups` text is parsed by src/config). Per address: a plain cap.
+// - OpenConnections: all of them, logged in or not, from accept to close (as SFTPGo's
+//   max_per_host_connections and max_total_connections), so one client cannot make the server
+//   hold thousands of sessions' state, sockets and file descriptors.
+// Counters exist only for live connections, so the per-address tables can never hold more
+// entries than there are connections.
 import { AuthError } from './errors.js';
 
 export interface MaxStartups {
@@ -64,5 +68,49 @@ export class ConnectionLimits {
     if (this.total < start) return false;
     const percent = rate + ((100 - rate) * (this.total - start)) / (full - start);
     return this.random() * 100 < percent;
+  }
+}
+
+/** Why a connection may not open: its address or the server is at its limit of open connections. */
+export type OpenRefusal = 'connections-per-address' | 'connections';
+
+export class OpenConnections {
+  private total = 0;
+  private readonly perKey = new Map<string, number>();
+
+  constructor(
+    /** Open connections from one address; 0: no limit. */
+    private readonly perAddress: number,
+    /** Open connections in total; 0: no limit. */
+    private readonly limit: number,
+  ) {}
+
+  get open(): number {
+    return this.total;
+  }
+
+  countFor(key: string): number {
+    return this.perKey.get(key) ?? 0;
+  }
+
+  /** Whether one more connection from `key` may open (nothing is counted yet). */
+  refusal(key: string): OpenRefusal | undefined {
+    if (this.perAddress > 0 && this.countFor(key) >= this.perAddress) return 'connections-per-address';
+    if (this.limit > 0 && this.total >= this.limit) return 'connections';
+    return undefined;
+  }
+
+  add(key: string): void {
+    this.perKey.set(key, this.countFor(key) + 1);
+    this.total++;
+  }
+
+  /** The connection closed. Extra calls are harmless (counts stay ≥ 0). */
+  remove(key: string): void {
+    const mine = this.perKey.get(key);
+    if (!mine) return;
+    if (mine === 1) this.perKey.delete(key);
+    else this.perKey.set(key, mine - 1);
+    this.total--;
   }
 }

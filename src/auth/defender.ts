@@ -8,12 +8,12 @@
 // - Bans are enforced by `admit`, which frontends call when a TCP connection arrives, before any
 //   SSH key exchange or FTP greeting, so a banned client costs almost nothing.
 // - Unauthenticated connections are limited in total (MaxStartups-style random early drop) and
-//   per address.
+//   per address; all open connections, logged in or not, per address and in total.
 // - The host table has a hard size limit; when full, idle entries go first, then the oldest
 //   scores, and only if everything is an active ban, the ban that ends soonest.
-import type { Defender, FailureReason } from './types.js';
+import type { AdmitResult, Defender, FailureReason } from './types.js';
 import { addressKey } from './address-key.js';
-import { checkMaxStartups, ConnectionLimits, type MaxStartups } from './connection-limits.js';
+import { checkMaxStartups, ConnectionLimits, OpenConnections, type MaxStartups } from './connection-limits.js';
 import { AuthError } from './errors.js';
 import type { AuthLogger } from './logger.js';
 import { silentLogger } from './logger.js';
@@ -43,6 +43,10 @@ export interface DefenderOptions {
   maxStartups: MaxStartups;
   /** Unauthenticated connections per address. Default 10. */
   maxStartupsPerAddress: number;
+  /** Open connections (logged in or not) per address; 0: no limit. Default 20. */
+  maxConnectionsPerAddress: number;
+  /** Open connections in total; 0: no limit. Default 0. */
+  maxConnections: number;
   /** Clock in ms (tests inject one). Default Date.now. */
   now: () => number;
   /** Uniform [0,1) source for random early drop. Default Math.random. */
@@ -72,9 +76,11 @@ export const DEFENDER_DEFAULTS: Readonly<Omit<DefenderOptions, 'now' | 'random' 
   ipv6Prefix: 64,
   maxStartups: { start: 10, rate: 30, full: 100 },
   maxStartupsPerAddress: 10,
+  maxConnectionsPerAddress: 20,
+  maxConnections: 0,
 };
 
-export type AdmitResult = 'ok' | 'banned' | 'per-address' | 'max-startups';
+export type { AdmitResult };
 
 export interface HostStatus {
   key: string;
@@ -84,6 +90,8 @@ export interface HostStatus {
   score: number;
   offences: number;
   unauthenticated: number;
+  /** Connections open from this address, logged in or not. */
+  open: number;
 }
 
 interface Host {
@@ -101,6 +109,7 @@ export class LoginDefender implements Defender {
   readonly options: Readonly<DefenderOptions>;
   private readonly hosts = new Map<string, Host>(); // insertion order = least recently touched first
   private readonly conns: ConnectionLimits;
+  private readonly open: OpenConnections;
 
   constructor(options: Partial<DefenderOptions> = {}) {
     const o: DefenderOptions = {
@@ -114,21 +123,30 @@ export class LoginDefender implements Defender {
     validate(o);
     this.options = o;
     this.conns = new ConnectionLimits(o.maxStartups, o.maxStartupsPerAddress, o.random);
+    this.open = new OpenConnections(o.maxConnectionsPerAddress, o.maxConnections);
   }
 
+  /** `admission` as a yes or no. */
   admit(remoteAddress: string): boolean {
-    return this.tryAdmit(remoteAddress) === 'ok';
+    return this.admission(remoteAddress) === 'ok';
   }
 
-  /** `admit` with the reason for a refusal, for the frontend's connection log line. */
-  tryAdmit(remoteAddress: string): AdmitResult {
+  admission(remoteAddress: string): AdmitResult {
     const key = this.key(remoteAddress);
     if (this.bannedUntil(key) !== undefined) return 'banned';
-    return this.conns.tryAdd(key);
+    const refusal = this.open.refusal(key);
+    if (refusal) return refusal;
+    const result = this.conns.tryAdd(key);
+    if (result === 'ok') this.open.add(key);
+    return result;
   }
 
   release(remoteAddress: string, _authenticated: boolean): void {
     this.conns.remove(this.key(remoteAddress));
+  }
+
+  closed(remoteAddress: string): void {
+    this.open.remove(this.key(remoteAddress));
   }
 
   recordFailure(remoteAddress: string, reason: FailureReason): void {
@@ -165,6 +183,7 @@ export class LoginDefender implements Defender {
       score: host ? this.score(host, now) : 0,
       offences: host?.offences ?? 0,
       unauthenticated: this.conns.countFor(key),
+      open: this.open.countFor(key),
     };
     if (until !== undefined) out.banUntil = until;
     return out;
@@ -185,6 +204,10 @@ export class LoginDefender implements Defender {
 
   get unauthenticatedConnections(): number {
     return this.conns.unauthenticated;
+  }
+
+  get openConnections(): number {
+    return this.open.open;
   }
 
   private key(address: string): string {
@@ -274,6 +297,8 @@ export function defenderOptionProblems(o: Omit<DefenderOptions, 'now' | 'random'
   if (!(Number.isInteger(o.maxHosts) && o.maxHosts >= 1)) problems.push('max hosts must be a positive integer');
   if (!(Number.isInteger(o.ipv6Prefix) && o.ipv6Prefix >= 0 && o.ipv6Prefix <= 128)) problems.push('IPv6 prefix must be 0-128');
   if (!(Number.isInteger(o.maxStartupsPerAddress) && o.maxStartupsPerAddress >= 1)) problems.push('per-address connection limit must be a positive integer');
+  if (!(Number.isInteger(o.maxConnectionsPerAddress) && o.maxConnectionsPerAddress >= 0)) problems.push('open connections per address must be an integer ≥ 0 (0: no limit)');
+  if (!(Number.isInteger(o.maxConnections) && o.maxConnections >= 0)) problems.push('open connections must be an integer ≥ 0 (0: no limit)');
   for (const [reason, s] of Object.entries(o.scores)) {
     if (!(Number.isFinite(s) && s >= 0)) problems.push(`score for ${reason} must be ≥ 0`);
   }

@@ -52,15 +52,25 @@ export interface Authenticator {
 
 export type FailureReason = 'bad-password' | 'unknown-user' | 'bad-key' | 'grace-timeout' | 'too-many-attempts' | 'protocol-error';
 
+/** What `Defender.admission` decided about a new connection. */
+export type AdmitResult = 'ok' | 'banned' | 'per-address' | 'max-startups' | 'connections-per-address' | 'connections';
+
 /**
- * Per-address defence against brute force and connection floods. Frontends call `admit` when a
- * TCP connection arrives, before any key exchange or greeting work, and `release` when it ends.
+ * Per-address defence against brute force and connection floods. Frontends call `admission` when
+ * a TCP connection arrives, before any key exchange or greeting work, `release` when it logs in
+ * or ends before that, and `closed` when it ends.
  */
 export interface Defender {
-  /** False when the address is banned or over the unauthenticated-connection limits. */
-  admit(remoteAddress: string): boolean;
+  /**
+   * 'ok' counts a new connection from `remoteAddress`; anything else says why it may not open:
+   * the address is banned, or over a connection limit (not logged in yet: `per-address`,
+   * `max-startups`; open: `connections-per-address`, `connections`).
+   */
+  admission(remoteAddress: string): AdmitResult;
   /** The connection from `remoteAddress` finished authenticating (or closed). */
   release(remoteAddress: string, authenticated: boolean): void;
+  /** A connection `admission` let in has closed; once per such connection. */
+  closed(remoteAddress: string): void;
   recordFailure(remoteAddress: string, reason: FailureReason): void;
   recordSuccess(remoteAddress: string): void;
 }

@@ -4,6 +4,8 @@
 import { createServer, type Server, type Socket } from 'node:net';
 import { normalizeAddress } from '../util/net.js';
 import { PROXY_HEADER_TIMEOUT_MS, readProxyHeader } from '../util/proxy-protocol.js';
+import type { AdmitResult } from '../auth/types.js';
+import { reply } from './replies.js';
 import { FtpSession } from './session.js';
 import { FtpTls, type TlsMode } from './tls.js';
 import { DEFAULT_LIMITS, type FtpLimits, type FtpServerOptions, type RunningFtpServer } from './types.js';
@@ -60,12 +62,15 @@ export async function startFtpServer(opts: FtpServerOptions): Promise<RunningFtp
       sock.destroy();
       return;
     }
-    if (defender && !defender.admit(address)) {
-      logger.info({ client: address }, 'ftp connection refused by defender');
+    const admission = defender ? defender.admission(address) : 'ok';
+    if (admission !== 'ok') {
+      logger.info({ client: address, reason: admission }, 'ftp connection refused by defender');
       if (implicit) sock.destroy();
-      else sock.end('421 Service not available, closing control connection.\r\n');
+      else sock.end(refusalReply(admission));
       return;
     }
+    // Counted as open from here to the socket's close, whatever happens in between.
+    sock.once('close', () => defender?.closed(address));
     sock.setNoDelay(true);
     sockets.add(sock);
     const session = new FtpSession(sock, {
@@ -139,4 +144,11 @@ export async function startFtpServer(opts: FtpServerOptions): Promise<RunningFtp
       await stopped;
     },
   };
+}
+
+/** The 421 a refused connection gets instead of a greeting (texts as vsftpd's). */
+function refusalReply(admission: AdmitResult): string {
+  if (admission === 'connections-per-address') return reply(421, 'There are too many connections from your address; try again later.');
+  if (admission === 'connections') return reply(421, 'There are too many connected users; try again later.');
+  return reply(421, 'Service not available, closing control connection.');
 }

@@ -62,7 +62,7 @@ export class Metrics {
     }).set({ version: info.version, node: process.versions.node, backend }, 1);
     this.connections = new client.Counter({
       name: 'lafsd_connections_total',
-      help: 'TCP connections received, by frontend and whether the defender admitted them (accepted, banned, per_address, max_startups).',
+      help: 'TCP connections received, by frontend and whether the defender admitted them (accepted, banned; refused at a limit: per_address and max_startups before login, connections_per_address and connections open).',
       labelNames: ['frontend', 'result'], registers,
     });
     this.logins = new client.Counter({
@@ -113,7 +113,7 @@ export class Metrics {
   // increase() see the first event rather than a series appearing out of nowhere.
   private zero(): void {
     for (const frontend of ['sftp', 'ftp'] as const) {
-      for (const result of ['accepted', 'banned', 'per_address', 'max_startups']) this.connections.inc({ frontend, result }, 0);
+      for (const result of ['accepted', 'banned', 'per_address', 'max_startups', 'connections_per_address', 'connections']) this.connections.inc({ frontend, result }, 0);
       for (const method of frontend === 'sftp' ? LOGIN_METHODS : ['password']) {
         for (const result of ['ok', 'refused']) this.logins.inc({ frontend, method, result }, 0);
       }
@@ -133,12 +133,13 @@ export class Metrics {
   /** The defender a frontend uses, counting what it decides. */
   defender(inner: LoginDefender, frontend: Frontend): Defender {
     return {
-      admit: (address) => {
-        const result = inner.tryAdmit(address);
-        this.connections.inc({ frontend, result: result === 'ok' ? 'accepted' : result.replace('-', '_') });
-        return result === 'ok';
+      admission: (address) => {
+        const result = inner.admission(address);
+        this.connections.inc({ frontend, result: result === 'ok' ? 'accepted' : result.replaceAll('-', '_') });
+        return result;
       },
       release: (address, authenticated) => inner.release(address, authenticated),
+      closed: (address) => inner.closed(address),
       recordFailure: (address, reason: FailureReason) => {
         const wasBanned = inner.isBanned(address);
         inner.recordFailure(address, reason);

@@ -81,11 +81,15 @@ export async function startSshServer(opts: SshServerOptions): Promise<RunningSsh
       return;
     }
     // Before any banner or key-exchange work: a banned or flooding address costs us nothing.
-    if (defender && !defender.admit(address)) {
-      logger.info({ client: address }, 'ssh connection refused by defender');
+    // Closed without a word, as sshd does past MaxStartups (OpenSSH shows no pre-banner text).
+    const admission = defender ? defender.admission(address) : 'ok';
+    if (admission !== 'ok') {
+      logger.info({ client: address, reason: admission }, 'ssh connection refused by defender');
       sock.destroy();
       return;
     }
+    // Counted as open from here to the socket's close, whatever happens in between.
+    sock.once('close', () => defender?.closed(address));
     sock.setNoDelay(true);
     const conn = new SshConnection(sock, address, { opts: defender === opts.defender ? opts : { ...opts, defender }, limits, offer, windows });
     const key = keyOf(rawAddress, sock.remotePort);

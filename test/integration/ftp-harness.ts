@@ -7,7 +7,7 @@ import { connect, type Socket } from 'node:net';
 import { join } from 'node:path';
 import { connect as tlsConnect, type TLSSocket } from 'node:tls';
 import { after } from 'node:test';
-import { FileAuthenticator, hashPassword, type Defender, type FailureReason } from '../../src/auth/index.js';
+import { FileAuthenticator, hashPassword, type AdmitResult, type Defender, type FailureReason } from '../../src/auth/index.js';
 import { readCapOf } from '../../src/caps/index.js';
 import { generateSelfSignedCert, startFtpServer, type CertificatePair, type FtpLimits, type RunningFtpServer, type TlsMode } from '../../src/ftp/index.js';
 import { OpenFiles, VfsSession, parsePath } from '../../src/vfs/index.js';
@@ -33,9 +33,13 @@ export class RecordingDefender implements Defender {
   readonly failures: { addr: string; reason: FailureReason }[] = [];
   readonly releases: { addr: string; authenticated: boolean }[] = [];
   readonly admits: string[] = [];
-  admit(addr: string) {
+  readonly closes: string[] = [];
+  admission(addr: string): AdmitResult {
     this.admits.push(addr);
-    return this.admitAll;
+    return this.admitAll ? 'ok' : 'banned';
+  }
+  closed(addr: string) {
+    this.closes.push(addr);
   }
   release(addr: string, authenticated: boolean) {
     this.releases.push({ addr, authenticated });

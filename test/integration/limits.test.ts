@@ -5,6 +5,7 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
+import { connect } from 'node:net';
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +15,7 @@ import { run, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { HOST, RawFtp, curl, upload } from './ftp-harness.js';
+import { ftpLogin, sftpLogin } from './accounts-harness.js';
 import { LAFSD } from '../helpers/cli.js';
 import { withTimeout } from '../../src/util/timeout.js';
 import { encodeRequest } from '../../src/sftp/index.js';
@@ -28,12 +30,12 @@ function sftpBatch(node: Lafsd, lines: string[]): Promise<RunResult> {
   return run('sftp', [...sshOptions(node), '-b', batch, `${node.keyUser}@127.0.0.1`], { cwd: local, timeoutMs: 120_000 });
 }
 
-/** An ssh2 client logged in as the node's password account. */
-function passwordClient(node: Lafsd): Promise<ssh2.Client> {
+/** An ssh2 client logged in as the node's password account (from another loopback address if given). */
+function passwordClient(node: Lafsd, from?: string): Promise<ssh2.Client> {
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
     client.once('ready', () => resolve(client)).once('error', reject);
-    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.user, password: node.password, readyTimeout: 10_000 });
+    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.user, password: node.password, readyTimeout: 10_000, ...(from ? { localAddress: from } : {}) });
   });
 }
 
@@ -395,6 +397,39 @@ test('SSH windows come from one pool of transfer_memory: OpenSSH is offered its 
     assert.equal(get.code, 0, get.stderr);
     assert.ok(readFileSync(back).equals(readFileSync(join(local, 'pool7'))));
     assert.ok(readFileSync(`${back}-23`).equals(readFileSync(join(local, 'pool23'))));
+  } finally {
+    for (const c of clients) c.end();
+  }
+});
+
+// Found on 2026-12-05: only connections not logged in yet were limited, so one account could
+// open connections without end, each with its sessions' state (10 per connection), socket and
+// file descriptor. Now all open connections count, per address (default 20, as SFTPGo) and in
+// total (max_connections, off by default), SFTP and FTP together.
+test('max_connections_per_address: logged-in connections count, on both frontends; one more is refused (SSH closed, FTP 421 saying why); other addresses are not; closing one makes room', async () => {
+  const node = await startLafsd({ config: { auth: 'max_connections_per_address = 3' } });
+  const from = '127.0.0.70';
+  const clients = await Promise.all([1, 2, 3].map(() => passwordClient(node, from)));
+  try {
+    const sftp = await sftpLogin(node, node.user, node.password, { from });
+    assert.equal(sftp.ok, false, `a fourth SSH connection logged in:\n${sftp.stderr}`);
+    assert.match(sftp.stderr, /Connection closed|Connection reset|kex_exchange_identification/);
+    const ftp = await ftpLogin(node, node.user, node.password, { from });
+    assert.equal(ftp.ok, false, `an FTP connection logged in next to three SSH ones:\n${ftp.stderr}`);
+    // curl reports any 421 greeting as its error 28 ("We got a 421 - timeout"); the text is checked below.
+    assert.equal(ftp.code, 28, ftp.stderr);
+    const raw = await new Promise<string>((resolve, reject) => {
+      const sock = connect({ host: "127.0.0.1", port: node.ftpPort!, localAddress: from });
+      let text = '';
+      sock.on('data', (d: Buffer) => (text += d.toString())).on('close', () => resolve(text)).on('error', reject);
+    });
+    assert.equal(raw, '421 There are too many connections from your address; try again later.\r\n');
+    const other = await sftpLogin(node, node.user, node.password, { from: '127.0.0.71' });
+    assert.equal(other.ok, true, other.stderr);
+    const refusals = node.log().split('\n').filter((l) => l.includes('connection refused by defender') && l.includes('"reason":"connections-per-address"'));
+    assert.equal(refusals.length, 3, 'each refusal logged with its reason');
+    clients.pop()!.end();
+    await waitFor('room for one connection again', async () => (await sftpLogin(node, node.user, node.password, { from })).ok, 10_000);
   } finally {
     for (const c of clients) c.end();
   }

@@ -9,7 +9,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
-import type { Account, AccountKey, Authenticator, Defender, FailureReason, LoginAttempt } from '../../src/auth/types.js';
+import type { Account, AccountKey, AdmitResult, Authenticator, Defender, FailureReason, LoginAttempt } from '../../src/auth/types.js';
 import { generateHostKeyPair, startSshServer } from '../../src/ssh/index.js';
 import type { DiskUsage, SshLimits, SshSessionInfo } from '../../src/ssh/index.js';
 
@@ -28,9 +28,12 @@ export class RecordingDefender implements Defender {
   readonly calls: string[] = [];
   readonly failures: FailureReason[] = [];
   readonly releases: boolean[] = [];
-  admit(addr: string) {
+  admission(addr: string): AdmitResult {
     this.calls.push(`admit ${addr}`);
-    return this.admitAll;
+    return this.admitAll ? 'ok' : 'banned';
+  }
+  closed(addr: string) {
+    this.calls.push(`closed ${addr}`);
   }
   release(addr: string, authenticated: boolean) {
     this.calls.push(`release ${addr} ${authenticated}`);

@@ -73,7 +73,7 @@ test('each score key reaches its own failure reason (the defaults alone could hi
   const r = auth([
     'defender.score.bad_password = 11', 'defender.score.unknown_user = 12', 'defender.score.bad_key = 13',
     'defender.score.grace_timeout = 14', 'defender.score.too_many_attempts = 15', 'defender.score.protocol_error = 16',
-    'defender.observation_time = 1m', 'defender.offence_memory = 2h', 'defender.max_hosts = 77', 'max_startups_per_address = 3',
+    'defender.observation_time = 1m', 'defender.offence_memory = 2h', 'defender.max_hosts = 77', 'max_startups_per_address = 3', 'max_connections_per_address = 0', 'max_connections = 500',
     'accounts.url.cache_size = 5',
   ].join('\n'));
   assert.deepEqual(r.defender.scores, {
@@ -83,6 +83,8 @@ test('each score key reaches its own failure reason (the defaults alone could hi
   assert.equal(r.defender.offenceMemoryMs, 7_200_000);
   assert.equal(r.defender.maxHosts, 77);
   assert.equal(r.defender.maxStartupsPerAddress, 3);
+  assert.equal(r.defender.maxConnectionsPerAddress, 0);
+  assert.equal(r.defender.maxConnections, 500);
   assert.equal(r.url.cacheMax, 5);
 });
 

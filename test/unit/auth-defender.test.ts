@@ -24,7 +24,7 @@ test('defaults: 5 wrong passwords ban an address for 5 minutes; 4 do not', () =>
   d.release('203.0.113.5', false);
   d.recordFailure('203.0.113.5', 'unknown-user');
   assert.equal(d.admit('203.0.113.5'), false);
-  assert.equal(d.tryAdmit('203.0.113.5'), 'banned');
+  assert.equal(d.admission('203.0.113.5'), 'banned');
   assert.equal(d.status('203.0.113.5').banUntil, clock.t + 5 * MIN);
   assert.match(warnings[0]!, /address banned/);
   clock.t += 5 * MIN - 1;
@@ -159,7 +159,10 @@ test('property: the table never exceeds its bound and admit never lets a banned 
           const banned = d.isBanned(o.a);
           const ok = d.admit(o.a);
           assert.equal(ok, !banned);
-          if (ok) d.release(o.a, false);
+          if (ok) {
+            d.release(o.a, false);
+            d.closed(o.a);
+          }
         }
         assert.ok(d.trackedHosts <= 20);
       }
@@ -168,11 +171,44 @@ test('property: the table never exceeds its bound and admit never lets a banned 
   );
 });
 
+test('open connections, logged in or not: per-address and total caps, freed by closed()', () => {
+  const { d } = make({ maxConnectionsPerAddress: 3, maxConnections: 5 });
+  for (let i = 0; i < 3; i++) {
+    assert.equal(d.admission('192.0.2.90'), 'ok');
+    d.release('192.0.2.90', true); // logged in: no longer unauthenticated, still open
+  }
+  assert.equal(d.unauthenticatedConnections, 0);
+  assert.equal(d.admission('192.0.2.90'), 'connections-per-address');
+  assert.equal(d.admission('::ffff:192.0.2.90'), 'connections-per-address', 'mapped form counts for the same address');
+  assert.equal(d.status('192.0.2.90').open, 3);
+  assert.equal(d.admission('192.0.2.91'), 'ok');
+  assert.equal(d.admission('192.0.2.92'), 'ok');
+  assert.equal(d.admission('192.0.2.93'), 'connections', 'five open in total');
+  d.closed('192.0.2.90');
+  assert.equal(d.admission('192.0.2.93'), 'ok', 'one closed: room in total');
+  assert.equal(d.admission('192.0.2.90'), 'connections', 'its address has room, the server has none');
+  for (let i = 0; i < 10; i++) d.closed('192.0.2.90'); // extra closes are harmless
+  assert.equal(d.status('192.0.2.90').open, 0);
+  assert.equal(d.openConnections, 3);
+  // A refused connection was not counted.
+  assert.equal(d.status('192.0.2.93').open, 1);
+});
+
+test('open connections: 0 means no limit; a refusal for open connections does not use up the unauthenticated count', () => {
+  const { d } = make({ maxConnectionsPerAddress: 0, maxConnections: 0, maxStartupsPerAddress: 1000, maxStartups: { start: 1000, rate: 30, full: 1000 } });
+  for (let i = 0; i < 500; i++) assert.equal(d.admission('192.0.2.95'), 'ok');
+  assert.equal(d.openConnections, 500);
+  const { d: e } = make({ maxConnectionsPerAddress: 1 });
+  assert.equal(e.admission('192.0.2.96'), 'ok');
+  assert.equal(e.admission('192.0.2.96'), 'connections-per-address');
+  assert.equal(e.unauthenticatedConnections, 1);
+});
+
 test('unauthenticated connections: per-address cap, released by release()', () => {
   const { d } = make({ maxStartupsPerAddress: 3 });
   for (let i = 0; i < 3; i++) assert.equal(d.admit('192.0.2.80'), true);
-  assert.equal(d.tryAdmit('192.0.2.80'), 'per-address');
-  assert.equal(d.tryAdmit('::ffff:192.0.2.80'), 'per-address', 'mapped form counts for the same address');
+  assert.equal(d.admission('192.0.2.80'), 'per-address');
+  assert.equal(d.admission('::ffff:192.0.2.80'), 'per-address', 'mapped form counts for the same address');
   assert.equal(d.admit('192.0.2.81'), true);
   d.release('192.0.2.80', true);
   assert.equal(d.admit('192.0.2.80'), true);
@@ -191,16 +227,16 @@ test('unauthenticated connections: MaxStartups random early drop start:rate:full
   for (let i = 0; i < 4; i++) assert.equal(d.admit(addr(i)), true);
   // At start the drop chance is rate% (50); at start+2 it is 75%; at full, 100%.
   r = 0.49;
-  assert.equal(d.tryAdmit(addr(10)), 'max-startups');
+  assert.equal(d.admission(addr(10)), 'max-startups');
   r = 0.5;
   assert.equal(d.admit(addr(4)), true); // 5 connections now
   r = 0.74;
   assert.equal(d.admit(addr(5)), true); // p at 5 = 62.5 %
-  assert.equal(d.tryAdmit(addr(11)), 'max-startups'); // p at 6 = 75 %
+  assert.equal(d.admission(addr(11)), 'max-startups'); // p at 6 = 75 %
   r = 0.9999;
   assert.equal(d.admit(addr(6)), true);
   assert.equal(d.admit(addr(7)), true); // 8 = full now
-  assert.equal(d.tryAdmit(addr(12)), 'max-startups');
+  assert.equal(d.admission(addr(12)), 'max-startups');
   d.release(addr(0), true);
   r = 0;
   assert.equal(d.admit(addr(12)), false, 'at 7 of 8 the chance is 87.5 %');

@@ -78,11 +78,11 @@ test('audit events, logins and defender decisions land in bounded label sets', a
   login('hostbased', 'refused');
   const inner = new LoginDefender({ threshold: 6, logger: new RecordingLogger() });
   const defender = m.defender(inner, 'ftp');
-  assert.equal(defender.admit('192.0.2.1'), true);
+  assert.equal(defender.admission('192.0.2.1'), 'ok');
   defender.recordFailure('192.0.2.1', 'bad-password');
   defender.recordFailure('192.0.2.1', 'bad-password'); // 6 points: banned
   defender.recordFailure('192.0.2.1', 'grace-timeout'); // already banned: no second ban
-  assert.equal(defender.admit('192.0.2.1'), false);
+  assert.equal(defender.admission('192.0.2.1'), 'banned');
   m.watchDefender(inner);
   const s = await scrapeOf(m);
   assert.equal(s.value('lafsd_transfers_total', { frontend: 'sftp', direction: 'upload', result: 'ok' }), 1);

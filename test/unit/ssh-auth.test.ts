@@ -40,8 +40,9 @@ function setup(authenticator: Partial<Authenticator>, maxAuthTries = 6) {
       ...authenticator,
     },
     defender: {
-      admit: () => true,
+      admission: () => 'ok',
       release: () => {},
+      closed: () => {},
       recordFailure: (_a, r) => failures.push(r),
       recordSuccess: () => {},
     },
