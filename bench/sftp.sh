@@ -12,10 +12,15 @@
 # commit time for it, from its log). Then CONCURRENT clients
 # (default 8), each with its own SSH connection, upload CONCURRENT_MIB (default 256) at once to
 # each server, then SMALL_N small files each at once: aggregate MB/s, the ratios, and lafsd's
-# peak RSS during those runs (lafsd restarted before them, on the same store).
+# peak RSS during those runs (lafsd restarted before them, on the same store). Then MANY
+# sessions (default 80, 10 on each of those connections) upload MANY_MIB (default 16) at once.
 #
 # Environment: LAFSD_MAIN (lafsd's compiled main.js; default: dist/, built with `npx tsc -b`),
-# BIG_MIB, SMALL_N, SSHD (default /usr/sbin/sshd), SFTP_SERVER (default /usr/lib/openssh/sftp-server).
+# BIG_MIB, SMALL_N, CONCURRENT, CONCURRENT_MIB, MANY (0: skip), MANY_MIB, SSHD (default /usr/sbin/sshd),
+# SFTP_SERVER (default internal-sftp: sftp-server's code inside sshd. A path such as
+# /usr/lib/openssh/sftp-server makes sshd start it through the user's login shell for every
+# session, and that shell's start-up is then charged to sshd: 0.45 s a session on 2026-12-05,
+# where root's .bashrc runs `pyenv init`, against 0.03 s with internal-sftp).
 set -euo pipefail
 
 ROUNDS=${1:-3}
@@ -23,8 +28,10 @@ BIG_MIB=${BIG_MIB:-1024}
 SMALL_N=${SMALL_N:-1000}
 CONCURRENT=${CONCURRENT:-8}
 CONCURRENT_MIB=${CONCURRENT_MIB:-256}
+MANY=${MANY:-80}
+MANY_MIB=${MANY_MIB:-16}
 SSHD=${SSHD:-/usr/sbin/sshd}
-SFTP_SERVER=${SFTP_SERVER:-/usr/lib/openssh/sftp-server}
+SFTP_SERVER=${SFTP_SERVER:-internal-sftp}
 CIPHER=aes128-gcm@openssh.com
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -32,7 +39,7 @@ for cmd in sftp ssh ssh-keygen node; do
   command -v "$cmd" >/dev/null || { echo "$0: $cmd is needed" >&2; exit 2; }
 done
 [ -x "$SSHD" ] || { echo "$0: $SSHD not found (apt-get install openssh-server)" >&2; exit 2; }
-[ -x "$SFTP_SERVER" ] || { echo "$0: $SFTP_SERVER not found" >&2; exit 2; }
+[ "$SFTP_SERVER" = internal-sftp ] || [ -x "$SFTP_SERVER" ] || { echo "$0: $SFTP_SERVER not found" >&2; exit 2; }
 if [ -z "${LAFSD_MAIN:-}" ]; then
   (cd "$REPO" && npx tsc -b)
   LAFSD_MAIN=$REPO/dist/src/cli/main.js
@@ -65,6 +72,11 @@ openssl enc -aes-128-ctr -nosalt -pass pass:lafsd-bench -pbkdf2 -in <(head -c "$
 BIG_SHA=$(sha256sum "$TMP/data/big.bin" | cut -d' ' -f1)
 head -c "$((CONCURRENT_MIB * 1048576))" "$TMP/data/big.bin" >"$TMP/data/part.bin" 2>/dev/null || true
 for i in $(seq -w 1 "$SMALL_N"); do head -c 4096 /dev/urandom >"$TMP/data/small/f$i"; done
+[ "$MANY" -le $((CONCURRENT * 10)) ] || { echo "$0: MANY may be at most 10 × CONCURRENT (sessions per connection)" >&2; exit 2; }
+mkdir -p "$TMP/data/many"
+for i in $(seq "$MANY"); do # each its own data, so the store deduplicates none of it
+  openssl enc -aes-128-ctr -nosalt -pass "pass:lafsd-many-$i" -pbkdf2 -in <(head -c "$((MANY_MIB * 1048576))" /dev/zero) -out "$TMP/data/many/m$i.bin" 2>/dev/null
+done
 BIG_BYTES=$((BIG_MIB * 1048576))
 SMALL_BYTES=$((SMALL_N * 4096))
 ssh-keygen -q -t ed25519 -N '' -f "$TMP/client_key"
@@ -194,35 +206,41 @@ CLOSE_MS=$(grep '"op":"commit"' "$TMP/lafsd.log" | grep "\"bytes\":$BIG_BYTES," 
 # clients cost, as sshd's fresh sftp-server processes do, not what glibc kept mapped after the
 # runs above (freed chunks it does not return). That level is printed too.
 RSS_LEFT_KIB=$(awk '/^VmRSS:/ {print $2}' "/proc/$LAFSD_PID/status")
-ssh -S "$TMP/cm-lafsd" -O exit x 2>/dev/null || true
-kill "$LAFSD_PID" && wait "$LAFSD_PID" 2>/dev/null || true
-start_lafsd
-wait_lafsd 2
-master lafsd "$LAFSD_PORT" bench
+STARTS=1
+restart_lafsd() { # closes lafsd's master connections, restarts it, opens its main master again
+  local sock
+  for sock in "$TMP"/cm-lafsd*; do [ -S "$sock" ] && ssh -S "$sock" -O exit x 2>/dev/null || true; done
+  kill "$LAFSD_PID" && wait "$LAFSD_PID" 2>/dev/null || true
+  start_lafsd
+  STARTS=$((STARTS + 1))
+  wait_lafsd "$STARTS"
+  master lafsd "$LAFSD_PORT" bench
+}
+restart_lafsd
 # Every client gets its own master connection first, so the timing is the transfers, not
 # sshd's per-connection start-up (0.8 s of CPU each here).
 for i in $(seq "$CONCURRENT"); do
   master "lafsd-c$i" "$LAFSD_PORT" bench
   master "sshd-c$i" "$SSHD_PORT" "$(id -un)"
 done
-concurrent() { # kind(big|small) name port user remote-root
-  local kind=$1 name=$2 port=$3 user=$4 remote=$5 t0 t1 i pids=() rms=()
+# kind big: CONCURRENT_MIB each; small: SMALL_N files each; many: MANY sessions of MANY_MIB each,
+# spread over the CONCURRENT connections (10 on each by default, sshd's and lafsd's limit).
+concurrent() { # kind(big|small|many) name port user remote-root
+  local kind=$1 name=$2 port=$3 user=$4 remote=$5 t0 t1 i n=$CONCURRENT pids=() rms=()
+  [ "$kind" != many ] || n=$MANY
   t0=$(now)
-  for i in $(seq "$CONCURRENT"); do
-    if [ "$kind" = big ]; then
-      printf 'put %s %s\n' "$TMP/data/part.bin" "$remote/c$i.bin" >"$TMP/cbatch-$i"
-    else
-      printf 'put -r %s %s\n' "$TMP/data/small" "$remote/s$i" >"$TMP/cbatch-$i"
-    fi
-    sftp "${SSH_OPTS[@]}" -o ControlPath="$TMP/cm-$name-c$i" -P "$port" -b "$TMP/cbatch-$i" "$user@127.0.0.1" >"$TMP/c$i.out" 2>&1 &
+  for i in $(seq "$n"); do
+    case $kind in
+      big) printf 'put %s %s\n' "$TMP/data/part.bin" "$remote/c$i.bin"; rms+=("rm @R/c$i.bin") ;;
+      small) printf 'put -r %s %s\n' "$TMP/data/small" "$remote/s$i"; rms+=("rm @R/s$i/*" "rmdir @R/s$i") ;;
+      many) printf 'put %s %s\n' "$TMP/data/many/m$i.bin" "$remote/m$i.bin"; rms+=("rm @R/m$i.bin") ;;
+    esac >"$TMP/cbatch-$i"
+    sftp "${SSH_OPTS[@]}" -o ControlPath="$TMP/cm-$name-c$(( (i - 1) % CONCURRENT + 1 ))" -P "$port" -b "$TMP/cbatch-$i" "$user@127.0.0.1" >"$TMP/c$i.out" 2>&1 &
     pids+=($!)
   done
   for i in "${pids[@]}"; do wait "$i" || { echo "$name: a concurrent upload failed" >&2; cat "$TMP"/c*.out >&2; exit 1; }; done
   t1=$(now)
   T[$name.concurrent.$kind]="${T[$name.concurrent.$kind]:-} $(echo "$t1 - $t0" | bc -l)"
-  for i in $(seq "$CONCURRENT"); do
-    if [ "$kind" = big ]; then rms+=("rm @R/c$i.bin"); else rms+=("rm @R/s$i/*" "rmdir @R/s$i"); fi
-  done
   untimed "$name" "$port" "$user" "$remote" "${rms[@]}"
 }
 # Peak RSS of each lafsd round alone (VmHWM reset before it), and the highest over all of them.
@@ -241,6 +259,22 @@ for r in $(seq "$ROUNDS"); do
   C_SMALL_RSS_KIB+=("$(hwm_kib)")
 done
 RSS_CONCURRENT_KIB=$(peak_so_far)
+
+# --- MANY sessions at once -------------------------------------------------------------------
+# Again from a fresh `lafsd run`, so the row shows what MANY sessions cost, not what the small-file
+# rounds above left mapped.
+MANY_RSS_KIB=()
+if [ "$MANY" -gt 0 ]; then
+  restart_lafsd
+  for i in $(seq "$CONCURRENT"); do master "lafsd-c$i" "$LAFSD_PORT" bench; done
+  for r in $(seq "$ROUNDS"); do
+    echo "# $MANY-session round $r/$ROUNDS" >&2
+    reset_hwm
+    concurrent many lafsd "$LAFSD_PORT" bench ""
+    MANY_RSS_KIB+=("$(hwm_kib)")
+    concurrent many sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
+  done
+fi
 
 echo
 echo "SFTP, OpenSSH $(ssh -V 2>&1 | cut -d, -f1 | cut -d_ -f2) client, $CIPHER, median of $ROUNDS rounds (interleaved); MB/s = 10^6 bytes/s"
@@ -275,3 +309,12 @@ ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
 ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
 printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s: %d files)\n' "$CONCURRENT clients x ${SMALL_N} × 4 KiB up" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts" "$((CONCURRENT * SMALL_N))"
 echo "lafsd peak RSS (VmHWM) during the $CONCURRENT-client runs (a fresh \`lafsd run\`, same store), by round: ${CONCURRENT_MIB} MiB uploads $(mib_list "${C_BIG_RSS_KIB[@]}") MiB (median $(( $(printf '%s\n' "${C_BIG_RSS_KIB[@]}" | median) / 1024 ))), small files $(mib_list "${C_SMALL_RSS_KIB[@]}") MiB; over all of them: $((RSS_CONCURRENT_KIB / 1024)) MiB"
+if [ "$MANY" -gt 0 ]; then
+  tl=$(echo "${T[lafsd.concurrent.many]}" | median)
+  ts=$(echo "${T[sshd.concurrent.many]}" | median)
+  cbytes=$((MANY * MANY_MIB * 1048576))
+  ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
+  ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
+  printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s; %d sessions on each of the %d connections)\n' "$MANY sessions x ${MANY_MIB} MiB up" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts" "$(( (MANY + CONCURRENT - 1) / CONCURRENT ))" "$CONCURRENT"
+  echo "lafsd peak RSS (VmHWM) during the $MANY-session uploads, by round: $(mib_list "${MANY_RSS_KIB[@]}") MiB (median $(( $(printf '%s\n' "${MANY_RSS_KIB[@]}" | median) / 1024 )))"
+fi

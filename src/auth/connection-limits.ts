@@ -25,9 +25,32 @@ export function checkMaxStartups(l: MaxStartups): void {
   }
 }
 
-export class ConnectionLimits {
-  private total = 0;
+/** Live connections by address key, and their total; entries exist only while counts are > 0. */
+class KeyCounts {
+  total = 0;
   private readonly perKey = new Map<string, number>();
+
+  countFor(key: string): number {
+    return this.perKey.get(key) ?? 0;
+  }
+
+  add(key: string): void {
+    this.perKey.set(key, this.countFor(key) + 1);
+    this.total++;
+  }
+
+  /** Extra calls are harmless (counts stay ≥ 0). */
+  remove(key: string): void {
+    const mine = this.perKey.get(key);
+    if (!mine) return;
+    if (mine === 1) this.perKey.delete(key);
+    else this.perKey.set(key, mine - 1);
+    this.total--;
+  }
+}
+
+export class ConnectionLimits {
+  private readonly counts = new KeyCounts();
 
   constructor(
     private readonly limits: MaxStartups,
@@ -36,37 +59,32 @@ export class ConnectionLimits {
   ) {}
 
   get unauthenticated(): number {
-    return this.total;
+    return this.counts.total;
   }
 
   countFor(key: string): number {
-    return this.perKey.get(key) ?? 0;
+    return this.counts.countFor(key);
   }
 
   /** Counts a new unauthenticated connection, or says why it must be dropped. */
   tryAdd(key: string): 'ok' | 'per-address' | 'max-startups' {
-    const mine = this.perKey.get(key) ?? 0;
-    if (mine >= this.perAddress) return 'per-address';
+    if (this.counts.countFor(key) >= this.perAddress) return 'per-address';
     if (this.shouldDrop()) return 'max-startups';
-    this.perKey.set(key, mine + 1);
-    this.total++;
+    this.counts.add(key);
     return 'ok';
   }
 
-  /** The connection authenticated or closed. Extra calls are harmless (counts stay ≥ 0). */
+  /** The connection authenticated or closed. Extra calls are harmless. */
   remove(key: string): void {
-    const mine = this.perKey.get(key);
-    if (!mine) return;
-    if (mine === 1) this.perKey.delete(key);
-    else this.perKey.set(key, mine - 1);
-    this.total--;
+    this.counts.remove(key);
   }
 
   private shouldDrop(): boolean {
     const { start, rate, full } = this.limits;
-    if (this.total >= full) return true;
-    if (this.total < start) return false;
-    const percent = rate + ((100 - rate) * (this.total - start)) / (full - start);
+    const total = this.counts.total;
+    if (total >= full) return true;
+    if (total < start) return false;
+    const percent = rate + ((100 - rate) * (total - start)) / (full - start);
     return this.random() * 100 < percent;
   }
 }
@@ -75,8 +93,7 @@ export class ConnectionLimits {
 export type OpenRefusal = 'connections-per-address' | 'connections';
 
 export class OpenConnections {
-  private total = 0;
-  private readonly perKey = new Map<string, number>();
+  private readonly counts = new KeyCounts();
 
   constructor(
     /** Open connections from one address; 0: no limit. */
@@ -86,31 +103,26 @@ export class OpenConnections {
   ) {}
 
   get open(): number {
-    return this.total;
+    return this.counts.total;
   }
 
   countFor(key: string): number {
-    return this.perKey.get(key) ?? 0;
+    return this.counts.countFor(key);
   }
 
   /** Whether one more connection from `key` may open (nothing is counted yet). */
   refusal(key: string): OpenRefusal | undefined {
-    if (this.perAddress > 0 && this.countFor(key) >= this.perAddress) return 'connections-per-address';
-    if (this.limit > 0 && this.total >= this.limit) return 'connections';
+    if (this.perAddress > 0 && this.counts.countFor(key) >= this.perAddress) return 'connections-per-address';
+    if (this.limit > 0 && this.counts.total >= this.limit) return 'connections';
     return undefined;
   }
 
   add(key: string): void {
-    this.perKey.set(key, this.countFor(key) + 1);
-    this.total++;
+    this.counts.add(key);
   }
 
-  /** The connection closed. Extra calls are harmless (counts stay ≥ 0). */
+  /** The connection closed. Extra calls are harmless. */
   remove(key: string): void {
-    const mine = this.perKey.get(key);
-    if (!mine) return;
-    if (mine === 1) this.perKey.delete(key);
-    else this.perKey.set(key, mine - 1);
-    this.total--;
+    this.counts.remove(key);
   }
 }
