@@ -17,10 +17,7 @@
 #
 # Environment: LAFSD_MAIN (lafsd's compiled main.js; default: dist/, built with `npx tsc -b`),
 # BIG_MIB, SMALL_N, CONCURRENT, CONCURRENT_MIB, MANY (0: skip), MANY_MIB, SSHD (default /usr/sbin/sshd),
-# SFTP_SERVER (default internal-sftp: sftp-server's code inside sshd. A path such as
-# /usr/lib/openssh/sftp-server makes sshd start it through the user's login shell for every
-# session, and that shell's start-up is then charged to sshd: 0.45 s a session on 2026-12-05,
-# where root's .bashrc runs `pyenv init`, against 0.03 s with internal-sftp).
+# SFTP_SERVER (default /usr/lib/openssh/sftp-server).
 set -euo pipefail
 
 ROUNDS=${1:-3}
@@ -31,7 +28,7 @@ CONCURRENT_MIB=${CONCURRENT_MIB:-256}
 MANY=${MANY:-80}
 MANY_MIB=${MANY_MIB:-16}
 SSHD=${SSHD:-/usr/sbin/sshd}
-SFTP_SERVER=${SFTP_SERVER:-internal-sftp}
+SFTP_SERVER=${SFTP_SERVER:-/usr/lib/openssh/sftp-server}
 CIPHER=aes128-gcm@openssh.com
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 
@@ -124,7 +121,12 @@ KbdInteractiveAuthentication no
 PermitRootLogin prohibit-password
 Ciphers $CIPHER
 Subsystem sftp $SFTP_SERVER
+# sshd starts sftp-server through the user's shell, which reads \$HOME/.bashrc when run by sshd:
+# an empty HOME keeps the machine's shell set-up out of sshd's times (root's .bashrc here runs
+# pyenv init: 0.45 s a session, charged to sshd's every transfer until 2026-12-05).
+SetEnv HOME=$TMP/sshd-home
 EOF
+mkdir -p "$TMP/sshd-home"
 # Running as root, sshd wants its privilege-separation folder.
 if [ "$(id -u)" = 0 ] && [ ! -d /run/sshd ]; then mkdir -p /run/sshd && MADE_PRIVSEP=1; fi
 "$SSHD" -D -e -f "$TMP/sshd/sshd_config" 2>"$TMP/sshd.log" &
