@@ -3,8 +3,7 @@
 // `required` policy; TLS versions, ALPN and renegotiation; command order rules.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Duplex, PassThrough, Readable } from 'node:stream';
 import { connect as tlsConnect, type ConnectionOptions, type TLSSocket, type SecureVersion } from 'node:tls';
@@ -226,7 +225,7 @@ test('curl: explicit FTPS upload, download, listing (TLS 1.3 and 1.2), resume', 
 });
 
 test('lftp: explicit FTPS with ftp:ssl-force, protected data', async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'lafsd-ftps-lftp-'));
+  const dir = tempDir('lafsd-ftps-lftp-');
   const data = pseudoRandom('lftp-tls', 700_000);
   writeFileSync(join(dir, 'a.bin'), data);
   const refusedBefore = h.logger.entries.filter((e) => e.msg === 'ftp data connection TLS refused').length;
