@@ -139,16 +139,27 @@ export function takeOverChannelWindow(channel: unknown, onData: () => void): Win
   const outgoing = c.outgoing as { id: number; state?: unknown };
   const adjust = protocol.channelWindowAdjust as (this: unknown, id: number, bytes: number) => void;
   const push = c.push.bind(c);
+  // The stream's own buffer is over its mark: nobody reads what arrives (the reader stopped or
+  // went away), so no more window until the stream asks for more, as ssh2 itself would do.
+  let backlogged = false;
   // ssh2 adjusts the window after a push() that returns true, and from _read() after one that
-  // returned false; answering false and ignoring _read() leaves every adjust to us. The chunk
-  // itself is delivered (emitted at once to a flowing reader) either way.
+  // returned false; answering false and keeping _read() for ourselves leaves every adjust to
+  // us. The chunk itself is delivered (emitted at once to a flowing reader) either way.
   c.push = (chunk) => {
-    push(chunk);
-    if (chunk !== null) onData();
+    const wantsMore = push(chunk);
+    if (chunk !== null) {
+      backlogged = !wantsMore;
+      onData();
+    }
     return false;
   };
-  c._read = () => {};
+  c._read = () => {
+    if (!backlogged) return;
+    backlogged = false;
+    onData();
+  };
   return {
+    backlogged: () => backlogged,
     window: () => incoming.window,
     grant: (bytes) => {
       if (bytes <= 0 || outgoing.state === 'closed') return;

@@ -13,7 +13,8 @@
 // - a channel may always have MIN_CHANNEL_WINDOW, whatever the others hold, so a client that
 //   sits on a window it does not use cannot stall anyone (the bound is then `limit` plus MIN per
 //   channel, and channels are bounded by connections × 10 sessions);
-// - a channel held back by its session (over its bounds) gets nothing until it is let go.
+// - a channel held back by its session (over its bounds), or whose stream nobody reads, gets
+//   nothing until it is let go.
 // The SSH layer applies the grants to ssh2 (ssh2-internals.ts); this file is only the arithmetic.
 
 /** What ssh2 and OpenSSH grant a session channel: the most one channel is given. */
@@ -27,6 +28,8 @@ export interface WindowWire {
   window(): number;
   /** Sends a window adjust of `bytes` and adds them to the channel's count. */
   grant(bytes: number): void;
+  /** Nobody reads what arrives (the stream's buffer is full): grant nothing until this clears. */
+  backlogged(): boolean;
 }
 
 export class WindowPool {
@@ -136,7 +139,7 @@ export class ChannelWindow {
     this.topUp();
   }
 
-  /** Data arrived on the channel: its window shrank. */
+  /** Data arrived on the channel (its window shrank), or its stream wants more again. */
   onData(): void {
     this.sync();
     this.topUp();
@@ -164,7 +167,10 @@ export class ChannelWindow {
 
   /** @internal Grants what the rules allow now, if anything. */
   topUp(): void {
-    if (this.left || this.held || !this.wire) return;
+    if (this.left || this.held || !this.wire || this.wire.backlogged()) {
+      this.pool.starve(this, false);
+      return;
+    }
     const current = this.current();
     const amount = this.amountFor(current);
     if (amount > 0) {

@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { spawn } from 'node:child_process';
 import { formatDf, REFUSAL } from '../../src/ssh/index.js';
-import { BaseAgent, DISK, KEY_USER, clientConnect, delay, run, sha256, sshKeyArgs, waitFor, withServer } from './ssh-harness.js';
+import { BaseAgent, DISK, KEY_USER, clientConnect, delay, run, sha256, sshKeyArgs, waitFor, withServer, type SftpRecord, type TestServer } from './ssh-harness.js';
 
 const quiet = ['-o', 'LogLevel=ERROR'];
 
@@ -95,42 +95,79 @@ test('the sftp subsystem carries bytes both ways, and several sessions share one
     }
   }));
 
+/**
+ * Sends `payload` on a new sftp channel while `stall` holds its server side back; once nothing
+ * more arrives, takes `measure`, lets go with `unstall`, and returns that and the handler's
+ * answer (`<count> <sha256>` of everything it got).
+ */
+async function sendWhileStalled(
+  s: TestServer,
+  payload: Buffer,
+  hooks: { stall(r: SftpRecord): void; measure(r: SftpRecord): number; unstall(r: SftpRecord): void },
+): Promise<{ stalled: number; answer: string }> {
+  const c = await clientConnect({ port: s.port, username: KEY_USER, privateKey: s.userKey.privateKey });
+  try {
+    let stalled = -1;
+    let checked: Promise<void> | undefined;
+    const answer = await new Promise<string>((resolve, reject) => {
+      c.subsys('sftp', (err, stream) => {
+        if (err) return reject(err);
+        const out: Buffer[] = [];
+        stream.on('data', (d: Buffer) => out.push(d));
+        stream.on('close', () => resolve(Buffer.concat(out).toString()));
+        checked = (async () => {
+          await waitFor('the server side of the channel', () => s.sftp.length === 1);
+          const record = s.sftp[0]!;
+          hooks.stall(record);
+          stream.end(payload);
+          while (hooks.measure(record) !== stalled) {
+            stalled = hooks.measure(record);
+            await delay(300);
+          }
+          hooks.unstall(record);
+        })();
+        checked.catch(reject);
+      });
+    });
+    await checked;
+    return { stalled, answer };
+  } finally {
+    c.end();
+  }
+}
+
 test('the window gate: held, a client can send only the window it already had, and the stream keeps flowing; released, the rest arrives', () =>
   withServer(async (s) => {
-    const c = await clientConnect({ port: s.port, username: KEY_USER, privateKey: s.userKey.privateKey });
-    try {
-      const payload = Buffer.alloc(16 * 1024 * 1024, 3);
-      let whileHeld = -1;
-      let checked: Promise<void> | undefined;
-      const answer = await new Promise<string>((resolve, reject) => {
-        c.subsys('sftp', (err, stream) => {
-          if (err) return reject(err);
-          const out: Buffer[] = [];
-          stream.on('data', (d: Buffer) => out.push(d));
-          stream.on('close', () => resolve(Buffer.concat(out).toString()));
-          checked = (async () => {
-            await waitFor('the server side of the channel', () => s.sftp.length === 1);
-            const { info } = s.sftp[0]!;
-            if (!info.windowGate) throw new Error('this ssh2 channel cannot be gated');
-            info.windowGate.hold();
-            stream.end(payload);
-            // The handler reads every chunk at once (the stream flows): only the SSH window
-            // (2 MiB, granted at open) limits what arrives while the gate is held.
-            while (s.sftp[0]!.bytes !== whileHeld) {
-              whileHeld = s.sftp[0]!.bytes;
-              await delay(300);
-            }
-            info.windowGate.release();
-          })();
-          checked.catch(reject);
-        });
-      });
-      await checked;
-      assert.ok(whileHeld > 0 && whileHeld <= 2 * 1024 * 1024, `${whileHeld} bytes arrived while held`);
-      assert.equal(answer, `${payload.length} ${sha256(payload)}\n`);
-    } finally {
-      c.end();
-    }
+    const payload = Buffer.alloc(16 * 1024 * 1024, 3);
+    const gate = (r: SftpRecord) => {
+      if (!r.info.windowGate) throw new Error('this ssh2 channel cannot be gated');
+      return r.info.windowGate;
+    };
+    // The handler reads every chunk at once (the stream flows): only the SSH window (2 MiB,
+    // granted at open) limits what arrives while the gate is held.
+    const { stalled, answer } = await sendWhileStalled(s, payload, {
+      stall: (r) => gate(r).hold(),
+      measure: (r) => r.bytes,
+      unstall: (r) => gate(r).release(),
+    });
+    assert.ok(stalled > 0 && stalled <= 2 * 1024 * 1024, `${stalled} bytes arrived while held`);
+    assert.equal(answer, `${payload.length} ${sha256(payload)}\n`);
+  }));
+
+// Found on 2026-12-05, in the window pool's first version: it granted window whenever a
+// channel's window ran low, whether or not anyone read the stream, so a paused stream buffered
+// everything a client sent (24 MiB of 24 here). ssh2 stops at the stream's high-water mark
+// (2 MiB); so do we now.
+test('a channel whose stream nobody reads stops getting window: at most its buffer and one window arrive; read again, the rest arrives', () =>
+  withServer(async (s) => {
+    const payload = Buffer.alloc(24 * 1024 * 1024, 5);
+    const { stalled, answer } = await sendWhileStalled(s, payload, {
+      stall: (r) => r.channel.pause(),
+      measure: (r) => r.channel.readableLength,
+      unstall: (r) => r.channel.resume(),
+    });
+    assert.ok(stalled > 0 && stalled <= 4 * 1024 * 1024 + 64 * 1024, `${stalled} bytes buffered by a stream nobody read`);
+    assert.equal(answer, `${payload.length} ${sha256(payload)}\n`);
   }));
 
 test('x11 and agent forwarding requests are refused; a pty request is accepted', () =>

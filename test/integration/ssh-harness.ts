@@ -98,6 +98,8 @@ export class TempDir {
 
 export interface SftpRecord {
   info: SshSessionInfo;
+  /** The server's side of the channel. */
+  channel: Duplex;
   bytes: number;
 }
 
@@ -107,7 +109,7 @@ export interface SftpRecord {
  */
 export function testSftpHandler(records: SftpRecord[]) {
   return (channel: Duplex, info: SshSessionInfo) => {
-    const record: SftpRecord = { info, bytes: 0 };
+    const record: SftpRecord = { info, channel, bytes: 0 };
     records.push(record);
     const hash = createHash('sha256');
     let head: Buffer | undefined = Buffer.alloc(0);

@@ -11,7 +11,11 @@ const MiB = 1024 * 1024;
 /** A channel as ssh2 keeps it: the client's window, and the adjusts we sent. */
 class FakeChannel implements WindowWire {
   readonly grants: number[] = [];
+  full = false;
   constructor(public w: number) {}
+  backlogged(): boolean {
+    return this.full;
+  }
   window(): number {
     return this.w;
   }
@@ -87,6 +91,18 @@ test('a held channel gets nothing until released; a channel leaving gives its wi
   a.share.leave();
   assert.equal(pool.outstanding, 0);
   assert.equal(pool.channels, 0);
+});
+
+test('a channel whose stream nobody reads gets no window until it is read again', () => {
+  const pool = new WindowPool(32 * MiB);
+  const a = open(pool);
+  a.ch.full = true;
+  send(a, a.ch.w);
+  assert.equal(a.ch.w, 0);
+  assert.deepEqual(a.ch.grants, [], 'the stream is full: nothing granted, not even the floor');
+  a.ch.full = false;
+  a.share.onData(); // the stream asked for more
+  assert.equal(a.ch.w, MAX_CHANNEL_WINDOW);
 });
 
 test('random opens, sends, holds, releases and closes: bounded, and no unheld channel runs dry', () => {
