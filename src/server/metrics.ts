@@ -234,6 +234,12 @@ export class Metrics {
         this.set(defender.bannedHosts);
       },
     });
+    new client.Gauge({
+      name: 'lafsd_open_connections', help: 'Connections open now, logged in or not, SFTP and FTP together (what [auth] max_connections counts).', registers: [this.registry],
+      collect() {
+        this.set(defender.openConnections);
+      },
+    });
   }
 
   /**

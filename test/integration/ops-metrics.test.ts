@@ -123,13 +123,14 @@ test('open sessions and open files are gauges: up while a client holds them, dow
     await c.write(w, 0, 'held');
     const s = await scrape(port);
     assert.deepEqual([s.value('lafsd_sessions', { frontend: 'sftp' }), s.value('lafsd_open_handles', { frontend: 'sftp' })], [1, 2]);
+    assert.equal(s.value('lafsd_open_connections'), 1, 'the one SSH connection, counted until it closes');
     await c.close(w);
     await c.close(r);
     assert.equal((await scrape(port)).value('lafsd_open_handles'), 0);
   } finally {
     client.end();
   }
-  await eventually(port, (s) => assert.equal(s.value('lafsd_sessions'), 0));
+  await eventually(port, (s) => assert.deepEqual([s.value('lafsd_sessions'), s.value('lafsd_open_connections')], [0, 0]));
 });
 
 test('wrong passwords are counted, and the ban they cause shows as a ban, a banned address and refused connections', async () => {

@@ -101,6 +101,7 @@ test('audit events, logins and defender decisions land in bounded label sets', a
   assert.equal(s.value('lafsd_auth_failures_total', { reason: 'grace_timeout' }), 1);
   assert.equal(s.value('lafsd_bans_total'), 1);
   assert.equal(s.value('lafsd_banned_addresses'), 1);
+  assert.equal(s.value('lafsd_open_connections'), 1, 'the one admitted, not closed yet');
   // Series exist at 0 before anything happens, so rate() sees the first event.
   assert.ok(s.samples.has('lafsd_logins_total{frontend="ftp",method="password",result="ok"}'));
   assert.ok(!s.text.includes('192.0.2.1') && !s.text.includes('something-new') && !s.text.includes('hostbased'));
