@@ -5,7 +5,8 @@
 // `$scrypt$ln=15,r=8,p=1$SALT$HASH` (PHC string format, unpadded standard base64; passlib's
 // `.`-for-`+` variant is accepted on input). Why scrypt: it is in node:crypto (no native
 // dependency on the login path) and memory-hard. Why these numbers: measured on the 2-core
-// build machine at ~62-70 ms per verification (ln=14: ~28 ms, ln=16: ~135 ms), which is slow
+// build machine at ~62-70 ms per verification (ln=14: ~28 ms, ln=16: ~135 ms; a later machine
+// of the same size, with slower memory, took ~160 ms while argon2id and bcrypt stayed ~68), which is slow
 // enough to make offline guessing costly and fast enough that a login does not feel slow. It
 // needs 32 MiB per running check; node runs at most 4 at once (libuv pool), so ≤128 MiB.
 // argon2id (`@node-rs/argon2`) and bcrypt (`bcryptjs`) hashes made by other tools verify too.
