@@ -349,3 +349,65 @@ test('range reader: all readers of a grid hold at most their budget (plus the se
   await new Promise((r) => setTimeout(r, 20)); // ranges in flight end
   assert.equal(budget.heldBytes, 0);
 });
+
+test('range reader: readers going forward share a budget that binds equally, in ranges sized to their share, not one request per read', async () => {
+  const data = pseudoRandom('fair', 16 << 20); // 128 reads of 128 KiB
+  const seg = 64 * 1024;
+  const limit = 16 << 20;
+  const budget = new RangeBudget(limit);
+  const clients = 8;
+  const share = limit / (clients + 1); // ~1.8 MiB each: one share is kept free
+  const readSize = 128 * 1024;
+  const opts: ReadOptions = { segmentSize: seg, rangeBytes: 1 << 20, readAheadBytes: 2 << 20, parallelRanges: 3, budget };
+  let maxHeld = 0;
+  const ranges: Array<Array<[number, number]>> = [];
+  const progress = new Array<number>(clients).fill(0);
+  const progressWhenFirstDone: number[] = [];
+  const readers = Array.from({ length: clients }, (_, i) => {
+    ranges.push([]);
+    // A grid that streams every range 64 KiB per turn of the event loop, all ranges alike.
+    const streamer = async (first: number, last: number, sink: (b: Buffer) => void) => {
+      ranges[i]!.push([first, last + 1]);
+      maxHeld = Math.max(maxHeld, budget.heldBytes);
+      for (let at = first; at <= last; at += seg) {
+        await new Promise((r) => setImmediate(r));
+        sink(data.subarray(at, Math.min(last + 1, at + seg)));
+      }
+      return last - first + 1;
+    };
+    return new RangeReader(data.length, streamer, opts);
+  });
+  // Each client copies its file out as OpenSSH does: reads in order, four in flight.
+  await Promise.all(
+    readers.map(async (reader, i) => {
+      let next = 0;
+      const worker = async () => {
+        while (next < data.length) {
+          const off = next;
+          next += readSize;
+          assert.deepEqual(await reader.read(off, readSize), data.subarray(off, off + readSize));
+          progress[i] = Math.max(progress[i]!, off + readSize);
+        }
+      };
+      await Promise.all([worker(), worker(), worker(), worker()]);
+      if (progressWhenFirstDone.length === 0) progressWhenFirstDone.push(...progress);
+    }),
+  );
+  assert.ok(maxHeld <= limit + clients * 4 * readSize, `held ${maxHeld} of ${limit}`);
+  // Before the equal shares, the first readers took 1 MiB ranges and the last ones fetched
+  // what each read asked for: 102 and 127 of their 128 reads were ranges of 128 KiB. Now the
+  // readers that came last fetch a few reads' worth (2–20) while the first ones, which started
+  // with a larger share, drain back to theirs.
+  const quarter = Math.floor(share / 4 / seg) * seg;
+  const small = ranges.map((list) => list.filter(([a, b]) => b - a < quarter && b !== data.length).length);
+  for (const [i, n] of small.entries()) {
+    assert.ok(n <= 32, `reader ${i}: ${n} ranges below its share's quarter (${quarter}): ${JSON.stringify(ranges[i])}`);
+  }
+  // And they go at one speed: when the first is done, the others are nearly done (before: one
+  // had read 64% of its file).
+  for (const [i, done] of progressWhenFirstDone.entries()) {
+    assert.ok(done >= data.length * 0.75, `reader ${i} had read ${done} of ${data.length} when the first finished`);
+  }
+  for (const r of readers) await r.close();
+  assert.equal(budget.heldBytes, 0);
+});

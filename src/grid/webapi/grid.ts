@@ -73,7 +73,8 @@ export const DEFAULTS = {
   rangeBytes: 8 * 1024 * 1024,
   readAheadBytes: 24 * 1024 * 1024,
   parallelRanges: 3,
-  // Room for the read-ahead of about eight readers going forward (each holds up to 2 × 24 MiB).
+  // Room for about eight readers going forward (one alone holds its 24 MiB read-ahead and the
+  // 8 MiB range it reads, measured on a real grid); each gets an equal share (RangeBudget).
   rangeBudgetBytes: 256 * 1024 * 1024,
   mutableSizesInListings: true,
   verifyWrites: true,

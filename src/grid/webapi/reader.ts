@@ -14,7 +14,10 @@
 // - reads elsewhere (a client peeking into a file) fetch only the segments they touch
 //   (`segmentSize`, Tahoe's 128 KiB), with no read-ahead;
 // - bytes already fetched are never fetched again while they are still to be read, and a range
-//   is dropped once it has been read (memory per reader: about `readAheadBytes`).
+//   is dropped once it has been read (memory per reader: the read-ahead plus the range being
+//   read, 24 + 8 MiB by default: on a real grid one forward reader held four 8 MiB ranges);
+// - with a RangeBudget, each reader going forward holds at most its equal share of it, in
+//   ranges sized to fit that share (below).
 // A failed range is forgotten, so the next read of those bytes tries again (no sticky failure).
 import { GridError } from '../errors.js';
 import type { FileReader } from '../types.js';
@@ -36,14 +39,22 @@ export interface ReadOptions {
 
 /**
  * Range bytes held by all readers of one grid. Each range's buffer is allocated when it starts,
- * and one reader going forward holds up to two read-aheads (2 × 24 MiB by default): nothing
- * bounded many readers, so 500 open handles that each read 32 KiB from the start of a file could
- * hold 500 × 8–48 MiB (found on 2026-12-05, the same hole as the embedded store's reader caches).
- * Over the limit, readers fetch only the segments they are asked for: no read-ahead, no
- * enlarged forward ranges. A read is always served.
+ * and one reader going forward holds its read-ahead plus the range it reads (32 MiB by
+ * default): nothing bounded many readers, so 500 open handles that each read 32 KiB from the
+ * start of a file could hold 500 × 8–48 MiB (found on 2026-12-05, the same hole as the embedded
+ * store's reader caches). A read is always served; what the budget bounds is read-ahead.
+ *
+ * The budget is shared equally between the readers going forward. First come, first served was
+ * unfair and slow once it bound: on a real 2-of-3 grid, 8 downloads on a 32 MiB budget finished
+ * one client in 7–13 s and the others in 25–36 s, and those others fell back to one 128 KiB
+ * ranged GET per SFTP READ (778 of them), which cost Tahoe 5× the CPU and the clients 2.4–3.2×
+ * the time. Now every reader gets ranges sized to its share (a quarter of it, so three stay in
+ * flight while one is read), whole segments, at most `rangeBytes`. Eight readers on the
+ * default 256 MiB get 28 MiB each: ranges of 7 MiB instead of 8.
  */
 export class RangeBudget {
   private used = 0;
+  private forwardReaders = 0;
 
   constructor(readonly limit: number) {}
 
@@ -54,6 +65,26 @@ export class RangeBudget {
   /** Whether `bytes` more fit under the limit. */
   fits(bytes: number): boolean {
     return this.used + bytes <= this.limit;
+  }
+
+  /**
+   * Each forward reader's equal part of the limit, keeping one part free: a reader that came
+   * first and read ahead with a larger share drains its excess into that part while the others
+   * take up theirs, instead of pushing the whole budget over (then every reader, itself
+   * included, fetched single segments until it had drained).
+   */
+  share(): number {
+    return Math.floor(this.limit / (this.forwardReaders + 1));
+  }
+
+  /** @internal A reader started going forward (until it closes). */
+  enter(): void {
+    this.forwardReaders++;
+  }
+
+  /** @internal */
+  leave(): void {
+    this.forwardReaders--;
   }
 
   /** @internal */
@@ -117,6 +148,10 @@ export class RangeReader implements FileReader {
   private frontier = -1;
   private uses = 0;
   private closed = false;
+  /** Bytes of this reader's ranges. */
+  private held = 0;
+  /** Counted among the budget's forward readers. */
+  private counted = false;
 
   constructor(
     readonly size: number,
@@ -135,7 +170,13 @@ export class RangeReader implements FileReader {
     // in any order, so "near" spans the read-ahead).
     const slack = Math.max(this.opts.readAheadBytes, this.opts.rangeBytes);
     const forward = offset === 0 || (this.frontier >= 0 && offset >= this.frontier - slack && offset <= this.frontier + slack);
-    if (forward) this.frontier = Math.max(this.frontier, end);
+    if (forward) {
+      this.frontier = Math.max(this.frontier, end);
+      if (!this.counted && this.opts.budget && !this.opts.wholeFile) {
+        this.counted = true;
+        this.opts.budget.enter();
+      }
+    }
     const parts = this.cover(offset, end, forward);
     if (forward) this.readAhead(end);
     this.trim();
@@ -152,6 +193,9 @@ export class RangeReader implements FileReader {
       if (have < to) break; // the file ended early (a mutable file shrank): a short read
     }
     this.trim();
+    // What was read to the end is given back: the next ranges start now, not at the next read,
+    // which would otherwise find its bytes missing and fetch just those.
+    if (forward && !this.closed) this.readAhead(this.frontier);
     // A copy: the reply may outlive the range, whose buffer is large.
     if (out.length === 1) return Buffer.from(out[0]!);
     return Buffer.concat(out);
@@ -180,7 +224,8 @@ export class RangeReader implements FileReader {
         // Whole segments (the node decodes whole segments anyway), never over a neighbour.
         start = Math.max(Math.floor(pos / seg) * seg, this.prevEnd(pos));
         stop = Math.min(nextStart, Math.ceil(end / seg) * seg);
-        if (forward && this.fits(this.opts.rangeBytes)) stop = Math.min(nextStart, Math.max(stop, start + this.opts.rangeBytes));
+        const size = this.forwardRangeBytes();
+        if (forward && this.mayHold(size)) stop = Math.min(nextStart, Math.max(stop, start + size));
       }
       const r = this.start(start, Math.min(stop, this.size));
       out.push(r);
@@ -217,8 +262,8 @@ export class RangeReader implements FileReader {
       const seg = this.opts.segmentSize;
       const start = Math.max(Math.floor(at / seg) * seg, this.prevEnd(at));
       const nextStart = this.ranges.find((r) => r.start > at)?.start ?? this.size;
-      const stop = Math.min(nextStart, this.size, start + this.opts.rangeBytes);
-      if (!this.fits(stop - start)) return;
+      const stop = Math.min(nextStart, this.size, start + this.forwardRangeBytes());
+      if (!this.mayHold(stop - start)) return;
       at = this.start(start, stop).end;
     }
   }
@@ -305,14 +350,31 @@ export class RangeReader implements FileReader {
       r.waiters = [];
     }
     for (const r of [...this.ranges]) this.forget(r);
+    if (this.counted) {
+      this.counted = false;
+      this.opts.budget?.leave();
+    }
   }
 
-  private fits(bytes: number): boolean {
-    return this.opts.budget?.fits(bytes) ?? true;
+  /** Size of the next range going forward: `rangeBytes`, or less to fit this reader's share. */
+  private forwardRangeBytes(): number {
+    const budget = this.opts.budget;
+    if (!budget) return this.opts.rangeBytes;
+    const seg = this.opts.segmentSize;
+    const quarter = Math.floor(budget.share() / (this.opts.parallelRanges + 1) / seg) * seg;
+    return Math.max(seg, Math.min(this.opts.rangeBytes, quarter));
+  }
+
+  /** Whether this reader may hold `bytes` more for reading ahead: within the budget and its share. */
+  private mayHold(bytes: number): boolean {
+    const budget = this.opts.budget;
+    if (!budget) return true;
+    return budget.fits(bytes) && this.held + bytes <= budget.share();
   }
 
   /** A range's buffer, counted in the grid's budget until forget(). */
   private allocate(bytes: number): Buffer {
+    this.held += bytes;
     this.opts.budget?.change(bytes);
     return Buffer.allocUnsafe(bytes);
   }
@@ -321,7 +383,10 @@ export class RangeReader implements FileReader {
   private forget(r: Range): void {
     const before = this.ranges.length;
     this.ranges = this.ranges.filter((x) => x !== r);
-    if (this.ranges.length < before) this.opts.budget?.change(-r.buf.length);
+    if (this.ranges.length < before) {
+      this.held -= r.buf.length;
+      this.opts.budget?.change(-r.buf.length);
+    }
   }
 }
 
