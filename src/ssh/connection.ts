@@ -7,7 +7,7 @@ import type { Defender, FailureReason } from '../auth/types.js';
 import { isAllowedNegotiation } from './algorithms.js';
 import { ConnectionAuth } from './auth.js';
 import { endChannel, serveSession } from './session.js';
-import { acceptSessionWithWindow, holdOutputWhileSocketBacklogged, replaceOffer, strictKexEnabled, takeOverChannelWindow } from './ssh2-internals.js';
+import { acceptSessionWithWindow, enforceChannelWindows, holdOutputWhileSocketBacklogged, replaceOffer, strictKexEnabled, takeOverChannelWindow } from './ssh2-internals.js';
 import type { ChannelWindow, WindowPool } from './window-pool.js';
 import type { SshLimits, SshServerOptions, SshSessionInfo } from './types.js';
 
@@ -127,6 +127,16 @@ export class SshConnection {
       logger.warn({ conn: this.id }, 'ssh2 internals changed: cannot install our algorithm offer; relying on handshake checks');
     }
     const software = info.header?.versions?.software ?? '';
+    const enforced = enforceChannelWindows(client, (channel, excess) => {
+      logger.info({ conn: this.id, channel, excess }, 'ssh: peer ignored channel window; disconnecting');
+      if (!this.authenticated) this.penalise('protocol-error');
+      // Nothing more is read: the DISCONNECT is queued, and the socket closes after it.
+      this.sock.pause();
+      this.sock.end();
+      this.lingerTimer ??= setTimeout(() => this.sock.destroy(), DISCONNECT_LINGER_MS);
+      this.lingerTimer.unref();
+    });
+    if (!enforced) logger.warn({ conn: this.id }, 'ssh2 internals changed: cannot enforce channel windows');
 
     client.on('error', (err: Error & { level?: string }) => {
       const fields = { conn: this.id, err: err.message, level: err.level };

@@ -110,6 +110,57 @@ export function acceptSessionWithWindow<T>(client: Connection, accept: () => T |
   return { session, window };
 }
 
+/**
+ * Bytes past its window a channel may receive before its peer is disconnected: OpenSSH's grace,
+ * a tenth of its 2 MiB session window (channels.c channel_input_data, "peer ignored channel
+ * window"), for clients that overrun by a packet.
+ */
+export const WINDOW_OVERRUN_GRACE = Math.floor((2 * 1024 * 1024) / 10);
+
+type DataHandler = (this: unknown, p: unknown, recipient: number, data: Buffer) => unknown;
+
+/**
+ * Disconnects a peer that sends channel data past the window it was granted, as OpenSSH does.
+ * ssh2 only drops a packet that arrives when the window is exactly 0, and takes every packet once
+ * one has made it negative: a client that ignored its window sent 64 MiB and grew lafsd by
+ * 135-178 MiB of packet garbage before the session's input bound cut it off, on a quiet machine.
+ * The check runs before ssh2's own handler; past WINDOW_OVERRUN_GRACE bytes of excess on one
+ * channel, the connection gets DISCONNECT (protocol error), nothing more of it is handled, and
+ * `onViolation` runs once. Returns false when ssh2's internals do not look as expected.
+ */
+export function enforceChannelWindows(client: Connection, onViolation: (channel: number, excess: number) => void): boolean {
+  const c = client as unknown as {
+    _protocol?: { _handlers?: { CHANNEL_DATA?: unknown }; disconnect?: unknown };
+    _chanMgr?: { get?: unknown };
+  };
+  const handlers = c._protocol?._handlers;
+  const get = c._chanMgr?.get;
+  const disconnect = c._protocol?.disconnect;
+  if (!handlers || typeof handlers.CHANNEL_DATA !== 'function' || typeof get !== 'function' || typeof disconnect !== 'function') return false;
+  const original = handlers.CHANNEL_DATA as DataHandler;
+  const chanMgr = c._chanMgr!;
+  const excess = new Map<number, number>();
+  let violated = false;
+  handlers.CHANNEL_DATA = function (this: unknown, p: unknown, recipient: number, data: Buffer) {
+    if (violated) return;
+    // A session's data goes to the channel of its subsystem once there is one (as in ssh2).
+    const found = (get as (id: number) => unknown).call(chanMgr, recipient) as { incoming?: { window?: unknown }; _channel?: { incoming?: { window?: unknown } } } | undefined;
+    const window = (found?.incoming ?? found?._channel?.incoming)?.window;
+    if (typeof window === 'number' && data.length > window) {
+      const total = (excess.get(recipient) ?? 0) + data.length - Math.max(0, window);
+      excess.set(recipient, total);
+      if (total > WINDOW_OVERRUN_GRACE) {
+        violated = true;
+        (disconnect as (reason: number) => void).call(c._protocol, 2 /* SSH_DISCONNECT_PROTOCOL_ERROR */);
+        onViolation(recipient, total);
+        return;
+      }
+    }
+    return original.call(this, p, recipient, data);
+  } as DataHandler;
+  return true;
+}
+
 /** ssh2's window for a channel it opens (lib/Channel.js MAX_WINDOW). */
 const SSH2_CHANNEL_WINDOW = 2 * 1024 * 1024;
 

@@ -123,9 +123,16 @@ export async function runLafsd(basedir: string, options: { env?: NodeJS.ProcessE
 
   const ports = await new Promise<{ sftp: number; ftp?: number; ftps?: number; metrics?: number }>((resolve, reject) => {
     const timer = setTimeout(() => reject(new Error(`lafsd did not start in time:\n${log}`)), 20_000);
+    // Only the lines not yet seen, and only until the ports are found: scanning the whole log
+    // on every chunk for the life of the server made a test whose server logs ~100,000 debug
+    // lines spend most of a minute here (the limits test of a client ignoring the SSH window).
+    const found: Record<string, number> = {};
+    let scanned = 0;
     const check = () => {
-      const found: Record<string, number> = {};
-      for (const line of log.split('\n')) {
+      const end = log.lastIndexOf('\n') + 1;
+      const lines = log.slice(scanned, end).split('\n');
+      scanned = Math.max(scanned, end);
+      for (const line of lines) {
         if (!line.startsWith('{')) continue;
         try {
           const j = JSON.parse(line) as { msg?: string; frontend?: string; port?: number; implicit?: { port?: number } };
@@ -140,6 +147,7 @@ export async function runLafsd(basedir: string, options: { env?: NodeJS.ProcessE
       const wantMetrics = /\[lafsd\][^[]*^metrics\s*=/m.test(cfg);
       if (found.sftp && (!wantFtp || found.ftp) && (!wantMetrics || found.metrics)) {
         clearTimeout(timer);
+        child.stdout!.off('data', check);
         resolve({
           sftp: found.sftp,
           ...(found.ftp ? { ftp: found.ftp } : {}),
