@@ -29,7 +29,8 @@ PIN="${PIN:-0}"
 for tool in curl vsftpd node; do command -v "$tool" >/dev/null || { echo "bench/ftp.sh: $tool is not installed" >&2; exit 1; }; done
 [ -f "$SERVER_JS" ] || { echo "bench/ftp.sh: $SERVER_JS is missing; build first (npm run build, or BUILD=...)" >&2; exit 1; }
 # The Node options the `lafsd` command runs with (its #! line), so the bench measures what users run.
-read -r -a NODE_FLAGS <<<"$(sed -n '1s|^#!/usr/bin/env -S node||p' "$ROOT/$BUILD/src/cli/main.js")"
+# As the installed command starts lafsd: the #! line's variables, node and its options.
+read -r -a LAUNCH <<<"$(sed -n '1s|^#!/usr/bin/env -S ||p' "$ROOT/$BUILD/src/cli/main.js")"
 [ "$(id -u)" = 0 ] || { echo "bench/ftp.sh: vsftpd needs root" >&2; exit 1; }
 
 BASE=/dev/shm; [ -d "$BASE" ] && [ -w "$BASE" ] || BASE="${TMPDIR:-/tmp}"
@@ -61,7 +62,7 @@ SMALL_BYTES=$((SMALL * 4096))
 
 # --- lafsd -----------------------------------------------------------------------------------
 mkdir -p "$WORK/lafsd"
-${ON_SERVER[@]+"${ON_SERVER[@]}"} node ${NODE_FLAGS[@]+"${NODE_FLAGS[@]}"} "$SERVER_JS" "$WORK/lafsd" bench benchpass > "$WORK/lafsd.out" 2> "$WORK/lafsd.err" &
+${ON_SERVER[@]+"${ON_SERVER[@]}"} env "${LAUNCH[@]}" "$SERVER_JS" "$WORK/lafsd" bench benchpass > "$WORK/lafsd.out" 2> "$WORK/lafsd.err" &
 LAFSD_PID=$!
 for _ in $(seq 100); do grep -q port "$WORK/lafsd.out" 2>/dev/null && break; sleep 0.1; done
 LAFSD_PORT="$(node -e "console.log(JSON.parse(require('fs').readFileSync('$WORK/lafsd.out','utf8').split('\n')[0]).port)")"

@@ -88,9 +88,10 @@ sed -i '/^\[ftpd\]/,/^\[/ s/^enabled = true/enabled = false/' "$TMP/node/tahoe.c
 sed -i '/^\[auth\]/a max_connections_per_address = 0' "$TMP/node/tahoe.cfg"
 node "$LAFSD_MAIN" add-user "$TMP/node" bench --pubkey "$TMP/client_key.pub" >/dev/null 2>&1
 # The Node options the `lafsd` command runs with (its #! line), so the bench measures what users run.
-read -r -a NODE_FLAGS <<<"$(sed -n '1s|^#!/usr/bin/env -S node||p' "$LAFSD_MAIN")"
+# As the installed command starts it: the #! line's variables, node and its options.
+read -r -a LAUNCH <<<"$(sed -n '1s|^#!/usr/bin/env -S ||p' "$LAFSD_MAIN")"
 start_lafsd() {
-  LAFSD_LOG_LEVEL=info node ${NODE_FLAGS[@]+"${NODE_FLAGS[@]}"} "$LAFSD_MAIN" run "$TMP/node" >>"$TMP/lafsd.log" 2>&1 &
+  LAFSD_LOG_LEVEL=info env "${LAUNCH[@]}" "$LAFSD_MAIN" run "$TMP/node" >>"$TMP/lafsd.log" 2>&1 &
   LAFSD_PID=$!
 }
 wait_lafsd() { # the number of "ssh listening" lines to wait for (one per start)

@@ -47,6 +47,11 @@ smoke() {
     return 1
   fi
   curl -fsS --max-time 10 "http://127.0.0.1:$port/readyz"
+  # The #! line's variable reached the server (GNU env -S with NAME=VALUE before node).
+  if ! tr '\0' '\n' <"/proc/$server/environ" | grep -qx 'MALLOC_MMAP_THRESHOLD_=1048576'; then
+    echo "lafsd run did not get MALLOC_MMAP_THRESHOLD_ from its #! line" >&2
+    return 1
+  fi
   kill -TERM "$server"
   wait "$server" || { echo "lafsd run exited $? on SIGTERM" >&2; cat "$err" >&2; return 1; }
   server=""

@@ -6,16 +6,27 @@ import type { Readable } from 'node:stream';
 
 export const LAFSD = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-/** The Node options on a script's `#!/usr/bin/env -S node …` line ([] for a plain `node`). */
-export function shebangNodeFlags(script: string): string[] {
+/** What a script's `#!/usr/bin/env -S [NAME=VALUE…] node [OPTION…]` line sets and passes. */
+export function shebangLaunch(script: string): { env: Record<string, string>; flags: string[] } {
   const first = readFileSync(script, 'utf8').split('\n', 1)[0]!;
-  const m = /^#!\/usr\/bin\/env (?:-S )?node(?:\s+(.*))?$/.exec(first);
+  const m = /^#!\/usr\/bin\/env (?:-S )?((?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)node(?:\s+(.*))?$/.exec(first);
   if (!m) throw new Error(`${script} does not start with a #!/usr/bin/env node line: ${first}`);
-  return m[1]?.trim().split(/\s+/) ?? [];
+  const env: Record<string, string> = {};
+  for (const assignment of m[1]!.trim().split(/\s+/).filter(Boolean)) {
+    const eq = assignment.indexOf('=');
+    env[assignment.slice(0, eq)] = assignment.slice(eq + 1);
+  }
+  return { env, flags: m[2]?.trim().split(/\s+/) ?? [] };
 }
 
-/** Tests start lafsd with the Node options the installed command has. */
+/** The Node options on a script's #! line ([] for a plain `node`). */
+export function shebangNodeFlags(script: string): string[] {
+  return shebangLaunch(script).flags;
+}
+
+/** Tests start lafsd with the Node options and environment the installed command has. */
 export const LAFSD_NODE_FLAGS = shebangNodeFlags(LAFSD);
+export const LAFSD_NODE_ENV = shebangLaunch(LAFSD).env;
 
 export interface CliResult {
   code: number | null;
@@ -25,7 +36,7 @@ export interface CliResult {
 
 export function lafsd(args: string[], input?: Buffer | string | Readable, env: NodeJS.ProcessEnv = {}): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [...LAFSD_NODE_FLAGS, LAFSD, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...env } });
+    const child = spawn(process.execPath, [...LAFSD_NODE_FLAGS, LAFSD, ...args], { stdio: ['pipe', 'pipe', 'pipe'], env: { ...process.env, ...LAFSD_NODE_ENV, ...env } });
     const out: Buffer[] = [];
     let err = '';
     child.stdout.on('data', (d: Buffer) => out.push(d));

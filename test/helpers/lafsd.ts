@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { after } from 'node:test';
 import { realTahoeUrl, testBackend, type Backend } from './backend.js';
-import { LAFSD, LAFSD_NODE_FLAGS, lafsdOk } from './cli.js';
+import { LAFSD, LAFSD_NODE_ENV, LAFSD_NODE_FLAGS, lafsdOk } from './cli.js';
 import { startFakeTahoe, type FakeTahoe } from './fake-tahoe/index.js';
 import { tempDir } from './tmp.js';
 
@@ -114,7 +114,7 @@ export async function runLafsd(basedir: string, options: { env?: NodeJS.ProcessE
   const env = options.env ?? {};
   const child = spawn(process.execPath, [...LAFSD_NODE_FLAGS, LAFSD, 'run', basedir], {
     stdio: ['ignore', 'pipe', 'pipe'],
-    env: { ...process.env, LAFSD_LOG_LEVEL: 'debug', ...env },
+    env: { ...process.env, ...LAFSD_NODE_ENV, LAFSD_LOG_LEVEL: 'debug', ...env },
   });
   let log = '';
   child.stdout!.on('data', (d: Buffer) => (log += d.toString()));

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import { Metrics } from '../../src/server/metrics.js';
-import { LAFSD, shebangNodeFlags } from '../helpers/cli.js';
+import { LAFSD, shebangLaunch } from '../helpers/cli.js';
 
 const read = (rel: string) => readFileSync(fileURLToPath(new URL(`../../../${rel}`, import.meta.url)), 'utf8');
 const pkg = JSON.parse(read('package.json')) as { engines: { node: string }; allowScripts: Record<string, boolean>; scripts: Record<string, string> };
@@ -43,8 +43,10 @@ test('every Node.js major in engines is tested by CI, and the README names each'
   for (const major of majors) assert.match(supported, new RegExp(`\\b${major}\\b`), `README: ${supported}`);
 });
 
-test("the lafsd command's #! line gives Node the heap options, this Node accepts them, and npm start passes the same", () => {
-  const flags = shebangNodeFlags(LAFSD);
+test("the lafsd command's #! line gives Node the heap options and glibc a fixed mmap threshold, this Node accepts them, and npm start passes the same", () => {
+  const { env, flags } = shebangLaunch(LAFSD);
+  // A fixed threshold keeps glibc from moving large buffers into a heap it never gives back.
+  assert.deepEqual(env, { MALLOC_MMAP_THRESHOLD_: '1048576' });
   assert.ok(flags.some((f) => /^--initial-old-space-size=\d+$/.test(f)), `#! flags: ${flags.join(' ')}`);
   // The small young generation is what keeps one 1 GiB upload near 100 MiB (src/cli/main.ts).
   assert.ok(flags.includes('--max-semi-space-size=1'), `#! flags: ${flags.join(' ')}`);
@@ -52,7 +54,7 @@ test("the lafsd command's #! line gives Node the heap options, this Node accepts
   const r = spawnSync(process.execPath, [...flags, '-e', 'process.exit(0)'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
-  assert.equal(pkg.scripts.start, `node ${flags.join(' ')} dist/src/cli/main.js quickstart ./node`);
+  assert.equal(pkg.scripts.start, `MALLOC_MMAP_THRESHOLD_=1048576 node ${flags.join(' ')} dist/src/cli/main.js quickstart ./node`);
 });
 
 test('the README lists every lafsd_ metric the server exports, and no other', async () => {
