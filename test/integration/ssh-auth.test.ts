@@ -42,8 +42,10 @@ test('key login with OpenSSH reaches the sftp subsystem with the account and cli
     const logText = s.logger.text();
     assert.ok(!logText.includes('URI:DIR2'));
     assert.ok(!logText.includes(s.userKey.key.blob.toString('base64').slice(0, 40)));
-    await waitFor('release', () => s.defender.releases.length === 1, 5000);
-    assert.deepEqual(s.defender.calls.filter((c) => !c.startsWith('failure')), ['admit 127.0.0.1', 'success 127.0.0.1', 'release 127.0.0.1 true']);
+    // The client has exited, so the connection closes too; waiting for that (rather than for the
+    // release only) keeps the check from racing the close (CI once saw it land first).
+    await waitFor('the connection to close', () => s.defender.calls.includes('closed 127.0.0.1'), 5000);
+    assert.deepEqual(s.defender.calls.filter((c) => !c.startsWith('failure')), ['admit 127.0.0.1', 'success 127.0.0.1', 'release 127.0.0.1 true', 'closed 127.0.0.1']);
   }));
 
 /** An agent that holds the user's public key but signs as told: error, garbage, or another key. */
