@@ -104,7 +104,8 @@ test('reads of every kind of range give the bytes stored: whole file, aligned ru
   const expect = async (offset: number, length: number) =>
     assert.deepEqual(await reader.read(offset, length), data.subarray(offset, Math.min(size, offset + length)), `${offset}+${length}`);
   await expect(0, size); // the whole file at once: three runs
-  for (let off = 0; off < size; off += 1024 * 1024) await expect(off, 1024 * 1024); // FTP's aligned reads
+  for (let off = 0; off < size; off += 1024 * 1024) await expect(off, 1024 * 1024); // 1 MiB aligned reads
+  for (let off = 0; off < size; off += 7 * SEGMENT_SIZE) await expect(off, 7 * SEGMENT_SIZE); // FTP's: one run each
   // SFTP's: 32 KiB reads, 64 at once, several of them in each segment.
   await Promise.all(Array.from({ length: 64 }, (_, k) => expect(k * 32768, 32768)));
   for (let i = 0; i < 300; i++) await expect(random(size + 10), random(3 * SEGMENT_SIZE));
@@ -130,22 +131,45 @@ test('reads of every kind of range give the bytes stored: whole file, aligned ru
   await grid.close();
 });
 
+// Found on 2026-12-05: runs of eight segments made a 1 MiB buffer to read into and another to
+// open into for every MiB downloaded, exactly glibc's mmap threshold as lafsd sets it (src/cli/
+// main.ts): each a fresh mapping, faulted in page by page and unmapped again, which made curl's
+// 1 GiB FTP downloads take up to 8 s. What a download hands out must come from malloc's heap.
+test('the buffers a download is read into stay under 1 MiB (glibc\'s mmap threshold in lafsd): FTP\'s and SFTP\'s reads', async () => {
+  const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-pipeline-heap-'), convergenceSecret: Buffer.alloc(32, 3) });
+  const size = 40 * SEGMENT_SIZE + 5;
+  const data = pseudoRandom('heap', size);
+  const cap = await put(grid, data);
+  for (const chunk of [7 * SEGMENT_SIZE, 255 * 1024, 32 * 1024]) {
+    const reader = await grid.openRead(cap);
+    for (let off = 0; off < size; off += chunk * 2) {
+      const [a, b] = await Promise.all([reader.read(off, chunk), reader.read(off + chunk, chunk)]); // read ahead, as both frontends do
+      for (const [at, got] of [[off, a!], [off + chunk, b!]] as const) {
+        assert.deepEqual(got, data.subarray(at, Math.min(size, at + chunk)), `${chunk}-byte read at ${at}`);
+        assert.ok(got.buffer.byteLength < 1024 * 1024, `${chunk}-byte read at ${at} came from a ${got.buffer.byteLength}-byte buffer`);
+      }
+    }
+    await reader.close();
+  }
+  await grid.close();
+});
+
 // Found on 2026-12-05: each reader kept up to 2 MiB of decrypted runs, and nothing bounded the
 // readers: 500 open SFTP handles that had each read 32 KiB held 520 MB. All readers' caches
 // together now keep at most 64 MiB; a reader whose runs were dropped reads them again.
 test('all readers together cache at most 64 MiB; a reader whose run was dropped still reads the right bytes', async () => {
   const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-pipeline-cache-'), convergenceSecret: Buffer.alloc(32, 7) });
-  const size = 24 * SEGMENT_SIZE; // three runs of 1 MiB
+  const size = 24 * SEGMENT_SIZE; // four runs (7 segments, 896 KiB each, and a last of 3)
   const data = pseudoRandom('cache', size);
   const cap = await put(grid, data);
   const readers = [];
   for (let i = 0; i < 100; i++) {
     const r = await grid.openRead(cap);
-    assert.deepEqual(await r.read(0, 32768), data.subarray(0, 32768)); // loads a whole 1 MiB run
+    assert.deepEqual(await r.read(0, 32768), data.subarray(0, 32768)); // loads a whole 896 KiB run
     readers.push(r);
   }
   const held = cachedRunBytes();
-  assert.ok(held > 60 * 1024 * 1024 && held <= 64 * 1024 * 1024, `${held} bytes cached for 100 readers of 1 MiB runs`);
+  assert.ok(held > 60 * 1024 * 1024 && held <= 64 * 1024 * 1024, `${held} bytes cached for 100 readers of 896 KiB runs`);
   // The first readers' runs were dropped: they read again from the store, and correctly.
   for (const r of readers.slice(0, 5)) assert.deepEqual(await r.read(32768, 300_000), data.subarray(32768, 332_768));
   for (const r of readers) await r.close();

@@ -340,13 +340,17 @@ const CACHED_SEGMENTS = 8;
 /** Plaintext bytes a reader's cache may hold alive (its segments are views of whole runs). */
 const CACHED_BYTES = 2 * 1024 * 1024;
 /**
- * Segments read with one pread and opened into one buffer: a 1 MiB FTP read is one run.
+ * Segments read with one pread and opened into one buffer: an FTP read (896 KiB) is one run.
  * Measured, bench/ftp.sh 512 MiB downloads (A/B twice): 682–766 MB/s against 588–589 with one
  * pread per segment and a Buffer.concat of the segments, at the same peak RSS. Opening runs on
  * the sealing worker instead used ~15% less CPU but added 45–60 MiB of peak RSS (the worker's
  * garbage of decrypted segments, which its heap collects late) for no measurable speed.
+ * Seven, not eight: a run's sealed and opened buffers stay under 1 MiB, lafsd's glibc mmap
+ * threshold (src/cli/main.ts). At eight, both were fresh mappings, faulted in and unmapped for
+ * every MiB downloaded: curl's 1 GiB FTP downloads took 2.0–8.0 s instead of 1.4–2.7 s, with
+ * 1.6–4.2 s of main-thread CPU (interleaved runs, 2026-12-05).
  */
-const MAX_RUN = 8;
+const MAX_RUN = 7;
 
 /** One run's segments; the cache's entries are views of its plaintext. */
 interface Run {
