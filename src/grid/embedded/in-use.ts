@@ -6,7 +6,7 @@
 // Callers run `note` inside the same write transaction as the link itself.
 import { chkStorageIndex, parseCap, storageIndexOf } from '../../caps/index.js';
 import { unpackChildren } from '../dirpack.js';
-import type { Db } from './db.js';
+import { inImmediateTransaction, type Db } from './db.js';
 
 /** Nested immutable directories inside a LIT cap are followed this deep, no further. */
 const MAX_LIT_DEPTH = 16;
@@ -91,7 +91,7 @@ export class InUse {
    * syncs the log, this claim with it.
    */
   claimObject(storageIndex: Buffer, now = Date.now()): void {
-    this.db.transaction(() => this.claim.run(storageIndex, now)).immediate();
+    inImmediateTransaction(this.db, () => this.claim.run(storageIndex, now));
   }
 
   /** The same for a small object, inside the transaction that stores or finds it. */

@@ -14,7 +14,7 @@ import type {
   DeleteChildOptions, DirEntry, DiskUsage, FileReader, Grid, Metadata, MetadataPatch, MutableContent, NodeInfo,
   ReplaceMode, SetChildOptions, UploadSink,
 } from '../types.js';
-import { openDatabase, Statements, type Db } from './db.js';
+import { inImmediateTransaction, openDatabase, Statements, type Db } from './db.js';
 import { openEntry, sealEntry, type StoredEntry } from './entries.js';
 import { clearDeadRun, collectGarbage, lastCollection, type GcOptions, type GcReport } from './gc.js';
 import { InUse } from './in-use.js';
@@ -142,18 +142,16 @@ export class EmbeddedGrid implements Grid {
     let result: T;
     try {
       if (!touched) {
-        result = this.db.transaction(fn).immediate();
+        result = inImmediateTransaction(this.db, fn);
       } else {
         let before = '';
         let after = '';
-        result = this.db
-          .transaction(() => {
-            before = this.reads.state();
-            const r = fn();
-            after = this.reads.state();
-            return r;
-          })
-          .immediate();
+        result = inImmediateTransaction(this.db, () => {
+          before = this.reads.state();
+          const r = fn();
+          after = this.reads.state();
+          return r;
+        });
         this.reads.wrote(touched, before, after);
       }
     } catch (err) {
