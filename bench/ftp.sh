@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# FTP throughput: lafsd's FTP frontend (on its embedded store) against vsftpd (on a plain local
-# folder), one curl client, on loopback. Uploads and downloads one 1 GiB file and 1,000 4 KiB
+# FTP throughput: `lafsd run` (FTP on, SFTP off, its embedded store, info-level logs as
+# shipped) against vsftpd (on a plain local folder), one curl client, on loopback. Uploads and downloads one 1 GiB file and 1,000 4 KiB
 # files (one curl process, one control connection for the 1,000), and prints MB/s, files/s,
 # the ratios lafsd/vsftpd and lafsd's peak RSS.
 #
@@ -9,7 +9,7 @@
 #
 # Files live on /dev/shm (tmpfs) when it is there, so the numbers compare the FTP stacks and
 # stores, not the disk. vsftpd runs with anonymous upload into its folder (no accounts needed);
-# lafsd with one hashed-password account. Each figure is the median of ROUNDS interleaved runs.
+# lafsd with one account made by `lafsd add-user` (a hashed password). Each figure is the median of ROUNDS interleaved runs.
 #
 # PIN=1 runs the client on CPU 0 and the servers on the other CPUs. curl 7.88 (Debian 12)
 # stalls for exactly one second when it is descheduled between sending EPSV and its first look
@@ -23,14 +23,14 @@ BUILD="${BUILD:-dist}"
 ROUNDS="${ROUNDS:-3}"
 SIZE_MB="${SIZE_MB:-1024}"
 SMALL="${SMALL:-1000}"
-SERVER_JS="$ROOT/$BUILD/bench/ftp-server.js"
+LAFSD_MAIN="$ROOT/$BUILD/src/cli/main.js"
 PIN="${PIN:-0}"
 
 for tool in curl vsftpd node; do command -v "$tool" >/dev/null || { echo "bench/ftp.sh: $tool is not installed" >&2; exit 1; }; done
-[ -f "$SERVER_JS" ] || { echo "bench/ftp.sh: $SERVER_JS is missing; build first (npm run build, or BUILD=...)" >&2; exit 1; }
+[ -f "$LAFSD_MAIN" ] || { echo "bench/ftp.sh: $LAFSD_MAIN is missing; build first (npm run build, or BUILD=...)" >&2; exit 1; }
 # The Node options the `lafsd` command runs with (its #! line), so the bench measures what users run.
 # As the installed command starts lafsd: the #! line's variables, node and its options.
-read -r -a LAUNCH <<<"$(sed -n '1s|^#!/usr/bin/env -S ||p' "$ROOT/$BUILD/src/cli/main.js")"
+read -r -a LAUNCH <<<"$(sed -n '1s|^#!/usr/bin/env -S ||p' "$LAFSD_MAIN")"
 [ "$(id -u)" = 0 ] || { echo "bench/ftp.sh: vsftpd needs root" >&2; exit 1; }
 
 BASE=/dev/shm; [ -d "$BASE" ] && [ -w "$BASE" ] || BASE="${TMPDIR:-/tmp}"
@@ -61,11 +61,15 @@ BIG_BYTES=$((SIZE_MB * 1024 * 1024))
 SMALL_BYTES=$((SMALL * 4096))
 
 # --- lafsd -----------------------------------------------------------------------------------
-mkdir -p "$WORK/lafsd"
-${ON_SERVER[@]+"${ON_SERVER[@]}"} env "${LAUNCH[@]}" "$SERVER_JS" "$WORK/lafsd" bench benchpass > "$WORK/lafsd.out" 2> "$WORK/lafsd.err" &
+LAFSD_PORT="$(free_port)"
+node "$LAFSD_MAIN" init "$WORK/lafsd" --ftp-port "tcp:$LAFSD_PORT:interface=127.0.0.1" >/dev/null 2>&1
+# SFTP is not measured here: switch it off so its port cannot clash.
+sed -i '/^\[sftpd\]/,/^\[/ s/^enabled = true/enabled = false/' "$WORK/lafsd/tahoe.cfg"
+node "$LAFSD_MAIN" add-user "$WORK/lafsd" bench --password benchpass >/dev/null 2>&1
+${ON_SERVER[@]+"${ON_SERVER[@]}"} env LAFSD_LOG_LEVEL=info "${LAUNCH[@]}" "$LAFSD_MAIN" run "$WORK/lafsd" > "$WORK/lafsd.log" 2>&1 &
 LAFSD_PID=$!
-for _ in $(seq 100); do grep -q port "$WORK/lafsd.out" 2>/dev/null && break; sleep 0.1; done
-LAFSD_PORT="$(node -e "console.log(JSON.parse(require('fs').readFileSync('$WORK/lafsd.out','utf8').split('\n')[0]).port)")"
+for _ in $(seq 100); do grep -q '"msg":"FTP listening"' "$WORK/lafsd.log" 2>/dev/null && break; kill -0 "$LAFSD_PID" 2>/dev/null || break; sleep 0.1; done
+grep -q '"msg":"FTP listening"' "$WORK/lafsd.log" || { echo "bench/ftp.sh: lafsd did not start" >&2; cat "$WORK/lafsd.log" >&2; exit 1; }
 LAFSD_URL="ftp://bench:benchpass@127.0.0.1:$LAFSD_PORT"
 curl -sS -Q "MKD /small" "$LAFSD_URL/" >/dev/null
 
