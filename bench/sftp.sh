@@ -87,9 +87,9 @@ sed -i '/^\[ftpd\]/,/^\[/ s/^enabled = true/enabled = false/' "$TMP/node/tahoe.c
 # CONCURRENT clients, each on its own connection, plus the master: past the per-address default.
 sed -i '/^\[auth\]/a max_connections_per_address = 0' "$TMP/node/tahoe.cfg"
 node "$LAFSD_MAIN" add-user "$TMP/node" bench --pubkey "$TMP/client_key.pub" >/dev/null 2>&1
-# The Node options the `lafsd` command runs with (its #! line), so the bench measures what users run.
-# As the installed command starts it: the #! line's variables, node and its options.
-read -r -a LAUNCH <<<"$(sed -n '1s|^#!/usr/bin/env -S ||p' "$LAFSD_MAIN")"
+# The Node options the `lafsd` command runs with (its launch line), so the bench measures what users run.
+# As the installed command starts it: the launch line's variables, node and its options.
+read -r -a LAUNCH <<<"$(sed -n '2s|^//usr/bin/env true; exec /usr/bin/env \(.*\) "$0" "$@"$|\1|p' "$LAFSD_MAIN")"
 start_lafsd() {
   LAFSD_LOG_LEVEL=info env "${LAUNCH[@]}" "$LAFSD_MAIN" run "$TMP/node" >>"$TMP/lafsd.log" 2>&1 &
   LAFSD_PID=$!

@@ -32,7 +32,7 @@ smoke() {
   node dist/src/cli/main.js init "$node" --sftp-port tcp:0:interface=127.0.0.1 \
     --ftp-port tcp:0:interface=127.0.0.1 --metrics-port tcp:0:interface=127.0.0.1 2>>"$err"
   node dist/src/cli/main.js add-user "$node" smoke --password smoke-password >/dev/null 2>>"$err"
-  # Started as the installed `lafsd` command is, through its #! line (Node options included).
+  # Started as the installed `lafsd` command is, through its launch lines (Node options included).
   chmod +x dist/src/cli/main.js
   dist/src/cli/main.js run "$node" >"$log" 2>>"$err" &
   server=$!
@@ -47,9 +47,15 @@ smoke() {
     return 1
   fi
   curl -fsS --max-time 10 "http://127.0.0.1:$port/readyz"
-  # The #! line's variable reached the server (GNU env -S with NAME=VALUE before node).
-  if ! tr '\0' '\n' <"/proc/$server/environ" | grep -qx 'MALLOC_MMAP_THRESHOLD_=1048576'; then
-    echo "lafsd run did not get MALLOC_MMAP_THRESHOLD_ from its #! line" >&2
+  # The launch line's variables reached the server, and /bin/sh exec'd Node (the PID is Node's).
+  for var in MALLOC_MMAP_THRESHOLD_=1048576 MALLOC_TRIM_THRESHOLD_=16777216; do
+    if ! tr '\0' '\n' <"/proc/$server/environ" | grep -qx "$var"; then
+      echo "lafsd run did not get ${var%%=*} from its launch line" >&2
+      return 1
+    fi
+  done
+  if ! tr '\0' ' ' <"/proc/$server/cmdline" | grep -q -- '--max-semi-space-size=1'; then
+    echo "lafsd run's PID is not Node with the launch line's options: $(tr '\0' ' ' <"/proc/$server/cmdline")" >&2
     return 1
   fi
   kill -TERM "$server"

@@ -6,20 +6,24 @@ import type { Readable } from 'node:stream';
 
 export const LAFSD = fileURLToPath(new URL('../../src/cli/main.js', import.meta.url));
 
-/** What a script's `#!/usr/bin/env -S [NAME=VALUE…] node [OPTION…]` line sets and passes. */
+/**
+ * What the `lafsd` command's launch line sets and passes: line 2 of src/cli/main.ts,
+ * `//usr/bin/env true; exec /usr/bin/env [NAME=VALUE…] node [OPTION…] "$0" "$@"`, which /bin/sh
+ * runs (see there for why not a `#!/usr/bin/env -S` line).
+ */
 export function shebangLaunch(script: string): { env: Record<string, string>; flags: string[] } {
-  const first = readFileSync(script, 'utf8').split('\n', 1)[0]!;
-  const m = /^#!\/usr\/bin\/env (?:-S )?((?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)node(?:\s+(.*))?$/.exec(first);
-  if (!m) throw new Error(`${script} does not start with a #!/usr/bin/env node line: ${first}`);
+  const [first, second] = readFileSync(script, 'utf8').split('\n', 2);
+  const m = /^\/\/usr\/bin\/env true; exec \/usr\/bin\/env ((?:[A-Za-z_][A-Za-z0-9_]*=\S*\s+)*)node((?:\s+--\S+)*) "\$0" "\$@"$/.exec(second ?? '');
+  if (first !== '#!/bin/sh' || !m) throw new Error(`${script} does not start with lafsd's launch lines: ${first} / ${second}`);
   const env: Record<string, string> = {};
   for (const assignment of m[1]!.trim().split(/\s+/).filter(Boolean)) {
     const eq = assignment.indexOf('=');
     env[assignment.slice(0, eq)] = assignment.slice(eq + 1);
   }
-  return { env, flags: m[2]?.trim().split(/\s+/) ?? [] };
+  return { env, flags: m[2]!.trim().split(/\s+/).filter(Boolean) };
 }
 
-/** The Node options on a script's #! line ([] for a plain `node`). */
+/** The Node options on the launch line. */
 export function shebangNodeFlags(script: string): string[] {
   return shebangLaunch(script).flags;
 }

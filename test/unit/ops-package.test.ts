@@ -43,10 +43,11 @@ test('every Node.js major in engines is tested by CI, and the README names each'
   for (const major of majors) assert.match(supported, new RegExp(`\\b${major}\\b`), `README: ${supported}`);
 });
 
-test("the lafsd command's #! line gives Node the heap options and glibc a fixed mmap threshold, this Node accepts them, and npm start passes the same", () => {
+test("the lafsd command's launch line gives Node the heap options and glibc fixed mmap and trim thresholds, this Node accepts them, and npm start passes the same", () => {
   const { env, flags } = shebangLaunch(LAFSD);
-  // A fixed threshold keeps glibc from moving large buffers into a heap it never gives back.
-  assert.deepEqual(env, { MALLOC_MMAP_THRESHOLD_: '1048576' });
+  // A fixed threshold keeps glibc from moving large buffers into a heap it never gives back, and
+  // a trim threshold above its default keeps the heap from giving back and refaulting every segment.
+  assert.deepEqual(env, { MALLOC_MMAP_THRESHOLD_: '1048576', MALLOC_TRIM_THRESHOLD_: '16777216' });
   assert.ok(flags.some((f) => /^--initial-old-space-size=\d+$/.test(f)), `#! flags: ${flags.join(' ')}`);
   // The small young generation is what keeps one 1 GiB upload near 100 MiB (src/cli/main.ts).
   assert.ok(flags.includes('--max-semi-space-size=1'), `#! flags: ${flags.join(' ')}`);
@@ -54,7 +55,7 @@ test("the lafsd command's #! line gives Node the heap options and glibc a fixed 
   const r = spawnSync(process.execPath, [...flags, '-e', 'process.exit(0)'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
-  assert.equal(pkg.scripts.start, `MALLOC_MMAP_THRESHOLD_=1048576 node ${flags.join(' ')} dist/src/cli/main.js quickstart ./node`);
+  assert.equal(pkg.scripts.start, `MALLOC_MMAP_THRESHOLD_=1048576 MALLOC_TRIM_THRESHOLD_=16777216 node ${flags.join(' ')} dist/src/cli/main.js quickstart ./node`);
 });
 
 test('the README lists every lafsd_ metric the server exports, and no other', async () => {
