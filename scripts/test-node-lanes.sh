@@ -48,7 +48,7 @@ smoke() {
   fi
   curl -fsS --max-time 10 "http://127.0.0.1:$port/readyz"
   # The launch line's variables reached the server, and /bin/sh exec'd Node (the PID is Node's).
-  for var in MALLOC_MMAP_THRESHOLD_=1048576 MALLOC_TRIM_THRESHOLD_=16777216; do
+  for var in MALLOC_MMAP_THRESHOLD_=1048576 MALLOC_TRIM_THRESHOLD_=16777216 MALLOC_ARENA_MAX=2; do
     if ! tr '\0' '\n' <"/proc/$server/environ" | grep -qx "$var"; then
       echo "lafsd run did not get ${var%%=*} from its launch line" >&2
       return 1

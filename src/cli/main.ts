@@ -1,12 +1,12 @@
 #!/bin/sh
-//usr/bin/env true; exec /usr/bin/env MALLOC_MMAP_THRESHOLD_=1048576 MALLOC_TRIM_THRESHOLD_=16777216 node --initial-old-space-size=128 --max-semi-space-size=1 "$0" "$@"
+//usr/bin/env true; exec /usr/bin/env MALLOC_MMAP_THRESHOLD_=1048576 MALLOC_TRIM_THRESHOLD_=16777216 MALLOC_ARENA_MAX=2 node --initial-old-space-size=128 --max-semi-space-size=1 "$0" "$@"
 // The `lafsd` command: parses arguments and calls the layers below. No policy lives here.
 //
 // Run as a command, this file is a shell script for its first two lines: /bin/sh runs the line
 // above (`//usr/bin/env true` does nothing), which execs Node on this file (same PID, so signals
 // and service managers see Node) with the settings below; Node reads both lines as comments. A
 // `#!/usr/bin/env -S …` line would do the same only up to 127 characters: Linux before 5.1 (RHEL
-// 8's 4.18, for one) cuts a `#!` line there, and these settings take 137.
+// 8's 4.18, for one) cuts a `#!` line there, and these settings take 156.
 //
 // Why the V8 flags on the line above (Node refuses the first in NODE_OPTIONS, and setting either
 // once running is too late):
@@ -35,10 +35,14 @@
 //   default of 128 KiB, which glibc otherwise raises along with it): the heap keeps up to 16 MiB
 //   free at its top instead of giving back every 128 KiB at once and faulting the same pages in
 //   again for the next segments. Interleaved A/B runs: curl's 1 GiB FTP downloads 0.9-1.4 s
-//   against 1.8-2.7 s (main-thread CPU 0.7-1.1 s against 1.4-2.4); one 1 GiB SFTP upload
-//   2.5-3.0 s against 2.9-4.6. The price is what the heap keeps: that upload peaks at 108 MiB
-//   against 99-102, 8 × 256 MiB at once at 162-168 MiB against 150-155 in a fresh process.
-//   4 MiB gave nothing, 8 MiB a part, 32 MiB no more than 16.
+//   against 1.8-2.7 s (main-thread CPU 0.7-1.1 s against 1.4-2.4); bench/sftp.sh's rows 15-40%
+//   faster. 4 MiB gave nothing, 8 MiB a part, 32 MiB no more than 16.
+// - MALLOC_ARENA_MAX=2 (glibc): each arena keeps its own 16 MiB, and glibc makes one per thread
+//   that allocates (the sealing worker, libuv's pool, V8's helpers). With the trim threshold
+//   alone one 1 GiB SFTP upload peaked at 107-108 MiB and the FTP bench at 205 against 166; with
+//   two arenas the upload peaks at 101-102 MiB, as without either, and downloads keep most of
+//   the gain (1.2-1.4 s). 8 × 256 MiB at once: 161 MiB in a fresh process, 166 without it,
+//   150-155 with neither.
 // Start `node` with the same flags and variable when running a checkout.
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../config/index.js';

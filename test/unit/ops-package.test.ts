@@ -46,8 +46,9 @@ test('every Node.js major in engines is tested by CI, and the README names each'
 test("the lafsd command's launch line gives Node the heap options and glibc fixed mmap and trim thresholds, this Node accepts them, and npm start passes the same", () => {
   const { env, flags } = shebangLaunch(LAFSD);
   // A fixed threshold keeps glibc from moving large buffers into a heap it never gives back, and
-  // a trim threshold above its default keeps the heap from giving back and refaulting every segment.
-  assert.deepEqual(env, { MALLOC_MMAP_THRESHOLD_: '1048576', MALLOC_TRIM_THRESHOLD_: '16777216' });
+  // a trim threshold above its default keeps the heap from giving back and refaulting every
+  // segment; two arenas keep that from multiplying by the threads.
+  assert.deepEqual(env, { MALLOC_MMAP_THRESHOLD_: '1048576', MALLOC_TRIM_THRESHOLD_: '16777216', MALLOC_ARENA_MAX: '2' });
   assert.ok(flags.some((f) => /^--initial-old-space-size=\d+$/.test(f)), `#! flags: ${flags.join(' ')}`);
   // The small young generation is what keeps one 1 GiB upload near 100 MiB (src/cli/main.ts).
   assert.ok(flags.includes('--max-semi-space-size=1'), `#! flags: ${flags.join(' ')}`);
@@ -55,7 +56,7 @@ test("the lafsd command's launch line gives Node the heap options and glibc fixe
   const r = spawnSync(process.execPath, [...flags, '-e', 'process.exit(0)'], { encoding: 'utf8' });
   assert.equal(r.status, 0, r.stderr);
   assert.equal(r.stderr, '');
-  assert.equal(pkg.scripts.start, `MALLOC_MMAP_THRESHOLD_=1048576 MALLOC_TRIM_THRESHOLD_=16777216 node ${flags.join(' ')} dist/src/cli/main.js quickstart ./node`);
+  assert.equal(pkg.scripts.start, `MALLOC_MMAP_THRESHOLD_=1048576 MALLOC_TRIM_THRESHOLD_=16777216 MALLOC_ARENA_MAX=2 node ${flags.join(' ')} dist/src/cli/main.js quickstart ./node`);
 });
 
 test('the README lists every lafsd_ metric the server exports, and no other', async () => {
