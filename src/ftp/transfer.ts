@@ -18,7 +18,7 @@ import { FromCrlf, toCrlf } from './ascii.js';
 import { DataConnectionError } from './data.js';
 
 /**
- * Bytes asked of the file per read: 896 KiB, under the 1 MiB that lafsd's `#!` line makes
+ * Bytes asked of the file per read: 896 KiB, under the 1 MiB that lafsd's launch line makes
  * glibc's mmap threshold (src/cli/main.ts), so each read's buffer comes from malloc's heap and
  * not from a fresh mapping that is faulted in page by page and unmapped again; and seven of the
  * embedded store's 128 KiB segments, so each read is one of its runs, one buffer, no join.
