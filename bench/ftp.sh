@@ -1,15 +1,16 @@
 #!/usr/bin/env bash
 # FTP throughput: `lafsd run` (FTP on, SFTP off, its embedded store, info-level logs as
-# shipped) against vsftpd (on a plain local folder), one curl client, on loopback. Uploads and downloads one 1 GiB file and 1,000 4 KiB
-# files (one curl process, one control connection for the 1,000), and prints MB/s, files/s,
-# the ratios lafsd/vsftpd and lafsd's peak RSS.
+# shipped) against vsftpd (on a plain local folder), one curl client, on loopback. Uploads and
+# downloads one 1 GiB file and 1,000 4 KiB files (one curl process, one control connection for
+# the 1,000), and prints MB/s, files/s, the ratios lafsd/vsftpd and lafsd's peak RSS.
 #
 #   bench/ftp.sh                 # needs root (vsftpd), curl, vsftpd, a built tree
 #   BUILD=.build-ftp ROUNDS=3 SIZE_MB=1024 SMALL=1000 bench/ftp.sh
 #
 # Files live on /dev/shm (tmpfs) when it is there, so the numbers compare the FTP stacks and
 # stores, not the disk. vsftpd runs with anonymous upload into its folder (no accounts needed);
-# lafsd with one account made by `lafsd add-user` (a hashed password). Each figure is the median of ROUNDS interleaved runs.
+# lafsd with one account made by `lafsd add-user` (a hashed password). Each figure is the median
+# of ROUNDS interleaved runs.
 #
 # PIN=1 runs the client on CPU 0 and the servers on the other CPUs. curl 7.88 (Debian 12)
 # stalls for exactly one second when it is descheduled between sending EPSV and its first look

@@ -43,7 +43,7 @@
 //   two arenas the upload peaks at 101-102 MiB, as without either, and downloads keep most of
 //   the gain (1.2-1.4 s). 8 × 256 MiB at once: 161 MiB in a fresh process, 166 without it,
 //   150-155 with neither.
-// Start `node` with the same flags and variable when running a checkout.
+// Start `node` with the same flags and variables when running a checkout (as `npm start` does).
 import { parseArgs, type ParseArgsConfig } from 'node:util';
 import { ConfigError } from '../config/index.js';
 import { AuthError } from '../auth/index.js';

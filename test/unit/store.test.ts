@@ -9,6 +9,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { EmbeddedGrid, SEGMENT_SIZE } from '../../src/grid/embedded/index.js';
+import { inImmediateTransaction, openDatabase } from '../../src/grid/embedded/db.js';
 import { isGridError } from '../../src/grid/index.js';
 import { literalCap, parseCap, readCapOf } from '../../src/caps/index.js';
 import { get, gridContract, put, rejectsWith } from '../helpers/grid-contract.js';
@@ -202,9 +203,7 @@ test('a reader of a mutable file keeps the version it opened', async () => {
   await grid.close();
 });
 
-
-test('the shared write-transaction runner: commits, rolls back what throws, nests as a savepoint, one BEGIN IMMEDIATE each', async () => {
-  const { inImmediateTransaction, openDatabase } = await import('../../src/grid/embedded/db.js');
+test('the shared write-transaction runner: commits, rolls back what throws, nests as a savepoint, one BEGIN IMMEDIATE each', () => {
   const db = openDatabase(join(tempDir(), 'index.db'));
   try {
     db.exec('CREATE TABLE t (v INTEGER)');
@@ -222,7 +221,7 @@ test('the shared write-transaction runner: commits, rolls back what throws, nest
     assert.deepEqual(values(), [1, 3, 5], 'the inner failure rolled back to its savepoint only');
     assert.equal(db.inTransaction, false);
     // A write lock held by another connection: BEGIN IMMEDIATE waits (busy_timeout) and then fails, not a later statement.
-    const other = new Database(join(db.name));
+    const other = new Database(db.name);
     other.pragma('busy_timeout = 0');
     db.pragma('busy_timeout = 0');
     other.exec('BEGIN IMMEDIATE');
