@@ -31,7 +31,7 @@ for tool in curl vsftpd node; do command -v "$tool" >/dev/null || { echo "bench/
 [ -f "$LAFSD_MAIN" ] || { echo "bench/ftp.sh: $LAFSD_MAIN is missing; build first (npm run build, or BUILD=...)" >&2; exit 1; }
 # The Node options the `lafsd` command runs with (its launch line), so the bench measures what users run.
 # As the installed command starts lafsd: the launch line's variables, node and its options.
-LAUNCH_WORDS="$("$ROOT/bench/launch-args.sh" "$LAFSD_MAIN")"
+LAUNCH_WORDS="$("$ROOT/scripts/launch-args.sh" "$LAFSD_MAIN")"
 read -r -a LAUNCH <<<"$LAUNCH_WORDS"
 [ "$(id -u)" = 0 ] || { echo "bench/ftp.sh: vsftpd needs root" >&2; exit 1; }
 

@@ -89,7 +89,7 @@ sed -i '/^\[auth\]/a max_connections_per_address = 0' "$TMP/node/tahoe.cfg"
 node "$LAFSD_MAIN" add-user "$TMP/node" bench --pubkey "$TMP/client_key.pub" >/dev/null 2>&1
 # The Node options the `lafsd` command runs with (its launch line), so the bench measures what users run.
 # As the installed command starts it: the launch line's variables, node and its options.
-LAUNCH_WORDS="$("$REPO/bench/launch-args.sh" "$LAFSD_MAIN")"
+LAUNCH_WORDS="$("$REPO/scripts/launch-args.sh" "$LAFSD_MAIN")"
 read -r -a LAUNCH <<<"$LAUNCH_WORDS"
 start_lafsd() {
   LAFSD_LOG_LEVEL=info env "${LAUNCH[@]}" "$LAFSD_MAIN" run "$TMP/node" >>"$TMP/lafsd.log" 2>&1 &

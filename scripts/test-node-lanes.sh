@@ -47,17 +47,24 @@ smoke() {
     return 1
   fi
   curl -fsS --max-time 10 "http://127.0.0.1:$port/readyz"
-  # The launch line's variables reached the server, and /bin/sh exec'd Node (the PID is Node's).
-  for var in MALLOC_MMAP_THRESHOLD_=1048576 MALLOC_TRIM_THRESHOLD_=16777216 MALLOC_ARENA_MAX=2; do
-    if ! tr '\0' '\n' <"/proc/$server/environ" | grep -qx "$var"; then
-      echo "lafsd run did not get ${var%%=*} from its launch line" >&2
-      return 1
-    fi
+  # Each of the launch line's variables reached the server, and /bin/sh exec'd Node with each of
+  # its options (the PID is Node's). The values themselves are the unit lane's to check.
+  local words word
+  words="$(scripts/launch-args.sh dist/src/cli/main.js)" || return 1
+  for word in $words; do
+    case "$word" in
+      --*) # an option (first: options such as --initial-old-space-size=128 hold a '=' too)
+        if ! tr '\0' '\n' <"/proc/$server/cmdline" | grep -qxF -- "$word"; then
+          echo "lafsd run's PID is not Node with the launch line's $word: $(tr '\0' ' ' <"/proc/$server/cmdline")" >&2
+          return 1
+        fi ;;
+      *=*) # a variable
+        if ! tr '\0' '\n' <"/proc/$server/environ" | grep -qxF -- "$word"; then
+          echo "lafsd run did not get ${word%%=*} from its launch line" >&2
+          return 1
+        fi ;;
+    esac
   done
-  if ! tr '\0' ' ' <"/proc/$server/cmdline" | grep -q -- '--max-semi-space-size=1'; then
-    echo "lafsd run's PID is not Node with the launch line's options: $(tr '\0' ' ' <"/proc/$server/cmdline")" >&2
-    return 1
-  fi
   kill -TERM "$server"
   wait "$server" || { echo "lafsd run exited $? on SIGTERM" >&2; cat "$err" >&2; return 1; }
   server=""
