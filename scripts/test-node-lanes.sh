@@ -81,7 +81,7 @@ for major in "$@"; do
   echo "== Node $major: fetching node-linux-$arch@$major"
   npm install --prefix "$lane/runtime" --no-save --no-package-lock --no-audit --no-fund --loglevel=error "node-linux-$arch@$major" >/dev/null
   nodehome="$lane/runtime/node_modules/node-linux-$arch"
-  tar -C "$root" --exclude=./node_modules --exclude=./dist --exclude=./node --exclude=./.git --exclude='./.build-*' -cf - . | tar -C "$lane/src" -xf -
+  tar -C "$root" --exclude=./node_modules --exclude=./dist --exclude=./node --exclude=./.git --exclude='./.build-*' --exclude='./native/*/build' -cf - . | tar -C "$lane/src" -xf -
   (
     server=""
     trap '[ -z "$server" ] || kill -9 "$server" 2>/dev/null || true' EXIT
