@@ -22,6 +22,7 @@ import { scheduleGc } from './gc-schedule.js';
 import { ServiceRootRecorder } from './service-root-recorder.js';
 import type { Logger } from './log.js';
 import { DEFAULT_IDLE_COLLECTION, startIdleCollection } from '../util/idle-collection.js';
+import { MALLOC_TRIM_ADDON, mallocTrimAvailable } from '../util/malloc-trim.js';
 import { Metrics, sampled, type StoreFigures } from './metrics.js';
 import { startStatusServer, type RunningStatusServer } from './status-http.js';
 import { ProxyTrust } from '../util/proxy-protocol.js';
@@ -200,9 +201,16 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
     const gc = scheduleGc(config, rawGrid, logger);
     if (gc) stops.push(() => gc.stop());
     if (config.lafsd.idleCollect > 0) {
+      if (!mallocTrimAvailable()) {
+        logger.info({ addon: MALLOC_TRIM_ADDON }, 'malloc_trim addon not built (npm install builds it): memory freed after a burst goes back to the system only as glibc decides');
+      }
       const idle = startIdleCollection(
-        ({ ms, before, after }) =>
-          logger.debug({ ms: Math.round(ms), beforeMiB: mib(before), afterMiB: mib(after) }, 'idle: heap collected'),
+        {
+          collected: ({ ms, before, after }) =>
+            logger.debug({ ms: Math.round(ms), beforeMiB: mib(before), afterMiB: mib(after) }, 'idle: heap collected'),
+          released: ({ ms, gave, rssBefore, rssAfter }) =>
+            logger.debug({ ms: Math.round(ms), gave, rssBeforeMiB: mib(rssBefore), rssAfterMiB: mib(rssAfter) }, 'idle: free memory returned'),
+        },
         { ...DEFAULT_IDLE_COLLECTION, growthBytes: config.lafsd.idleCollect },
       );
       stops.push(async () => idle.stop());

@@ -25,6 +25,7 @@
 // - OPEN attrs are ignored (Tahoe): `put` sends the local mode, and a read-only local file must
 //   not produce a no-write link. `put -p` sets it afterwards with FSETSTAT.
 import type { Logger } from '../util/logger.js';
+import { releaseWhenIdle } from '../util/idle-collection.js';
 import { SlabArena, SlabPool } from '../util/slab-arena.js';
 import type { Duplex } from 'node:stream';
 import {
@@ -87,8 +88,9 @@ export interface InputGate {
   release(): void;
 }
 
-/** Idle input slabs kept for all sessions of the process (util/slab-arena.ts). */
+/** Idle input slabs kept for all sessions of the process (util/slab-arena.ts), let go when it is idle. */
 const inputSlabs = new SlabPool(32 * 1024 * 1024);
+releaseWhenIdle(inputSlabs);
 
 export interface SftpSession {
   /** Settles once the session is over: requests finished, vfs closed, our side of the stream ended. */

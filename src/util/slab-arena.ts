@@ -11,13 +11,15 @@
 
 /** Slab size: four OpenSSH channel packets (32 KiB each). Chunks larger than this get their own. */
 export const SLAB_SIZE = 128 * 1024;
-const IDLE_MS = 10_000;
 
-/** Idle slabs shared by all arenas of the process, up to a bound; dropped when unused a while. */
+/**
+ * Idle slabs shared by all arenas of the process, up to a bound. The pool lets them all go when
+ * the process goes idle (`dropIdle`, called by util/idle-collection.ts, which then collects
+ * them): slabs are cheap to allocate again (~1 ms for a burst's 256), and an idle server holding
+ * 32 MiB it will not use is what users see in `top`.
+ */
 export class SlabPool {
   private readonly idle: Buffer[] = [];
-  private usedSinceTick = false;
-  private timer: NodeJS.Timeout | undefined;
 
   constructor(
     /** Bytes of idle slabs kept for reuse. */
@@ -29,29 +31,19 @@ export class SlabPool {
   }
 
   take(): Buffer {
-    this.usedSinceTick = true;
     return this.idle.pop() ?? Buffer.allocUnsafeSlow(SLAB_SIZE);
   }
 
   give(slab: Buffer): void {
     if ((this.idle.length + 1) * SLAB_SIZE > this.maxIdleBytes) return;
     this.idle.push(slab);
-    this.armTrim();
   }
 
-  private armTrim(): void {
-    if (this.timer) return;
-    this.usedSinceTick = false;
-    this.timer = setInterval(() => {
-      if (this.usedSinceTick) {
-        this.usedSinceTick = false;
-        return;
-      }
-      this.idle.length = 0;
-      clearInterval(this.timer);
-      this.timer = undefined;
-    }, IDLE_MS);
-    this.timer.unref();
+  /** Lets every idle slab go (garbage for the next collection); returns their bytes. */
+  dropIdle(): number {
+    const bytes = this.idleBytes;
+    this.idle.length = 0;
+    return bytes;
   }
 }
 

@@ -1,9 +1,11 @@
 // When an idle lafsd collects its heap (src/util/idle-collection.ts): only after an idle
-// interval, and only when enough has piled up since the last collection.
+// interval, and only when enough has piled up since the last collection; pools let go of what
+// they keep when idle, and glibc's free pages are handed back in the next idle interval.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { DEFAULT_IDLE_COLLECTION, shouldCollect } from '../../src/util/idle-collection.js';
+import { DEFAULT_IDLE_COLLECTION, releaseWhenIdle, shouldCollect, startIdleCollection } from '../../src/util/idle-collection.js';
+import { SLAB_SIZE, SlabPool } from '../../src/util/slab-arena.js';
 
 const opts = DEFAULT_IDLE_COLLECTION;
 
@@ -21,4 +23,71 @@ test('an idle interval collects exactly when the growth since the last collectio
   );
   assert.equal(shouldCollect(0, 100 + opts.growthBytes, 100, opts), true);
   assert.equal(shouldCollect(0, 99 + opts.growthBytes, 100, opts), false);
+});
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+/** Blocks the event loop for `ms`: an interval the collector must see as busy. */
+function busy(ms: number): void {
+  const end = performance.now() + ms;
+  while (performance.now() < end);
+}
+
+test('an idle process drops its pools\' slabs, collects them, then hands free memory back in the next idle interval', async () => {
+  const pool = new SlabPool(64 * SLAB_SIZE);
+  for (let i = 0; i < 64; i++) pool.give(Buffer.allocUnsafeSlow(SLAB_SIZE));
+  const unregister = releaseWhenIdle(pool);
+  const events: string[] = [];
+  // Nothing grows during the test: only the dropped slabs (8 MiB) can reach the threshold.
+  const idle = startIdleCollection(
+    {
+      collected: ({ before }) => events.push(`collected ${before > 0}`),
+      released: ({ gave }) => events.push(`released ${gave}`),
+    },
+    { intervalMs: 100, idleUtilization: 0.5, growthBytes: 4 * 1024 * 1024 },
+    () => true,
+  );
+  try {
+    for (let i = 0; i < 50 && events.length < 2; i++) await sleep(50);
+    assert.deepEqual(events, ['collected true', 'released true']);
+    assert.equal(pool.idleBytes, 0, 'the pool let its slabs go');
+    // Dropped again (nothing to drop now) and no growth: nothing more happens.
+    await sleep(400);
+    assert.deepEqual(events, ['collected true', 'released true']);
+  } finally {
+    idle.stop();
+    unregister();
+  }
+});
+
+test('a busy process keeps its pools and collects nothing; work after a collection postpones the hand-back to the next one', async () => {
+  const pool = new SlabPool(64 * SLAB_SIZE);
+  for (let i = 0; i < 64; i++) pool.give(Buffer.allocUnsafeSlow(SLAB_SIZE));
+  const unregister = releaseWhenIdle(pool);
+  const events: string[] = [];
+  const idle = startIdleCollection(
+    { collected: () => events.push('collected'), released: () => events.push('released') },
+    { intervalMs: 100, idleUtilization: 0.5, growthBytes: 4 * 1024 * 1024 },
+    () => true,
+  );
+  try {
+    // Every interval busy: the pool stays.
+    for (let i = 0; i < 5; i++) {
+      busy(100);
+      await sleep(5);
+    }
+    assert.deepEqual(events, []);
+    assert.equal(pool.idleBytes, 64 * SLAB_SIZE);
+    // Idle: dropped and collected; then busy through the next interval: no hand-back in it.
+    for (let i = 0; i < 50 && events.length < 1; i++) await sleep(20);
+    assert.deepEqual(events, ['collected']);
+    busy(150);
+    await sleep(5);
+    busy(150);
+    await sleep(300);
+    assert.deepEqual(events, ['collected'], 'the hand-back waits for the next collection');
+  } finally {
+    idle.stop();
+    unregister();
+  }
 });

@@ -92,3 +92,19 @@ test('memory that is not the arena\'s is never taken into it', () => {
   assert.equal(pool.idleBytes, 0);
   assert.ok(!a.owns(foreign));
 });
+
+test('dropIdle lets every idle slab go and reports their bytes; slabs in use stay, and later ones are kept again', () => {
+  const pool = new SlabPool(8 * SLAB_SIZE);
+  const arena = new SlabArena(pool);
+  const inUse = arena.copy(Buffer.from('held'));
+  const idle = [pool.take(), pool.take(), pool.take()];
+  for (const slab of idle) pool.give(slab);
+  assert.equal(pool.dropIdle(), 3 * SLAB_SIZE);
+  assert.equal(pool.idleBytes, 0);
+  assert.equal(pool.dropIdle(), 0);
+  assert.ok(!idle.some((slab) => slab === pool.take()), 'a dropped slab is never handed out again');
+  assert.equal(inUse.toString(), 'held');
+  arena.release(inUse);
+  arena.dispose();
+  assert.equal(pool.idleBytes, SLAB_SIZE, 'the arena\'s slab went back to the pool');
+});
