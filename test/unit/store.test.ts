@@ -9,7 +9,7 @@ import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { EmbeddedGrid, SEGMENT_SIZE } from '../../src/grid/embedded/index.js';
-import { inImmediateTransaction, openDatabase } from '../../src/grid/embedded/db.js';
+import { CACHE_SIZE_KIB, inImmediateTransaction, openDatabase } from '../../src/grid/embedded/db.js';
 import { isGridError } from '../../src/grid/index.js';
 import { literalCap, parseCap, readCapOf } from '../../src/caps/index.js';
 import { get, gridContract, put, rejectsWith } from '../helpers/grid-contract.js';
@@ -201,6 +201,20 @@ test('a reader of a mutable file keeps the version it opened', async () => {
   await snapshot.close();
   assert.equal((await get(grid, mut)).toString(), 'v2');
   await grid.close();
+});
+
+test('the index keeps a 2 MiB page cache, not the 16 MB better-sqlite3 builds with', () => {
+  const path = join(tempDir(), 'index.db');
+  const plain = new Database(path);
+  const db = openDatabase(path);
+  try {
+    assert.equal(plain.pragma('cache_size', { simple: true }), -16000, 'better-sqlite3\'s own default, the one not wanted');
+    assert.equal(CACHE_SIZE_KIB, -2000);
+    assert.equal(db.pragma('cache_size', { simple: true }), CACHE_SIZE_KIB);
+  } finally {
+    db.close();
+    plain.close();
+  }
 });
 
 test('the shared write-transaction runner: commits, rolls back what throws, nests as a savepoint, one BEGIN IMMEDIATE each', () => {
