@@ -33,12 +33,16 @@ function busy(ms: number): void {
   while (performance.now() < end);
 }
 
-test('an idle process drops its pools\' slabs, collects them, then hands free memory back in the next idle interval', async () => {
+/**
+ * A pool of 64 idle slabs (8 MiB) registered for release when idle, and a collector every 100 ms
+ * started after them, whose events are recorded. Nothing grows during a test, so only the
+ * dropped slabs can reach the 4 MiB threshold. The hand-back is a stand-in that gives.
+ */
+function watchedPool(): { pool: SlabPool; events: string[]; stop(): void } {
   const pool = new SlabPool(64 * SLAB_SIZE);
   for (let i = 0; i < 64; i++) pool.give(Buffer.allocUnsafeSlow(SLAB_SIZE));
   const unregister = releaseWhenIdle(pool);
   const events: string[] = [];
-  // Nothing grows during the test: only the dropped slabs (8 MiB) can reach the threshold.
   const idle = startIdleCollection(
     {
       collected: ({ before }) => events.push(`collected ${before > 0}`),
@@ -47,6 +51,18 @@ test('an idle process drops its pools\' slabs, collects them, then hands free me
     { intervalMs: 100, idleUtilization: 0.5, growthBytes: 4 * 1024 * 1024 },
     () => true,
   );
+  return {
+    pool,
+    events,
+    stop: () => {
+      idle.stop();
+      unregister();
+    },
+  };
+}
+
+test('an idle process drops its pools\' slabs, collects them, then hands free memory back in the next idle interval', async () => {
+  const { pool, events, stop } = watchedPool();
   try {
     for (let i = 0; i < 50 && events.length < 2; i++) await sleep(50);
     assert.deepEqual(events, ['collected true', 'released true']);
@@ -55,21 +71,12 @@ test('an idle process drops its pools\' slabs, collects them, then hands free me
     await sleep(400);
     assert.deepEqual(events, ['collected true', 'released true']);
   } finally {
-    idle.stop();
-    unregister();
+    stop();
   }
 });
 
 test('a busy process keeps its pools and collects nothing; work after a collection postpones the hand-back to the next one', async () => {
-  const pool = new SlabPool(64 * SLAB_SIZE);
-  for (let i = 0; i < 64; i++) pool.give(Buffer.allocUnsafeSlow(SLAB_SIZE));
-  const unregister = releaseWhenIdle(pool);
-  const events: string[] = [];
-  const idle = startIdleCollection(
-    { collected: () => events.push('collected'), released: () => events.push('released') },
-    { intervalMs: 100, idleUtilization: 0.5, growthBytes: 4 * 1024 * 1024 },
-    () => true,
-  );
+  const { pool, events, stop } = watchedPool();
   try {
     // Every interval busy: the pool stays.
     for (let i = 0; i < 5; i++) {
@@ -80,14 +87,13 @@ test('a busy process keeps its pools and collects nothing; work after a collecti
     assert.equal(pool.idleBytes, 64 * SLAB_SIZE);
     // Idle: dropped and collected; then busy through the next interval: no hand-back in it.
     for (let i = 0; i < 50 && events.length < 1; i++) await sleep(20);
-    assert.deepEqual(events, ['collected']);
+    assert.deepEqual(events, ['collected true']);
     busy(150);
     await sleep(5);
     busy(150);
     await sleep(300);
-    assert.deepEqual(events, ['collected'], 'the hand-back waits for the next collection');
+    assert.deepEqual(events, ['collected true'], 'the hand-back waits for the next collection');
   } finally {
-    idle.stop();
-    unregister();
+    stop();
   }
 });
