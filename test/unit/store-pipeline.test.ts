@@ -70,6 +70,24 @@ test('uploads one after another reuse one segment buffer, small files (rows, LIT
   await grid.close();
 });
 
+test('spare segment buffers are let go when the process is idle, and the next upload allocates anew', async () => {
+  const sealer = new SealPool(1);
+  const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-pipeline-idle-'), convergenceSecret: Buffer.alloc(32, 9), sealer });
+  const big = await grid.upload();
+  await big.write(pseudoRandom('idle-big', 5 * SEGMENT_SIZE));
+  await big.finish();
+  const allocated = sealer.allocated;
+  assert.ok(allocated >= 2, `${allocated} buffers`);
+  // Every buffer came back to the spares: all of them are let go, once.
+  assert.equal(sealer.dropIdle(), allocated * SEGMENT_SIZE);
+  assert.equal(sealer.dropIdle(), 0);
+  const small = await grid.upload();
+  await small.write(pseudoRandom('idle-small', 4096));
+  assert.deepEqual(await get(grid, await small.finish()), pseudoRandom('idle-small', 4096));
+  assert.equal(sealer.allocated, allocated + 1, 'a dropped buffer is never handed out again');
+  await grid.close();
+});
+
 test('a sealing worker that dies fails its uploads with an error (no hang), removes nothing else, and the next upload works', async () => {
   const sealer = new SealPool(1);
   const storeDir = tempDir('lafsd-pipeline-dead-');

@@ -9,6 +9,7 @@
 // buffers come back from the worker and are reused, so a steady upload allocates nothing.
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
+import { releaseWhenIdle } from '../../util/idle-collection.js';
 import { SEGMENT_SIZE } from './layout.js';
 
 export interface WorkerError {
@@ -127,6 +128,8 @@ export class SealPool {
   private nextId = 1;
   private readonly spare: ArrayBuffer[] = [];
   readonly slots: Slots;
+  /** Spare buffers are let go when the process is idle (util/idle-collection.ts), until close(). */
+  private readonly unregisterIdle: () => void;
 
   constructor(
     /** Worker threads: one per core beyond the event loop's, at least one, at most four. */
@@ -134,6 +137,7 @@ export class SealPool {
     maxInFlight = MAX_IN_FLIGHT,
   ) {
     this.slots = new Slots(maxInFlight);
+    this.unregisterIdle = releaseWhenIdle(this);
   }
 
   /** Segments in the workers' hands now, and the most there were at once (tests, metrics). */
@@ -166,11 +170,19 @@ export class SealPool {
     if (this.spare.length < SPARE_BUFFERS && ab.byteLength === SEGMENT_SIZE) this.spare.push(ab);
   }
 
+  /** Lets the spare buffers go (up to 4 MiB, garbage for the next collection); returns their bytes. */
+  dropIdle(): number {
+    const bytes = this.spare.length * SEGMENT_SIZE;
+    this.spare.length = 0;
+    return bytes;
+  }
+
   replace(dead: SealThread): void {
     this.threads = this.threads.filter((t) => t !== dead);
   }
 
   async close(): Promise<void> {
+    this.unregisterIdle();
     const threads = this.threads;
     this.threads = [];
     await Promise.all(threads.map((t) => t.terminate()));
