@@ -13,17 +13,21 @@ const require = createRequire(import.meta.url);
 /** Where `npm install` puts the addon, seen from this module's place in dist/src/util/. */
 export const MALLOC_TRIM_ADDON = fileURLToPath(new URL('../../../native/malloc-trim/build/Release/malloc_trim.node', import.meta.url));
 
+/** The addon's call at `path`, or null where it was not built or does not load. */
+export function loadMallocTrim(path: string): (() => boolean) | null {
+  try {
+    const trim = existsSync(path) ? (require(path) as { trim?: unknown }).trim : undefined;
+    return typeof trim === 'function' ? (trim as () => boolean) : null;
+  } catch {
+    return null;
+  }
+}
+
 let trim: (() => boolean) | null | undefined;
 
-/** Whether the addon was built and loads; false where it was not (then nothing is trimmed). */
-export function mallocTrimAvailable(path: string = MALLOC_TRIM_ADDON): boolean {
-  if (trim === undefined) {
-    try {
-      trim = existsSync(path) ? (require(path) as { trim(): boolean }).trim : null;
-    } catch {
-      trim = null;
-    }
-  }
+/** Whether the addon `npm install` builds loads; false where it does not (then nothing is trimmed). */
+export function mallocTrimAvailable(): boolean {
+  if (trim === undefined) trim = loadMallocTrim(MALLOC_TRIM_ADDON);
   return trim !== null;
 }
 
