@@ -13,33 +13,41 @@
 export const SLAB_SIZE = 128 * 1024;
 
 /**
- * Idle slabs shared by all arenas of the process, up to a bound. The pool lets them all go when
- * the process goes idle (`dropIdle`, called by util/idle-collection.ts, which then collects
- * them): slabs are cheap to allocate again (~1 ms for a burst's 256), and an idle server holding
+ * Idle fixed-size buffers kept for reuse, up to a bound: the slabs shared by all arenas of the
+ * process, and the sealer's segment buffers (grid/embedded/sealer.ts). The pool lets them all go
+ * when the process goes idle (`dropIdle`, called by util/idle-collection.ts, which then collects
+ * them): they are cheap to allocate again (~1 ms for a burst's 256), and an idle server holding
  * 32 MiB it will not use is what users see in `top`.
  */
 export class SlabPool {
   private readonly idle: Buffer[] = [];
+  /** Buffers take() had to allocate (the rest of its answers were reused; tests). */
+  allocated = 0;
 
   constructor(
-    /** Bytes of idle slabs kept for reuse. */
+    /** Bytes of idle buffers kept for reuse. */
     private readonly maxIdleBytes: number,
+    /** The size of every buffer; others given back are left to the garbage collector. */
+    readonly size: number = SLAB_SIZE,
   ) {}
 
   get idleBytes(): number {
-    return this.idle.length * SLAB_SIZE;
+    return this.idle.length * this.size;
   }
 
   take(): Buffer {
-    return this.idle.pop() ?? Buffer.allocUnsafeSlow(SLAB_SIZE);
+    const reused = this.idle.pop();
+    if (reused) return reused;
+    this.allocated++;
+    return Buffer.allocUnsafeSlow(this.size);
   }
 
   give(slab: Buffer): void {
-    if ((this.idle.length + 1) * SLAB_SIZE > this.maxIdleBytes) return;
+    if (slab.length !== this.size || (this.idle.length + 1) * this.size > this.maxIdleBytes) return;
     this.idle.push(slab);
   }
 
-  /** Lets every idle slab go (garbage for the next collection); returns their bytes. */
+  /** Lets every idle buffer go (garbage for the next collection); returns their bytes. */
   dropIdle(): number {
     const bytes = this.idleBytes;
     this.idle.length = 0;
@@ -122,6 +130,7 @@ export class SlabArena {
     const entry = this.slabs.get(buffer);
     if (!entry) return;
     this.slabs.delete(buffer);
-    if (entry.slab.length === SLAB_SIZE) this.pool.give(entry.slab);
+    // An oversized copy is not a slab: the pool leaves it to the garbage collector.
+    this.pool.give(entry.slab);
   }
 }

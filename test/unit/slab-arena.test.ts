@@ -108,3 +108,20 @@ test('dropIdle lets every idle slab go and reports their bytes; slabs in use sta
   arena.dispose();
   assert.equal(pool.idleBytes, SLAB_SIZE, 'the arena\'s slab went back to the pool');
 });
+
+test('a pool keeps only buffers of its own size, up to its bound, and counts what take() had to allocate', () => {
+  const pool = new SlabPool(2 * 1024, 1024);
+  const a = pool.take();
+  const b = pool.take();
+  assert.equal(a.length, 1024);
+  assert.equal(pool.allocated, 2);
+  pool.give(Buffer.allocUnsafeSlow(2048));
+  pool.give(Buffer.allocUnsafeSlow(512));
+  assert.equal(pool.idleBytes, 0, 'buffers of another size are left to the garbage collector');
+  pool.give(a);
+  pool.give(b);
+  pool.give(Buffer.allocUnsafeSlow(1024));
+  assert.equal(pool.idleBytes, 2 * 1024, 'no more than the bound');
+  assert.equal(pool.take(), b);
+  assert.equal(pool.allocated, 2, 'a reused buffer is not counted');
+});

@@ -10,6 +10,7 @@
 import { availableParallelism } from 'node:os';
 import { Worker } from 'node:worker_threads';
 import { releaseWhenIdle } from '../../util/idle-collection.js';
+import { SlabPool } from '../../util/slab-arena.js';
 import { SEGMENT_SIZE } from './layout.js';
 
 export interface WorkerError {
@@ -126,7 +127,8 @@ class SealThread {
 export class SealPool {
   private threads: SealThread[] = [];
   private nextId = 1;
-  private readonly spare: ArrayBuffer[] = [];
+  /** Segment buffers back from the workers, for the next segments. */
+  private readonly spare = new SlabPool(SPARE_BUFFERS * SEGMENT_SIZE, SEGMENT_SIZE);
   readonly slots: Slots;
   /** Spare buffers are let go when the process is idle (util/idle-collection.ts), until close(). */
   private readonly unregisterIdle: () => void;
@@ -156,25 +158,22 @@ export class SealPool {
   }
 
   /** Segment buffers allocated so far (the rest of buffer()'s answers were reused; tests). */
-  allocated = 0;
+  get allocated(): number {
+    return this.spare.allocated;
+  }
 
   /** A segment buffer: a spare one if any (reuse), else a new one of its own (transferable). */
   buffer(): Buffer {
-    const ab = this.spare.pop();
-    if (ab) return Buffer.from(ab);
-    this.allocated++;
-    return Buffer.allocUnsafeSlow(SEGMENT_SIZE);
+    return this.spare.take();
   }
 
   recycle(ab: ArrayBuffer): void {
-    if (this.spare.length < SPARE_BUFFERS && ab.byteLength === SEGMENT_SIZE) this.spare.push(ab);
+    this.spare.give(Buffer.from(ab));
   }
 
   /** Lets the spare buffers go (up to 4 MiB, garbage for the next collection); returns their bytes. */
   dropIdle(): number {
-    const bytes = this.spare.length * SEGMENT_SIZE;
-    this.spare.length = 0;
-    return bytes;
+    return this.spare.dropIdle();
   }
 
   replace(dead: SealThread): void {
