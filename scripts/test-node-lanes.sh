@@ -4,7 +4,7 @@
 # For each major: the official Node binary comes from the npm registry (the `node-linux-<arch>`
 # package, which also holds that version's C headers), the working tree (without node_modules,
 # dist and ./node) is copied to a temp folder, and `npm ci` runs there under that Node, so the
-# native addons (better-sqlite3, ssh2's sshcrypto.node) are built for its ABI against its own
+# native addons (better-sqlite3, ssh2's sshcrypto.node, lafsd's own in native/) are built for its ABI against its own
 # headers. The copy's `npm ci` must print no install-script or engine warning; a real node must
 # start (SQLite and ssh2's crypto binding load), answer /readyz and stop cleanly on SIGTERM, with
 # no warning from Node on stderr; then `node dist/test/run.js unit` runs. Everything is removed

@@ -38,7 +38,7 @@
 //   against 1.8-2.7 s (main-thread CPU 0.7-1.1 s against 1.4-2.4); bench/sftp.sh's rows 15-40%
 //   faster. 4 MiB gave nothing, 8 MiB a part, 32 MiB no more than 16.
 // - MALLOC_ARENA_MAX=2 (glibc): each arena keeps its own 16 MiB, and glibc makes one per thread
-//   that allocates (the sealing worker, libuv's pool, V8's helpers). With the trim threshold
+//   that allocates (libuv's pool, V8's helpers; then also a sealing worker). With the trim threshold
 //   alone one 1 GiB SFTP upload peaked at 107-108 MiB and the FTP bench at 205 against 166; with
 //   two arenas the upload peaks at 101-102 MiB, as without either, and downloads keep most of
 //   the gain (1.2-1.4 s). 8 × 256 MiB at once: 161 MiB in a fresh process, 166 without it,

@@ -37,8 +37,8 @@ export const SCHEMA = {
       'Longest a directory update, a mutable-file publish, or the storing of an upload whose progress the node does not show may take while the node keeps answering (Tahoe retries a conflicting directory update for about 30 s); uploads the node shows progressing are waited for as long as they progress.'),
     storeDir: opt('store', t.path, 'storage',
       'Folder of the embedded store, relative to BASEDIR unless absolute.'),
-    // At least 4M: a fresh reading of the free space does not count what the sealing workers
-    // have in hand (up to 4 MiB, src/grid/embedded/space.ts), which the reserve must cover.
+    // At least 4M: a fresh reading of the free space does not count what the sealer
+    // has in hand (up to 4 MiB, src/grid/embedded/space.ts), which the reserve must cover.
     storeReserve: opt('store.reserve', t.byteSize({ min: 4 * 1024 * 1024 }), '64M',
       'Free space of the embedded store\'s filesystem that file data never takes, so deletes and renames still work when the disk is full; `df` and `statvfs` report free space without it. Uploads that would need it fail with "no space" (SFTP failure, FTP 452). At least 4M.'),
     transferMemory: opt('transfer_memory', t.byteSize({ min: 1024 * 1024 }), '32M',

@@ -1,5 +1,6 @@
-// A collection of the young generation on demand, for a thread whose garbage is large Buffers
-// and next to no JavaScript objects (the store's sealing worker). V8 starts a scavenge when the
+// Collections on demand: the idle collector's full one (collectAll), and a collection of the young
+// generation (scavenge), for a thread whose garbage is large Buffers and next to no JavaScript
+// objects (the tests use it to promote objects on purpose). V8 starts a scavenge when the
 // young generation's objects fill it, or when its young Buffers reach 2 × the default semi-space
 // (32 MiB on 64-bit): such a thread can hold tens of MiB of dead Buffers between two. Node has no
 // API for it; the `gc` function that --expose-gc installs does it, and V8 installs it in contexts

@@ -1,5 +1,5 @@
 // scavenge() (src/util/scavenge.ts) frees dead Buffers that V8 alone would have kept: checked in a
-// worker thread, as the sealing worker uses it, with that thread's own array-buffer count.
+// worker thread, with that thread's own array-buffer count. The collectAll() tests below rely on it.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { Worker } from 'node:worker_threads';

@@ -1,10 +1,12 @@
-// The embedded store's throughput machinery (issue #11): segments sealed by worker threads
+// The embedded store's throughput machinery (issue #11): segments sealed on the thread pool
 // within a process-wide memory budget, and commits made durable by shared (group) fsyncs.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readdirSync, writeFileSync } from 'node:fs';
+import { createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmbeddedGrid, GroupSync, SealPool, SEGMENT_SIZE, cachedRunBytes } from '../../src/grid/embedded/index.js';
+import { HEADER_SIZE, TAG, segmentNonce, segmentOffset } from '../../src/grid/embedded/layout.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { get, put } from '../helpers/grid-io.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -27,8 +29,8 @@ test('group sync: commits that wait together share one fsync, and none is acknow
   await sync.close();
 });
 
-test('uploads through sealing workers: 40 at once, byte-exact, never more segments in flight than the budget', async () => {
-  const sealer = new SealPool(1, 6);
+test('uploads through the sealer: 40 at once, byte-exact, never more segments in flight than the budget', async () => {
+  const sealer = new SealPool(6);
   const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-pipeline-'), convergenceSecret: Buffer.alloc(32, 9), sealer });
   const sizes = Array.from({ length: 40 }, (_, i) => SEGMENT_SIZE * (1 + (i % 5)) + i * 1000);
   const caps = await Promise.all(
@@ -47,7 +49,7 @@ test('uploads through sealing workers: 40 at once, byte-exact, never more segmen
 });
 
 test('uploads one after another reuse one segment buffer, small files (rows, LIT caps) and big ones alike', async () => {
-  const sealer = new SealPool(1);
+  const sealer = new SealPool();
   const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-pipeline-reuse-'), convergenceSecret: Buffer.alloc(32, 9), sealer });
   const sizes = [4096, 40, 4096, 1000, 9000, 0, 4096];
   for (const [i, size] of sizes.entries()) {
@@ -71,7 +73,7 @@ test('uploads one after another reuse one segment buffer, small files (rows, LIT
 });
 
 test('spare segment buffers are let go when the process is idle, and the next upload allocates anew', async () => {
-  const sealer = new SealPool(1);
+  const sealer = new SealPool();
   const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-pipeline-idle-'), convergenceSecret: Buffer.alloc(32, 9), sealer });
   const big = await grid.upload();
   await big.write(pseudoRandom('idle-big', 5 * SEGMENT_SIZE));
@@ -88,28 +90,74 @@ test('spare segment buffers are let go when the process is idle, and the next up
   await grid.close();
 });
 
-test('a sealing worker that dies fails its uploads with an error (no hang), removes nothing else, and the next upload works', async () => {
-  const sealer = new SealPool(1);
-  const storeDir = tempDir('lafsd-pipeline-dead-');
-  const grid = await EmbeddedGrid.open({ storeDir, convergenceSecret: Buffer.alloc(32, 9), sealer });
-  const up = await grid.upload();
-  await up.write(pseudoRandom('dead', 3 * SEGMENT_SIZE));
-  await sealer.close(); // the worker goes away mid-upload
-  await assert.rejects(
-    (async () => {
-      await up.write(pseudoRandom('dead2', SEGMENT_SIZE));
-      await up.finish();
-    })(),
-    /sealing worker/,
+test('the sealer: segments sealed in parallel on the thread pool are hashed in order, and each is AES-256-GCM under its own nonce at its place', async () => {
+  const dir = tempDir('lafsd-pipeline-order-');
+  const sealer = new SealPool();
+  const key = randomBytes(32);
+  // Many segments in flight (16 per upload) on libuv's four threads, three uploads at once,
+  // each with segments of varying fill: any hash out of order changes the digest.
+  const uploads = [0, 1, 2].map((u) => {
+    const lengths = Array.from({ length: 150 }, (_, i) => (i % 7 === 3 ? 1 + ((i * 7919 + u) % SEGMENT_SIZE) : SEGMENT_SIZE));
+    const plain = lengths.map((n, i) => pseudoRandom(`order-${u}-${i}`, n));
+    return { path: join(dir, `upload-${u}`), plain };
+  });
+  await Promise.all(
+    uploads.map(async ({ path, plain }) => {
+      const job = sealer.job(path, key);
+      for (const [i, p] of plain.entries()) {
+        const buffer = sealer.buffer();
+        p.copy(buffer);
+        await job.segment(i, buffer, p.length);
+      }
+      assert.deepEqual(await job.digest(), createHash('sha256').update(Buffer.concat(plain)).digest());
+      const header = Buffer.alloc(HEADER_SIZE, 0xab);
+      await job.seal(header);
+      const file = readFileSync(path);
+      assert.deepEqual(file.subarray(0, HEADER_SIZE), header);
+      for (const [i, p] of plain.entries()) {
+        const at = segmentOffset(i);
+        const decipher = createDecipheriv('aes-256-gcm', key, segmentNonce(i));
+        decipher.setAuthTag(file.subarray(at + p.length, at + p.length + TAG));
+        assert.deepEqual(Buffer.concat([decipher.update(file.subarray(at, at + p.length)), decipher.final()]), p, `segment ${i}`);
+      }
+    }),
   );
-  await up.abort();
-  const again = await grid.upload();
-  await again.write(pseudoRandom('again', 2 * SEGMENT_SIZE + 5));
-  const cap = await again.finish();
-  assert.deepEqual(await get(grid, cap), pseudoRandom('again', 2 * SEGMENT_SIZE + 5));
-  const [own] = readdirSync(join(storeDir, 'tmp'));
-  assert.deepEqual(readdirSync(join(storeDir, 'tmp', own!)), [], 'no temporary upload left behind');
+  assert.equal(sealer.inFlight.now, 0);
+  assert.ok(sealer.inFlight.peak > 16, `segments of several uploads were in flight at once (peak ${sealer.inFlight.peak})`);
+  await sealer.close();
+});
+
+test('a segment that cannot be written fails its upload with the system error (no hang), gives back its budget and buffers, and the next upload works', async () => {
+  const dir = tempDir('lafsd-pipeline-fail-');
+  const sealer = new SealPool(6);
+  const key = Buffer.alloc(32, 3);
+  // The temporary file's folder is missing: the first write's open fails.
+  const broken = sealer.job(join(dir, 'missing', 'upload'), key);
+  for (let i = 0; i < 10; i++) await broken.segment(i, sealer.buffer(), SEGMENT_SIZE);
+  await assert.rejects(broken.digest(), (err: NodeJS.ErrnoException) => err.code === 'ENOENT' && /open/.test(err.message));
+  assert.equal(broken.failure?.message.startsWith('ENOENT'), true);
+  await broken.abort();
+  assert.equal(sealer.inFlight.now, 0, 'every segment gave its slot back');
+  const allocated = sealer.allocated;
+  // An upload that was never written to is aborted without a file to remove.
+  await sealer.job(join(dir, 'never'), key).abort();
+  // The same pool goes on: its buffers come back and are reused, and the file is right.
+  const grid = await EmbeddedGrid.open({ storeDir: join(dir, 'store'), convergenceSecret: Buffer.alloc(32, 9), sealer });
+  const up = await grid.upload();
+  await up.write(pseudoRandom('again', 2 * SEGMENT_SIZE + 5));
+  assert.deepEqual(await get(grid, await up.finish()), pseudoRandom('again', 2 * SEGMENT_SIZE + 5));
+  assert.equal(sealer.allocated, allocated, 'no new segment buffer was needed');
+  const [own] = readdirSync(join(dir, 'store', 'tmp'));
+  assert.deepEqual(readdirSync(join(dir, 'store', 'tmp', own!)), [], 'no temporary upload left behind');
   await grid.close();
+});
+
+test('the sealing addon: a missing or foreign file is a clear error, not a crash', () => {
+  const dir = tempDir('lafsd-pipeline-addon-');
+  assert.throws(() => new SealPool(6, join(dir, 'seal.node')), /sealing addon is missing .*npm install/);
+  const foreign = join(dir, 'foreign.cjs');
+  writeFileSync(foreign, 'module.exports = { trim() {} };');
+  assert.throws(() => new SealPool(6, foreign), /not lafsd's sealing addon/);
 });
 
 test('reads of every kind of range give the bytes stored: whole file, aligned runs, concurrent small reads, random', async () => {

@@ -1,6 +1,6 @@
 // The byte layout of an object file (objects.ts): a HEADER_SIZE header, then segments of
 // SEGMENT_SIZE plaintext bytes, each stored as AES-256-GCM ciphertext ‖ TAG-byte tag, nonce =
-// the segment's index. Shared by the event loop and the sealing worker (seal-worker.ts).
+// the segment's index. The sealer (sealer.ts, native/seal) writes what this lays out.
 
 /**
  * 128 KiB: big enough that per-segment work (a GCM setup, a syscall) is negligible, small

@@ -97,7 +97,7 @@ export interface ObjectStoreDirs {
   objectsDir: string;
   /** This process's private temporary folder (in-progress uploads). */
   tmpDir: string;
-  /** The workers that seal segments (sealer.ts). */
+  /** Seals full segments off the event loop (sealer.ts). */
   sealer: SealPool;
   /** Refuses file data that would eat into the store's reserve (space.ts). */
   space?: SpaceGuard;
@@ -110,8 +110,8 @@ export interface ObjectStoreDirs {
 
 /**
  * A streaming upload of one immutable object; see the file comment for the format. Full
- * segments go to a sealing worker (sealer.ts) that hashes, encrypts and writes them off the
- * event loop; an object smaller than one segment never leaves it (a row, no file, no worker).
+ * segments go to the sealer (sealer.ts), which hashes, encrypts and writes them off the event
+ * loop; an object smaller than one segment never leaves it (a row, no file, no sealing job).
  */
 export class ObjectUpload implements UploadSink {
   /** The segment being filled; a new one (from the pool's spares) after each hand-over. */
@@ -137,7 +137,7 @@ export class ObjectUpload implements UploadSink {
 
   async write(data: Buffer): Promise<void> {
     if (this.state !== 'open') throw new GridError('INVALID', `upload is ${this.state}`);
-    this.checkWorker();
+    this.checkSealer();
     this.written += data.length;
     let pos = 0;
     while (pos < data.length) {
@@ -150,13 +150,13 @@ export class ObjectUpload implements UploadSink {
     }
   }
 
-  private checkWorker(): void {
+  private checkSealer(): void {
     if (this.failure) throw this.failure;
     const err = this.job?.failure;
     if (err) throw (this.failure = writeFailure(err));
   }
 
-  /** Hands the filled segment to the worker (waits while the memory budget is spent). */
+  /** Hands the filled segment to the sealer (waits while the memory budget is spent). */
   private async flushSegment(): Promise<void> {
     await this.dirs.space?.claim(this.fill + TAG);
     if (!this.job) {
@@ -168,14 +168,14 @@ export class ObjectUpload implements UploadSink {
     this.segment = undefined;
     this.fill = 0;
     await this.job.segment(this.segmentIndex++, segment, length);
-    this.checkWorker();
+    this.checkSealer();
   }
 
   async finish(): Promise<string> {
     if (this.state !== 'open') throw new GridError('INVALID', `upload is ${this.state}`);
     this.state = 'finishing';
     try {
-      this.checkWorker();
+      this.checkSealer();
       const size = this.written;
       const plain = this.segment?.subarray(0, this.fill) ?? Buffer.alloc(0);
       if (size <= LIT_MAX) {
@@ -269,12 +269,12 @@ export class ObjectUpload implements UploadSink {
    * with it once sealed; without this, every small file allocated a fresh 128 KiB buffer.
    */
   private releaseSegment(): void {
-    if (this.segment) this.dirs.sealer.recycle(this.segment.buffer as ArrayBuffer);
+    if (this.segment) this.dirs.sealer.recycle(this.segment);
     this.segment = undefined;
   }
 
   /**
-   * Forgets the segment being filled and removes the temporary file (through its worker).
+   * Forgets the segment being filled and removes the temporary file (through its sealing job).
    * `wait: false` for a duplicate of a stored object: unlinking a big file takes a while, and the
    * folder is this process's own (after a crash, the next open removes it).
    */

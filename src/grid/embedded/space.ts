@@ -9,7 +9,7 @@
 // so it is re-read at most every REFRESH_MS and the bytes claimed since are subtracted, which
 // keeps concurrent uploads of this process from overshooting together. A re-read forgets the
 // claims made before it, the ones not written yet included: those are at most the segments in
-// the sealing workers' hands (sealer.ts MAX_IN_FLIGHT, 4 MiB), far less than the reserve.
+// the sealer's hands (sealer.ts MAX_IN_FLIGHT, 4 MiB), far less than the reserve.
 import { promises as fsp } from 'node:fs';
 import { GridError } from '../errors.js';
 

@@ -34,7 +34,7 @@ export interface EmbeddedGridOptions {
   convergenceSecret: Buffer;
   /** Free bytes of the store's filesystem that file data never takes (space.ts). Default 64 MiB. */
   reserveBytes?: number;
-  /** The workers that seal upload segments (default: a pool sized to the machine; sealer.ts). */
+  /** Seals upload segments off the event loop (default: a pool of its own; sealer.ts). */
   sealer?: SealPool;
 }
 

@@ -1,0 +1,455 @@
+// The store's per-segment work of an upload (issue #11), on libuv's thread pool: the running
+// SHA-256 of the plaintext (the convergent key), AES-256-GCM sealing in place, and the write of
+// ciphertext ‖ tag to the upload's temporary file. It replaces a worker thread whose V8 isolate
+// alone cost ~10 MiB of resident memory, and the structured-clone messages and dead ciphertext
+// Buffers that came with it (bench/README.md). OpenSSL is the one Node.js itself links, through
+// the headers node-gyp provides.
+//
+// Segments of one upload may run on several pool threads at once: only the hash must see them
+// in order, so each waits for its predecessor's hash (libuv's queue is first in, first out, so
+// the predecessor is already running), then seals and writes in parallel with the others.
+//
+// JavaScript side: src/grid/embedded/sealer.ts, the only caller. It never has a segment in
+// flight when it asks for the digest, the seal or the abort.
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include <node_api.h>
+#include <openssl/evp.h>
+#include <uv.h>
+
+#define KEY_SIZE 32
+#define NONCE_SIZE 12
+#define TAG_SIZE 16
+#define DIGEST_SIZE 32
+/*
+ * Bytes written between background flushes: the file must be on disk when the client closes it,
+ * and flushing as the bytes arrive leaves little for the final fsync (a 1 GiB close stays fast).
+ */
+#define FLUSH_EVERY (32u * 1024u * 1024u)
+
+typedef struct {
+  pthread_mutex_t lock;
+  pthread_cond_t hashed;
+  EVP_MD_CTX *md;
+  unsigned char key[KEY_SIZE];
+  char *path;
+  int fd; /* -1 until the first write opens the file */
+  /* Sequence number of the next segment to hash; segments get theirs when submitted. */
+  uint64_t next_hash;
+  uint64_t submitted; /* main thread only */
+  uint64_t unflushed;
+  int poisoned; /* a submitted segment was never queued: nobody waits for the hash again */
+  /* The first failure (errno and the call); later segments are dropped and it is repeated. */
+  int err;
+  const char *syscall;
+} Upload;
+
+typedef enum { OP_SEGMENT, OP_SEAL, OP_ABORT } Op;
+
+typedef struct {
+  Op op;
+  Upload *upload;
+  napi_ref upload_ref;
+  napi_ref buffer_ref;
+  napi_ref callback;
+  napi_async_work work;
+  unsigned char *data;
+  size_t length;
+  unsigned char nonce[NONCE_SIZE];
+  int64_t position;
+  uint64_t seq;
+  int err;
+  const char *syscall;
+} Job;
+
+#define CHECK(env, call)                                  \
+  do {                                                    \
+    if ((call) != napi_ok) return throw_last(env, #call); \
+  } while (0)
+
+static napi_value throw_last(napi_env env, const char *what) {
+  const napi_extended_error_info *info = NULL;
+  napi_get_last_error_info(env, &info);
+  bool pending = false;
+  napi_is_exception_pending(env, &pending);
+  if (!pending) napi_throw_error(env, NULL, info && info->error_message ? info->error_message : what);
+  return NULL;
+}
+
+static void fail(Upload *u, int err, const char *syscall) {
+  pthread_mutex_lock(&u->lock);
+  if (!u->err) {
+    u->err = err;
+    u->syscall = syscall;
+  }
+  pthread_mutex_unlock(&u->lock);
+}
+
+/* Opens the temporary file on first use; 0 or an errno. Caller holds no lock. */
+static int ensure_open(Upload *u) {
+  pthread_mutex_lock(&u->lock);
+  int err = 0;
+  if (u->fd < 0) {
+    u->fd = open(u->path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (u->fd < 0) err = errno;
+  }
+  pthread_mutex_unlock(&u->lock);
+  return err;
+}
+
+/* Writes both parts at `position`, finishing short writes (a full disk is an ENOSPC). */
+static int write_all(int fd, unsigned char *a, size_t alen, unsigned char *b, size_t blen, int64_t position) {
+  struct iovec iov[2] = {{a, alen}, {b, blen}};
+  int count = blen ? 2 : 1;
+  struct iovec *at = iov;
+  while (count > 0) {
+    ssize_t done = pwritev(fd, at, count, (off_t)position);
+    if (done < 0) {
+      if (errno == EINTR) continue;
+      return errno;
+    }
+    if (done == 0) return EIO;
+    position += done;
+    while (count > 0 && (size_t)done >= at->iov_len) {
+      done -= (ssize_t)at->iov_len;
+      at++;
+      count--;
+    }
+    if (count > 0) {
+      at->iov_base = (unsigned char *)at->iov_base + done;
+      at->iov_len -= (size_t)done;
+    }
+  }
+  return 0;
+}
+
+static int seal_in_place(const unsigned char *key, const unsigned char *nonce, unsigned char *data, size_t length, unsigned char *tag) {
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  if (!ctx) return ENOMEM;
+  int ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) == 1;  // 12-byte IV: GCM's default
+  int out = 0, fin = 0;
+  // Segments are at most 128 KiB, far below int's range.
+  ok = ok && EVP_EncryptUpdate(ctx, data, &out, data, (int)length) == 1;
+  ok = ok && EVP_EncryptFinal_ex(ctx, data + out, &fin) == 1;  // GCM: no bytes held back
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_SIZE, tag) == 1;
+  EVP_CIPHER_CTX_free(ctx);
+  return ok ? 0 : EIO;
+}
+
+static void do_segment(Job *j) {
+  Upload *u = j->upload;
+  pthread_mutex_lock(&u->lock);
+  while (u->next_hash != j->seq && !u->poisoned) pthread_cond_wait(&u->hashed, &u->lock);
+  pthread_mutex_unlock(&u->lock);
+  // Only this thread touches the hash until next_hash moves on (the lock orders the updates).
+  int hashed = EVP_DigestUpdate(u->md, j->data, j->length) == 1;
+  pthread_mutex_lock(&u->lock);
+  u->next_hash++;
+  pthread_cond_broadcast(&u->hashed);
+  int failed = u->err;
+  pthread_mutex_unlock(&u->lock);
+  if (!hashed) return fail(u, EIO, "sha256");
+  if (failed) return;
+
+  unsigned char tag[TAG_SIZE];
+  int err = seal_in_place(u->key, j->nonce, j->data, j->length, tag);
+  if (err) return fail(u, err, "aes-256-gcm");
+  if ((err = ensure_open(u))) return fail(u, err, "open");
+  if ((err = write_all(u->fd, j->data, j->length, tag, TAG_SIZE, j->position))) return fail(u, err, "write");
+
+  pthread_mutex_lock(&u->lock);
+  u->unflushed += j->length + TAG_SIZE;
+  int flush = u->unflushed >= FLUSH_EVERY;
+  if (flush) u->unflushed = 0;
+  pthread_mutex_unlock(&u->lock);
+  // A failure here shows up again in the final fsync, which is the one that counts.
+  if (flush) (void)fdatasync(u->fd);
+}
+
+/* The header goes in last, then the file is made durable: only a complete object is published. */
+static void do_seal(Job *j) {
+  Upload *u = j->upload;
+  if (u->err) return;
+  int err = ensure_open(u);
+  if (err) return fail(u, err, "open");
+  if ((err = write_all(u->fd, j->data, j->length, NULL, 0, 0))) return fail(u, err, "write");
+  if (fsync(u->fd) != 0) return fail(u, errno, "fsync");
+  int fd = u->fd;
+  u->fd = -1;
+  if (close(fd) != 0) return fail(u, errno, "close");
+}
+
+static void do_abort(Job *j) {
+  Upload *u = j->upload;
+  if (u->fd >= 0) {
+    (void)close(u->fd);  // nothing left to do with a descriptor that will not close
+    u->fd = -1;
+  }
+  if (unlink(u->path) != 0 && errno != ENOENT) {
+    j->err = errno;
+    j->syscall = "unlink";
+  }
+}
+
+static void execute(napi_env env, void *data) {
+  (void)env;
+  Job *j = data;
+  switch (j->op) {
+    case OP_SEGMENT: do_segment(j); break;
+    case OP_SEAL: do_seal(j); break;
+    case OP_ABORT: do_abort(j); break;
+  }
+  if (j->op != OP_ABORT) {
+    pthread_mutex_lock(&j->upload->lock);
+    j->err = j->upload->err;
+    j->syscall = j->upload->syscall;
+    pthread_mutex_unlock(&j->upload->lock);
+  }
+}
+
+/* An Error like Node's own for a failed system call: code "ENOSPC", message "ENOSPC: no space left on device, write". */
+static napi_value errno_error(napi_env env, int err, const char *syscall) {
+  char message[256];
+  const char *name = uv_err_name(-err);
+  snprintf(message, sizeof message, "%s: %s, %s", name, uv_strerror(-err), syscall ? syscall : "seal");
+  napi_value msg, code, error, call;
+  if (napi_create_string_utf8(env, message, NAPI_AUTO_LENGTH, &msg) != napi_ok) return NULL;
+  if (napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &code) != napi_ok) return NULL;
+  if (napi_create_error(env, code, msg, &error) != napi_ok) return NULL;
+  if (napi_create_string_utf8(env, syscall ? syscall : "seal", NAPI_AUTO_LENGTH, &call) == napi_ok) napi_set_named_property(env, error, "syscall", call);
+  return error;
+}
+
+static void complete(napi_env env, napi_status status, void *data) {
+  Job *j = data;
+  napi_value callback, global, arg = NULL;
+  if (status != napi_ok) {
+    napi_value msg;
+    napi_create_string_utf8(env, "the sealing job was cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &arg);
+  } else if (j->err) {
+    arg = errno_error(env, j->err, j->syscall);
+  }
+  if (!arg) napi_get_null(env, &arg);
+  napi_get_reference_value(env, j->callback, &callback);
+  napi_get_global(env, &global);
+  napi_delete_reference(env, j->callback);
+  napi_delete_reference(env, j->upload_ref);
+  if (j->buffer_ref) napi_delete_reference(env, j->buffer_ref);
+  napi_delete_async_work(env, j->work);
+  free(j);
+  // An exception thrown by the callback is the caller's; Node reports it as uncaught.
+  napi_call_function(env, global, callback, 1, &arg, NULL);
+}
+
+static void finalize_upload(napi_env env, void *data, void *hint) {
+  (void)env;
+  (void)hint;
+  Upload *u = data;
+  if (u->fd >= 0) close(u->fd);  // an upload dropped without seal or abort: no descriptor leaks
+  EVP_MD_CTX_free(u->md);
+  free(u->path);
+  pthread_mutex_destroy(&u->lock);
+  pthread_cond_destroy(&u->hashed);
+  free(u);
+}
+
+static Upload *get_upload(napi_env env, napi_value value) {
+  Upload *u = NULL;
+  if (napi_unwrap(env, value, (void **)&u) != napi_ok || !u) {
+    napi_throw_type_error(env, NULL, "not an upload");
+    return NULL;
+  }
+  return u;
+}
+
+/* begin(path: string, key: Buffer(32)) -> upload */
+static napi_value Begin(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2], upload;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  size_t path_len = 0, key_len = 0;
+  void *key = NULL;
+  if (argc < 2 || napi_get_value_string_utf8(env, argv[0], NULL, 0, &path_len) != napi_ok) {
+    napi_throw_type_error(env, NULL, "begin(path, key)");
+    return NULL;
+  }
+  if (napi_get_buffer_info(env, argv[1], &key, &key_len) != napi_ok || key_len != KEY_SIZE) {
+    napi_throw_type_error(env, NULL, "the key must be a 32-byte Buffer");
+    return NULL;
+  }
+  Upload *u = calloc(1, sizeof *u);
+  if (!u) return throw_last(env, "out of memory");
+  u->path = malloc(path_len + 1);
+  u->md = EVP_MD_CTX_new();
+  if (!u->path || !u->md || EVP_DigestInit_ex(u->md, EVP_sha256(), NULL) != 1) {
+    free(u->path);
+    EVP_MD_CTX_free(u->md);
+    free(u);
+    napi_throw_error(env, NULL, "cannot start an upload's hash");
+    return NULL;
+  }
+  napi_get_value_string_utf8(env, argv[0], u->path, path_len + 1, &path_len);
+  memcpy(u->key, key, KEY_SIZE);
+  u->fd = -1;
+  pthread_mutex_init(&u->lock, NULL);
+  pthread_cond_init(&u->hashed, NULL);
+  if (napi_create_object(env, &upload) != napi_ok || napi_wrap(env, upload, u, finalize_upload, NULL, NULL) != napi_ok) {
+    finalize_upload(env, u, NULL);
+    return throw_last(env, "napi_wrap");
+  }
+  return upload;
+}
+
+static napi_value queue(napi_env env, Job *j, napi_value upload, napi_value buffer, napi_value callback) {
+  napi_value name;
+  napi_status s = napi_create_reference(env, upload, 1, &j->upload_ref);
+  if (s == napi_ok && buffer) s = napi_create_reference(env, buffer, 1, &j->buffer_ref);
+  if (s == napi_ok) s = napi_create_reference(env, callback, 1, &j->callback);
+  if (s == napi_ok) s = napi_create_string_utf8(env, "lafsd:seal", NAPI_AUTO_LENGTH, &name);
+  if (s == napi_ok) s = napi_create_async_work(env, NULL, name, execute, complete, j, &j->work);
+  if (s == napi_ok) s = napi_queue_async_work(env, j->work);
+  if (s == napi_ok) return NULL;
+  if (j->op == OP_SEGMENT) {
+    // Its sequence number was taken: release whoever waits for it, and fail the upload.
+    pthread_mutex_lock(&j->upload->lock);
+    j->upload->poisoned = 1;
+    pthread_cond_broadcast(&j->upload->hashed);
+    pthread_mutex_unlock(&j->upload->lock);
+    fail(j->upload, EIO, "queue");
+  }
+  if (j->work) napi_delete_async_work(env, j->work);
+  if (j->upload_ref) napi_delete_reference(env, j->upload_ref);
+  if (j->buffer_ref) napi_delete_reference(env, j->buffer_ref);
+  if (j->callback) napi_delete_reference(env, j->callback);
+  free(j);
+  return throw_last(env, "cannot queue a sealing job");
+}
+
+static Job *new_job(napi_env env, Op op, Upload *u) {
+  Job *j = calloc(1, sizeof *j);
+  if (!j) napi_throw_error(env, NULL, "out of memory");
+  else {
+    j->op = op;
+    j->upload = u;
+  }
+  return j;
+}
+
+static bool is_function(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && t == napi_function;
+}
+
+/*
+ * segment(upload, buffer, length, nonce: Buffer(12), position, callback(err)): hashes the first
+ * `length` bytes of `buffer`, seals them in place and writes ciphertext ‖ tag at `position`.
+ * The buffer holds ciphertext afterwards and must not be touched until the callback.
+ */
+static napi_value Segment(napi_env env, napi_callback_info info) {
+  size_t argc = 6;
+  napi_value argv[6];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 6 || !is_function(env, argv[5])) {
+    napi_throw_type_error(env, NULL, "segment(upload, buffer, length, nonce, position, callback)");
+    return NULL;
+  }
+  Upload *u = get_upload(env, argv[0]);
+  if (!u) return NULL;
+  void *data = NULL, *nonce = NULL;
+  size_t size = 0, nonce_len = 0;
+  uint32_t length = 0;
+  int64_t position = 0;
+  if (napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok || napi_get_value_uint32(env, argv[2], &length) != napi_ok ||
+      length > size || length > (1u << 30) || napi_get_buffer_info(env, argv[3], &nonce, &nonce_len) != napi_ok ||
+      nonce_len != NONCE_SIZE || napi_get_value_int64(env, argv[4], &position) != napi_ok || position < 0) {
+    napi_throw_type_error(env, NULL, "segment: bad buffer, length, nonce or position");
+    return NULL;
+  }
+  Job *j = new_job(env, OP_SEGMENT, u);
+  if (!j) return NULL;
+  j->data = data;
+  j->length = length;
+  memcpy(j->nonce, nonce, NONCE_SIZE);
+  j->position = position;
+  j->seq = u->submitted++;
+  return queue(env, j, argv[0], argv[1], argv[5]);
+}
+
+/* digest(upload) -> Buffer(32): the SHA-256 of every segment's plaintext, in order. Once. */
+static napi_value Digest(napi_env env, napi_callback_info info) {
+  size_t argc = 1;
+  napi_value argv[1], result;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  Upload *u = argc == 1 ? get_upload(env, argv[0]) : NULL;
+  if (!u) return NULL;
+  void *out = NULL;
+  CHECK(env, napi_create_buffer(env, DIGEST_SIZE, &out, &result));
+  unsigned int len = 0;
+  if (EVP_DigestFinal_ex(u->md, out, &len) != 1 || len != DIGEST_SIZE) {
+    napi_throw_error(env, NULL, "cannot finish the upload's hash");
+    return NULL;
+  }
+  return result;
+}
+
+/* seal(upload, header: Buffer, callback(err)): writes the header at 0, fsyncs and closes. */
+static napi_value Seal(napi_env env, napi_callback_info info) {
+  size_t argc = 3;
+  napi_value argv[3];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 3 || !is_function(env, argv[2])) {
+    napi_throw_type_error(env, NULL, "seal(upload, header, callback)");
+    return NULL;
+  }
+  Upload *u = get_upload(env, argv[0]);
+  if (!u) return NULL;
+  void *data = NULL;
+  size_t size = 0;
+  if (napi_get_buffer_info(env, argv[1], &data, &size) != napi_ok) {
+    napi_throw_type_error(env, NULL, "seal: the header must be a Buffer");
+    return NULL;
+  }
+  Job *j = new_job(env, OP_SEAL, u);
+  if (!j) return NULL;
+  j->data = data;
+  j->length = size;
+  return queue(env, j, argv[0], argv[1], argv[2]);
+}
+
+/* abort(upload, callback(err)): closes the file and removes it. */
+static napi_value Abort(napi_env env, napi_callback_info info) {
+  size_t argc = 2;
+  napi_value argv[2];
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  if (argc < 2 || !is_function(env, argv[1])) {
+    napi_throw_type_error(env, NULL, "abort(upload, callback)");
+    return NULL;
+  }
+  Upload *u = get_upload(env, argv[0]);
+  if (!u) return NULL;
+  Job *j = new_job(env, OP_ABORT, u);
+  if (!j) return NULL;
+  return queue(env, j, argv[0], NULL, argv[1]);
+}
+
+NAPI_MODULE_INIT() {
+  napi_property_descriptor fns[] = {
+      {"begin", NULL, Begin, NULL, NULL, NULL, napi_default, NULL},
+      {"segment", NULL, Segment, NULL, NULL, NULL, napi_default, NULL},
+      {"digest", NULL, Digest, NULL, NULL, NULL, napi_default, NULL},
+      {"seal", NULL, Seal, NULL, NULL, NULL, napi_default, NULL},
+      {"abort", NULL, Abort, NULL, NULL, NULL, napi_default, NULL},
+  };
+  if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
+  return exports;
+}
