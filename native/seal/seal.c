@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include <node_api.h>
+#include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <uv.h>
 
@@ -33,6 +34,8 @@
 /*
  * Bytes written between background flushes: the file must be on disk when the client closes it,
  * and flushing as the bytes arrive leaves little for the final fsync (a 1 GiB close stays fast).
+ * A flush is a job of its own that nothing waits for: segments go on being written meanwhile,
+ * and an upload whose bytes turn out to be stored already is dropped without waiting for it.
  */
 #define FLUSH_EVERY (32u * 1024u * 1024u)
 
@@ -47,13 +50,16 @@ typedef struct {
   uint64_t next_hash;
   uint64_t submitted; /* main thread only */
   uint64_t unflushed;
+  int flushing;         /* background flushes running */
+  int close_when_flushed; /* the file is done with: the last flush closes it */
+  int flush_fd;         /* the descriptor the flushes use (fd may be -1 already) */
   int poisoned; /* a submitted segment was never queued: nobody waits for the hash again */
   /* The first failure (errno and the call); later segments are dropped and it is repeated. */
   int err;
   const char *syscall;
 } Upload;
 
-typedef enum { OP_SEGMENT, OP_SEAL, OP_ABORT } Op;
+typedef enum { OP_SEGMENT, OP_SEAL, OP_ABORT, OP_FLUSH } Op;
 
 typedef struct {
   Op op;
@@ -67,6 +73,7 @@ typedef struct {
   unsigned char nonce[NONCE_SIZE];
   int64_t position;
   uint64_t seq;
+  int flush_due; /* this segment crossed FLUSH_EVERY: complete() queues a flush */
   int err;
   const char *syscall;
 } Job;
@@ -168,11 +175,34 @@ static void do_segment(Job *j) {
 
   pthread_mutex_lock(&u->lock);
   u->unflushed += j->length + TAG_SIZE;
-  int flush = u->unflushed >= FLUSH_EVERY;
-  if (flush) u->unflushed = 0;
+  j->flush_due = u->unflushed >= FLUSH_EVERY;
+  if (j->flush_due) u->unflushed = 0;
   pthread_mutex_unlock(&u->lock);
+}
+
+/* Closes the file now, or leaves that to the last background flush still using it. */
+static int release_fd(Upload *u) {
+  pthread_mutex_lock(&u->lock);
+  int fd = u->fd, err = 0;
+  u->fd = -1;
+  if (fd >= 0 && u->flushing > 0) {
+    u->close_when_flushed = 1;
+    fd = -1;
+  }
+  pthread_mutex_unlock(&u->lock);
+  if (fd >= 0 && close(fd) != 0) err = errno;
+  return err;
+}
+
+static void do_flush(Job *j) {
+  Upload *u = j->upload;
   // A failure here shows up again in the final fsync, which is the one that counts.
-  if (flush) (void)fdatasync(u->fd);
+  (void)fdatasync(u->flush_fd);
+  pthread_mutex_lock(&u->lock);
+  int last = --u->flushing == 0 && u->close_when_flushed;
+  if (last) u->close_when_flushed = 0;
+  pthread_mutex_unlock(&u->lock);
+  if (last) (void)close(u->flush_fd);
 }
 
 /* The header goes in last, then the file is made durable: only a complete object is published. */
@@ -183,17 +213,12 @@ static void do_seal(Job *j) {
   if (err) return fail(u, err, "open");
   if ((err = write_all(u->fd, j->data, j->length, NULL, 0, 0))) return fail(u, err, "write");
   if (fsync(u->fd) != 0) return fail(u, errno, "fsync");
-  int fd = u->fd;
-  u->fd = -1;
-  if (close(fd) != 0) return fail(u, errno, "close");
+  if ((err = release_fd(u))) return fail(u, err, "close");
 }
 
 static void do_abort(Job *j) {
   Upload *u = j->upload;
-  if (u->fd >= 0) {
-    (void)close(u->fd);  // nothing left to do with a descriptor that will not close
-    u->fd = -1;
-  }
+  (void)release_fd(u);  // nothing left to do with a descriptor that will not close
   if (unlink(u->path) != 0 && errno != ENOENT) {
     j->err = errno;
     j->syscall = "unlink";
@@ -207,6 +232,7 @@ static void execute(napi_env env, void *data) {
     case OP_SEGMENT: do_segment(j); break;
     case OP_SEAL: do_seal(j); break;
     case OP_ABORT: do_abort(j); break;
+    case OP_FLUSH: do_flush(j); return;
   }
   if (j->op != OP_ABORT) {
     pthread_mutex_lock(&j->upload->lock);
@@ -229,9 +255,52 @@ static napi_value errno_error(napi_env env, int err, const char *syscall) {
   return error;
 }
 
+static void complete(napi_env env, napi_status status, void *data);
+
+/*
+ * Starts a background flush of the segment's file, holding the upload alive until it is done.
+ * Should it fail to start, the final fsync still makes the file durable: it is only later.
+ */
+static void queue_flush(napi_env env, Job *segment) {
+  Upload *u = segment->upload;
+  Job *f = calloc(1, sizeof *f);
+  napi_value upload, name;
+  if (!f) return;
+  f->op = OP_FLUSH;
+  f->upload = u;
+  pthread_mutex_lock(&u->lock);
+  int fd = u->fd;
+  if (fd >= 0) {
+    u->flushing++;
+    u->flush_fd = fd;
+  }
+  pthread_mutex_unlock(&u->lock);
+  if (fd >= 0 && napi_get_reference_value(env, segment->upload_ref, &upload) == napi_ok &&
+      napi_create_reference(env, upload, 1, &f->upload_ref) == napi_ok &&
+      napi_create_string_utf8(env, "lafsd:flush", NAPI_AUTO_LENGTH, &name) == napi_ok &&
+      napi_create_async_work(env, NULL, name, execute, complete, f, &f->work) == napi_ok &&
+      napi_queue_async_work(env, f->work) == napi_ok)
+    return;
+  if (fd >= 0) {
+    pthread_mutex_lock(&u->lock);
+    u->flushing--;  // not started; nothing can be waiting for it to close the file yet
+    pthread_mutex_unlock(&u->lock);
+  }
+  if (f->work) napi_delete_async_work(env, f->work);
+  if (f->upload_ref) napi_delete_reference(env, f->upload_ref);
+  free(f);
+}
+
 static void complete(napi_env env, napi_status status, void *data) {
   Job *j = data;
   napi_value callback, global, arg = NULL;
+  if (j->op == OP_FLUSH) {
+    napi_delete_reference(env, j->upload_ref);
+    napi_delete_async_work(env, j->work);
+    free(j);
+    return;
+  }
+  if (status == napi_ok && j->flush_due && !j->err) queue_flush(env, j);
   if (status != napi_ok) {
     napi_value msg;
     napi_create_string_utf8(env, "the sealing job was cancelled", NAPI_AUTO_LENGTH, &msg);
@@ -256,6 +325,7 @@ static void finalize_upload(napi_env env, void *data, void *hint) {
   (void)hint;
   Upload *u = data;
   if (u->fd >= 0) close(u->fd);  // an upload dropped without seal or abort: no descriptor leaks
+  OPENSSL_cleanse(u->key, KEY_SIZE);
   EVP_MD_CTX_free(u->md);
   free(u->path);
   pthread_mutex_destroy(&u->lock);

@@ -3,7 +3,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { EmbeddedGrid, GroupSync, SealPool, SEGMENT_SIZE, cachedRunBytes } from '../../src/grid/embedded/index.js';
 import { HEADER_SIZE, TAG, segmentNonce, segmentOffset } from '../../src/grid/embedded/layout.js';
@@ -124,6 +124,36 @@ test('the sealer: segments sealed in parallel on the thread pool are hashed in o
   );
   assert.equal(sealer.inFlight.now, 0);
   assert.ok(sealer.inFlight.peak > 16, `segments of several uploads were in flight at once (peak ${sealer.inFlight.peak})`);
+  await sealer.close();
+});
+
+test('the sealer: uploads past the background flush (32 MiB) seal or abort without waiting for it, and leak no descriptor', async () => {
+  const dir = tempDir('lafsd-pipeline-flush-');
+  const sealer = new SealPool();
+  const key = randomBytes(32);
+  const openFds = () => readdirSync('/proc/self/fd').length;
+  const before = openFds();
+  const segments = 300; // 37.5 MiB: one flush starts at 32 MiB
+  const data = pseudoRandom('flush', SEGMENT_SIZE);
+  const send = async (path: string) => {
+    const job = sealer.job(path, key);
+    for (let i = 0; i < segments; i++) {
+      const buffer = sealer.buffer();
+      data.copy(buffer);
+      await job.segment(i, buffer, SEGMENT_SIZE);
+    }
+    assert.equal((await job.digest()).length, 32);
+    return job;
+  };
+  const kept = join(dir, 'kept');
+  await (await send(kept)).seal(Buffer.alloc(HEADER_SIZE));
+  assert.equal(statSync(kept).size, segmentOffset(segments));
+  const dropped = join(dir, 'dropped');
+  await (await send(dropped)).abort();
+  assert.equal(existsSync(dropped), false, 'an aborted upload leaves no file');
+  // A flush still running closes its file when it ends.
+  for (let i = 0; i < 100 && openFds() > before; i++) await new Promise((r) => setTimeout(r, 20));
+  assert.equal(openFds(), before, 'every descriptor was closed');
   await sealer.close();
 });
 

@@ -343,7 +343,7 @@ const CACHED_BYTES = 2 * 1024 * 1024;
  * Segments read with one pread and opened into one buffer: an FTP read (896 KiB) is one run.
  * Measured, bench/ftp.sh 512 MiB downloads (A/B twice): 682–766 MB/s against 588–589 with one
  * pread per segment and a Buffer.concat of the segments, at the same peak RSS. Opening runs on
- * the sealing worker instead used ~15% less CPU but added 45–60 MiB of peak RSS (the worker's
+ * the sealing worker (since replaced) instead used ~15% less CPU but added 45–60 MiB of peak RSS (the worker's
  * garbage of decrypted segments, which its heap collects late) for no measurable speed.
  * Seven, not eight: a run's sealed and opened buffers stay under 1 MiB, lafsd's glibc mmap
  * threshold (src/cli/main.ts). At eight, both were fresh mappings, faulted in and unmapped for

@@ -61,7 +61,7 @@ export class EmbeddedGrid implements Grid {
   private readonly small: SmallObjects;
   /** Tells the garbage collector about every link and deduplication (gc.ts). */
   private readonly inUse: InUse;
-  /** Worker threads that seal upload segments off the event loop. */
+  /** Seals upload segments off the event loop (sealer.ts). */
   private readonly sealer: SealPool;
   /** Makes commits durable, several at a time (group-sync.ts). */
   private readonly log: GroupSync;
