@@ -9,8 +9,11 @@
 // in order, so each waits for its predecessor's hash (libuv's queue is first in, first out, so
 // the predecessor is already running), then seals and writes in parallel with the others.
 //
-// JavaScript side: src/grid/embedded/sealer.ts, the only caller. It never has a segment in
-// flight when it asks for the digest, the seal or the abort.
+// Reading runs the other way, on the same pool (`open`): one pread of a run of segments, each
+// verified and decrypted in place, so the event loop only sends what comes back.
+//
+// JavaScript side: src/grid/embedded/sealer.ts (writing) and objects.ts (reading). The writer
+// never has a segment in flight when it asks for the digest, the seal or the abort.
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
@@ -343,6 +346,153 @@ static Upload *get_upload(napi_env env, napi_value value) {
 }
 
 /* begin(path: string, key: Buffer(32)) -> upload */
+/*
+ * A run's state between the pool and the main thread. The run is `count` segments from `first`,
+ * at `position`: each is ciphertext ‖ tag, SEGMENT_SIZE bytes of plaintext but the last.
+ */
+typedef struct {
+  napi_ref buffer_ref;
+  napi_ref callback;
+  napi_async_work work;
+  unsigned char *data; /* sealedLength bytes; plaintext at its start afterwards */
+  size_t sealed_length;
+  size_t plain_length;
+  int fd;
+  int64_t position;
+  uint32_t first;
+  size_t segment_size; /* layout.ts's SEGMENT_SIZE, passed in */
+  unsigned char key[KEY_SIZE];
+  int err;    /* errno of a failed pread */
+  int status; /* OPEN_OK, OPEN_TRUNCATED or OPEN_FORGED */
+} OpenJob;
+
+enum { OPEN_OK = 0, OPEN_TRUNCATED = 1, OPEN_FORGED = 2 };
+
+static int open_in_place(const unsigned char *key, uint32_t index, unsigned char *data, size_t length, const unsigned char *tag) {
+  unsigned char nonce[NONCE_SIZE] = {0};
+  // layout.ts's segmentNonce: the index as a 64-bit big-endian number after four zero bytes.
+  for (int b = 0; b < 8; b++) nonce[NONCE_SIZE - 1 - b] = (unsigned char)((uint64_t)index >> (8 * b));
+  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
+  if (!ctx) return ENOMEM;
+  int out = 0, fin = 0;
+  int ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) == 1;
+  ok = ok && EVP_DecryptUpdate(ctx, data, &out, data, (int)length) == 1;
+  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_SIZE, (void *)tag) == 1;
+  ok = ok && EVP_DecryptFinal_ex(ctx, data + out, &fin) == 1;  // checks the tag
+  EVP_CIPHER_CTX_free(ctx);
+  return ok ? 0 : -1;
+}
+
+static void open_execute(napi_env env, void *data) {
+  (void)env;
+  OpenJob *j = data;
+  for (size_t done = 0; done < j->sealed_length;) {
+    ssize_t n = pread(j->fd, j->data + done, j->sealed_length - done, (off_t)(j->position + (int64_t)done));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      j->err = errno;
+      return;
+    }
+    if (n == 0) {
+      j->status = OPEN_TRUNCATED;
+      return;
+    }
+    done += (size_t)n;
+  }
+  // Segment k's ciphertext is at k × (segment size + TAG), its plaintext goes to k × segment size:
+  // decrypted in place, then moved down over bytes already used (never over unread ones).
+  size_t from = 0, to = 0;
+  for (uint32_t index = j->first; to < j->plain_length; index++) {
+    size_t length = j->plain_length - to < j->segment_size ? j->plain_length - to : j->segment_size;
+    unsigned char tag[TAG_SIZE];
+    memcpy(tag, j->data + from + length, TAG_SIZE);
+    if (open_in_place(j->key, index, j->data + from, length, tag) != 0) {
+      j->status = OPEN_FORGED;
+      return;
+    }
+    if (to != from) memmove(j->data + to, j->data + from, length);
+    from += length + TAG_SIZE;
+    to += length;
+  }
+}
+
+static void open_complete(napi_env env, napi_status status, void *data) {
+  OpenJob *j = data;
+  napi_value callback, global, argv[2];
+  if (status != napi_ok) {
+    napi_value msg;
+    napi_create_string_utf8(env, "the read was cancelled", NAPI_AUTO_LENGTH, &msg);
+    napi_create_error(env, NULL, msg, &argv[0]);
+  } else if (j->err) {
+    argv[0] = errno_error(env, j->err, "read");
+  } else {
+    argv[0] = NULL;
+  }
+  if (!argv[0]) napi_get_null(env, &argv[0]);
+  napi_create_int32(env, j->status, &argv[1]);
+  napi_get_reference_value(env, j->callback, &callback);
+  napi_get_global(env, &global);
+  napi_delete_reference(env, j->callback);
+  napi_delete_reference(env, j->buffer_ref);
+  napi_delete_async_work(env, j->work);
+  OPENSSL_cleanse(j->key, KEY_SIZE);
+  free(j);
+  napi_call_function(env, global, callback, 2, argv, NULL);
+}
+
+static bool is_function(napi_env env, napi_value v);
+
+/*
+ * open(fd, key: Buffer(32), first, plainLength, position, segmentSize, buffer, callback(err, status)): reads
+ * buffer.length bytes (the run's sealed length) at `position` from `fd`, verifies and decrypts
+ * its segments, and leaves their plainLength bytes of plaintext at the buffer's start. status:
+ * 0 done, 1 the file ends early, 2 a segment failed its tag (damaged or forged). The descriptor
+ * must stay open until the callback.
+ */
+static napi_value Open(napi_env env, napi_callback_info info) {
+  size_t argc = 8;
+  napi_value argv[8], name;
+  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
+  int32_t fd = -1;
+  uint32_t first = 0, segment = 0;
+  int64_t plain = 0, position = 0;
+  void *key = NULL, *data = NULL;
+  size_t key_len = 0, size = 0;
+  if (argc < 8 || !is_function(env, argv[7]) || napi_get_value_int32(env, argv[0], &fd) != napi_ok || fd < 0 ||
+      napi_get_buffer_info(env, argv[1], &key, &key_len) != napi_ok || key_len != KEY_SIZE ||
+      napi_get_value_uint32(env, argv[2], &first) != napi_ok || napi_get_value_int64(env, argv[3], &plain) != napi_ok ||
+      napi_get_value_int64(env, argv[4], &position) != napi_ok || position < 0 ||
+      napi_get_value_uint32(env, argv[5], &segment) != napi_ok || segment == 0 || segment > (1u << 30) ||
+      napi_get_buffer_info(env, argv[6], &data, &size) != napi_ok || plain <= 0 || (uint64_t)plain > size ||
+      size - (uint64_t)plain != ((uint64_t)plain + segment - 1) / segment * TAG_SIZE) {
+    // The buffer holds exactly the run: every segment's bytes and its tag.
+    napi_throw_type_error(env, NULL, "open(fd, key, first, plainLength, position, segmentSize, buffer, callback)");
+    return NULL;
+  }
+  OpenJob *j = calloc(1, sizeof *j);
+  if (!j) return throw_last(env, "out of memory");
+  j->fd = fd;
+  memcpy(j->key, key, KEY_SIZE);
+  j->first = first;
+  j->segment_size = segment;
+  j->plain_length = (size_t)plain;
+  j->position = position;
+  j->data = data;
+  j->sealed_length = size;
+  napi_status s = napi_create_reference(env, argv[6], 1, &j->buffer_ref);
+  if (s == napi_ok) s = napi_create_reference(env, argv[7], 1, &j->callback);
+  if (s == napi_ok) s = napi_create_string_utf8(env, "lafsd:open", NAPI_AUTO_LENGTH, &name);
+  if (s == napi_ok) s = napi_create_async_work(env, NULL, name, open_execute, open_complete, j, &j->work);
+  if (s == napi_ok) s = napi_queue_async_work(env, j->work);
+  if (s == napi_ok) return NULL;
+  if (j->work) napi_delete_async_work(env, j->work);
+  if (j->buffer_ref) napi_delete_reference(env, j->buffer_ref);
+  if (j->callback) napi_delete_reference(env, j->callback);
+  OPENSSL_cleanse(j->key, KEY_SIZE);
+  free(j);
+  return throw_last(env, "cannot queue a read");
+}
+
 static napi_value Begin(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], upload;
@@ -519,6 +669,7 @@ NAPI_MODULE_INIT() {
       {"digest", NULL, Digest, NULL, NULL, NULL, napi_default, NULL},
       {"seal", NULL, Seal, NULL, NULL, NULL, napi_default, NULL},
       {"abort", NULL, Abort, NULL, NULL, NULL, napi_default, NULL},
+      {"open", NULL, Open, NULL, NULL, NULL, napi_default, NULL},
   };
   if (napi_define_properties(env, exports, sizeof fns / sizeof fns[0], fns) != napi_ok) return NULL;
   return exports;

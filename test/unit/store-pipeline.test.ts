@@ -7,6 +7,7 @@ import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from '
 import { join } from 'node:path';
 import { EmbeddedGrid, GroupSync, SealPool, SEGMENT_SIZE, cachedRunBytes } from '../../src/grid/embedded/index.js';
 import { HEADER_SIZE, TAG, segmentNonce, segmentOffset } from '../../src/grid/embedded/layout.js';
+import { sealAddon } from '../../src/grid/embedded/native.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { get, put } from '../helpers/grid-io.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -188,6 +189,13 @@ test('the sealing addon: a missing or foreign file is a clear error, not a crash
   const foreign = join(dir, 'foreign.cjs');
   writeFileSync(foreign, 'module.exports = { trim() {} };');
   assert.throws(() => new SealPool(6, foreign), /not lafsd's sealing addon/);
+  // A run's buffer must hold exactly its segments and tags: anything else is refused before any read.
+  const addon = sealAddon();
+  const done = () => assert.fail('no read may start');
+  for (const [plain, size] of [[SEGMENT_SIZE, SEGMENT_SIZE], [SEGMENT_SIZE + 1, SEGMENT_SIZE + 1 + TAG], [0, TAG], [-1, TAG]] as const) {
+    assert.throws(() => addon.open(0, Buffer.alloc(32), 0, plain, 0, SEGMENT_SIZE, Buffer.alloc(Math.max(0, size)), done), TypeError, `${plain} in ${size}`);
+  }
+  assert.throws(() => addon.open(0, Buffer.alloc(16), 0, 10, 0, SEGMENT_SIZE, Buffer.alloc(10 + TAG), done), TypeError, 'a short key');
 });
 
 test('reads of every kind of range give the bytes stored: whole file, aligned runs, concurrent small reads, random', async () => {

@@ -22,6 +22,7 @@ import { GridError } from '../errors.js';
 import type { FileReader, UploadSink } from '../types.js';
 import { classifyStorageError, type SpaceGuard } from './space.js';
 import { HEADER_SIZE, SEGMENT_SIZE, TAG, runLayout, segmentNonce } from './layout.js';
+import { OPENED, TRUNCATED, sealAddon } from './native.js';
 import type { SealJob, SealPool } from './sealer.js';
 
 export { SEGMENT_SIZE };
@@ -340,15 +341,17 @@ const CACHED_SEGMENTS = 8;
 /** Plaintext bytes a reader's cache may hold alive (its segments are views of whole runs). */
 const CACHED_BYTES = 2 * 1024 * 1024;
 /**
- * Segments read with one pread and opened into one buffer: an FTP read (896 KiB) is one run.
+ * Segments read with one pread and opened in place: an FTP read (896 KiB) is one run.
  * Measured, bench/ftp.sh 512 MiB downloads (A/B twice): 682–766 MB/s against 588–589 with one
  * pread per segment and a Buffer.concat of the segments, at the same peak RSS. Opening runs on
- * the sealing worker (since replaced) instead used ~15% less CPU but added 45–60 MiB of peak RSS (the worker's
- * garbage of decrypted segments, which its heap collects late) for no measurable speed.
- * Seven, not eight: a run's sealed and opened buffers stay under 1 MiB, lafsd's glibc mmap
- * threshold (src/cli/main.ts). At eight, both were fresh mappings, faulted in and unmapped for
- * every MiB downloaded: curl's 1 GiB FTP downloads took 2.0–8.0 s instead of 1.4–2.7 s, with
- * 1.6–4.2 s of main-thread CPU (interleaved runs, 2026-12-05).
+ * the sealing worker thread (since replaced) used ~15% less CPU but added 45–60 MiB of peak RSS
+ * (its garbage of decrypted segments, which its heap collected late) for no measurable speed;
+ * opening them in place on the thread pool (native.ts) made curl's 1 GiB FTP downloads 0.86–1.11
+ * s against 0.98–1.59 s, with 20–35% less CPU and no more memory (3 interleaved runs of 3).
+ * Seven, not eight: a run's buffer stays under 1 MiB, lafsd's glibc mmap threshold
+ * (src/cli/main.ts). At eight, runs were fresh mappings, faulted in and unmapped for every MiB
+ * downloaded: curl's 1 GiB FTP downloads took 2.0–8.0 s instead of 1.4–2.7 s, with 1.6–4.2 s of
+ * main-thread CPU (interleaved runs, 2026-12-05).
  */
 const MAX_RUN = 7;
 
@@ -490,7 +493,7 @@ export class ObjectReader implements FileReader {
   private loadRun(first: number, count: number): Promise<Buffer>[] {
     const layout = runLayout(first, count, this.size);
     const run: Run = { plainLength: layout.plainLength };
-    const plain = this.openRun(first, count, layout);
+    const plain = this.openRun(first, layout);
     const tracked = plain.catch(() => this.dropRun(run));
     this.reads.add(tracked);
     void tracked.then(() => this.reads.delete(tracked));
@@ -532,22 +535,18 @@ export class ObjectReader implements FileReader {
     cachedRuns.remove(run);
   }
 
-  /** Reads a run of segments with one pread, and verifies and decrypts them into one buffer. */
-  private async openRun(first: number, count: number, { position, sealedLength, plainLength }: ReturnType<typeof runLayout>): Promise<Buffer> {
-    const sealed = Buffer.allocUnsafe(sealedLength);
-    const { bytesRead } = await this.file.read(sealed, 0, sealedLength, position);
-    if (bytesRead !== sealedLength) throw new GridError('CORRUPT', 'stored file is truncated');
-    // One segment is returned as decrypted; several are copied into one buffer, once.
-    const plain = count === 1 ? undefined : Buffer.allocUnsafe(plainLength);
-    for (let index = first, from = 0, to = 0; to < plainLength; index++) {
-      const length = Math.min(SEGMENT_SIZE, plainLength - to);
-      const opened = openSegment(this.dataKey, index, sealed.subarray(from, from + length + TAG));
-      if (!plain) return opened;
-      plain.set(opened, to);
-      from += length + TAG;
-      to += length;
-    }
-    return plain!;
+  /**
+   * Reads a run of segments with one pread, and verifies and decrypts them in place, on the thread
+   * pool (native.ts): the event loop only sends what comes back, while the next run is opened.
+   */
+  private async openRun(first: number, { position, sealedLength, plainLength }: ReturnType<typeof runLayout>): Promise<Buffer> {
+    const run = Buffer.allocUnsafe(sealedLength);
+    const status = await new Promise<number>((resolve, reject) =>
+      sealAddon().open(this.file.fd, this.dataKey, first, plainLength, position, SEGMENT_SIZE, run, (err, found) => (err ? reject(err) : resolve(found))),
+    );
+    if (status === TRUNCATED) throw new GridError('CORRUPT', 'stored file is truncated');
+    if (status !== OPENED) throw new GridError('CORRUPT', 'stored file failed its integrity check');
+    return run.subarray(0, plainLength);
   }
 
   async close(): Promise<void> {

@@ -9,46 +9,10 @@
 // PER_UPLOAD of them. An upload that finds the budget spent waits (its writes resolve later,
 // which slows its client through the protocol's own flow control); none fails for it. Segments
 // are sealed in place and their buffers reused, so a steady upload allocates nothing.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
 import { releaseWhenIdle } from '../../util/idle-collection.js';
 import { SlabPool } from '../../util/slab-arena.js';
 import { SEGMENT_SIZE, segmentNonce, segmentOffset } from './layout.js';
-
-/** Where `npm install` builds the addon, seen from this module's place in dist/src/grid/embedded/. */
-export const SEAL_ADDON = fileURLToPath(new URL('../../../../native/seal/build/Release/seal.node', import.meta.url));
-
-/** One upload inside the addon: its running hash, key and temporary file. */
-type NativeUpload = object;
-type Done = (err: (Error & { code?: string }) | null) => void;
-
-/** native/seal/seal.c's functions. */
-interface SealAddon {
-  begin(path: string, key: Buffer): NativeUpload;
-  segment(upload: NativeUpload, buffer: Buffer, length: number, nonce: Buffer, position: number, done: Done): void;
-  digest(upload: NativeUpload): Buffer;
-  seal(upload: NativeUpload, header: Buffer, done: Done): void;
-  abort(upload: NativeUpload, done: Done): void;
-}
-
-let addon: SealAddon | undefined;
-
-/** The addon, or a clear error: without it the embedded store cannot store a file of a segment or more. */
-export function sealAddon(path = SEAL_ADDON): SealAddon {
-  if (addon && path === SEAL_ADDON) return addon;
-  const hint = 'build it with `npm install` (needs python3, make and g++)';
-  if (!existsSync(path)) throw new Error(`lafsd's sealing addon is missing (${path}); ${hint}`);
-  let loaded: Partial<SealAddon>;
-  try {
-    loaded = createRequire(import.meta.url)(path) as Partial<SealAddon>;
-  } catch (err) {
-    throw new Error(`lafsd's sealing addon at ${path} failed to load (built for another Node?); ${hint}`, { cause: err });
-  }
-  if (typeof loaded.begin !== 'function' || typeof loaded.segment !== 'function') throw new Error(`${path} is not lafsd's sealing addon; ${hint}`);
-  if (path === SEAL_ADDON) addon = loaded as SealAddon;
-  return loaded as SealAddon;
-}
+import { SEAL_ADDON, sealAddon, type NativeUpload, type SealAddon } from './native.js';
 
 /** Segments in the pool's hands at once, over all uploads (4 MiB of plaintext). */
 export const MAX_IN_FLIGHT = 32;
