@@ -95,6 +95,11 @@ static napi_value throw_last(napi_env env, const char *what) {
   return NULL;
 }
 
+static bool is_function(napi_env env, napi_value v) {
+  napi_valuetype t;
+  return napi_typeof(env, v, &t) == napi_ok && t == napi_function;
+}
+
 static void fail(Upload *u, int err, const char *syscall) {
   pthread_mutex_lock(&u->lock);
   if (!u->err) {
@@ -258,6 +263,47 @@ static napi_value errno_error(napi_env env, int err, const char *syscall) {
   return error;
 }
 
+/* A callback's first argument: null, or the job's failure as an Error. */
+static napi_value failure_arg(napi_env env, napi_status status, int err, const char *syscall, const char *cancelled) {
+  napi_value arg = NULL, msg;
+  if (status != napi_ok) {
+    if (napi_create_string_utf8(env, cancelled, NAPI_AUTO_LENGTH, &msg) == napi_ok) napi_create_error(env, NULL, msg, &arg);
+  } else if (err) {
+    arg = errno_error(env, err, syscall);
+  }
+  if (!arg) napi_get_null(env, &arg);
+  return arg;
+}
+
+/* The value `ref` holds; the reference is deleted (the value stays valid in this handle scope). */
+static napi_value take_ref(napi_env env, napi_ref ref) {
+  napi_value value = NULL;
+  napi_get_reference_value(env, ref, &value);
+  napi_delete_reference(env, ref);
+  return value;
+}
+
+static void call_back(napi_env env, napi_value callback, size_t argc, napi_value *argv) {
+  napi_value global;
+  napi_get_global(env, &global);
+  // An exception thrown by the callback is the caller's; Node reports it as uncaught.
+  napi_call_function(env, global, callback, argc, argv, NULL);
+}
+
+/* Queues `data` on libuv's pool as `name`; on failure nothing is queued and *work is NULL. */
+static napi_status start_work(napi_env env, const char *name, napi_async_execute_callback execute,
+                              napi_async_complete_callback done, void *data, napi_async_work *work) {
+  napi_value resource;
+  napi_status s = napi_create_string_utf8(env, name, NAPI_AUTO_LENGTH, &resource);
+  if (s == napi_ok) s = napi_create_async_work(env, NULL, resource, execute, done, data, work);
+  if (s == napi_ok) s = napi_queue_async_work(env, *work);
+  if (s != napi_ok && *work) {
+    napi_delete_async_work(env, *work);
+    *work = NULL;
+  }
+  return s;
+}
+
 static void complete(napi_env env, napi_status status, void *data);
 
 /*
@@ -267,7 +313,7 @@ static void complete(napi_env env, napi_status status, void *data);
 static void queue_flush(napi_env env, Job *segment) {
   Upload *u = segment->upload;
   Job *f = calloc(1, sizeof *f);
-  napi_value upload, name;
+  napi_value upload;
   if (!f) return;
   f->op = OP_FLUSH;
   f->upload = u;
@@ -280,23 +326,19 @@ static void queue_flush(napi_env env, Job *segment) {
   pthread_mutex_unlock(&u->lock);
   if (fd >= 0 && napi_get_reference_value(env, segment->upload_ref, &upload) == napi_ok &&
       napi_create_reference(env, upload, 1, &f->upload_ref) == napi_ok &&
-      napi_create_string_utf8(env, "lafsd:flush", NAPI_AUTO_LENGTH, &name) == napi_ok &&
-      napi_create_async_work(env, NULL, name, execute, complete, f, &f->work) == napi_ok &&
-      napi_queue_async_work(env, f->work) == napi_ok)
+      start_work(env, "lafsd:flush", execute, complete, f, &f->work) == napi_ok)
     return;
   if (fd >= 0) {
     pthread_mutex_lock(&u->lock);
     u->flushing--;  // not started; nothing can be waiting for it to close the file yet
     pthread_mutex_unlock(&u->lock);
   }
-  if (f->work) napi_delete_async_work(env, f->work);
   if (f->upload_ref) napi_delete_reference(env, f->upload_ref);
   free(f);
 }
 
 static void complete(napi_env env, napi_status status, void *data) {
   Job *j = data;
-  napi_value callback, global, arg = NULL;
   if (j->op == OP_FLUSH) {
     napi_delete_reference(env, j->upload_ref);
     napi_delete_async_work(env, j->work);
@@ -304,23 +346,13 @@ static void complete(napi_env env, napi_status status, void *data) {
     return;
   }
   if (status == napi_ok && j->flush_due && !j->err) queue_flush(env, j);
-  if (status != napi_ok) {
-    napi_value msg;
-    napi_create_string_utf8(env, "the sealing job was cancelled", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &arg);
-  } else if (j->err) {
-    arg = errno_error(env, j->err, j->syscall);
-  }
-  if (!arg) napi_get_null(env, &arg);
-  napi_get_reference_value(env, j->callback, &callback);
-  napi_get_global(env, &global);
-  napi_delete_reference(env, j->callback);
+  napi_value arg = failure_arg(env, status, j->err, j->syscall, "the sealing job was cancelled");
+  napi_value callback = take_ref(env, j->callback);
   napi_delete_reference(env, j->upload_ref);
   if (j->buffer_ref) napi_delete_reference(env, j->buffer_ref);
   napi_delete_async_work(env, j->work);
   free(j);
-  // An exception thrown by the callback is the caller's; Node reports it as uncaught.
-  napi_call_function(env, global, callback, 1, &arg, NULL);
+  call_back(env, callback, 1, &arg);
 }
 
 static void finalize_upload(napi_env env, void *data, void *hint) {
@@ -418,29 +450,16 @@ static void open_execute(napi_env env, void *data) {
 
 static void open_complete(napi_env env, napi_status status, void *data) {
   OpenJob *j = data;
-  napi_value callback, global, argv[2];
-  if (status != napi_ok) {
-    napi_value msg;
-    napi_create_string_utf8(env, "the read was cancelled", NAPI_AUTO_LENGTH, &msg);
-    napi_create_error(env, NULL, msg, &argv[0]);
-  } else if (j->err) {
-    argv[0] = errno_error(env, j->err, "read");
-  } else {
-    argv[0] = NULL;
-  }
-  if (!argv[0]) napi_get_null(env, &argv[0]);
+  napi_value argv[2];
+  argv[0] = failure_arg(env, status, j->err, "read", "the read was cancelled");
   napi_create_int32(env, j->status, &argv[1]);
-  napi_get_reference_value(env, j->callback, &callback);
-  napi_get_global(env, &global);
-  napi_delete_reference(env, j->callback);
+  napi_value callback = take_ref(env, j->callback);
   napi_delete_reference(env, j->buffer_ref);
   napi_delete_async_work(env, j->work);
   OPENSSL_cleanse(j->key, KEY_SIZE);
   free(j);
-  napi_call_function(env, global, callback, 2, argv, NULL);
+  call_back(env, callback, 2, argv);
 }
-
-static bool is_function(napi_env env, napi_value v);
 
 /*
  * open(fd, key: Buffer(32), first, plainLength, position, segmentSize, buffer, callback(err, status)): reads
@@ -451,7 +470,7 @@ static bool is_function(napi_env env, napi_value v);
  */
 static napi_value Open(napi_env env, napi_callback_info info) {
   size_t argc = 8;
-  napi_value argv[8], name;
+  napi_value argv[8];
   CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
   int32_t fd = -1;
   uint32_t first = 0, segment = 0;
@@ -481,11 +500,8 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   j->sealed_length = size;
   napi_status s = napi_create_reference(env, argv[6], 1, &j->buffer_ref);
   if (s == napi_ok) s = napi_create_reference(env, argv[7], 1, &j->callback);
-  if (s == napi_ok) s = napi_create_string_utf8(env, "lafsd:open", NAPI_AUTO_LENGTH, &name);
-  if (s == napi_ok) s = napi_create_async_work(env, NULL, name, open_execute, open_complete, j, &j->work);
-  if (s == napi_ok) s = napi_queue_async_work(env, j->work);
+  if (s == napi_ok) s = start_work(env, "lafsd:open", open_execute, open_complete, j, &j->work);
   if (s == napi_ok) return NULL;
-  if (j->work) napi_delete_async_work(env, j->work);
   if (j->buffer_ref) napi_delete_reference(env, j->buffer_ref);
   if (j->callback) napi_delete_reference(env, j->callback);
   OPENSSL_cleanse(j->key, KEY_SIZE);
@@ -531,13 +547,10 @@ static napi_value Begin(napi_env env, napi_callback_info info) {
 }
 
 static napi_value queue(napi_env env, Job *j, napi_value upload, napi_value buffer, napi_value callback) {
-  napi_value name;
   napi_status s = napi_create_reference(env, upload, 1, &j->upload_ref);
   if (s == napi_ok && buffer) s = napi_create_reference(env, buffer, 1, &j->buffer_ref);
   if (s == napi_ok) s = napi_create_reference(env, callback, 1, &j->callback);
-  if (s == napi_ok) s = napi_create_string_utf8(env, "lafsd:seal", NAPI_AUTO_LENGTH, &name);
-  if (s == napi_ok) s = napi_create_async_work(env, NULL, name, execute, complete, j, &j->work);
-  if (s == napi_ok) s = napi_queue_async_work(env, j->work);
+  if (s == napi_ok) s = start_work(env, "lafsd:seal", execute, complete, j, &j->work);
   if (s == napi_ok) return NULL;
   if (j->op == OP_SEGMENT) {
     // Its sequence number was taken: release whoever waits for it, and fail the upload.
@@ -547,7 +560,6 @@ static napi_value queue(napi_env env, Job *j, napi_value upload, napi_value buff
     pthread_mutex_unlock(&j->upload->lock);
     fail(j->upload, EIO, "queue");
   }
-  if (j->work) napi_delete_async_work(env, j->work);
   if (j->upload_ref) napi_delete_reference(env, j->upload_ref);
   if (j->buffer_ref) napi_delete_reference(env, j->buffer_ref);
   if (j->callback) napi_delete_reference(env, j->callback);
@@ -565,9 +577,21 @@ static Job *new_job(napi_env env, Op op, Upload *u) {
   return j;
 }
 
-static bool is_function(napi_env env, napi_value v) {
-  napi_valuetype t;
-  return napi_typeof(env, v, &t) == napi_ok && t == napi_function;
+/*
+ * A call's `argc` arguments (an upload first, a callback last) and its upload; NULL once a
+ * TypeError naming `usage` is thrown.
+ */
+static Upload *upload_call(napi_env env, napi_callback_info info, size_t argc, napi_value *argv, const char *usage) {
+  size_t got = argc;
+  if (napi_get_cb_info(env, info, &got, argv, NULL, NULL) != napi_ok) {
+    throw_last(env, "napi_get_cb_info");
+    return NULL;
+  }
+  if (got < argc || !is_function(env, argv[argc - 1])) {
+    napi_throw_type_error(env, NULL, usage);
+    return NULL;
+  }
+  return get_upload(env, argv[0]);
 }
 
 /*
@@ -576,14 +600,8 @@ static bool is_function(napi_env env, napi_value v) {
  * The buffer holds ciphertext afterwards and must not be touched until the callback.
  */
 static napi_value Segment(napi_env env, napi_callback_info info) {
-  size_t argc = 6;
   napi_value argv[6];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 6 || !is_function(env, argv[5])) {
-    napi_throw_type_error(env, NULL, "segment(upload, buffer, length, nonce, position, callback)");
-    return NULL;
-  }
-  Upload *u = get_upload(env, argv[0]);
+  Upload *u = upload_call(env, info, 6, argv, "segment(upload, buffer, length, nonce, position, callback)");
   if (!u) return NULL;
   void *data = NULL, *nonce = NULL;
   size_t size = 0, nonce_len = 0;
@@ -624,14 +642,8 @@ static napi_value Digest(napi_env env, napi_callback_info info) {
 
 /* seal(upload, header: Buffer, callback(err)): writes the header at 0, fsyncs and closes. */
 static napi_value Seal(napi_env env, napi_callback_info info) {
-  size_t argc = 3;
   napi_value argv[3];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 3 || !is_function(env, argv[2])) {
-    napi_throw_type_error(env, NULL, "seal(upload, header, callback)");
-    return NULL;
-  }
-  Upload *u = get_upload(env, argv[0]);
+  Upload *u = upload_call(env, info, 3, argv, "seal(upload, header, callback)");
   if (!u) return NULL;
   void *data = NULL;
   size_t size = 0;
@@ -648,14 +660,8 @@ static napi_value Seal(napi_env env, napi_callback_info info) {
 
 /* abort(upload, callback(err)): closes the file and removes it. */
 static napi_value Abort(napi_env env, napi_callback_info info) {
-  size_t argc = 2;
   napi_value argv[2];
-  CHECK(env, napi_get_cb_info(env, info, &argc, argv, NULL, NULL));
-  if (argc < 2 || !is_function(env, argv[1])) {
-    napi_throw_type_error(env, NULL, "abort(upload, callback)");
-    return NULL;
-  }
-  Upload *u = get_upload(env, argv[0]);
+  Upload *u = upload_call(env, info, 2, argv, "abort(upload, callback)");
   if (!u) return NULL;
   Job *j = new_job(env, OP_ABORT, u);
   if (!j) return NULL;
