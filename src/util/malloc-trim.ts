@@ -4,20 +4,15 @@
 // that survive it, and that memory stayed counted in the process's RSS until the next burst
 // reused it: 8 clients × 256 MiB and 8 × 1,000 small files at once, then 30 s idle, left 132 MiB
 // resident where the process started at 67 (bench/README.md).
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { addonPath, loadAddon } from './native-addon.js';
 
-const require = createRequire(import.meta.url);
-
-/** Where `npm install` puts the addon, seen from this module's place in dist/src/util/. */
-export const MALLOC_TRIM_ADDON = fileURLToPath(new URL('../../../native/malloc-trim/build/Release/malloc_trim.node', import.meta.url));
+/** Where `npm install` builds the addon. */
+export const MALLOC_TRIM_ADDON = addonPath('malloc-trim', 'malloc_trim');
 
 /** The addon's call at `path`, or null where it was not built or does not load. */
 export function loadMallocTrim(path: string): (() => boolean) | null {
   try {
-    const trim = existsSync(path) ? (require(path) as { trim?: unknown }).trim : undefined;
-    return typeof trim === 'function' ? (trim as () => boolean) : null;
+    return loadAddon<{ trim: () => boolean }>(path, 'malloc_trim addon', ['trim']).trim;
   } catch {
     return null;
   }

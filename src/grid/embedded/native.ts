@@ -1,12 +1,10 @@
 // lafsd's native part of the embedded store (native/seal, built by `npm install`): an upload's
 // segments hashed, sealed and written, and stored runs read, verified and decrypted, on libuv's
 // thread pool (issue #11). sealer.ts writes through it, objects.ts reads.
-import { existsSync } from 'node:fs';
-import { createRequire } from 'node:module';
-import { fileURLToPath } from 'node:url';
+import { addonPath, loadAddon } from '../../util/native-addon.js';
 
-/** Where `npm install` builds the addon, seen from this module's place in dist/src/grid/embedded/. */
-export const SEAL_ADDON = fileURLToPath(new URL('../../../../native/seal/build/Release/seal.node', import.meta.url));
+/** Where `npm install` builds the addon. */
+export const SEAL_ADDON = addonPath('seal', 'seal');
 
 /** One upload inside the addon: its running hash, key and temporary file. */
 export type NativeUpload = object;
@@ -35,15 +33,7 @@ let addon: SealAddon | undefined;
 /** The addon, or a clear error: without it the embedded store can neither store nor read a file of a segment or more. */
 export function sealAddon(path = SEAL_ADDON): SealAddon {
   if (addon && path === SEAL_ADDON) return addon;
-  const hint = 'build it with `npm install` (needs python3, make and g++)';
-  if (!existsSync(path)) throw new Error(`lafsd's sealing addon is missing (${path}); ${hint}`);
-  let loaded: Partial<SealAddon>;
-  try {
-    loaded = createRequire(import.meta.url)(path) as Partial<SealAddon>;
-  } catch (err) {
-    throw new Error(`lafsd's sealing addon at ${path} failed to load (built for another Node?); ${hint}`, { cause: err });
-  }
-  if (typeof loaded.begin !== 'function' || typeof loaded.open !== 'function') throw new Error(`${path} is not lafsd's sealing addon; ${hint}`);
-  if (path === SEAL_ADDON) addon = loaded as SealAddon;
-  return loaded as SealAddon;
+  const loaded = loadAddon<SealAddon>(path, 'sealing addon', ['begin', 'segment', 'digest', 'seal', 'abort', 'open']);
+  if (path === SEAL_ADDON) addon = loaded;
+  return loaded;
 }
