@@ -71,6 +71,8 @@ export class SessionFactory {
   private readonly sessions = new Set<{ protocol: Protocol; session: VfsSession }>();
   /** Directory entries that open directory handles of all sessions may hold. */
   private readonly listings = new ListingBudget();
+  /** Told each time the last open session ends. */
+  allEnded: (() => void) | undefined;
 
   constructor(
     private readonly grid: Grid,
@@ -103,7 +105,10 @@ export class SessionFactory {
       },
     };
     const entry = { protocol, session: undefined as unknown as VfsSession };
-    entry.session = new TrackedSession(options, () => this.sessions.delete(entry));
+    entry.session = new TrackedSession(options, () => {
+      this.sessions.delete(entry);
+      if (this.sessions.size === 0) this.allEnded?.();
+    });
     this.sessions.add(entry);
     return entry.session;
   }
@@ -206,13 +211,17 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
       }
       const idle = startIdleCollection(
         {
-          collected: ({ ms, before, after }) =>
-            logger.debug({ ms: Math.round(ms), beforeMiB: mib(before), afterMiB: mib(after) }, 'idle: heap collected'),
+          collected: ({ why, ms, before, after }) =>
+            logger.debug(
+              { ms: Math.round(ms), beforeMiB: mib(before), afterMiB: mib(after) },
+              why === 'idle' ? 'idle: heap collected' : 'all sessions ended: heap collected',
+            ),
           released: ({ ms, gave, rssBefore, rssAfter }) =>
             logger.debug({ ms: Math.round(ms), gave, rssBeforeMiB: mib(rssBefore), rssAfterMiB: mib(rssAfter) }, 'idle: free memory returned'),
         },
         { ...DEFAULT_IDLE_COLLECTION, growthBytes: config.lafsd.idleCollect },
       );
+      sessions.allEnded = () => idle.sessionsEnded();
       stops.push(async () => idle.stop());
     }
     if (metrics && config.lafsd.metrics) {

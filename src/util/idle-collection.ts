@@ -5,7 +5,9 @@
 // the next: three rounds of 8 × 256 MiB SFTP uploads in one process peaked at 154, 175 and 204
 // MiB (heapUsed 36 → 63 → 89 MB). With a full collection between the rounds (7–14 ms each,
 // heapUsed 38 → 11 MB), they peaked at 165, 163 and 166. V8 collects when told idle only in
-// embedders that tell it (browsers); Node does not, so this does, from event-loop utilization.
+// embedders that tell it (browsers); Node does not, so this does, from event-loop utilization,
+// and also as soon as the last session ends (sessionsEnded), since a server can go from one
+// burst straight into the next without an idle interval between them.
 //
 // After a collection, the next interval that is still idle hands glibc's free pages back to the
 // kernel (util/malloc-trim.ts): the collection freed the Buffers, but free() alone returns only
@@ -42,6 +44,14 @@ export function shouldCollect(utilization: number, bytesNow: number, bytesAfterL
 
 export interface IdleCollection {
   stop(): void;
+  /**
+   * The last open session has ended. What the sessions left is garbage now, so it is collected
+   * at once if enough piled up, without compacting (see startIdleCollection), rather than at the
+   * next idle interval: a server that goes from one burst straight into the next (8 clients'
+   * small files, then 8 big uploads) has none, and carried the first burst's garbage into the
+   * second. At most one such collection per interval.
+   */
+  sessionsEnded(): void;
 }
 
 /** Pools of memory kept for reuse, asked to let it go when the process goes idle. */
@@ -63,13 +73,25 @@ export function releaseWhenIdle(pool: IdleReleasable): () => void {
 }
 
 export interface IdleCollectionEvents {
-  /** Each collection's duration and the collectable bytes before and after. */
-  collected(c: { ms: number; before: number; after: number }): void;
+  /**
+   * Each collection: why (`idle`, an idle interval; `ended`, the last session ended), its
+   * duration, and the collectable bytes before and after.
+   */
+  collected(c: { why: 'idle' | 'ended'; ms: number; before: number; after: number }): void;
   /** Each hand-back of free memory after a collection: its duration, whether any was given back, and the RSS before and after. */
   released?(r: { ms: number; gave: boolean; rssBefore: number; rssAfter: number }): void;
 }
 
-/** Starts watching; `release` hands free memory back to the kernel (the malloc_trim addon by default). */
+/**
+ * Starts watching; `release` hands free memory back to the kernel (the malloc_trim addon by default).
+ *
+ * Only collections in idle intervals compact. A compacting collection copies every survivor to
+ * new pages before it frees the old ones, so when the last session ends (the process still
+ * holding the burst's buffers), it raised that moment's peak above the burst's: 8 × 256 MiB
+ * uploads, three rounds, peaked at 160–172 MiB with it and 150–160 without (measured, see
+ * bench/README.md). So that collection does not compact, and the next idle interval does,
+ * whatever piled up since, which is what gives the pages back.
+ */
 export function startIdleCollection(
   events: IdleCollectionEvents,
   opts: IdleCollectionOptions = DEFAULT_IDLE_COLLECTION,
@@ -78,6 +100,29 @@ export function startIdleCollection(
   let afterLast = collectableBytes(process.memoryUsage());
   let last: EventLoopUtilization = performance.eventLoopUtilization();
   let releaseDue = false;
+  let compactDue = false;
+  let lastEndedAt = -Infinity;
+  let endedCheck: NodeJS.Immediate | undefined;
+  /** What a collection could free now; a collection of its own by V8 lowers the mark to beat. */
+  const collectableNow = (): number => {
+    const bytes = collectableBytes(process.memoryUsage());
+    if (bytes < afterLast) afterLast = bytes;
+    return bytes;
+  };
+  const collect = (why: 'idle' | 'ended', before: number): void => {
+    const compact = why === 'idle';
+    const t0 = performance.now();
+    collectAll(compact);
+    const t1 = performance.now();
+    if (why === 'ended') lastEndedAt = t1;
+    afterLast = collectableBytes(process.memoryUsage());
+    compactDue = !compact;
+    // malloc_trim gives back whole pages only: after a compacting collection.
+    releaseDue = compact;
+    // The collection itself must not count as work in the next interval.
+    last = performance.eventLoopUtilization();
+    events.collected({ why, ms: t1 - t0, before, after: afterLast });
+  };
   const timer = setInterval(() => {
     const now = performance.eventLoopUtilization();
     const { utilization } = performance.eventLoopUtilization(now, last);
@@ -98,20 +143,26 @@ export function startIdleCollection(
     }
     let dropped = 0;
     if (idle) for (const pool of pools) dropped += pool.dropIdle();
-    const before = collectableBytes(process.memoryUsage());
-    // A collection of its own by V8 lowers the mark to beat.
-    if (before < afterLast) afterLast = before;
+    const before = collectableNow();
     // Dropped pools did not change `before` (their bytes are still allocated) but are garbage now.
-    if (!shouldCollect(utilization, before + dropped, afterLast, opts)) return;
-    const t0 = performance.now();
-    collectAll();
-    const ms = performance.now() - t0;
-    afterLast = collectableBytes(process.memoryUsage());
-    releaseDue = true;
-    // The collection itself must not count as work in the next interval.
-    last = performance.eventLoopUtilization();
-    events.collected({ ms, before, after: afterLast });
+    if ((idle && compactDue) || shouldCollect(utilization, before + dropped, afterLast, opts)) collect('idle', before);
   }, opts.intervalMs);
   timer.unref();
-  return { stop: () => clearInterval(timer) };
+  return {
+    stop: () => {
+      clearInterval(timer);
+      if (endedCheck) clearImmediate(endedCheck);
+    },
+    sessionsEnded: () => {
+      // After the closing session's own callbacks, not inside them.
+      endedCheck ??= setImmediate(() => {
+        endedCheck = undefined;
+        // A client that connects for each file ends its last session each time.
+        if (performance.now() - lastEndedAt < opts.intervalMs) return;
+        const before = collectableNow();
+        // The pools stay: the next session would fill them again at once.
+        if (before - afterLast >= opts.growthBytes) collect('ended', before);
+      });
+    },
+  };
 }

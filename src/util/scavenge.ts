@@ -27,17 +27,18 @@ export function scavenge(): void {
 }
 
 /**
- * A full collection of this thread's heap now, compacting every page (see
- * util/idle-collection.ts for when it pays). V8 moves live objects off a page only when the page
+ * A full collection of this thread's heap now, compacting every page unless `compact` is false
+ * (see util/idle-collection.ts for when each pays). V8 moves live objects off a page only when the page
  * is mostly free by its own heuristics; after a burst of small files the few survivors are
  * spread over the whole old generation, and a plain collection left it at 59–72 MB committed
  * for 13–15 MB used. Compacting this one collection gives those pages back (8 × 1,000 small
  * files, then idle: see bench/README.md); it costs ~15 ms more, and runs only when idle.
  */
-export function collectAll(): void {
+export function collectAll(compact = true): void {
+  // No options: Node 20's V8 ignores { type: 'major' } (a no-op there; 22 and 24 collect).
+  if (!compact) return gcFunction()();
   setFlagsFromString('--compact-on-every-full-gc');
   try {
-    // No options: Node 20's V8 ignores { type: 'major' } (a no-op there; 22 and 24 collect).
     gcFunction()();
   } finally {
     setFlagsFromString('--no-compact-on-every-full-gc');

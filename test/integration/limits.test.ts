@@ -356,6 +356,39 @@ test('once idle after a big upload and download, lafsd collects the garbage it l
   }
 });
 
+// A server can go from one burst straight into the next with no idle second between (the bench's
+// 8 clients' small files, their removal, then 8 big uploads): the next burst then started on the
+// first one's garbage and peaked at 201-242 MiB instead of ~150. So lafsd also collects when its
+// last session ends, SFTP or FTP, at once, and compacts at the next idle second.
+test('when its last session ends (SFTP, then FTP), lafsd collects what the sessions left at once, and compacts once idle (logged)', async () => {
+  const node = await startLafsd({ config: { lafsd: 'idle_collect = 1M' } });
+  const file = join(local, 'ended-32m');
+  writeFileSync(file, pseudoRandom('ended', 32 * MiB));
+  const lines = (msg: string) => node.log().split('\n').filter((l) => l.includes(`"${msg}"`)).map((l) => JSON.parse(l) as { time: number; ms: number; beforeMiB: number; afterMiB: number });
+  const ended = () => lines('all sessions ended: heap collected');
+  try {
+    for (const [frontend, transfer] of [
+      ['SFTP', () => sftpBatch(node, ['put ended-32m', 'get ended-32m /dev/null'])],
+      ['FTP', () => curl(['-T', file, ftpUrl(node, node.user, node.password, '/ended-ftp')])],
+    ] as const) {
+      const before = ended().length;
+      const idleBefore = lines('idle: heap collected').length;
+      const r = await transfer();
+      assert.equal(r.code, 0, r.stderr.toString());
+      await waitFor(`a collection once the ${frontend} session ended`, () => ended().length > before, 10_000);
+      const last = ended().at(-1)!;
+      assert.ok(last.afterMiB < last.beforeMiB, `${frontend}: heap and buffers ${last.beforeMiB} -> ${last.afterMiB} MiB`);
+      process.stdout.write(`# ${frontend} session ended: ${last.beforeMiB} -> ${last.afterMiB} MiB of heap and buffers in ${last.ms} ms\n`);
+      // The idle second that follows compacts, whatever piled up since.
+      await waitFor(`a compacting collection after the ${frontend} one`, () => lines('idle: heap collected').some((l, i) => i >= idleBefore && l.time >= last.time), 10_000);
+      // At most one such collection a second (a client may connect for each file).
+      await new Promise((resolve) => setTimeout(resolve, 1000));
+    }
+  } finally {
+    rmSync(file, { force: true });
+  }
+});
+
 // Found on 2026-12-05: SFTP's OPENDIR keeps the whole listing until CLOSE, and nothing bounded
 // handles × directory size: 300 OPENDIRs on one folder of 10,000 entries grew lafsd by 1.5 GB
 // (a session may hold 512 handles, a connection 10 sessions). Now a session's open directory

@@ -97,3 +97,60 @@ test('a busy process keeps its pools and collects nothing; work after a collecti
     stop();
   }
 });
+
+/** A collector every `intervalMs` with a 4 MiB threshold, whose events are recorded by kind. */
+function watchedCollector(intervalMs: number): { events: string[]; idle: ReturnType<typeof startIdleCollection> } {
+  const events: string[] = [];
+  const idle = startIdleCollection(
+    { collected: ({ why }) => events.push(why), released: () => events.push('released') },
+    { intervalMs, idleUtilization: 0.5, growthBytes: 4 * 1024 * 1024 },
+    () => true,
+  );
+  return { events, idle };
+}
+
+/** 8 MiB of Buffers, dropped at once: growth of the collectable bytes past the 4 MiB threshold. */
+function pileUp(): void {
+  let kept: Buffer[] | undefined = [];
+  for (let i = 0; i < 8; i++) kept.push(Buffer.alloc(1024 * 1024, i));
+  kept = undefined;
+}
+
+const tick = () => new Promise((resolve) => setImmediate(resolve));
+
+test('when the last session ends, what piled up is collected at once (without compacting); the next idle interval compacts, then hands memory back', async () => {
+  const { events, idle } = watchedCollector(300);
+  try {
+    pileUp();
+    idle.sessionsEnded();
+    await tick();
+    assert.deepEqual(events, ['ended'], 'collected at once, not at the next interval');
+    // Nothing grew since, yet the idle interval collects (compacting), and only then hands back.
+    for (let i = 0; i < 60 && events.length < 3; i++) await sleep(25);
+    assert.deepEqual(events, ['ended', 'idle', 'released']);
+    await sleep(700);
+    assert.deepEqual(events, ['ended', 'idle', 'released'], 'and nothing more without new growth');
+  } finally {
+    idle.stop();
+  }
+});
+
+test('the last session ending collects nothing below the threshold, and at most once per interval', async () => {
+  const { events, idle } = watchedCollector(10_000);
+  try {
+    idle.sessionsEnded();
+    await tick();
+    assert.deepEqual(events, [], 'nothing piled up');
+    pileUp();
+    idle.sessionsEnded();
+    idle.sessionsEnded(); // twice in one turn: one check
+    await tick();
+    assert.deepEqual(events, ['ended']);
+    pileUp();
+    idle.sessionsEnded();
+    await tick();
+    assert.deepEqual(events, ['ended'], 'a second one within the interval waits');
+  } finally {
+    idle.stop();
+  }
+});
