@@ -377,10 +377,10 @@ static Upload *get_upload(napi_env env, napi_value value) {
   return u;
 }
 
-/* begin(path: string, key: Buffer(32)) -> upload */
 /*
- * A run's state between the pool and the main thread. The run is `count` segments from `first`,
- * at `position`: each is ciphertext ‖ tag, SEGMENT_SIZE bytes of plaintext but the last.
+ * A run's state between the pool and the main thread. The run is the segments from `first` that
+ * hold `plain_length` bytes, at `position`: each is ciphertext ‖ tag, `segment_size` bytes of
+ * plaintext but the last.
  */
 typedef struct {
   napi_ref buffer_ref;
@@ -509,6 +509,7 @@ static napi_value Open(napi_env env, napi_callback_info info) {
   return throw_last(env, "cannot queue a read");
 }
 
+/* begin(path: string, key: Buffer(32)) -> upload */
 static napi_value Begin(napi_env env, napi_callback_info info) {
   size_t argc = 2;
   napi_value argv[2], upload;

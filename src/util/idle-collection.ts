@@ -37,9 +37,14 @@ export function collectableBytes(m: NodeJS.MemoryUsage): number {
   return m.heapUsed + m.arrayBuffers;
 }
 
+/** Whether enough has piled up since the last collection to make one worth it. */
+function hasGrown(bytesNow: number, bytesAfterLast: number, opts: IdleCollectionOptions): boolean {
+  return bytesNow - bytesAfterLast >= opts.growthBytes;
+}
+
 /** Whether to collect now: the last interval was idle and enough has piled up since the last collection. */
 export function shouldCollect(utilization: number, bytesNow: number, bytesAfterLast: number, opts: IdleCollectionOptions): boolean {
-  return utilization < opts.idleUtilization && bytesNow - bytesAfterLast >= opts.growthBytes;
+  return utilization < opts.idleUtilization && hasGrown(bytesNow, bytesAfterLast, opts);
 }
 
 export interface IdleCollection {
@@ -161,7 +166,7 @@ export function startIdleCollection(
         if (performance.now() - lastEndedAt < opts.intervalMs) return;
         const before = collectableNow();
         // The pools stay: the next session would fill them again at once.
-        if (before - afterLast >= opts.growthBytes) collect('ended', before);
+        if (hasGrown(before, afterLast, opts)) collect('ended', before);
       });
     },
   };
