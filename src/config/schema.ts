@@ -41,8 +41,12 @@ export const SCHEMA = {
     // has in hand (up to 4 MiB, src/grid/embedded/space.ts), which the reserve must cover.
     storeReserve: opt('store.reserve', t.byteSize({ min: 4 * 1024 * 1024 }), '64M',
       'Free space of the embedded store\'s filesystem that file data never takes, so deletes and renames still work when the disk is full; `df` and `statvfs` report free space without it. Uploads that would need it fail with "no space" (SFTP failure, FTP 452). At least 4M.'),
-    transferMemory: opt('transfer_memory', t.byteSize({ min: 1024 * 1024 }), '32M',
-      'Memory all sessions together may hold for data in flight (SFTP READ/WRITE payloads and replies, FTP upload queues, out-of-order writes). When it is used up, the sessions holding more than an equal part of it are slowed (they stop reading from their clients) until there is room; nobody fails for it. The SSH windows granted to all SFTP sessions together (what clients may send before they are asked for more) are bounded by it too: each session gets an equal part, at most 2 MiB and at least 64 KiB.'),
+    // 8M, not 32M: four sessions still get OpenSSH's full 2 MiB window each, eight get 1 MiB.
+    // 8 OpenSSH clients × 256 MiB at once peaked at 114–123 MiB RSS against 143–147 with 32M, at
+    // the same speed (6.8–7.6 s against 7.0–8.0); one 1 GiB upload and 8 downloads at once ran
+    // as fast either way (bench/README.md, ninth session).
+    transferMemory: opt('transfer_memory', t.byteSize({ min: 1024 * 1024 }), '8M',
+      'Memory all sessions together may hold for data in flight (SFTP READ/WRITE payloads and replies, FTP upload queues, out-of-order writes). When it is used up, the sessions holding more than an equal part of it are slowed (they stop reading from their clients) until there is room; nobody fails for it. The SSH windows granted to all SFTP sessions together (what clients may send before they are asked for more) are bounded by it too: each session gets an equal part, at most 2 MiB (what OpenSSH grants) and at least 64 KiB, so up to four sessions get a full window. Raise it for many clients on long fast links, where a session\'s window limits its speed (window / round-trip time).'),
     idleCollect: opt('idle_collect', t.byteSize(), '16M',
       'Once the JavaScript heap and buffers have grown by this much since the last full collection, lafsd collects them when the last open session ends (at most once a second) and when the event loop has been idle for a second (then idle buffers kept for reuse, the SFTP input slabs and the sealer\'s spare segments, are let go and count too, and the collection compacts the heap, 10-55 ms); a second later, if still idle, it hands the freed memory back to the system (glibc\'s malloc_trim, 5-20 ms). So a long-running server gives back what a burst of transfers left instead of carrying it into the next. 0 turns it off.'),
     maxFileSize: opt('max_file_size', t.byteSize({ min: 1 }), '100G',

@@ -13,8 +13,8 @@ import { buildOffer } from './ssh2-internals.js';
 import { DEFAULT_LIMITS, type RunningSshServer, type SshLimits, type SshServerOptions } from './types.js';
 import { WindowPool } from './window-pool.js';
 
-/** Windows of all session channels together when the caller does not say (transfer_memory's default). */
-const DEFAULT_WINDOW_MEMORY = 32 * 1024 * 1024;
+/** Windows of all session channels together when the caller does not say (transfer_memory's default, config/schema.ts). */
+const DEFAULT_WINDOW_MEMORY = 8 * 1024 * 1024;
 
 const { Server: Ssh2Server } = ssh2;
 

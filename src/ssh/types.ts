@@ -76,7 +76,7 @@ export interface SshServerOptions {
   proxy?: ProxyTrust;
   /**
    * Bytes of SSH window all session channels together may be granted (window-pool.ts): what
-   * clients may send that has not been asked for yet. Default 32 MiB.
+   * clients may send that has not been asked for yet. Default 8 MiB (transfer_memory's).
    */
   windowMemory?: number;
 }

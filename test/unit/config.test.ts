@@ -36,7 +36,7 @@ test('an empty file gives every default', () => {
     file: FILE,
     lafsd: {
       grid: 'embedded', webapiTimeout: 30_000, webapiWriteTimeout: 600_000, storeDir: '/srv/node/storage', storeReserve: 64 * 1024 ** 2,
-      transferMemory: 32 * 1024 ** 2, idleCollect: 16 * 1024 ** 2, maxFileSize: 100 * 1024 ** 3,
+      transferMemory: 8 * 1024 ** 2, idleCollect: 16 * 1024 ** 2, maxFileSize: 100 * 1024 ** 3,
       gcGracePeriod: 168 * 3_600_000, gcAccountRootRetention: 90 * 86_400_000, gcKeepFile: '/srv/node/private/gc-keep',
     },
     sftpd: { enabled: false, port: { family: 4, port: 8022, host: '127.0.0.1', text: 'tcp:8022:interface=127.0.0.1' } },
