@@ -15,7 +15,7 @@
 # PIN=1 runs the client on CPU 0 and the servers on the other CPUs. curl 7.88 (Debian 12)
 # stalls for exactly one second when it is descheduled between sending EPSV and its first look
 # for the reply and the reply is already there; lafsd answers PASV/EPSV of same-host clients
-# 2 ms late for that reason (see session.ts), vsftpd is slow enough not to trigger it. Pinning
+# 0.5 ms late for that reason (see session.ts), vsftpd is slow enough not to trigger it. Pinning
 # takes the race out entirely, at the price of one CPU for the server.
 set -euo pipefail
 

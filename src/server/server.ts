@@ -23,6 +23,7 @@ import { ServiceRootRecorder } from './service-root-recorder.js';
 import type { Logger } from './log.js';
 import { DEFAULT_IDLE_COLLECTION, startIdleCollection } from '../util/idle-collection.js';
 import { MALLOC_TRIM_ADDON, mallocTrimAvailable } from '../util/malloc-trim.js';
+import { POOL_SLEEP_ADDON, poolSleepAvailable } from '../util/pool-sleep.js';
 import { Metrics, sampled, type StoreFigures } from './metrics.js';
 import { startStatusServer, type RunningStatusServer } from './status-http.js';
 import { ProxyTrust } from '../util/proxy-protocol.js';
@@ -237,6 +238,9 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
       running.sftp = ssh.address;
     }
     if (config.ftpd.enabled) {
+      if (!poolSleepAvailable()) {
+        logger.info({ addon: POOL_SLEEP_ADDON }, 'pool-sleep addon not built (npm install builds it): FTP clients on this host get their passive answers 2 ms late instead of 0.5 ms');
+      }
       const ftp = await startFtp(config, sessions, sources, hooks('ftp'), loginLimits, proxy, logger.child({ frontend: 'ftp' }));
       stops.push(() => ftp.close());
       running.ftp = ftp.address;
