@@ -816,11 +816,12 @@ export class FtpSession {
    * sending EPSV; that happens when our wake-up preempts it on the shared CPU, which only a
    * client on the same host suffers. The pause must give the CPU away: a pool thread sleeps
    * while the event loop, with nothing to do, blocks (util/pool-sleep.ts). Measured on
-   * loopback, curl's 400 small uploads then downloads per round: one stall in ten transfers
+   * loopback, curl's 400 small uploads then downloads per round: 4-14% of transfers stalled
    * without the pause; with Node's timers, 1 ms still let one in 1,200 through and 2 ms (1-2 ms
-   * real) none in 2,400; on the pool, 100 and 250 µs one in 2,400, 500 µs none in 4,000 and
-   * 1,000 µs none in 4,000, at 3.3 ms per file against 5.0 with 2 ms. Remote clients never
-   * wait. The pause runs while the passive port is opened, not after it.
+   * real) one in 10,400; on the pool, 100 and 250 µs one in 2,400, 500 µs one in 12,000 and
+   * 1,000 µs none in 12,000, at 3.3 ms per file against 5.0 with 2 ms (bench/README.md, ninth
+   * session). Remote clients never wait. The pause runs while the passive port is opened, not
+   * after it.
    */
   private async sameHostPause(): Promise<void> {
     const remote = this.ctx.remoteAddress;

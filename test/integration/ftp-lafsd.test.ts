@@ -68,7 +68,7 @@ test('lafsd run: one line turns on explicit and implicit FTPS with the certifica
 
 // curl 7.88 (Debian 12) stalls for one second when a same-host server's EPSV answer is already
 // there at its first look after sending EPSV (src/ftp/session.ts, sameHostPause): without the
-// pause 1-20% of transfers stalled here. The pause sleeps on the thread pool, so the event loop
+// pause 11-32 of these 800 transfers stalled. The pause sleeps on the thread pool, so the event loop
 // goes on serving meanwhile (util/pool-sleep.ts). Up to two stalls in 800 are tolerated: a loaded
 // machine can deschedule curl at that moment for other reasons too (one in ~8,000 here, with the
 // pause or with the 2 ms timer it replaced).
