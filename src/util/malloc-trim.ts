@@ -4,18 +4,14 @@
 // that survive it, and that memory stayed counted in the process's RSS until the next burst
 // reused it: 8 clients × 256 MiB and 8 × 1,000 small files at once, then 30 s idle, left 132 MiB
 // resident where the process started at 67 (bench/README.md).
-import { addonPath, loadAddon } from './native-addon.js';
+import { addonPath, loadOptionalAddon } from './native-addon.js';
 
 /** Where `npm install` builds the addon. */
 export const MALLOC_TRIM_ADDON = addonPath('malloc-trim', 'malloc_trim');
 
 /** The addon's call at `path`, or null where it was not built or does not load. */
 export function loadMallocTrim(path: string): (() => boolean) | null {
-  try {
-    return loadAddon<{ trim: () => boolean }>(path, 'malloc_trim addon', ['trim']).trim;
-  } catch {
-    return null;
-  }
+  return loadOptionalAddon<{ trim: () => boolean }>(path, 'malloc_trim addon', ['trim'])?.trim ?? null;
 }
 
 let trim: (() => boolean) | null | undefined;

@@ -27,3 +27,12 @@ export function loadAddon<T>(path: string, what: string, functions: readonly str
   if (functions.some((f) => typeof loaded[f] !== 'function')) throw new Error(`${path} is not lafsd's ${what}; ${hint}`);
   return loaded as T;
 }
+
+/** loadAddon's addon, or null where it is missing or does not load: for those lafsd can do without. */
+export function loadOptionalAddon<T>(path: string, what: string, functions: readonly string[]): T | null {
+  try {
+    return loadAddon<T>(path, what, functions);
+  } catch {
+    return null;
+  }
+}

@@ -4,7 +4,7 @@
 // count whole milliseconds from a loop time truncated to the millisecond: setTimeout(1) may fire
 // at once without the loop blocking, and only setTimeout(2) is sure to wait (1-2 ms real).
 import { setTimeout as delay } from 'node:timers/promises';
-import { addonPath, loadAddon } from './native-addon.js';
+import { addonPath, loadOptionalAddon } from './native-addon.js';
 
 /** Where `npm install` builds the addon. */
 export const POOL_SLEEP_ADDON = addonPath('pool-sleep', 'pool_sleep');
@@ -22,11 +22,7 @@ type SleepFn = (micros: number, callback: () => void) => void;
 
 /** The addon's call at `path`, or null where it was not built or does not load. */
 export function loadPoolSleep(path: string): SleepFn | null {
-  try {
-    return loadAddon<{ sleep: SleepFn }>(path, 'pool-sleep addon', ['sleep']).sleep;
-  } catch {
-    return null;
-  }
+  return loadOptionalAddon<{ sleep: SleepFn }>(path, 'pool-sleep addon', ['sleep'])?.sleep ?? null;
 }
 
 let sleep: SleepFn | null | undefined;
