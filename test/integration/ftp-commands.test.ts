@@ -544,3 +544,21 @@ test('idle logged-in sessions are closed; a transfer keeps a session alive', asy
   await delay(50);
   assert.ok(c.closed);
 });
+
+// Same-host PASV/EPSV answers wait 0.5 ms (src/ftp/session.ts, sameHostPause), so curl 7.88
+// looks for the answer before it is there and does not sleep a second. How often curl still
+// stalls depends on the machine's load (ftp-lafsd.test.ts); that the pause is there does not.
+test('a same-host client gets its PASV and EPSV answers no sooner than 0.5 ms after asking', async () => {
+  const c = await open();
+  try {
+    for (let i = 0; i < 20; i++) {
+      const t0 = performance.now();
+      const r = i % 2 ? await c.cmd('PASV') : await c.cmd('EPSV');
+      const ms = performance.now() - t0;
+      assert.equal(r.code, i % 2 ? 227 : 229, r.text);
+      assert.ok(ms >= 0.5, `answer ${i} came after ${ms.toFixed(3)} ms`);
+    }
+  } finally {
+    c.close();
+  }
+});

@@ -68,10 +68,13 @@ test('lafsd run: one line turns on explicit and implicit FTPS with the certifica
 
 // curl 7.88 (Debian 12) stalls for one second when a same-host server's EPSV answer is already
 // there at its first look after sending EPSV (src/ftp/session.ts, sameHostPause): without the
-// pause 11-32 of these 800 transfers stalled. The pause sleeps on the thread pool, so the event loop
-// goes on serving meanwhile (util/pool-sleep.ts). Up to two stalls in 800 are tolerated: a loaded
-// machine can deschedule curl at that moment for other reasons too (one in ~8,000 here, with the
-// pause or with the 2 ms timer it replaced).
+// pause, 11-32 of these 800 transfers stalled in one session's four runs and 0-19 in another's
+// (33-115 in the bench's rounds, at a lower log level). The pause sleeps on the thread pool, so
+// the event loop goes on serving meanwhile (util/pool-sleep.ts). On an idle machine it lets about
+// one in 12,000 through; a loaded one can keep curl off the CPU for longer than the pause: with
+// two other processes spinning, 12 in 16,000 got through, and CI, with another test file
+// running, saw 4 in 800. So up to 1 in 100 is tolerated here; that the pause is there at all is
+// checked exactly by ftp-commands.test.ts.
 test('lafsd run: curl on the same host moves 800 small files over one connection without its one-second EPSV stall', async () => {
   // At the default log level: the tests' debug lines slow each answer enough to hide the stall.
   const node = await startLafsd({ env: { LAFSD_LOG_LEVEL: 'info' } });
@@ -90,6 +93,6 @@ test('lafsd run: curl on the same host moves 800 small files over one connection
     times.push(...each);
   }
   const stalls = times.filter((s) => s >= 0.9);
-  assert.ok(stalls.length <= 2, `${stalls.length} of 800 transfers took a second or more`);
+  assert.ok(stalls.length <= 8, `${stalls.length} of 800 transfers took a second or more`);
   assert.equal(await node.stop('SIGTERM'), 0);
 });
