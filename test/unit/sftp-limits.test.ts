@@ -1,7 +1,7 @@
 // What one client can make the server do (issue #10), through the SFTP session on a real
 // embedded store: sizes are bounded before any work, quotas hold, the store keeps its reserve,
 // work stops when the client goes away, and one slow request does not stall the others.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
@@ -29,9 +29,16 @@ function bytesOnDisk(dir: string): number {
   return n;
 }
 
+/** Stores fixture() opened, closed when the file's tests are done (else V8 closes their WAL handles, with a warning). */
+const opened: EmbeddedGrid[] = [];
+after(async () => {
+  for (const grid of opened.splice(0)) await grid.close();
+});
+
 async function fixture(reserveBytes?: number): Promise<Fixture> {
   const storeDir = tempDir('lafsd-limits-');
   const grid = await EmbeddedGrid.open({ storeDir, convergenceSecret: Buffer.alloc(32, 5), ...(reserveBytes !== undefined ? { reserveBytes } : {}) });
+  opened.push(grid);
   return { ...(await buildTree(grid)), grid, storeDir };
 }
 

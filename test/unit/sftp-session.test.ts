@@ -1,7 +1,7 @@
 // The SFTP session over an in-memory stream, against Tahoe's test_sftp.py fixture tree in a real
 // embedded store: the assertions of tahoe-frontends.md §5.1 that our behaviour choices keep, on
 // the wire (status codes through the one table), plus the session's own guarantees.
-import { test } from 'node:test';
+import { after, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readCapOf } from '../../src/caps/index.js';
 import {
@@ -15,10 +15,12 @@ import { MemoryBudget } from '../../src/util/memory-budget.js';
 import { SLAB_SIZE } from '../../src/util/slab-arena.js';
 import { withTimeout } from '../../src/util/timeout.js';
 import { pseudoRandom } from '../helpers/data.js';
-import { buildFixture, GROSS, readAll } from '../helpers/fixture.js';
+import { buildFixture, closeFixtures, GROSS, readAll } from '../helpers/fixture.js';
 import { duplexPair, SftpStatusError, SftpTestClient, type RequestWithoutId } from '../helpers/sftp-client.js';
 import { start, withSlowRead } from '../helpers/sftp-session-harness.js';
 import { tempDir } from '../helpers/tmp.js';
+
+after(closeFixtures);
 
 const { READ, WRITE, APPEND, CREAT, TRUNC, EXCL } = OpenFlags;
 const S = StatusCode;

@@ -1,6 +1,6 @@
 // The protocol-neutral session on a real embedded store, with the fixture tree of Tahoe's
 // test_sftp.py. Asserts the vfs error codes; each adapter maps them in its own table.
-import { test } from 'node:test';
+import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
@@ -12,12 +12,23 @@ import { buildFixture, GROSS, LOOP_TIME, readAll, type Fixture } from '../helper
 import { tempDir } from '../helpers/tmp.js';
 import { pseudoRandom } from '../helpers/data.js';
 
+/** Each test's fixtures and sessions, closed after it: a store left open kept its WAL file handle until V8 collected it (Node warns). */
+const toClose: { f: Fixture; s: VfsSession }[] = [];
+
 async function setup(rootOverride?: (f: Fixture) => string): Promise<{ f: Fixture; s: VfsSession; openFiles: OpenFiles }> {
   const f = await buildFixture();
   const openFiles = new OpenFiles();
   const s = new VfsSession({ grid: f.grid, rootCap: rootOverride ? rootOverride(f) : f.root, username: 'alice', openFiles, spillDir: tempDir() });
+  toClose.push({ f, s });
   return { f, s, openFiles };
 }
+
+afterEach(async () => {
+  for (const { f, s } of toClose.splice(0)) {
+    await s.close();
+    await f.grid.close();
+  }
+});
 
 const P = (p: string) => parsePath(p);
 
