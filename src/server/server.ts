@@ -215,12 +215,12 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
           collected: ({ why, ms, before, after }) =>
             logger.debug(
               { ms: Math.round(ms), beforeMiB: mib(before), afterMiB: mib(after) },
-              why === 'idle' ? 'idle: heap collected' : 'all sessions ended: heap collected',
+              why === 'idle' ? 'idle: heap collected' : why === 'busy' ? 'busy: heap collected, it had grown' : 'all sessions ended: heap collected',
             ),
           released: ({ ms, gave, rssBefore, rssAfter }) =>
             logger.debug({ ms: Math.round(ms), gave, rssBeforeMiB: mib(rssBefore), rssAfterMiB: mib(rssAfter) }, 'idle: free memory returned'),
         },
-        { ...DEFAULT_IDLE_COLLECTION, growthBytes: config.lafsd.idleCollect },
+        { ...DEFAULT_IDLE_COLLECTION, growthBytes: config.lafsd.idleCollect, busyGrowthBytes: 2 * config.lafsd.idleCollect },
       );
       sessions.allEnded = () => idle.sessionsEnded();
       stops.push(async () => idle.stop());

@@ -48,7 +48,7 @@ function watchedPool(): { pool: SlabPool; events: string[]; stop(): void } {
       collected: ({ before }) => events.push(`collected ${before > 0}`),
       released: ({ gave }) => events.push(`released ${gave}`),
     },
-    { intervalMs: 100, idleUtilization: 0.5, growthBytes: 4 * 1024 * 1024 },
+    { intervalMs: 100, idleUtilization: 0.5, growthBytes: 4 * 1024 * 1024, busyGrowthBytes: Infinity },
     () => true,
   );
   return {
@@ -108,7 +108,7 @@ function watchedCollector(intervalMs: number): { events: string[]; idle: ReturnT
   const events: string[] = [];
   const idle = startIdleCollection(
     { collected: ({ why }) => events.push(why), released: () => events.push('released') },
-    { intervalMs, idleUtilization: 0.5, growthBytes: 4 * 1024 * 1024 },
+    { intervalMs, idleUtilization: 0.5, growthBytes: 4 * 1024 * 1024, busyGrowthBytes: Infinity },
     () => true,
   );
   return { events, idle };
@@ -155,6 +155,34 @@ test('the last session ending collects nothing below the threshold, and at most 
     idle.sessionsEnded();
     await tick();
     assert.deepEqual(events, ['ended'], 'a second one within the interval waits');
+  } finally {
+    idle.stop();
+  }
+});
+
+test('a busy process collects once its heap has grown by busyGrowthBytes since the last full collection, not before', async () => {
+  const events: string[] = [];
+  const idle = startIdleCollection(
+    { collected: ({ why }) => events.push(why) },
+    { intervalMs: 100, idleUtilization: 0.5, growthBytes: Infinity, busyGrowthBytes: 8 * 1024 * 1024 },
+    () => true,
+  );
+  try {
+    // Busy intervals with a heap that does not grow: nothing.
+    for (let i = 0; i < 3; i++) {
+      busy(120);
+      await sleep(5);
+    }
+    assert.deepEqual(events, []);
+    // Busy intervals while ~16 MB of objects are kept on the heap: one collection.
+    const kept: { n: number; s: string }[] = [];
+    for (let i = 0; i < 3 && events.length === 0; i++) {
+      for (let j = 0; j < 200_000; j++) kept.push({ n: j, s: `object ${i}-${j}` });
+      busy(120);
+      await sleep(5);
+    }
+    assert.deepEqual(events, ['busy']);
+    assert.ok(kept.length > 0);
   } finally {
     idle.stop();
   }
