@@ -107,18 +107,21 @@ export function startIdleCollection(
   opts: IdleCollectionOptions = DEFAULT_IDLE_COLLECTION,
   release: () => boolean = releaseFreedMemory,
 ): IdleCollection {
-  let afterLast = collectableBytes(process.memoryUsage());
-  let heapAfterLast = process.memoryUsage().heapUsed;
+  const initial = process.memoryUsage();
+  /** What the last full collection left: heap and ArrayBuffers (idle and ended), heap alone (busy). */
+  let afterLast = collectableBytes(initial);
+  let heapAfterLast = initial.heapUsed;
   let last: EventLoopUtilization = performance.eventLoopUtilization();
   let releaseDue = false;
   let compactDue = false;
   let lastEndedAt = -Infinity;
   let endedCheck: NodeJS.Immediate | undefined;
-  /** What a collection could free now; a collection of its own by V8 lowers the mark to beat. */
-  const collectableNow = (): number => {
-    const bytes = collectableBytes(process.memoryUsage());
-    if (bytes < afterLast) afterLast = bytes;
-    return bytes;
+  /** Memory in use now, read once; a collection of its own by V8 lowers the marks to beat. */
+  const usageNow = (): NodeJS.MemoryUsage => {
+    const m = process.memoryUsage();
+    afterLast = Math.min(afterLast, collectableBytes(m));
+    heapAfterLast = Math.min(heapAfterLast, m.heapUsed);
+    return m;
   };
   const collect = (why: 'idle' | 'ended' | 'busy', before: number): void => {
     const compact = why === 'idle';
@@ -126,8 +129,9 @@ export function startIdleCollection(
     collectAll(compact);
     const t1 = performance.now();
     if (why === 'ended') lastEndedAt = t1;
-    afterLast = collectableBytes(process.memoryUsage());
-    heapAfterLast = process.memoryUsage().heapUsed;
+    const m = process.memoryUsage();
+    afterLast = collectableBytes(m);
+    heapAfterLast = m.heapUsed;
     compactDue = !compact;
     // malloc_trim gives back whole pages only: after a compacting collection.
     releaseDue = compact;
@@ -159,14 +163,11 @@ export function startIdleCollection(
     // busy interval collects (without compacting) once the heap grew by busyGrowthBytes since
     // the last full collection, V8's own included: 10-20 ms at most once a second. With it,
     // that burst peaked at 133-137 MiB against 157-181 (bench/README.md, tenth session).
-    if (!idle) {
-      const heapUsed = process.memoryUsage().heapUsed;
-      if (heapUsed < heapAfterLast) heapAfterLast = heapUsed;
-      if (heapUsed - heapAfterLast >= opts.busyGrowthBytes) return collect('busy', collectableNow());
-    }
+    const m = usageNow();
+    if (!idle && m.heapUsed - heapAfterLast >= opts.busyGrowthBytes) return collect('busy', collectableBytes(m));
     let dropped = 0;
     if (idle) for (const pool of pools) dropped += pool.dropIdle();
-    const before = collectableNow();
+    const before = collectableBytes(m);
     // Dropped pools did not change `before` (their bytes are still allocated) but are garbage now.
     if ((idle && compactDue) || shouldCollect(utilization, before + dropped, afterLast, opts)) collect('idle', before);
   }, opts.intervalMs);
@@ -182,7 +183,7 @@ export function startIdleCollection(
         endedCheck = undefined;
         // A client that connects for each file ends its last session each time.
         if (performance.now() - lastEndedAt < opts.intervalMs) return;
-        const before = collectableNow();
+        const before = collectableBytes(usageNow());
         // The pools stay: the next session would fill them again at once.
         if (hasGrown(before, afterLast, opts)) collect('ended', before);
       });

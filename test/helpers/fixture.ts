@@ -28,20 +28,25 @@ import { get as readAll, put as putBytes } from './grid-io.js';
 
 export { putBytes, readAll };
 
-/** Stores buildFixture opened in this process, until closeFixtures. */
+/** Stores opened in this process for fixtures, until closeFixtures. */
 const built = new Set<EmbeddedGrid>();
+
+/** Keeps `grid` for closeFixtures (buildFixture does; so may a test's own fixture builder). */
+export function closeWithFixtures(grid: EmbeddedGrid): EmbeddedGrid {
+  built.add(grid);
+  return grid;
+}
 
 export async function buildFixture(): Promise<Fixture> {
   const storeDir = tempDir('lafsd-fixture-');
-  const grid = await EmbeddedGrid.open({ storeDir, convergenceSecret: Buffer.alloc(32, 3) });
-  built.add(grid);
+  const grid = closeWithFixtures(await EmbeddedGrid.open({ storeDir, convergenceSecret: Buffer.alloc(32, 3) }));
   return { ...(await buildTree(grid)), grid, storeDir };
 }
 
 /**
- * Closes every store buildFixture opened in this process (closing one twice is harmless); for a
- * test file's `after`. A store nobody closed kept its WAL file handle until V8 collected it,
- * which Node warns about (and means to make an error).
+ * Closes every store kept for it in this process (closing one twice is harmless); for a test
+ * file's `after`. A store nobody closed kept its WAL file handle until V8 collected it, which
+ * Node warns about (and means to make an error).
  */
 export async function closeFixtures(): Promise<void> {
   for (const grid of built) await grid.close();

@@ -9,7 +9,7 @@ import { EmbeddedGrid } from '../../src/grid/embedded/index.js';
 import { encodeRequest, OpenFlags, StatusCode, type SftpReply } from '../../src/sftp/index.js';
 import { AccountUsage, countTree, type VfsLimits } from '../../src/vfs/index.js';
 import { pseudoRandom } from '../helpers/data.js';
-import { buildTree, readAll, type Fixture } from '../helpers/fixture.js';
+import { buildTree, closeFixtures, closeWithFixtures, readAll, type Fixture } from '../helpers/fixture.js';
 import { SftpStatusError } from '../helpers/sftp-client.js';
 import { start } from '../helpers/sftp-session-harness.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -29,16 +29,11 @@ function bytesOnDisk(dir: string): number {
   return n;
 }
 
-/** Stores fixture() opened, closed when the file's tests are done (else V8 closes their WAL handles, with a warning). */
-const opened: EmbeddedGrid[] = [];
-after(async () => {
-  for (const grid of opened.splice(0)) await grid.close();
-});
+after(closeFixtures);
 
 async function fixture(reserveBytes?: number): Promise<Fixture> {
   const storeDir = tempDir('lafsd-limits-');
-  const grid = await EmbeddedGrid.open({ storeDir, convergenceSecret: Buffer.alloc(32, 5), ...(reserveBytes !== undefined ? { reserveBytes } : {}) });
-  opened.push(grid);
+  const grid = closeWithFixtures(await EmbeddedGrid.open({ storeDir, convergenceSecret: Buffer.alloc(32, 5), ...(reserveBytes !== undefined ? { reserveBytes } : {}) }));
   return { ...(await buildTree(grid)), grid, storeDir };
 }
 
