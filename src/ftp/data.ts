@@ -2,7 +2,8 @@
 //
 // Passive (PASV/EPSV), hardened against port stealing (CERT VU#2558, "Pizza Thief"):
 // - the port comes from the configured range, starting at a random place and trying every port
-//   in the range before giving up (not a fixed number of attempts);
+//   in the range before giving up (not a fixed number of attempts); without a range, from random
+//   places of the kernel's ephemeral range (passive-ports.ts);
 // - only a connection from the control connection's own address is accepted; others are
 //   dropped at once and the real client can still connect;
 // - one connection per PASV, after which the port is closed;
@@ -14,6 +15,7 @@ import { normalizeAddress } from '../util/net.js';
 import { PROXY_HEADER_TIMEOUT_MS, readProxyHeader, type ProxyTrust } from '../util/proxy-protocol.js';
 import type { HostPort } from './addresses.js';
 import type { Logger } from './types.js';
+import { ephemeralPorts, randomPassivePorts } from './passive-ports.js';
 
 export class DataConnectionError extends Error {
   constructor(message: string) {
@@ -72,7 +74,11 @@ export class PassiveListener {
     const server = createServer({ pauseOnConnect: true });
     const bindHost = normalizeAddress(host);
     if (!range) {
-      await listenOn(server, bindHost, 0);
+      // Random ports, then port 0: port 0 gets slow once TIME_WAITs pile up (passive-ports.ts).
+      const ephemeral = ephemeralPorts();
+      let bound = false;
+      for (const port of ephemeral ? randomPassivePorts(ephemeral) : []) if ((bound = await listenOn(server, bindHost, port))) break;
+      if (!bound && !(await listenOn(server, bindHost, 0))) throw new DataConnectionError('no free port for a passive data connection');
     } else {
       const count = range.max - range.min + 1;
       const first = Math.floor(Math.random() * count);

@@ -1,0 +1,71 @@
+// What a passive FTP listener costs as TIME_WAITs pile up: lafsd's PassiveListener (random ports
+// of the ephemeral range, see src/ftp/passive-ports.ts) against a listen on port 0 (the kernel's
+// search, what lafsd did before), in the same process, after each batch of passive-style
+// connections that the server closed first (as every passive download does).
+// A bare listen on a random port of the range is the third column: the same syscalls as lafsd's.
+// Usage: node dist/bench/passive-ports.js [BATCHES=4] [PER_BATCH=6000] [OPENS=500]
+// Each batch holds that many more ports in TIME_WAIT for 60 s: run it in a network namespace of
+// its own (`unshare -n`, as bench/passive-ports.sh does), not on a machine serving anything.
+import { createServer, connect, type Server } from 'node:net';
+import { PassiveListener } from '../src/ftp/data.js';
+import { ephemeralPorts } from '../src/ftp/passive-ports.js';
+
+const batches = Number(process.argv[2] ?? 4);
+const perBatch = Number(process.argv[3] ?? 6000);
+const opens = Number(process.argv[4] ?? 500);
+const quiet = { debug() {}, info() {}, warn() {}, error() {} } as never;
+
+/** One data connection as a passive download makes it: the server end closes first. */
+function serverClosesFirst(): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const server: Server = createServer((sock) => {
+      sock.end();
+      server.close();
+    });
+    server.once('error', reject);
+    server.listen(0, '127.0.0.1', () => {
+      const client = connect((server.address() as { port: number }).port, '127.0.0.1');
+      client.on('end', () => client.end());
+      client.on('close', () => resolve());
+      client.on('error', reject);
+      client.resume();
+    });
+  });
+}
+
+function listenOn(port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const server = createServer();
+    server.once('error', () => resolve(false));
+    server.listen(port, '127.0.0.1', () => server.close(() => resolve(true)));
+  });
+}
+
+const listenOnZero = async () => void (await listenOn(0));
+/** The same syscalls as lafsd's listener makes, without its timer and bookkeeping. */
+async function listenOnRandom(): Promise<void> {
+  const { min, max } = (ephemeralPorts() ?? { range: { min: 32768, max: 60999 } }).range;
+  while (!(await listenOn(min + Math.floor(Math.random() * (max - min + 1)))));
+}
+
+async function passiveListener(): Promise<void> {
+  (await PassiveListener.open('127.0.0.1', '127.0.0.1', undefined, 5000, quiet)).close();
+}
+
+async function microsPerOpen(open: () => Promise<void>): Promise<number> {
+  const start = process.hrtime.bigint();
+  for (let i = 0; i < opens; i++) await open();
+  return Number(process.hrtime.bigint() - start) / opens / 1000;
+}
+
+console.log('µs per listen and close, by connections closed by the server in the last 60 s');
+console.log('closed | port 0 | a random port | lafsd\'s PassiveListener | lafsd / port 0');
+for (let b = 0; b <= batches; b++) {
+  if (b > 0) for (let i = 0; i < perBatch; i += 50) await Promise.all(Array.from({ length: Math.min(50, perBatch - i) }, serverClosesFirst));
+  // Interleaved halves, so a drift of the machine touches both alike.
+  const runs = [listenOnZero, listenOnRandom, passiveListener];
+  const sums = [0, 0, 0];
+  for (let half = 0; half < 2; half++) for (let k = 0; k < runs.length; k++) sums[k]! += (await microsPerOpen(runs[k]!)) / 2;
+  const [z, r, o] = sums as [number, number, number];
+  console.log(`${String(b * perBatch).padStart(6)} | ${z.toFixed(1).padStart(7)} | ${r.toFixed(1).padStart(7)} | ${o.toFixed(1).padStart(7)} | ${(o / z).toFixed(2)}`);
+}
