@@ -81,5 +81,6 @@ test('a passive listener without a range listens on an unreserved ephemeral port
       listener.close();
     }
   }
-  assert.ok(used.size >= 25, `the same ports came back: ${[...used].join(' ')}`);
+  // Random picks from a range of thousands rarely meet twice in 30 (a narrow range may).
+  if (ports.range.max - ports.range.min >= 1000) assert.ok(used.size >= 25, `the same ports came back: ${[...used].join(' ')}`);
 });
