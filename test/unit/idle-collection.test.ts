@@ -2,10 +2,14 @@
 // interval, and only when enough has piled up since the last collection; pools let go of what
 // they keep when idle, and glibc's free pages are handed back in the next idle interval.
 import { test } from 'node:test';
+import { execFile } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { DEFAULT_IDLE_COLLECTION, releaseWhenIdle, shouldCollect, startIdleCollection } from '../../src/util/idle-collection.js';
 import { SLAB_SIZE, SlabPool } from '../../src/util/slab-arena.js';
+import { collectAll } from '../../src/util/scavenge.js';
 
 const opts = DEFAULT_IDLE_COLLECTION;
 
@@ -103,8 +107,13 @@ test('a busy process keeps its pools and collects nothing; work after a collecti
   }
 });
 
-/** A collector every `intervalMs` with a 4 MiB threshold, whose events are recorded by kind. */
+/**
+ * A collector every `intervalMs` with a 4 MiB threshold, whose events are recorded by kind. It
+ * starts on a collected heap: garbage of earlier tests counted in its starting mark, and freed by
+ * one of V8's own collections during the test (as CI once saw), would hide what the test piles up.
+ */
 function watchedCollector(intervalMs: number): { events: string[]; idle: ReturnType<typeof startIdleCollection> } {
+  collectAll();
   const events: string[] = [];
   const idle = startIdleCollection(
     { collected: ({ why }) => events.push(why), released: () => events.push('released') },
@@ -186,4 +195,18 @@ test('a busy process collects once its heap has grown by busyGrowthBytes since t
   } finally {
     idle.stop();
   }
+});
+
+test('the session-end tests hold while V8 collects on its own at any moment (every 20,000 allocations)', async () => {
+  // CI once saw V8 collect during a test: the garbage of earlier tests, counted in the
+  // collector's starting mark, went, and hid the 8 MiB the test piled up. --gc-interval makes
+  // such collections certain; these tests failed under it before they started on a collected heap.
+  const { stdout } = await promisify(execFile)(
+    process.execPath,
+    ['--gc-interval=20000', '--test', '--test-reporter=tap', '--test-name-pattern=^(when the last session ends|the last session ending)', fileURLToPath(import.meta.url)],
+    // Without the test runner's mark in the environment, or the child reports to it, not as TAP.
+    { timeout: 60_000, env: Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'NODE_TEST_CONTEXT')) },
+  ).catch((err: { stdout?: string }) => ({ stdout: err.stdout ?? String(err) }));
+  assert.match(stdout, /^# pass 2$/m, stdout);
+  assert.match(stdout, /^# fail 0$/m, stdout);
 });
