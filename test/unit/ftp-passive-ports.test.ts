@@ -1,12 +1,14 @@
-// Passive ports without `passive_ports`: random ports of the kernel's ephemeral range (not port
-// 0, whose search slows down as TIME_WAITs pile up; see src/ftp/passive-ports.ts), reserved
-// ports left out, and the parsers of the two /proc files they come from, fuzzed.
+// Passive ports without `passive_ports`, and the local ports of active connections: random ports
+// of the kernel's ephemeral range (not port 0, whose search slows down as TIME_WAITs pile up; see
+// src/ftp/passive-ports.ts), reserved ports left out, and the parsers of the two /proc files
+// they come from, fuzzed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { PassiveListener } from '../../src/ftp/data.js';
+import { createServer, type Socket } from 'node:net';
+import { DataConnectionError, PassiveListener, connectActive } from '../../src/ftp/data.js';
 import { ephemeralPorts, parsePortRange, parseReservedPorts, randomPassivePorts, RANDOM_TRIES } from '../../src/ftp/passive-ports.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} } as never;
@@ -83,4 +85,31 @@ test('a passive listener without a range listens on an unreserved ephemeral port
   }
   // Random picks from a range of thousands rarely meet twice in 30 (a narrow range may).
   if (ports.range.max - ports.range.min >= 1000) assert.ok(used.size >= 25, `the same ports came back: ${[...used].join(' ')}`);
+});
+
+test('an active connection comes from an unreserved ephemeral port of the control connection\'s address; a refused one fails at once', { skip: process.platform !== 'linux' }, async () => {
+  const ports = ephemeralPorts()!;
+  const accepted: Socket[] = [];
+  const client = createServer((sock) => accepted.push(sock));
+  await new Promise<void>((resolve) => client.listen(0, '127.0.0.1', resolve));
+  const port = (client.address() as { port: number }).port;
+  const used = new Set<number>();
+  try {
+    for (let i = 0; i < 30; i++) {
+      const sock = await connectActive({ host: '127.0.0.1', port }, '127.0.0.1', 5000);
+      assert.equal(sock.localAddress, '127.0.0.1');
+      const local = sock.localPort!;
+      assert.ok(local >= ports.range.min && local <= ports.range.max && !ports.reserved(local), String(local));
+      used.add(local);
+      sock.destroy();
+    }
+    if (ports.range.max - ports.range.min >= 1000) assert.ok(used.size >= 25, `the same ports came back: ${[...used].join(' ')}`);
+  } finally {
+    for (const s of accepted) s.destroy();
+    await new Promise((resolve) => client.close(resolve));
+  }
+  // Nobody listens there now: refused, reported as such (only a taken local port is tried again).
+  const start = Date.now();
+  await assert.rejects(connectActive({ host: '127.0.0.1', port }, '127.0.0.1', 5000), (err: unknown) => err instanceof DataConnectionError && /ECONNREFUSED/.test(err.message));
+  assert.ok(Date.now() - start < 1000);
 });
