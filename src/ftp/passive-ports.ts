@@ -1,13 +1,15 @@
-// Where a passive listener looks for a port when `passive_ports` is not set.
+// Where FTP data connections find a local port when `passive_ports` is not set: passive
+// listeners listen on it, active connections connect from it.
 //
 // Not port 0. With port 0 Linux searches its ephemeral range for a port that no socket holds,
-// TIME_WAIT ones included, and every passive download leaves one behind (the server closes the
-// data connection, so its side waits out TIME_WAIT on that port for 60 s). A busy server's
-// searches then get long: on this machine a listen on port 0 cost 25 µs with 6,000 TIME_WAITs,
-// 100-900 µs with 18,000 and 700 µs with 27,000, while a listen on a random port of the same
-// range cost 12-22 µs at 27,000 (Node's listeners set SO_REUSEADDR, which lets a new listener
-// share a port with old connections in TIME_WAIT, as vsftpd's passive ports do). curl's small
-// FTP downloads slowed from 1.8 to 2.9 s per 1,000 files over five rounds because of it.
+// TIME_WAIT ones included, and every download leaves one behind (the server closes the data
+// connection, so its side waits out TIME_WAIT on that port for 60 s). A busy server's searches
+// then get long: on this machine a listen on port 0 cost 25 µs with 6,000 TIME_WAITs, 100-900 µs
+// with 18,000 and 700 µs with 27,000, while a listen on a random port of the same range cost
+// 12-22 µs at 27,000 (Node's sockets set SO_REUSEADDR, which lets a new one share a port with
+// old connections in TIME_WAIT, as vsftpd's passive ports do). curl's small FTP downloads slowed
+// from 1.8 to 2.9 s per 1,000 files over five rounds because of it. An active connection binds
+// its local address first, and that bind searches the same way (bench/passive-ports.sh).
 //
 // So we pick random ports of the kernel's ephemeral range ourselves, skip the ones the
 // administrator reserved (`ip_local_reserved_ports`, which port 0 would also skip), and leave the
@@ -81,14 +83,13 @@ export function ephemeralPorts(): EphemeralPorts | null {
 }
 
 /**
- * Up to `tries` random ports of `ports` (reserved ones left out), for listeners to try in
- * order before port 0.
+ * Up to `tries` random ports of `ports` (reserved ones left out), for a data connection to try
+ * in order before port 0. Drawn one at a time: the first is usually free.
  */
-export function randomPassivePorts(ports: EphemeralPorts, tries = RANDOM_TRIES): number[] {
-  const out: number[] = [];
+export function* randomEphemeralPorts(ports: EphemeralPorts | null = ephemeralPorts(), tries = RANDOM_TRIES): Generator<number> {
+  if (!ports) return;
   for (let i = 0; i < tries; i++) {
     const port = randomInt(ports.range.min, ports.range.max + 1);
-    if (!ports.reserved(port)) out.push(port);
+    if (!ports.reserved(port)) yield port;
   }
-  return out;
 }

@@ -4,12 +4,11 @@
 // they come from, fuzzed.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { connect } from 'node:net';
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
-import { createServer, type Socket } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { DataConnectionError, PassiveListener, connectActive } from '../../src/ftp/data.js';
-import { ephemeralPorts, parsePortRange, parseReservedPorts, randomPassivePorts, RANDOM_TRIES } from '../../src/ftp/passive-ports.js';
+import { ephemeralPorts, parsePortRange, parseReservedPorts, randomEphemeralPorts, RANDOM_TRIES } from '../../src/ftp/passive-ports.js';
 
 const quiet = { debug() {}, info() {}, warn() {}, error() {} } as never;
 
@@ -38,11 +37,11 @@ test('ip_local_reserved_ports: single ports and ranges; empty reserves nothing; 
   }
 });
 
-test('random passive ports: inside the range, never a reserved one, spread out', () => {
+test('random ephemeral ports: inside the range, never a reserved one, spread out; none where the range is unknown', () => {
   const ports = { range: { min: 40000, max: 40099 }, reserved: (p: number) => p >= 40010 && p < 40090 };
   const seen = new Set<number>();
   for (let i = 0; i < 200; i++) {
-    const picked = randomPassivePorts(ports);
+    const picked = [...randomEphemeralPorts(ports)];
     assert.ok(picked.length <= RANDOM_TRIES);
     for (const p of picked) {
       assert.ok(p >= 40000 && p <= 40099 && !ports.reserved(p), String(p));
@@ -50,7 +49,8 @@ test('random passive ports: inside the range, never a reserved one, spread out',
     }
   }
   assert.ok(seen.size >= 15, `only ${seen.size} of the 20 allowed ports were ever picked`);
-  assert.deepEqual(randomPassivePorts({ range: { min: 40000, max: 40000 }, reserved: () => true }), []);
+  assert.deepEqual([...randomEphemeralPorts({ range: { min: 40000, max: 40000 }, reserved: () => true })], []);
+  assert.deepEqual([...randomEphemeralPorts(null)], []);
 });
 
 test('on Linux the ephemeral ports are the kernel\'s own', { skip: process.platform !== 'linux' }, () => {
