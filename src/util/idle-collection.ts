@@ -10,6 +10,12 @@
 // burst straight into the next without an idle interval between them, and during a long burst
 // once the heap itself has grown a lot (see the timer).
 //
+// Each full collection while no session is open has a price the next burst pays: V8 discards
+// the optimized code whose object shapes died with the sessions' objects (57-115 functions of
+// ssh2, Node's streams and the SFTP paths), and 1,000 small downloads after it took 0.97-1.07 s of
+// CPU against 0.54-0.73. Fewer such collections cost memory in back-to-back bursts instead
+// (bench/README.md, twelfth session, with the policy that was tried).
+//
 // After a collection, the next idle interval hands glibc's free pages back to the kernel
 // (util/malloc-trim.ts): the collection freed the Buffers, but free() alone returns only the top
 // of glibc's heap. It waits an interval because V8 frees dead ArrayBuffers' memory on a
