@@ -2,7 +2,8 @@
 # FTP throughput: `lafsd run` (FTP on, SFTP off, its embedded store, info-level logs as
 # shipped) against vsftpd (on a plain local folder), one curl client, on loopback. Uploads and
 # downloads one 1 GiB file and 1,000 4 KiB files (one curl process, one control connection for
-# the 1,000), and prints MB/s, files/s, the ratios lafsd/vsftpd and lafsd's peak RSS.
+# the 1,000), and prints MB/s, files/s, the ratios lafsd/vsftpd, every round's seconds and lafsd's
+# peak RSS.
 #
 #   bench/ftp.sh                 # needs root (vsftpd), curl, vsftpd, a built tree
 #   BUILD=.build-ftp ROUNDS=3 SIZE_MB=1024 SMALL=1000 bench/ftp.sh
@@ -139,19 +140,29 @@ RSS_KB="$(awk '/VmHWM/ {print $2}' "/proc/$LAFSD_PID/status")"
 med() { echo "${T[$1]}" | tr ' ' '\n' | grep . | median; }
 mbps() { echo "$1 / $2 / 1000000" | bc -l; }
 
+label() {
+  case $1 in
+    big_up) echo "$SIZE_MB MiB upload";; big_down) echo "$SIZE_MB MiB download";;
+    small_up) echo "$SMALL x 4 KiB upload";; small_down) echo "$SMALL x 4 KiB download";;
+  esac
+}
 printf '\n%-24s %14s %14s %10s\n' "curl, loopback" "lafsd" "vsftpd" "ratio"
 for what in big_up big_down small_up small_down; do
   bytes=$BIG_BYTES; [[ $what == small* ]] && bytes=$SMALL_BYTES
   l="$(med "lafsd.$what")"; v="$(med "vsftpd.$what")"
-  case $what in
-    big_up) label="$SIZE_MB MiB upload";; big_down) label="$SIZE_MB MiB download";;
-    small_up) label="$SMALL x 4 KiB upload";; small_down) label="$SMALL x 4 KiB download";;
-  esac
+  label="$(label "$what")"
   if [[ $what == big* ]]; then
     printf '%-24s %9.0f MB/s %9.0f MB/s %10.2f\n' "$label" "$(mbps "$bytes" "$l")" "$(mbps "$bytes" "$v")" "$(echo "$v / $l" | bc -l)"
   else
     printf '%-24s %7.0f files/s %7.0f files/s %10.2f   (%.2f s vs %.2f s)\n' "$label" "$(echo "$SMALL / $l" | bc -l)" "$(echo "$SMALL / $v" | bc -l)" "$(echo "$v / $l" | bc -l)" "$l" "$v"
   fi
+done
+# Every round's time, so a stall (curl's one second) or a drift (TIME_WAIT, bench/README.md) shows
+# behind the medians, and so does how far vsftpd's own rounds are apart.
+by_round() { for t in ${T[$1]}; do printf ' %.2f' "$t"; done; }
+printf '\nseconds by round, lafsd | vsftpd:\n'
+for what in big_up big_down small_up small_down; do
+  printf '%-24s%s |%s\n' "$(label "$what")" "$(by_round "lafsd.$what")" "$(by_round "vsftpd.$what")"
 done
 pinned="not pinned"; [ ${#ON_CLIENT[@]} -gt 0 ] && pinned="curl on CPU 0, servers on the others"
 printf '\nratio = lafsd speed / vsftpd speed (median of %s rounds; %s); lafsd peak RSS: %d MiB\n' "$ROUNDS" "$pinned" "$((RSS_KB / 1024))"
