@@ -11,9 +11,9 @@
 # upload and over all single-client runs, and the close latency of the big upload (lafsd's
 # commit time for it, from its log). Then CONCURRENT clients
 # (default 8), each with its own SSH connection, upload CONCURRENT_MIB (default 256) at once to
-# each server, download those files again at once, then upload SMALL_N small files each at once:
-# aggregate MB/s, the ratios, and lafsd's peak RSS during those runs (lafsd restarted before
-# them, on the same store). Then MANY
+# each server, then SMALL_N small files each at once, then (lafsd restarted again) download
+# CONCURRENT_MIB each at once: aggregate MB/s, the ratios, and lafsd's peak RSS during those runs
+# (lafsd restarted before them, on the same store). Then MANY
 # sessions (default 80, 10 on each of those connections) upload MANY_MIB (default 16) at once.
 #
 # Environment: LAFSD_MAIN (lafsd's compiled main.js; default: dist/, built with `npx tsc -b`),
@@ -230,26 +230,27 @@ for i in $(seq "$CONCURRENT"); do
   master "lafsd-c$i" "$LAFSD_PORT" bench
   master "sshd-c$i" "$SSHD_PORT" "$(id -un)"
 done
-# kind big: CONCURRENT_MIB each (kept for kind down, which downloads and then removes them);
-# small: SMALL_N files each; many: MANY sessions of MANY_MIB each,
+# kind big: CONCURRENT_MIB each; stage: the same, untimed and kept for kind down, which
+# downloads them; small: SMALL_N files each; many: MANY sessions of MANY_MIB each,
 # spread over the CONCURRENT connections (10 on each by default, sshd's and lafsd's limit).
-concurrent() { # kind(big|small|many) name port user remote-root
+concurrent() { # kind(big|stage|down|small|many) name port user remote-root
   local kind=$1 name=$2 port=$3 user=$4 remote=$5 t0 t1 i n=$CONCURRENT pids=() rms=()
   [ "$kind" != many ] || n=$MANY
   t0=$(now)
   for i in $(seq "$n"); do
     case $kind in
-      big) printf 'put %s %s\n' "$TMP/data/part.bin" "$remote/c$i.bin" ;;
-      down) printf 'get %s %s\n' "$remote/c$i.bin" "$DOWN/c$i.bin"; rms+=("rm @R/c$i.bin") ;;
+      big) printf 'put %s %s\n' "$TMP/data/part.bin" "$remote/c$i.bin"; rms+=("rm @R/c$i.bin") ;;
+      stage) printf 'put %s %s\n' "$TMP/data/part.bin" "$remote/c$i.bin" ;;
+      down) printf 'get %s %s\n' "$remote/c$i.bin" "$DOWN/c$i.bin" ;;
       small) printf 'put -r %s %s\n' "$TMP/data/small" "$remote/s$i"; rms+=("rm @R/s$i/*" "rmdir @R/s$i") ;;
       many) printf 'put %s %s\n' "$TMP/data/many/m$i.bin" "$remote/m$i.bin"; rms+=("rm @R/m$i.bin") ;;
     esac >"$TMP/cbatch-$i"
     sftp "${SSH_OPTS[@]}" -o ControlPath="$TMP/cm-$name-c$(( (i - 1) % CONCURRENT + 1 ))" -P "$port" -b "$TMP/cbatch-$i" "$user@127.0.0.1" >"$TMP/c$i.out" 2>&1 &
     pids+=($!)
   done
-  for i in "${pids[@]}"; do wait "$i" || { echo "$name: a concurrent upload failed" >&2; cat "$TMP"/c*.out >&2; exit 1; }; done
+  for i in "${pids[@]}"; do wait "$i" || { echo "$name: a concurrent transfer failed" >&2; cat "$TMP"/c*.out >&2; exit 1; }; done
   t1=$(now)
-  T[$name.concurrent.$kind]="${T[$name.concurrent.$kind]:-} $(echo "$t1 - $t0" | bc -l)"
+  [ "$kind" = stage ] || T[$name.concurrent.$kind]="${T[$name.concurrent.$kind]:-} $(echo "$t1 - $t0" | bc -l)"
   if [ "$kind" = down ]; then
     for i in $(seq "$n"); do cmp -s "$TMP/data/part.bin" "$DOWN/c$i.bin" || { echo "$name: concurrent download $i differs" >&2; exit 1; }; done
     rm -f "$DOWN"/c*.bin
@@ -259,11 +260,6 @@ concurrent() { # kind(big|small|many) name port user remote-root
 # Peak RSS of each lafsd round alone (VmHWM reset before it), and the highest over all of them.
 PEAK_KIB=0
 C_BIG_RSS_KIB=()
-C_DOWN_RSS_KIB=()
-# The concurrent downloads land in tmpfs where there is one, so the client's disk does not bound them.
-DOWN=$TMP/cdown
-[ -d /dev/shm ] && DOWN=$(mktemp -d /dev/shm/lafsd-bench-sftp.XXXXXX)
-mkdir -p "$DOWN"
 C_SMALL_RSS_KIB=()
 for r in $(seq "$ROUNDS"); do
   echo "# concurrent round $r/$ROUNDS" >&2
@@ -271,10 +267,6 @@ for r in $(seq "$ROUNDS"); do
   concurrent big lafsd "$LAFSD_PORT" bench ""
   C_BIG_RSS_KIB+=("$(hwm_kib)")
   concurrent big sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
-  reset_hwm
-  concurrent down lafsd "$LAFSD_PORT" bench ""
-  C_DOWN_RSS_KIB+=("$(hwm_kib)")
-  concurrent down sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
   concurrent small sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
   reset_hwm
   concurrent small lafsd "$LAFSD_PORT" bench ""
@@ -282,9 +274,34 @@ for r in $(seq "$ROUNDS"); do
 done
 RSS_CONCURRENT_KIB=$(peak_so_far)
 
+# --- CONCURRENT clients downloading at once --------------------------------------------------
+# Each client's file is put there first (untimed); then lafsd restarts, so the row shows what 8
+# downloads cost from a fresh `lafsd run`, and the rows above stay as they were measured before
+# this one existed. The downloads land in tmpfs where there is one, so the client's disk does
+# not bound them, and are checked byte for byte.
+C_DOWN_RSS_KIB=()
+DOWN=$TMP/cdown
+[ -d /dev/shm ] && DOWN=$(mktemp -d /dev/shm/lafsd-bench-sftp.XXXXXX)
+mkdir -p "$DOWN"
+concurrent stage lafsd "$LAFSD_PORT" bench ""
+concurrent stage sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
+restart_lafsd
+for i in $(seq "$CONCURRENT"); do master "lafsd-c$i" "$LAFSD_PORT" bench; done
+for r in $(seq "$ROUNDS"); do
+  echo "# concurrent download round $r/$ROUNDS" >&2
+  reset_hwm
+  concurrent down lafsd "$LAFSD_PORT" bench ""
+  C_DOWN_RSS_KIB+=("$(hwm_kib)")
+  concurrent down sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
+done
+CLEANUP_RMS=()
+for i in $(seq "$CONCURRENT"); do CLEANUP_RMS+=("rm @R/c$i.bin"); done
+untimed lafsd "$LAFSD_PORT" bench "" "${CLEANUP_RMS[@]}"
+untimed sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote" "${CLEANUP_RMS[@]}"
+
 # --- MANY sessions at once -------------------------------------------------------------------
-# Again from a fresh `lafsd run`, so the row shows what MANY sessions cost, not what the small-file
-# rounds above left mapped.
+# Again from a fresh `lafsd run`, so the row shows what MANY sessions cost, not what the rounds
+# above left mapped.
 MANY_RSS_KIB=()
 if [ "$MANY" -gt 0 ]; then
   restart_lafsd
@@ -329,14 +346,15 @@ ts=$(echo "${T[sshd.concurrent.down]}" | median)
 cbytes=$((CONCURRENT * CONCURRENT_MIB * 1048576))
 ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
 ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
-printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s; the same files, each client its own)\n' "$CONCURRENT clients x ${CONCURRENT_MIB} MiB down" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts"
+printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s; each client its own file, on its own connection)\n' "$CONCURRENT clients x ${CONCURRENT_MIB} MiB down" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts"
 tl=$(echo "${T[lafsd.concurrent.small]}" | median)
 ts=$(echo "${T[sshd.concurrent.small]}" | median)
 cbytes=$((CONCURRENT * SMALL_BYTES))
 ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
 ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
 printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s: %d files)\n' "$CONCURRENT clients x ${SMALL_N} × 4 KiB up" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts" "$((CONCURRENT * SMALL_N))"
-echo "lafsd peak RSS (VmHWM) during the $CONCURRENT-client runs (a fresh \`lafsd run\`, same store), by round: ${CONCURRENT_MIB} MiB uploads $(mib_list "${C_BIG_RSS_KIB[@]}") MiB (median $(( $(printf '%s\n' "${C_BIG_RSS_KIB[@]}" | median) / 1024 ))), downloads $(mib_list "${C_DOWN_RSS_KIB[@]}") MiB (median $(( $(printf '%s\n' "${C_DOWN_RSS_KIB[@]}" | median) / 1024 ))), small files $(mib_list "${C_SMALL_RSS_KIB[@]}") MiB; over all of them: $((RSS_CONCURRENT_KIB / 1024)) MiB"
+echo "lafsd peak RSS (VmHWM) during the $CONCURRENT-client runs (a fresh \`lafsd run\`, same store), by round: ${CONCURRENT_MIB} MiB uploads $(mib_list "${C_BIG_RSS_KIB[@]}") MiB (median $(( $(printf '%s\n' "${C_BIG_RSS_KIB[@]}" | median) / 1024 ))), small files $(mib_list "${C_SMALL_RSS_KIB[@]}") MiB; over all of them: $((RSS_CONCURRENT_KIB / 1024)) MiB"
+echo "lafsd peak RSS (VmHWM) during the $CONCURRENT downloads at once (a fresh \`lafsd run\`), by round: $(mib_list "${C_DOWN_RSS_KIB[@]}") MiB (median $(( $(printf '%s\n' "${C_DOWN_RSS_KIB[@]}" | median) / 1024 )))"
 if [ "$MANY" -gt 0 ]; then
   tl=$(echo "${T[lafsd.concurrent.many]}" | median)
   ts=$(echo "${T[sshd.concurrent.many]}" | median)
