@@ -257,6 +257,24 @@ concurrent() { # kind(big|stage|down|small|many) name port user remote-root
   fi
   [ ${#rms[@]} -eq 0 ] || untimed "$name" "$port" "$user" "$remote" "${rms[@]}"
 }
+# ROUNDS of one kind on both servers, each lafsd round's peak RSS alone (VmHWM reset before it)
+# appended to PEAKS.
+both_rounds() { # kind what
+  local r
+  for r in $(seq "$ROUNDS"); do
+    echo "# $2 round $r/$ROUNDS" >&2
+    reset_hwm
+    concurrent "$1" lafsd "$LAFSD_PORT" bench ""
+    PEAKS+=("$(hwm_kib)")
+    concurrent "$1" sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
+  done
+}
+# A fresh `lafsd run` with its clients' master connections open again.
+fresh_lafsd() {
+  local i
+  restart_lafsd
+  for i in $(seq "$CONCURRENT"); do master "lafsd-c$i" "$LAFSD_PORT" bench; done
+}
 # Peak RSS of each lafsd round alone (VmHWM reset before it), and the highest over all of them.
 PEAK_KIB=0
 C_BIG_RSS_KIB=()
@@ -279,21 +297,15 @@ RSS_CONCURRENT_KIB=$(peak_so_far)
 # downloads cost from a fresh `lafsd run`, and the rows above stay as they were measured before
 # this one existed. The downloads land in tmpfs where there is one, so the client's disk does
 # not bound them, and are checked byte for byte.
-C_DOWN_RSS_KIB=()
 DOWN=$TMP/cdown
 [ -d /dev/shm ] && DOWN=$(mktemp -d /dev/shm/lafsd-bench-sftp.XXXXXX)
 mkdir -p "$DOWN"
 concurrent stage lafsd "$LAFSD_PORT" bench ""
 concurrent stage sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
-restart_lafsd
-for i in $(seq "$CONCURRENT"); do master "lafsd-c$i" "$LAFSD_PORT" bench; done
-for r in $(seq "$ROUNDS"); do
-  echo "# concurrent download round $r/$ROUNDS" >&2
-  reset_hwm
-  concurrent down lafsd "$LAFSD_PORT" bench ""
-  C_DOWN_RSS_KIB+=("$(hwm_kib)")
-  concurrent down sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
-done
+fresh_lafsd
+PEAKS=()
+both_rounds down "concurrent download"
+C_DOWN_RSS_KIB=("${PEAKS[@]}")
 CLEANUP_RMS=()
 for i in $(seq "$CONCURRENT"); do CLEANUP_RMS+=("rm @R/c$i.bin"); done
 untimed lafsd "$LAFSD_PORT" bench "" "${CLEANUP_RMS[@]}"
@@ -304,63 +316,47 @@ untimed sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote" "${CLEANUP_RMS[@]}"
 # above left mapped.
 MANY_RSS_KIB=()
 if [ "$MANY" -gt 0 ]; then
-  restart_lafsd
-  for i in $(seq "$CONCURRENT"); do master "lafsd-c$i" "$LAFSD_PORT" bench; done
-  for r in $(seq "$ROUNDS"); do
-    echo "# $MANY-session round $r/$ROUNDS" >&2
-    reset_hwm
-    concurrent many lafsd "$LAFSD_PORT" bench ""
-    MANY_RSS_KIB+=("$(hwm_kib)")
-    concurrent many sshd "$SSHD_PORT" "$(id -un)" "$TMP/sshd-remote"
-  done
+  fresh_lafsd
+  PEAKS=()
+  both_rounds many "$MANY-session"
+  MANY_RSS_KIB=("${PEAKS[@]}")
 fi
 
 echo
 echo "SFTP, OpenSSH $(ssh -V 2>&1 | cut -d, -f1 | cut -d_ -f2) client, $CIPHER, median of $ROUNDS rounds (interleaved); MB/s = 10^6 bytes/s"
 echo "lafsd: \`lafsd run\` over TCP (ssh2), embedded store in $TMP (fsyncs each commit); sshd: $SSHD + $SFTP_SERVER writing to plain files"
 printf '%-26s %12s %12s %10s\n' transfer 'lafsd MB/s' 'sshd MB/s' 'lafsd/sshd'
+# One row: the median times of key (lafsd's and sshd's) for `bytes`, as MB/s and their ratio;
+# `more` goes after the two times in the brackets.
+row() { # key bytes label [more]
+  local tl ts ml ms
+  tl=$(echo "${T[lafsd.$1]}" | median)
+  ts=$(echo "${T[sshd.$1]}" | median)
+  ml=$(echo "$2 / $tl / 1000000" | bc -l)
+  ms=$(echo "$2 / $ts / 1000000" | bc -l)
+  printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s%s)\n' "$3" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts" "${4:-}"
+}
+# Median of peaks in KiB, in MiB.
+median_mib() { echo $(( $(printf '%s\n' "$@" | median) / 1024 )); }
 for op in big.up big.down small.up small.down; do
   case $op in
     big.*) bytes=$BIG_BYTES; label="${BIG_MIB} MiB file" ;;
     small.*) bytes=$SMALL_BYTES; label="${SMALL_N} × 4 KiB files" ;;
   esac
   case $op in *.up) label="$label up" ;; *) label="$label down" ;; esac
-  tl=$(echo "${T[lafsd.$op]}" | median)
-  ts=$(echo "${T[sshd.$op]}" | median)
-  ml=$(echo "$bytes / $tl / 1000000" | bc -l)
-  ms=$(echo "$bytes / $ts / 1000000" | bc -l)
-  printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s)\n' "$label" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts"
+  row "$op" "$bytes" "$label"
 done
 echo "close latency of a ${BIG_MIB} MiB upload (lafsd's commit, median): ${CLOSE_MS} ms"
 mib_list() { local k out=""; for k in "$@"; do out="$out $((k / 1024))"; done; echo "${out# }"; }
 echo "lafsd peak RSS (VmHWM) during a ${BIG_MIB} MiB upload, by round: $(mib_list "${UP_RSS_KIB[@]}") MiB (the first round's process had served nothing else yet)"
 echo "lafsd peak RSS (VmHWM) over the runs above: $((RSS_KIB / 1024)) MiB; RSS at their end: $((RSS_LEFT_KIB / 1024)) MiB (the process was then restarted)"
-tl=$(echo "${T[lafsd.concurrent.big]}" | median)
-ts=$(echo "${T[sshd.concurrent.big]}" | median)
-cbytes=$((CONCURRENT * CONCURRENT_MIB * 1048576))
-ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
-ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
-printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s; each client its own SSH connection, set up beforehand)\n' "$CONCURRENT clients x ${CONCURRENT_MIB} MiB up" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts"
-tl=$(echo "${T[lafsd.concurrent.down]}" | median)
-ts=$(echo "${T[sshd.concurrent.down]}" | median)
-cbytes=$((CONCURRENT * CONCURRENT_MIB * 1048576))
-ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
-ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
-printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s; each client its own file, on its own connection)\n' "$CONCURRENT clients x ${CONCURRENT_MIB} MiB down" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts"
-tl=$(echo "${T[lafsd.concurrent.small]}" | median)
-ts=$(echo "${T[sshd.concurrent.small]}" | median)
-cbytes=$((CONCURRENT * SMALL_BYTES))
-ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
-ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
-printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s: %d files)\n' "$CONCURRENT clients x ${SMALL_N} × 4 KiB up" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts" "$((CONCURRENT * SMALL_N))"
-echo "lafsd peak RSS (VmHWM) during the $CONCURRENT-client runs (a fresh \`lafsd run\`, same store), by round: ${CONCURRENT_MIB} MiB uploads $(mib_list "${C_BIG_RSS_KIB[@]}") MiB (median $(( $(printf '%s\n' "${C_BIG_RSS_KIB[@]}" | median) / 1024 ))), small files $(mib_list "${C_SMALL_RSS_KIB[@]}") MiB; over all of them: $((RSS_CONCURRENT_KIB / 1024)) MiB"
-echo "lafsd peak RSS (VmHWM) during the $CONCURRENT downloads at once (a fresh \`lafsd run\`), by round: $(mib_list "${C_DOWN_RSS_KIB[@]}") MiB (median $(( $(printf '%s\n' "${C_DOWN_RSS_KIB[@]}" | median) / 1024 )))"
+CBYTES=$((CONCURRENT * CONCURRENT_MIB * 1048576))
+row concurrent.big "$CBYTES" "$CONCURRENT clients x ${CONCURRENT_MIB} MiB up" "; each client its own SSH connection, set up beforehand"
+row concurrent.down "$CBYTES" "$CONCURRENT clients x ${CONCURRENT_MIB} MiB down" "; each client its own file, on its own connection"
+row concurrent.small "$((CONCURRENT * SMALL_BYTES))" "$CONCURRENT clients x ${SMALL_N} × 4 KiB up" ": $((CONCURRENT * SMALL_N)) files"
+echo "lafsd peak RSS (VmHWM) during the $CONCURRENT-client runs (a fresh \`lafsd run\`, same store), by round: ${CONCURRENT_MIB} MiB uploads $(mib_list "${C_BIG_RSS_KIB[@]}") MiB (median $(median_mib "${C_BIG_RSS_KIB[@]}")), small files $(mib_list "${C_SMALL_RSS_KIB[@]}") MiB; over all of them: $((RSS_CONCURRENT_KIB / 1024)) MiB"
+echo "lafsd peak RSS (VmHWM) during the $CONCURRENT downloads at once (a fresh \`lafsd run\`), by round: $(mib_list "${C_DOWN_RSS_KIB[@]}") MiB (median $(median_mib "${C_DOWN_RSS_KIB[@]}"))"
 if [ "$MANY" -gt 0 ]; then
-  tl=$(echo "${T[lafsd.concurrent.many]}" | median)
-  ts=$(echo "${T[sshd.concurrent.many]}" | median)
-  cbytes=$((MANY * MANY_MIB * 1048576))
-  ml=$(echo "$cbytes / $tl / 1000000" | bc -l)
-  ms=$(echo "$cbytes / $ts / 1000000" | bc -l)
-  printf '%-26s %12.1f %12.1f %10.2f   (%.2f s vs %.2f s; %d sessions on each of the %d connections)\n' "$MANY sessions x ${MANY_MIB} MiB up" "$ml" "$ms" "$(echo "$ml / $ms" | bc -l)" "$tl" "$ts" "$(( (MANY + CONCURRENT - 1) / CONCURRENT ))" "$CONCURRENT"
-  echo "lafsd peak RSS (VmHWM) during the $MANY-session uploads, by round: $(mib_list "${MANY_RSS_KIB[@]}") MiB (median $(( $(printf '%s\n' "${MANY_RSS_KIB[@]}" | median) / 1024 )))"
+  row concurrent.many "$((MANY * MANY_MIB * 1048576))" "$MANY sessions x ${MANY_MIB} MiB up" "; $(( (MANY + CONCURRENT - 1) / CONCURRENT )) sessions on each of the $CONCURRENT connections"
+  echo "lafsd peak RSS (VmHWM) during the $MANY-session uploads, by round: $(mib_list "${MANY_RSS_KIB[@]}") MiB (median $(median_mib "${MANY_RSS_KIB[@]}"))"
 fi
