@@ -16,6 +16,7 @@ import {
 import { checkActiveTarget, familyOf, formatEpsv, formatPasv, parseEprtArg, parseEpsvArg, parsePortArg, type HostPort } from './addresses.js';
 import { LineReader, parseCommand, type Command } from './codec.js';
 import { featureLines, helpLines, lookupCommand } from './commands.js';
+import { passiveAnswerMayStallCurl } from './curl-stall.js';
 import { DataConnectionError, PassiveListener, connectActive } from './data.js';
 import { errorReply, transferErrorReply } from './errors.js';
 import { DEFAULT_MLST_FACTS, formatTimeVal, listLines, mlsxLine, parseTimeVal, selectFacts, sortEntries, stripListOptions, type MlstFact } from './listing.js';
@@ -87,6 +88,9 @@ export class FtpSession {
   private passive?: PassiveListener;
   private active?: HostPort;
   private epsvAll = false;
+  /** The verb of the last command begun, and of the one before the running one (curl-stall.ts). */
+  private lastVerb?: string;
+  private precedingVerb?: string;
   private facts = new Set<MlstFact>(DEFAULT_MLST_FACTS);
   private running = false;
   private outOfBand = false;
@@ -238,6 +242,8 @@ export class FtpSession {
   private async execute(cmd: Command): Promise<void> {
     const pendingRename = this.renameFrom;
     this.renameFrom = undefined; // RNFR must be followed directly by RNTO
+    this.precedingVerb = this.lastVerb;
+    this.lastVerb = cmd.verb;
     try {
       this.touch();
       if (!cmd.verb) return this.send(500, 'Syntax error, command unrecognized.');
@@ -811,19 +817,19 @@ export class FtpSession {
   }
 
   /**
-   * A client on this very machine gets its PASV/EPSV answer a moment later. curl 7.88 (Debian
-   * 12) sleeps a full second when the answer is already there at its first look right after
-   * sending EPSV; that happens when our wake-up preempts it on the shared CPU, which only a
-   * client on the same host suffers. The pause must give the CPU away: a pool thread sleeps
-   * while the event loop, with nothing to do, blocks (util/pool-sleep.ts). Measured on
-   * loopback, curl's 400 small uploads then downloads per round: 4-14% of transfers stalled
-   * without the pause; with Node's timers, 1 ms still let one in 1,200 through and 2 ms (1-2 ms
-   * real) one in 10,400; on the pool, 100 and 250 µs one in 2,400, 500 µs one in 12,000 and
-   * 1,000 µs none in 12,000, at 3.3 ms per file against 5.0 with 2 ms (bench/README.md, ninth
-   * session). Remote clients never wait. The pause runs while the passive port is opened, not
-   * after it.
+   * A client on this very machine gets its PASV/EPSV answer a moment later when curl could stall
+   * on an early one (curl-stall.ts). The answer is early when our wake-up preempts curl on the
+   * shared CPU, which only a client on the same host suffers; remote clients never wait. The
+   * pause must give the CPU away: a pool thread sleeps while the event loop, with nothing to do,
+   * blocks (util/pool-sleep.ts). Measured on loopback, curl's 400 small uploads then downloads
+   * per round: 4-14% of transfers stalled without the pause; with Node's timers, 1 ms still let
+   * one in 1,200 through and 2 ms (1-2 ms real) one in 10,400; on the pool, 100 and 250 µs one
+   * in 2,400, 500 µs one in 12,000 and 1,000 µs none in 12,000, at 3.3 ms per file against 5.0
+   * with 2 ms (bench/README.md, ninth session). The pause runs while the passive port is
+   * opened, not after it.
    */
   private async sameHostPause(): Promise<void> {
+    if (!passiveAnswerMayStallCurl(this.precedingVerb)) return;
     const remote = this.ctx.remoteAddress;
     const local = normalizeAddress(this.socket.localAddress);
     if (remote === local || remote === '::1' || remote.startsWith('127.')) await sleepOffLoop(SAME_HOST_PASSIVE_PAUSE_MICROS);

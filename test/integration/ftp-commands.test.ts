@@ -562,3 +562,28 @@ test('a same-host client gets its PASV and EPSV answers no sooner than 0.5 ms af
     c.close();
   }
 });
+
+// ...but not after a command that prepares a transfer: curl then sends its PASV/EPSV at a step
+// where an early answer does no harm (src/ftp/curl-stall.ts). With the pause, no answer could
+// come sooner than 0.5 ms; a loaded machine may slow some, so one quick answer of 30 is enough.
+test('after CWD, TYPE or SIZE a same-host client gets its PASV/EPSV answer without the pause', async () => {
+  const c = await open();
+  try {
+    const stored = await upload(c, 'STOR /prepared.txt', Buffer.from('x'));
+    assert.equal(stored.done.code, 226, stored.done.text);
+    const prepare = ['CWD /', 'TYPE I', 'SIZE /prepared.txt'];
+    const quick: number[] = [];
+    for (let i = 0; i < 30; i++) {
+      const before = await c.cmd(prepare[i % 3]!);
+      assert.ok(before.code < 400, before.text);
+      const t0 = performance.now();
+      const r = i % 2 ? await c.cmd('PASV') : await c.cmd('EPSV');
+      const ms = performance.now() - t0;
+      assert.equal(r.code, i % 2 ? 227 : 229, r.text);
+      if (ms < 0.5) quick.push(ms);
+    }
+    assert.ok(quick.length > 0, 'every answer after CWD/TYPE/SIZE took 0.5 ms or more: the pause is still there');
+  } finally {
+    c.close();
+  }
+});
