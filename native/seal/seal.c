@@ -7,7 +7,10 @@
 //
 // Segments of one upload may run on several pool threads at once: only the hash must see them
 // in order, so each waits for its predecessor's hash (libuv's queue is first in, first out, so
-// the predecessor is already running), then seals and writes in parallel with the others.
+// the predecessor is already running), then seals and writes in parallel with the others. A
+// finished hash wakes only the thread waiting for it (one condition variable per turn, below):
+// waking them all made every hash a herd of wake-ups and lock contention (bench/README.md,
+// thirteenth session).
 //
 // Reading runs the other way, on the same pool (`open`): one pread of a run of segments, each
 // verified and decrypted in place, so the event loop only sends what comes back.
@@ -41,10 +44,22 @@
  * and an upload whose bytes turn out to be stored already is dropped without waiting for it.
  */
 #define FLUSH_EVERY (32u * 1024u * 1024u)
+/*
+ * Condition variables a hash's waiters are spread over, by sequence number: a segment waits on
+ * turn[seq % TURNS] and a finished hash wakes turn[next % TURNS] only. More than TURNS segments
+ * of one upload in flight at once (more pool threads than that) only share one, and each woken
+ * thread checks its turn again.
+ */
+#define TURNS 16
 
 typedef struct {
   pthread_mutex_t lock;
-  pthread_cond_t hashed;
+  pthread_cond_t turn[TURNS];
+  /*
+   * Held around a segment's write: the kernel serializes writes to one file anyway (the inode's
+   * lock), and a second writer spins on that lock for the whole copy of the first; here it sleeps.
+   */
+  pthread_mutex_t write_lock;
   EVP_MD_CTX *md;
   unsigned char key[KEY_SIZE];
   char *path;
@@ -163,13 +178,13 @@ static int seal_in_place(const unsigned char *key, const unsigned char *nonce, u
 static void do_segment(Job *j) {
   Upload *u = j->upload;
   pthread_mutex_lock(&u->lock);
-  while (u->next_hash != j->seq && !u->poisoned) pthread_cond_wait(&u->hashed, &u->lock);
+  while (u->next_hash != j->seq && !u->poisoned) pthread_cond_wait(&u->turn[j->seq % TURNS], &u->lock);
   pthread_mutex_unlock(&u->lock);
   // Only this thread touches the hash until next_hash moves on (the lock orders the updates).
   int hashed = EVP_DigestUpdate(u->md, j->data, j->length) == 1;
   pthread_mutex_lock(&u->lock);
   u->next_hash++;
-  pthread_cond_broadcast(&u->hashed);
+  pthread_cond_broadcast(&u->turn[u->next_hash % TURNS]);
   int failed = u->err;
   pthread_mutex_unlock(&u->lock);
   if (!hashed) return fail(u, EIO, "sha256");
@@ -179,7 +194,10 @@ static void do_segment(Job *j) {
   int err = seal_in_place(u->key, j->nonce, j->data, j->length, tag);
   if (err) return fail(u, err, "aes-256-gcm");
   if ((err = ensure_open(u))) return fail(u, err, "open");
-  if ((err = write_all(u->fd, j->data, j->length, tag, TAG_SIZE, j->position))) return fail(u, err, "write");
+  pthread_mutex_lock(&u->write_lock);
+  err = write_all(u->fd, j->data, j->length, tag, TAG_SIZE, j->position);
+  pthread_mutex_unlock(&u->write_lock);
+  if (err) return fail(u, err, "write");
 
   pthread_mutex_lock(&u->lock);
   u->unflushed += j->length + TAG_SIZE;
@@ -364,7 +382,8 @@ static void finalize_upload(napi_env env, void *data, void *hint) {
   EVP_MD_CTX_free(u->md);
   free(u->path);
   pthread_mutex_destroy(&u->lock);
-  pthread_cond_destroy(&u->hashed);
+  pthread_mutex_destroy(&u->write_lock);
+  for (int t = 0; t < TURNS; t++) pthread_cond_destroy(&u->turn[t]);
   free(u);
 }
 
@@ -539,7 +558,8 @@ static napi_value Begin(napi_env env, napi_callback_info info) {
   memcpy(u->key, key, KEY_SIZE);
   u->fd = -1;
   pthread_mutex_init(&u->lock, NULL);
-  pthread_cond_init(&u->hashed, NULL);
+  pthread_mutex_init(&u->write_lock, NULL);
+  for (int t = 0; t < TURNS; t++) pthread_cond_init(&u->turn[t], NULL);
   if (napi_create_object(env, &upload) != napi_ok || napi_wrap(env, upload, u, finalize_upload, NULL, NULL) != napi_ok) {
     finalize_upload(env, u, NULL);
     return throw_last(env, "napi_wrap");
@@ -557,7 +577,7 @@ static napi_value queue(napi_env env, Job *j, napi_value upload, napi_value buff
     // Its sequence number was taken: release whoever waits for it, and fail the upload.
     pthread_mutex_lock(&j->upload->lock);
     j->upload->poisoned = 1;
-    pthread_cond_broadcast(&j->upload->hashed);
+    for (int t = 0; t < TURNS; t++) pthread_cond_broadcast(&j->upload->turn[t]);
     pthread_mutex_unlock(&j->upload->lock);
     fail(j->upload, EIO, "queue");
   }
