@@ -8,7 +8,7 @@ import fc from 'fast-check';
 import { formatCap, readCapOf, type Cap } from '../../src/caps/index.js';
 import { TtlCache } from '../../src/grid/webapi/cache.js';
 import { errorText, htmlMessage, scrubCaps } from '../../src/grid/webapi/errors.js';
-import { Limiter } from '../../src/grid/webapi/limiter.js';
+import { Limiter } from '../../src/util/limiter.js';
 import { RangeBudget, RangeReader, type ReadOptions } from '../../src/grid/webapi/reader.js';
 import { capPath, queryString, rangeRequest, relinkRequest } from '../../src/grid/webapi/requests.js';
 import { Feed } from '../../src/grid/webapi/upload.js';

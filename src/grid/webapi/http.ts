@@ -14,7 +14,7 @@ import type { Readable } from 'node:stream';
 import { Agent, request, type Dispatcher } from 'undici';
 import { GridError } from '../errors.js';
 import { errorFromResponse } from './errors.js';
-import { Limiter } from './limiter.js';
+import { Limiter } from '../../util/limiter.js';
 import type { WebRequest } from './requests.js';
 
 export interface HttpOptions {

@@ -1,4 +1,5 @@
-// A counting semaphore: bounds how many requests are in flight at once, queueing the rest in order.
+// A counting semaphore: bounds how many tasks run at once (requests to a Tahoe node, password
+// hashes), queueing the rest in order.
 
 export class Limiter {
   private active = 0;
@@ -16,8 +17,12 @@ export class Limiter {
     return this.waiting.length;
   }
 
-  /** Waits for a slot; the returned function gives it back (call it exactly once). */
+  /**
+   * Waits for a slot; the returned function gives it back (call it exactly once). Rejects with
+   * the signal's reason once it is aborted, free slot or not: nobody is left to use it.
+   */
   async acquire(signal?: AbortSignal): Promise<() => void> {
+    if (signal?.aborted) throw signal.reason;
     if (this.active < this.max) {
       this.active++;
       return this.releaser();
