@@ -95,11 +95,11 @@ export class FileAuthenticator implements Authenticator {
     // Every refusal path does one default-strength hash, so timing does not tell whether the
     // user exists, has only keys, or has a plain-text password.
     if (!rec?.password || Buffer.byteLength(password, 'utf8') > MAX_PASSWORD_BYTES) {
-      await verifyDummy(password);
+      await verifyDummy(password, attempt.signal);
       return undefined;
     }
-    const ok = await verifyPassword(rec.password, password);
-    if (rec.password.kind === 'plain') await verifyDummy(password);
+    const ok = await verifyPassword(rec.password, password, attempt.signal);
+    if (rec.password.kind === 'plain') await verifyDummy(password, attempt.signal);
     return ok ? accountOf(rec) : undefined;
   }
 

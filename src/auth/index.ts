@@ -5,7 +5,7 @@ export { type AuthLogger, silentLogger } from './logger.js';
 export { parseAccounts, usernameProblem, MAX_USERNAME_BYTES, type AccountRecord, type ParsedAccounts } from './accounts-file.js';
 export { KEY_TYPES, parseKeyBlob } from './ssh-keys.js';
 export {
-  hashPassword, verifyPassword, verifyDummy, parsePasswordField,
+  hashPassword, verifyPassword, verifyDummy, parsePasswordField, passwordChecks,
   DEFAULT_SCRYPT, DEFAULT_ARGON2, DEFAULT_BCRYPT_COST, type HashKind, type PasswordSpec,
 } from './passwords.js';
 export { FileAuthenticator, MAX_PASSWORD_BYTES, type FileAuthenticatorOptions } from './file-authenticator.js';

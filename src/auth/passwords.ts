@@ -13,6 +13,7 @@
 // Timing is uniform only between hashes of similar cost: unknown users cost one default scrypt,
 // so hashes imported with very different parameters make those users distinguishable.
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
+import { Limiter } from '../util/limiter.js';
 
 // argon2 and bcrypt are loaded on first use: most nodes never see such a hash, and the argon2
 // binding alone adds ~14 MiB to every process that loads it.
@@ -129,16 +130,34 @@ export async function hashPassword(password: string, kind: HashKind = 'scrypt'):
   }
 }
 
+/**
+ * Hash checks running at once, over the whole process: one. Each costs ~60 ms of CPU on libuv's
+ * thread pool (bcryptjs: on the event loop), which also seals, reads and syncs every transfer's
+ * data, and libuv serves its queue in order. Unbounded, six loops of curl logging in (correct
+ * password or not: refusals cost one hash too) filled the pool's queue with hashes, and a 512 MiB
+ * FTP download beside them took 8-9 s instead of 0.45 (bench/README.md, thirteenth session). One
+ * at a time leaves the pool to the transfers and a core to everything else; logins wait their
+ * turn (~16 a second on this machine) as OpenSSH's do past MaxStartups.
+ */
+const hashChecks = new Limiter(1);
+
+/** Hash checks running and waiting now (for metrics and tests). */
+export function passwordChecks(): { running: number; waiting: number } {
+  return { running: hashChecks.inFlight, waiting: hashChecks.queued };
+}
+
 function digest(text: string): Buffer {
   return createHash('sha256').update(text, 'utf8').digest();
 }
 
 /**
  * True when `password` matches `stored` (a field string or a parsed spec). Never rejects: a
- * malformed hash or a library error is a mismatch. Plain fields compare SHA-256 digests with
- * timingSafeEqual, so neither content nor length leaks through timing.
+ * malformed hash, a library error or an abort is a mismatch. Plain fields compare SHA-256
+ * digests with timingSafeEqual, so neither content nor length leaks through timing. Hashes are
+ * checked one at a time (hashChecks); `signal` (the connection's end) takes a check that is
+ * still waiting for its turn out of the queue.
  */
-export async function verifyPassword(stored: string | PasswordSpec, password: string): Promise<boolean> {
+export async function verifyPassword(stored: string | PasswordSpec, password: string, signal?: AbortSignal): Promise<boolean> {
   const spec = typeof stored === 'string' ? parsePasswordField(stored) : stored;
   try {
     if ('error' in spec) return false;
@@ -146,13 +165,13 @@ export async function verifyPassword(stored: string | PasswordSpec, password: st
       case 'plain':
         return timingSafeEqual(digest(spec.value), digest(password));
       case 'scrypt': {
-        const got = await scryptAsync(password, spec.salt, spec.hash.length, spec.ln, spec.r, spec.p);
+        const got = await hashChecks.run(() => scryptAsync(password, spec.salt, spec.hash.length, spec.ln, spec.r, spec.p), signal);
         return timingSafeEqual(got, spec.hash);
       }
       case 'argon2id':
-        return await (await argon2()).verify(spec.encoded, password);
+        return await hashChecks.run(async () => (await argon2()).verify(spec.encoded, password), signal);
       case 'bcrypt':
-        return await (await bcrypt()).compare(password, spec.encoded);
+        return await hashChecks.run(async () => (await bcrypt()).compare(password, spec.encoded), signal);
     }
   } catch {
     return false;
@@ -171,8 +190,8 @@ const DUMMY: PasswordSpec = {
 };
 
 /** Spends the time of one default-kind verification, then says no. For unknown users. */
-export async function verifyDummy(password: string): Promise<false> {
-  await verifyPassword(DUMMY, password);
+export async function verifyDummy(password: string, signal?: AbortSignal): Promise<false> {
+  await verifyPassword(DUMMY, password, signal);
   return false;
 }
 

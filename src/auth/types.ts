@@ -25,6 +25,8 @@ export interface LoginAttempt {
   /** Client IP address, normalised (IPv4-mapped IPv6 addresses given as plain IPv4). */
   remoteAddress: string;
   protocol: Protocol;
+  /** Aborted when the connection ends: work for it that has not started yet is dropped. */
+  signal?: AbortSignal;
 }
 
 /** A public key as an accounts line gives it (OpenSSH `authorized_keys` form). */

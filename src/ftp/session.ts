@@ -100,6 +100,8 @@ export class FtpSession {
   private awaitingDrain = false;
   private transfer?: Transfer;
   private closing = false;
+  /** Aborted when the control connection closes: a password check still waiting is dropped. */
+  private readonly gone = new AbortController();
   private closed = false;
   /** The client closed its side of the control connection. */
   private peerEnded = false;
@@ -303,6 +305,7 @@ export class FtpSession {
     if (this.closed) return;
     this.closed = true;
     this.closing = true;
+    this.gone.abort();
     clearTimeout(this.graceTimer);
     clearTimeout(this.idleTimer);
     clearTimeout(this.closeTimer);
@@ -529,7 +532,7 @@ export class FtpSession {
     const addr = this.ctx.remoteAddress;
     // No shortcut for unknown users or odd passwords: the authenticator spends the same time.
     const account = await authenticator
-      .checkPassword({ username, remoteAddress: addr, protocol: 'ftp' }, decodeLossy(arg))
+      .checkPassword({ username, remoteAddress: addr, protocol: 'ftp', signal: this.gone.signal }, decodeLossy(arg))
       .catch((err: unknown) => {
         this.log.error({ err: String(err) }, 'ftp authenticator failed');
         return undefined;

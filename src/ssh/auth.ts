@@ -37,6 +37,8 @@ export class ConnectionAuth {
   /** Set once we logged someone in or gave up; later requests get no answer. */
   private done = false;
   private closed = false;
+  /** Aborted with the connection: a password check still waiting for its turn is dropped. */
+  private readonly gone = new AbortController();
   account: Account | undefined;
 
   constructor(private readonly opts: ConnectionAuthOptions) {}
@@ -44,6 +46,7 @@ export class ConnectionAuth {
   /** The TCP connection is gone: drop answers still being computed. */
   connectionClosed(): void {
     this.closed = true;
+    this.gone.abort();
   }
 
   /** ssh2 'authentication' handler. Never throws; every path answers the context at most once. */
@@ -161,7 +164,7 @@ export class ConnectionAuth {
   }
 
   private attempt(username: string): LoginAttempt {
-    return { username, remoteAddress: this.opts.remoteAddress, protocol: 'sftp' };
+    return { username, remoteAddress: this.opts.remoteAddress, protocol: 'sftp', signal: this.gone.signal };
   }
 
   private logFields(method: string, username: string) {

@@ -8,7 +8,7 @@ import { Client } from 'basic-ftp';
 import { pseudoRandom } from '../helpers/data.js';
 import { startLafsd } from '../helpers/lafsd.js';
 import { tempDir } from '../helpers/tmp.js';
-import { HOST, curl, lftp, run } from './ftp-harness.js';
+import { HOST, RawFtp, curl, lftp, run } from './ftp-harness.js';
 
 test('lafsd run: FTP upload, download, listing, lftp and basic-ftp, logs without caps, clean stop', async () => {
   const node = await startLafsd();
@@ -98,6 +98,45 @@ test('lafsd run: curl on the same host alternating between two folders gets no o
     const stalls = times.filter((s) => s >= 0.9);
     assert.ok(stalls.length <= 4, `${stalls.length} of 400 transfers took a second or more`);
   });
+});
+
+// Every login costs one password hash (~60 ms of CPU on libuv's pool, which also seals and reads
+// every transfer's data; a refusal costs one too). Checked one at a time, a flood of logins
+// cannot fill the pool: six loops of logins made a 512 MiB download 20 times slower before
+// (src/auth/passwords.ts), 2-3 times after. The bound here is loose for loaded machines.
+test('lafsd run: a flood of logins does not starve a download', async () => {
+  const node = await startLafsd({ env: { LAFSD_LOG_LEVEL: 'info' } });
+  const url = (p: string) => `ftp://${node.user}:${encodeURIComponent(node.password)}@${HOST}:${node.ftpPort}${p}`;
+  const file = join(tempDir('lafsd-ftp-flood-'), 'big.bin');
+  writeFileSync(file, pseudoRandom('flood', 128 * 1024 * 1024));
+  const up = await curl(['-T', file, url('/big.bin')], { timeoutMs: 120_000 });
+  assert.equal(up.code, 0, up.stderr);
+  const download = async () => {
+    const t0 = performance.now();
+    const got = await curl([url('/big.bin'), '-o', '/dev/null'], { timeoutMs: 120_000 });
+    assert.equal(got.code, 0, got.stderr);
+    return (performance.now() - t0) / 1000;
+  };
+  await download(); // warm
+  const alone = Math.min(await download(), await download());
+  let flooding = true;
+  let logins = 0;
+  const loop = async () => {
+    while (flooding) {
+      const c = await RawFtp.open(node.ftpPort!);
+      await c.login({ user: node.user, password: node.password });
+      logins++;
+      c.close();
+    }
+  };
+  const loops = Array.from({ length: 6 }, loop);
+  await new Promise((r) => setTimeout(r, 300));
+  const flooded = await download();
+  flooding = false;
+  await Promise.all(loops);
+  assert.ok(logins > 0);
+  assert.ok(flooded < 5 * alone + 1.5, `download: ${flooded.toFixed(2)} s beside ${logins} logins, ${alone.toFixed(2)} s alone`);
+  assert.equal(await node.stop('SIGTERM'), 0);
 });
 
 /** A `lafsd run` at the default log level and a 4 KiB file to move; stopped cleanly afterwards. */

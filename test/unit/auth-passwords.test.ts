@@ -1,7 +1,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { hashPassword, parsePasswordField, verifyDummy, verifyPassword, type HashKind } from '../../src/auth/index.js';
+import { hashPassword, parsePasswordField, passwordChecks, verifyDummy, verifyPassword, type HashKind } from '../../src/auth/index.js';
 
 // Vectors made by other implementations, so our verification is checked against theirs:
 // scrypt from Python's hashlib.scrypt, argon2id from the reference implementation's test.c
@@ -72,4 +72,38 @@ test('verifyDummy says no and costs about as much as a real default verification
   const med = (xs: number[]) => [...xs].sort((a, b) => a - b)[1]!;
   assert.equal(await verifyDummy('right'), false);
   assert.ok(med(dummy) > med(real) / 3 && med(dummy) < med(real) * 3, `dummy ${med(dummy)} ms vs real ${med(real)} ms`);
+});
+
+// Hash checks share libuv's thread pool with every transfer's sealing and reads: a flood of
+// logins must not fill it (src/auth/passwords.ts, hashChecks).
+test('hash checks run one at a time; the rest wait their turn and still answer right', async () => {
+  const stored = await hashPassword('right');
+  const spec = parsePasswordField(stored);
+  assert.ok(!('error' in spec));
+  const seen: number[] = [];
+  const checks = ['right', 'wrong', 'right', 'wrong'].map((p) => verifyPassword(spec, p));
+  seen.push(passwordChecks().running);
+  assert.deepEqual(passwordChecks(), { running: 1, waiting: 3 });
+  const sampler = setInterval(() => seen.push(passwordChecks().running), 1);
+  assert.deepEqual(await Promise.all(checks), [true, false, true, false]);
+  clearInterval(sampler);
+  assert.ok(Math.max(...seen) === 1, `running at once: ${Math.max(...seen)}`);
+  assert.deepEqual(passwordChecks(), { running: 0, waiting: 0 });
+  // Plain passwords are no hash: they never wait.
+  await Promise.all([verifyPassword(spec, 'x'), verifyPassword('plain', 'plain')]).then(([, plain]) => assert.equal(plain, true));
+});
+
+test('a check still waiting when its connection ends leaves the queue and says no', async () => {
+  const stored = await hashPassword('right');
+  const gone = new AbortController();
+  const first = verifyPassword(stored, 'right');
+  const dropped = verifyPassword(stored, 'right', gone.signal);
+  const dummy = verifyDummy('x', gone.signal);
+  assert.deepEqual(passwordChecks(), { running: 1, waiting: 2 });
+  gone.abort();
+  assert.deepEqual(passwordChecks(), { running: 1, waiting: 0 });
+  assert.equal(await dropped, false);
+  assert.equal(await dummy, false);
+  assert.equal(await first, true);
+  assert.equal(await verifyPassword(stored, 'right', gone.signal), false, 'an ended connection gets no check at all');
 });
