@@ -8,7 +8,7 @@
 // (frontend, method, result, reason, operation, error code). Nothing about who or what is ever
 // a label: no user name, path, address or cap.
 import client from 'prom-client';
-import type { Defender, FailureReason, LoginDefender, LoginObserver } from '../auth/index.js';
+import { passwordChecks, type Defender, type FailureReason, type LoginDefender, type LoginObserver } from '../auth/index.js';
 import { isGridError, type FileReader, type Grid, type UploadSink } from '../grid/index.js';
 import type { AuditEvent } from '../vfs/index.js';
 
@@ -60,6 +60,16 @@ export class Metrics {
     new client.Gauge({
       name: 'lafsd_build_info', help: 'Always 1; the labels say which lafsd and Node.js run.', labelNames: ['version', 'node', 'backend'], registers,
     }).set({ version: info.version, node: process.versions.node, backend }, 1);
+    new client.Gauge({
+      name: 'lafsd_password_checks',
+      help: 'Password hash checks now, running (one at a time, for the whole server) and waiting their turn; a long queue means a flood of logins.',
+      labelNames: ['state'], registers,
+      collect() {
+        const { running, waiting } = passwordChecks();
+        this.set({ state: 'running' }, running);
+        this.set({ state: 'waiting' }, waiting);
+      },
+    });
     this.connections = new client.Counter({
       name: 'lafsd_connections_total',
       help: 'TCP connections received, by frontend and whether the defender admitted them (accepted, banned; refused at a limit: per_address and max_startups before login, connections_per_address and connections open).',

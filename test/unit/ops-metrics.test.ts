@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { LoginDefender } from '../../src/auth/index.js';
+import { LoginDefender, hashPassword, verifyPassword } from '../../src/auth/index.js';
 import { GridError, type FileReader, type Grid, type UploadSink } from '../../src/grid/index.js';
 import { isLocked, lockDirs, lockedDirs, NodeLockedError, readPidFile } from '../../src/node/lock.js';
 import { Metrics, sampled } from '../../src/server/metrics.js';
@@ -105,6 +105,17 @@ test('audit events, logins and defender decisions land in bounded label sets', a
   // Series exist at 0 before anything happens, so rate() sees the first event.
   assert.ok(s.samples.has('lafsd_logins_total{frontend="ftp",method="password",result="ok"}'));
   assert.ok(!s.text.includes('192.0.2.1') && !s.text.includes('something-new') && !s.text.includes('hostbased'));
+});
+
+test('password checks running and waiting show at each scrape', async () => {
+  const m = new Metrics('embedded', { version: 'test' });
+  const idle = await scrapeOf(m);
+  assert.deepEqual([idle.value('lafsd_password_checks', { state: 'running' }), idle.value('lafsd_password_checks', { state: 'waiting' })], [0, 0]);
+  const stored = await hashPassword('pw');
+  const checks = [verifyPassword(stored, 'pw'), verifyPassword(stored, 'no'), verifyPassword(stored, 'pw')];
+  const busy = await scrapeOf(m);
+  assert.deepEqual([busy.value('lafsd_password_checks', { state: 'running' }), busy.value('lafsd_password_checks', { state: 'waiting' })], [1, 2]);
+  assert.deepEqual(await Promise.all(checks), [true, false, true]);
 });
 
 test('sampled() keeps a slow answer ten times as long as it took, and shares one read between callers', async () => {
