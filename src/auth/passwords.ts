@@ -161,20 +161,22 @@ export async function verifyPassword(stored: string | PasswordSpec, password: st
   const spec = typeof stored === 'string' ? parsePasswordField(stored) : stored;
   try {
     if ('error' in spec) return false;
-    switch (spec.kind) {
-      case 'plain':
-        return timingSafeEqual(digest(spec.value), digest(password));
-      case 'scrypt': {
-        const got = await hashChecks.run(() => scryptAsync(password, spec.salt, spec.hash.length, spec.ln, spec.r, spec.p), signal);
-        return timingSafeEqual(got, spec.hash);
-      }
-      case 'argon2id':
-        return await hashChecks.run(async () => (await argon2()).verify(spec.encoded, password), signal);
-      case 'bcrypt':
-        return await hashChecks.run(async () => (await bcrypt()).compare(password, spec.encoded), signal);
-    }
+    if (spec.kind === 'plain') return timingSafeEqual(digest(spec.value), digest(password));
+    return await hashChecks.run(() => matchesHash(spec, password), signal);
   } catch {
     return false;
+  }
+}
+
+/** Whether `password` hashes to `spec`: the costly part, run under hashChecks. */
+async function matchesHash(spec: Exclude<PasswordSpec, { kind: 'plain' }>, password: string): Promise<boolean> {
+  switch (spec.kind) {
+    case 'scrypt':
+      return timingSafeEqual(await scryptAsync(password, spec.salt, spec.hash.length, spec.ln, spec.r, spec.p), spec.hash);
+    case 'argon2id':
+      return (await argon2()).verify(spec.encoded, password);
+    case 'bcrypt':
+      return (await bcrypt()).compare(password, spec.encoded);
   }
 }
 
