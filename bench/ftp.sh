@@ -63,7 +63,6 @@ head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom > "$WORK/data/big.bin"
 for i in $(seq -w 1 "$SMALL"); do head -c 4096 /dev/urandom > "$WORK/data/small/f$i.dat"; done
 FIRST="$(printf "%0${#SMALL}d" 1)"
 BIG_BYTES=$((SIZE_MB * 1024 * 1024))
-SMALL_BYTES=$((SMALL * 4096))
 
 # --- lafsd -----------------------------------------------------------------------------------
 LAFSD_PORT="$(free_port)"
@@ -151,8 +150,8 @@ for round in $(seq "$ROUNDS"); do
 done
 RSS_KB="$(awk '/VmHWM/ {print $2}' "/proc/$LAFSD_PID/status")"
 
-med() { echo "${T[$1]}" | tr ' ' '\n' | grep . | median; }
-med_clean() { echo "${CLEAN[$1]}" | tr ' ' '\n' | grep . | median; }
+# The median of what an array (T or CLEAN) recorded for one key.
+median_of() { local -n recorded=$1; echo "${recorded[$2]}" | tr ' ' '\n' | grep . | median; }
 mbps() { echo "$1 / $2 / 1000000" | bc -l; }
 
 label() {
@@ -161,15 +160,17 @@ label() {
     small_up) echo "$SMALL x 4 KiB upload";; small_down) echo "$SMALL x 4 KiB download";;
   esac
 }
+# A small-file row: label, lafsd's seconds, vsftpd's seconds.
+small_row() {
+  printf '%-24s %7.0f files/s %7.0f files/s %10.2f   (%.2f s vs %.2f s)\n' "$1" "$(echo "$SMALL / $2" | bc -l)" "$(echo "$SMALL / $3" | bc -l)" "$(echo "$3 / $2" | bc -l)" "$2" "$3"
+}
 printf '\n%-24s %14s %14s %10s\n' "curl, loopback" "lafsd" "vsftpd" "ratio"
 for what in big_up big_down small_up small_down; do
-  bytes=$BIG_BYTES; [[ $what == small* ]] && bytes=$SMALL_BYTES
-  l="$(med "lafsd.$what")"; v="$(med "vsftpd.$what")"
-  label="$(label "$what")"
+  l="$(median_of T "lafsd.$what")"; v="$(median_of T "vsftpd.$what")"
   if [[ $what == big* ]]; then
-    printf '%-24s %9.0f MB/s %9.0f MB/s %10.2f\n' "$label" "$(mbps "$bytes" "$l")" "$(mbps "$bytes" "$v")" "$(echo "$v / $l" | bc -l)"
+    printf '%-24s %9.0f MB/s %9.0f MB/s %10.2f\n' "$(label "$what")" "$(mbps "$BIG_BYTES" "$l")" "$(mbps "$BIG_BYTES" "$v")" "$(echo "$v / $l" | bc -l)"
   else
-    printf '%-24s %7.0f files/s %7.0f files/s %10.2f   (%.2f s vs %.2f s)\n' "$label" "$(echo "$SMALL / $l" | bc -l)" "$(echo "$SMALL / $v" | bc -l)" "$(echo "$v / $l" | bc -l)" "$l" "$v"
+    small_row "$(label "$what")" "$l" "$v"
   fi
 done
 # Every round's time, so a stall (curl's one second) or a drift (TIME_WAIT, bench/README.md) shows
@@ -187,8 +188,7 @@ for what in small_up small_down; do
 done
 printf 'without the stalls (each stalled transfer counted as the median one):\n'
 for what in small_up small_down; do
-  l="$(med_clean "lafsd.$what")"; v="$(med_clean "vsftpd.$what")"
-  printf '%-24s %7.0f files/s %7.0f files/s %10.2f   (%.2f s vs %.2f s)\n' "$(label "$what")" "$(echo "$SMALL / $l" | bc -l)" "$(echo "$SMALL / $v" | bc -l)" "$(echo "$v / $l" | bc -l)" "$l" "$v"
+  small_row "$(label "$what")" "$(median_of CLEAN "lafsd.$what")" "$(median_of CLEAN "vsftpd.$what")"
 done
 pinned="not pinned"; [ ${#ON_CLIENT[@]} -gt 0 ] && pinned="curl on CPU 0, servers on the others"
 printf '\nratio = lafsd speed / vsftpd speed (median of %s rounds; %s); lafsd peak RSS: %d MiB\n' "$ROUNDS" "$pinned" "$((RSS_KB / 1024))"
