@@ -185,6 +185,11 @@ export function hostKeyFingerprint(node: Lafsd): string {
   return out.split(' ')[1]!;
 }
 
+/** An `ftp://` URL of `path` on the node's FTP port, logged in as its password account (or with `password`). */
+export function ftpUrlOf(node: Lafsd, path: string, password = node.password): string {
+  return `ftp://${node.user}:${encodeURIComponent(password)}@127.0.0.1:${node.ftpPort}${path}`;
+}
+
 /** Standard OpenSSH client options for tests: no known_hosts, batch mode, our key. */
 export function sshOptions(node: Lafsd): string[] {
   return ['-o', 'StrictHostKeyChecking=no', '-o', 'UserKnownHostsFile=/dev/null', '-o', 'BatchMode=yes', '-o', 'LogLevel=ERROR', '-i', node.keyFile, '-P', String(node.sftpPort)];

@@ -5,7 +5,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { startLafsd } from '../helpers/lafsd.js';
+import { ftpUrlOf, startLafsd } from '../helpers/lafsd.js';
 import { run, type RunResult } from '../helpers/run.js';
 import { sha256 } from '../helpers/data.js';
 import { BIG, assertSameTree, clientTree, succeeded, UTF8_DIR, UTF8_FILE, type ClientTree } from '../helpers/client-tree.js';
@@ -54,7 +54,7 @@ test('rclone over FTPS (explicit, then implicit): sync a tree with --transfers 4
 });
 
 const RESUME_AT = 7_000_000;
-const ftpUrl = (path: string) => `ftp://${node.user}:${encodeURIComponent(node.password)}@127.0.0.1:${node.ftpPort}${path}`;
+const ftpUrl = (path: string) => ftpUrlOf(node, path);
 
 function assertBig(path: string, t: ClientTree, what: string): void {
   const got = readFileSync(path);

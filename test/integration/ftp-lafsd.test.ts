@@ -6,7 +6,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client } from 'basic-ftp';
 import { pseudoRandom } from '../helpers/data.js';
-import { startLafsd } from '../helpers/lafsd.js';
+import { ftpUrlOf, startLafsd } from '../helpers/lafsd.js';
 import { tempDir } from '../helpers/tmp.js';
 import { HOST, RawFtp, curl, lftp, run } from './ftp-harness.js';
 
@@ -14,7 +14,7 @@ test('lafsd run: FTP upload, download, listing, lftp and basic-ftp, logs without
   const node = await startLafsd();
   assert.ok(node.ftpPort, 'the default node serves FTP');
   const user = { user: node.user, password: node.password };
-  const url = (p: string) => `ftp://${node.user}:${encodeURIComponent(node.password)}@${HOST}:${node.ftpPort}${p}`;
+  const url = (p: string) => ftpUrlOf(node, p);
   const dir = tempDir('lafsd-ftp-smoke-');
   const data = pseudoRandom('smoke', 2_000_000);
   writeFileSync(join(dir, 'up.bin'), data);
@@ -106,7 +106,7 @@ test('lafsd run: curl on the same host alternating between two folders gets no o
 // (src/auth/passwords.ts), 2-3 times after. The bound here is loose for loaded machines.
 test('lafsd run: a flood of logins does not starve a download', async () => {
   const node = await startLafsd({ env: { LAFSD_LOG_LEVEL: 'info' } });
-  const url = (p: string) => `ftp://${node.user}:${encodeURIComponent(node.password)}@${HOST}:${node.ftpPort}${p}`;
+  const url = (p: string) => ftpUrlOf(node, p);
   const file = join(tempDir('lafsd-ftp-flood-'), 'big.bin');
   writeFileSync(file, pseudoRandom('flood', 128 * 1024 * 1024));
   const up = await curl(['-T', file, url('/big.bin')], { timeoutMs: 120_000 });
@@ -143,7 +143,7 @@ test('lafsd run: a flood of logins does not starve a download', async () => {
 async function withSmallFileNode(name: string, use: (url: (path: string) => string, file: string) => Promise<void>): Promise<void> {
   // At the default log level: the tests' debug lines slow each answer enough to hide the stall.
   const node = await startLafsd({ env: { LAFSD_LOG_LEVEL: 'info' } });
-  const url = (p: string) => `ftp://${node.user}:${encodeURIComponent(node.password)}@${HOST}:${node.ftpPort}${p}`;
+  const url = (p: string) => ftpUrlOf(node, p);
   const file = join(tempDir(`lafsd-ftp-${name}-`), 'small.bin');
   writeFileSync(file, pseudoRandom(name, 4096));
   await use(url, file);

@@ -10,12 +10,12 @@ import type { Duplex } from 'node:stream';
 import ssh2 from 'ssh2';
 import { OpenFlags } from '../../src/sftp/index.js';
 import { pseudoRandom, sha256 } from '../helpers/data.js';
-import { startLafsd, sshOptions } from '../helpers/lafsd.js';
+import { ftpUrlOf, startLafsd, sshOptions } from '../helpers/lafsd.js';
 import { eventually, httpGet, scrape, type Scrape } from '../helpers/metrics.js';
 import { run } from '../helpers/run.js';
 import { SftpTestClient } from '../helpers/sftp-client.js';
 import { tempDir } from '../helpers/tmp.js';
-import { HOST, curl } from './ftp-harness.js';
+import { curl } from './ftp-harness.js';
 
 const node = await startLafsd({
   backend: 'embedded',
@@ -27,7 +27,7 @@ const node = await startLafsd({
 });
 const port = node.metricsPort!;
 const local = tempDir('lafsd-metrics-it-');
-const ftp = (path: string, password = node.password) => `ftp://${node.user}:${encodeURIComponent(password)}@${HOST}:${node.ftpPort}${path}`;
+const ftp = (path: string, password = node.password) => ftpUrlOf(node, path, password);
 
 /** `after` minus `before` for one series (summed over the labels not given). */
 function delta(before: Scrape, after: Scrape, name: string, labels: Record<string, string> = {}): number {

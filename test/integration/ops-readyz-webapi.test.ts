@@ -4,15 +4,15 @@
 // backend errors of the web-API backend.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { startLafsd } from '../helpers/lafsd.js';
+import { ftpUrlOf, startLafsd } from '../helpers/lafsd.js';
 import { httpGet, scrape } from '../helpers/metrics.js';
-import { HOST, curl } from './ftp-harness.js';
+import { curl } from './ftp-harness.js';
 import { waitFor } from '../helpers/wait.js';
 
 const node = await startLafsd({ backend: 'webapi', config: { lafsd: 'metrics = tcp:0:interface=127.0.0.1' } });
 const fake = node.fake!;
 const port = node.metricsPort!;
-const url = (path: string) => `ftp://${node.user}:${encodeURIComponent(node.password)}@${HOST}:${node.ftpPort}${path}`;
+const url = (path: string) => ftpUrlOf(node, path);
 
 test('readyz follows the Tahoe node: 503 while it is down, 200 when it is back; healthz stays 200', async () => {
   const ready = await httpGet(port, '/readyz');
