@@ -9,18 +9,22 @@
 // of the same size, with slower memory, took ~160 ms while argon2id and bcrypt stayed ~68), which is slow
 // enough to make offline guessing costly and fast enough that a login does not feel slow. It
 // needs 32 MiB per running check; node runs at most 4 at once (libuv pool), so ≤128 MiB.
-// argon2id (`@node-rs/argon2`) and bcrypt (`bcryptjs`) hashes made by other tools verify too.
+// argon2id (`@node-rs/argon2`) and bcrypt (`@node-rs/bcrypt`) hashes made by other tools verify too.
 // Timing is uniform only between hashes of similar cost: unknown users cost one default scrypt,
 // so hashes imported with very different parameters make those users distinguishable.
 import { createHash, randomBytes, scrypt, timingSafeEqual } from 'node:crypto';
 import { Limiter } from '../util/limiter.js';
 
 // argon2 and bcrypt are loaded on first use: most nodes never see such a hash, and the argon2
-// binding alone adds ~14 MiB to every process that loads it.
+// binding alone adds ~14 MiB to every process that loads it. Both are native and hash on libuv's
+// thread pool. bcrypt was bcryptjs, pure JavaScript, which ran each check on the event loop in
+// slices of up to 100 ms: 20 checks kept it 100% busy, and 1 ms timers waited up to 72-75 ms,
+// so every transfer of every session stopped during each bcrypt login. Natively the event loop
+// is 2-3% busy over the same checks and the timers wait at most 4.3-4.7 ms.
 let argon2Module: Promise<typeof import('@node-rs/argon2')> | undefined;
-let bcryptModule: Promise<typeof import('bcryptjs')> | undefined;
+let bcryptModule: Promise<typeof import('@node-rs/bcrypt')> | undefined;
 const argon2 = () => (argon2Module ??= import('@node-rs/argon2'));
-const bcrypt = () => (bcryptModule ??= import('bcryptjs'));
+const bcrypt = () => (bcryptModule ??= import('@node-rs/bcrypt'));
 
 export type HashKind = 'scrypt' | 'argon2id' | 'bcrypt';
 
@@ -36,7 +40,7 @@ export const DEFAULT_SCRYPT = { ln: 15, r: 8, p: 1, saltBytes: 16, hashBytes: 32
 // minimum (m=19 MiB, t=2) measured only ~8 ms, which would make logins of argon2id users
 // measurably faster than refusals of unknown users (those cost one default scrypt).
 export const DEFAULT_ARGON2 = { memoryCost: 32768, timeCost: 8, parallelism: 1 } as const;
-export const DEFAULT_BCRYPT_COST = 10; // ~59 ms in bcryptjs here
+export const DEFAULT_BCRYPT_COST = 10; // ~57 ms here
 
 // Upper bounds, so a hash pasted with absurd parameters cannot stall the server on each login.
 const MAX_SCRYPT_MEMORY = 256 * 1024 * 1024;
@@ -132,7 +136,7 @@ export async function hashPassword(password: string, kind: HashKind = 'scrypt'):
 
 /**
  * Hash checks running at once, over the whole process: one. Each costs ~60 ms of CPU on libuv's
- * thread pool (bcryptjs: on the event loop), which also seals, reads and syncs every transfer's
+ * thread pool, which also seals, reads and syncs every transfer's
  * data, and libuv serves its queue in order. Unbounded, six loops of curl logging in (correct
  * password or not: refusals cost one hash too) filled the pool's queue with hashes, and a 512 MiB
  * FTP download beside them took 8-9 s instead of 0.45 (bench/README.md, thirteenth session). One
@@ -176,7 +180,7 @@ async function matchesHash(spec: Exclude<PasswordSpec, { kind: 'plain' }>, passw
     case 'argon2id':
       return (await argon2()).verify(spec.encoded, password);
     case 'bcrypt':
-      return (await bcrypt()).compare(password, spec.encoded);
+      return (await bcrypt()).verify(password, spec.encoded);
   }
 }
 

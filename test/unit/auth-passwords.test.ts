@@ -107,3 +107,35 @@ test('a check still waiting when its connection ends leaves the queue and says n
   assert.equal(await first, true);
   assert.equal(await verifyPassword(stored, 'right', gone.signal), false, 'an ended connection gets no check at all');
 });
+
+// Costlier hashes than the defaults (~130-250 ms a check here). bcryptjs, pure JavaScript, ran
+// each check on the event loop in slices of up to 100 ms: every transfer stopped that long.
+const SLOW: [HashKind, string][] = [
+  ['scrypt', '$scrypt$ln=16,r=8,p=1$bGFmc2Qtc2xvdy1zYWx0IQ$/fXjYfWvHcCR2npaRIb5h22fHluAwRSHO8ob8x6+32U'],
+  ['argon2id', '$argon2id$v=19$m=32768,t=32,p=1$VU4+56cnlMMThzGkfr+mUA$U+DHmtqIXysCZgLkQT6OFsgsdjdTiJW1OJ5LUBmUYBo'],
+  ['bcrypt', '$2b$12$kZFOOqc7YT8/.aVKyu7pAu7ICyEELnKiDHRSVpriGMFQXFxlaDq5m'],
+];
+
+/** The longest gap between 1 ms timer ticks while three checks of `stored` run. */
+async function longestStallDuringChecks(stored: string): Promise<number> {
+  let last = performance.now();
+  let longest = 0;
+  const tick = setInterval(() => {
+    const now = performance.now();
+    longest = Math.max(longest, now - last);
+    last = now;
+  }, 1);
+  const answers = await Promise.all([verifyPassword(stored, 'slow-one'), verifyPassword(stored, 'wrong'), verifyPassword(stored, 'slow-one')]);
+  clearInterval(tick);
+  assert.deepEqual(answers, [true, false, true]);
+  return longest;
+}
+
+test('a hash check of any kind leaves the event loop free for the transfers', async () => {
+  for (const [kind, stored] of SLOW) {
+    assert.equal(await verifyPassword(stored, 'slow-one'), true, `${kind}: warm-up and vector`);
+    // The better of two runs, so one scheduling hiccup of a loaded machine does not fail it.
+    const stall = Math.min(await longestStallDuringChecks(stored), await longestStallDuringChecks(stored));
+    assert.ok(stall < 40, `${kind}: the event loop stopped for ${stall.toFixed(1)} ms during a check`);
+  }
+});
