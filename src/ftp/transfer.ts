@@ -16,6 +16,7 @@ import type { VfsFile } from '../vfs/index.js';
 import type { MemoryShare } from '../util/memory-budget.js';
 import { FromCrlf, toCrlf } from './ascii.js';
 import { DataConnectionError } from './data.js';
+import { giveBack } from '../util/lent-buffers.js';
 
 /**
  * Bytes asked of the file per read: 896 KiB, under the 1 MiB that lafsd's launch line makes
@@ -143,9 +144,11 @@ export async function sendFile(
       if (data.length < READ_CHUNK) atEnd = true;
       if (data.length === 0) break;
       const out = opts.ascii ? toCrlf(data) : data;
+      if (out !== data) giveBack(data);
       opts.progress.bytes += out.length;
       if (sock.destroyed) throw new DataConnectionError('data connection closed by the client');
-      if (!sock.write(out)) await drained(sock, opts.signal);
+      // Once written (the kernel or TLS has copied it), the store may use its buffer again.
+      if (!sock.write(out, () => giveBack(out))) await drained(sock, opts.signal);
       if (atEnd) break;
     }
   } finally {

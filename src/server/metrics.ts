@@ -276,6 +276,22 @@ export class Metrics {
     gauge('lafsd_store_size_bytes', 'Bytes the embedded store takes on disk (object files and database).', (f) => f.sizeBytes);
     gauge('lafsd_store_objects', 'Immutable objects in the embedded store.', (f) => f.objects);
   }
+
+  /** The embedded store's download buffers, made and reused so far (grid/embedded/run-buffers.ts), read at each scrape. */
+  watchReadBuffers(counts: () => { made: number; reused: number }): void {
+    let seen = { made: 0, reused: 0 };
+    new client.Counter({
+      name: 'lafsd_store_read_buffers_total',
+      help: 'Buffers for runs of file data read from the embedded store, by source: new, or reused once the clients had been sent their bytes. Mostly new while downloads run means they churn memory.',
+      labelNames: ['source'], registers: [this.registry],
+      collect() {
+        const now = counts();
+        this.inc({ source: 'new' }, now.made - seen.made);
+        this.inc({ source: 'reused' }, now.reused - seen.reused);
+        seen = { made: now.made, reused: now.reused };
+      },
+    });
+  }
 }
 
 /**

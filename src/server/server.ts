@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { LoginDefender, authOptions, sameQuota, type Account, type Defender, type LoginObserver, type Protocol } from '../auth/index.js';
 import type { Endpoint, NodeConfig } from '../config/index.js';
 import type { Grid } from '../grid/index.js';
-import { EmbeddedGrid } from '../grid/embedded/index.js';
+import { EmbeddedGrid, runBufferCounts } from '../grid/embedded/index.js';
 import { lockDirs, lockedDirs } from '../node/lock.js';
 import { openGrid } from '../node/nodedir.js';
 import { ftpSettings, startFtpServer, type RunningFtpServer } from '../ftp/index.js';
@@ -228,7 +228,10 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
     if (metrics && config.lafsd.metrics) {
       metrics.watchSessions(() => sessions.live());
       metrics.watchDefender(defender);
-      if (rawGrid instanceof EmbeddedGrid) metrics.watchStore(storeFigures(rawGrid));
+      if (rawGrid instanceof EmbeddedGrid) {
+        metrics.watchStore(storeFigures(rawGrid));
+        metrics.watchReadBuffers(runBufferCounts);
+      }
       status = await startStatus(config.lafsd.metrics, metrics, rawGrid, () => state, logger.child({ component: 'metrics' }));
       running.metrics = status.address;
     }

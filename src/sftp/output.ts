@@ -12,6 +12,7 @@
 // as soon as FLUSH_BYTES are held. 'tick' uncorks at the end of each callback (process.nextTick);
 // 'none' never corks. The last two exist to measure the first against.
 import type { Writable } from 'node:stream';
+import { giveBack } from '../util/lent-buffers.js';
 
 export type CorkStrategy = 'idle' | 'tick' | 'none';
 
@@ -74,9 +75,14 @@ export class ReplyOutput {
       this.heldBytes += reply.length;
     } else {
       // DATA: header and payload as two writes, so the payload is never copied; under cork (or
-      // writev) they leave together.
+      // writev) they leave together. Once written (ssh2 has copied it into its packets), the
+      // payload goes back to the store, which may use its buffer again (util/lent-buffers.ts).
+      const payload = reply[1];
       s.write(reply[0]);
-      s.write(reply[1], sent);
+      s.write(payload, () => {
+        giveBack(payload);
+        sent?.();
+      });
       this.heldBytes += reply[0].length + reply[1].length;
     }
     this.settle();

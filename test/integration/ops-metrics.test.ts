@@ -103,6 +103,34 @@ test('real transfers move the counters by exactly what the clients did', async (
   }
 });
 
+// A download's runs of file data (896 KiB each) are read into buffers that come back to the store
+// once the client has been sent their bytes (grid/embedded/run-buffers.ts): 45 runs here, of
+// which only the few in flight at once need buffers of their own.
+test('SFTP and FTP downloads give their buffers back: the store reuses them rather than make one per run', async () => {
+  const big = pseudoRandom('metrics-runs', 40 * 1024 * 1024 + 5);
+  writeFileSync(join(local, 'runs.bin'), big);
+  writeFileSync(join(local, 'runs-batch'), 'put runs.bin runs.bin\n');
+  const up = await run('sftp', [...sshOptions(node), '-b', join(local, 'runs-batch'), `${node.keyUser}@127.0.0.1`], { cwd: local, timeoutMs: 60_000 });
+  assert.equal(up.code, 0, up.stderr);
+  const reused = (a: Scrape, b: Scrape) => [delta(a, b, 'lafsd_store_read_buffers_total', { source: 'new' }), delta(a, b, 'lafsd_store_read_buffers_total', { source: 'reused' })];
+
+  const s0 = await scrape(port);
+  writeFileSync(join(local, 'runs-get'), `get runs.bin ${join(local, 'runs-back.bin')}\n`);
+  const get = await run('sftp', [...sshOptions(node), '-b', join(local, 'runs-get'), `${node.keyUser}@127.0.0.1`], { cwd: local, timeoutMs: 60_000 });
+  assert.equal(get.code, 0, get.stderr);
+  assert.equal(sha256(readFileSync(join(local, 'runs-back.bin'))), sha256(big));
+  const s1 = await scrape(port);
+  const [sftpNew, sftpReused] = reused(s0, s1);
+  assert.ok(sftpNew + sftpReused >= 45, `SFTP: ${sftpNew} new and ${sftpReused} reused buffers for 46 runs`);
+  assert.ok(sftpReused >= 30, `SFTP: ${sftpNew} new and ${sftpReused} reused buffers for 46 runs`);
+
+  const down = await curl([ftp('/runs.bin')]);
+  assert.equal(down.code, 0, down.stderr);
+  assert.equal(sha256(down.stdout), sha256(big));
+  const [ftpNew, ftpReused] = reused(s1, await scrape(port));
+  assert.ok(ftpReused >= 35 && ftpNew <= 8, `FTP: ${ftpNew} new and ${ftpReused} reused buffers for 46 runs`);
+});
+
 test('open sessions and open files are gauges: up while a client holds them, down when it leaves', async () => {
   const client = new ssh2.Client();
   await new Promise<void>((resolve, reject) => {
