@@ -277,7 +277,7 @@ export class Metrics {
     gauge('lafsd_store_objects', 'Immutable objects in the embedded store.', (f) => f.objects);
   }
 
-  /** The embedded store's download buffers, made and reused so far (grid/embedded/run-buffers.ts), read at each scrape. */
+  /** The embedded store's download buffers, made and reused so far (grid/embedded/buffer-pool.ts), read at each scrape. */
   watchReadBuffers(counts: () => { made: number; reused: number }): void {
     let seen = { made: 0, reused: 0 };
     new client.Counter({

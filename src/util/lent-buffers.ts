@@ -1,6 +1,6 @@
 // Buffers a producer lends out and wants back once the consumer is done with them, so their
 // memory can be used again instead of waiting for V8 to collect it (the embedded store's
-// download runs, src/grid/embedded/run-buffers.ts).
+// download runs, src/grid/embedded/buffer-pool.ts).
 //
 // The contract: a consumer calls giveBack(view) with the very object it was handed, once
 // nothing it started still reads those bytes (a socket's write callback: the kernel, TLS or

@@ -104,7 +104,7 @@ test('real transfers move the counters by exactly what the clients did', async (
 });
 
 // A download's runs of file data (896 KiB each) are read into buffers that come back to the store
-// once the client has been sent their bytes (grid/embedded/run-buffers.ts): 45 runs here, of
+// once the client has been sent their bytes (grid/embedded/buffer-pool.ts): 45 runs here, of
 // which only the few in flight at once need buffers of their own.
 test('SFTP and FTP downloads give their buffers back: the store reuses them rather than make one per run', async () => {
   const big = pseudoRandom('metrics-runs', 40 * 1024 * 1024 + 5);

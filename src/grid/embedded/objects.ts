@@ -23,7 +23,7 @@ import type { FileReader, UploadSink } from '../types.js';
 import { classifyStorageError, type SpaceGuard } from './space.js';
 import { HEADER_SIZE, SEGMENT_SIZE, TAG, runLayout, segmentNonce } from './layout.js';
 import { OPENED, TRUNCATED, sealAddon } from './native.js';
-import { RunBuffers, type RunBuffer } from './run-buffers.js';
+import { BufferPool, type PooledBuffer } from './buffer-pool.js';
 import { lend } from '../../util/lent-buffers.js';
 import type { SealJob, SealPool } from './sealer.js';
 
@@ -360,8 +360,8 @@ const MAX_RUN = 7;
 /** One run's segments; the cache's entries are views of its plaintext. */
 interface Run {
   plainLength: number;
-  /** Its buffer when it is a full run, used again once nothing holds it (run-buffers.ts). */
-  buffer?: RunBuffer | undefined;
+  /** Its buffer when it is a full run, used again once nothing holds it (buffer-pool.ts). */
+  buffer?: PooledBuffer | undefined;
   /** Gone from its reader's cache (the cache's hold on `buffer` is released). */
   left?: boolean;
 }
@@ -371,9 +371,9 @@ interface Run {
  * clients getting 256 MiB each at once from a fresh `lafsd run`, 3 rounds: peak RSS 142-146 MiB
  * and 4.9-5.0 s a round, against 198-207 MiB and 5.5-6.1 s with a new buffer per run.
  */
-const runBuffers = new RunBuffers(MAX_RUN * (SEGMENT_SIZE + TAG));
+const runBuffers = new BufferPool(MAX_RUN * (SEGMENT_SIZE + TAG));
 
-/** Run buffers made and reused since the process started, and free now (for tests). */
+/** Run buffers made and reused since the process started, and free now (for tests and metrics). */
 export function runBufferCounts(): { made: number; reused: number; free: number } {
   return { ...runBuffers.counts, free: runBuffers.freeCount };
 }
@@ -593,7 +593,7 @@ export class ObjectReader implements FileReader {
    * pool (native.ts): the event loop only sends what comes back, while the next run is opened.
    */
   private async openRun(
-    first: number, { position, sealedLength, plainLength }: ReturnType<typeof runLayout>, recycled: RunBuffer | undefined,
+    first: number, { position, sealedLength, plainLength }: ReturnType<typeof runLayout>, recycled: PooledBuffer | undefined,
   ): Promise<Buffer> {
     const run = recycled ? recycled.bytes.subarray(0, sealedLength) : Buffer.allocUnsafe(sealedLength);
     recycled?.hold(); // the thread pool writes into it until the callback

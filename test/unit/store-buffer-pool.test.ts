@@ -1,9 +1,9 @@
-// Download runs' buffers used again (src/grid/embedded/run-buffers.ts): a buffer is reused only
+// Download runs' buffers used again (src/grid/embedded/buffer-pool.ts): a buffer is reused only
 // once nothing can still read it, so no reader ever sees another file's bytes.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { EmbeddedGrid, SEGMENT_SIZE, runBufferCounts } from '../../src/grid/embedded/index.js';
-import { RunBuffers } from '../../src/grid/embedded/run-buffers.js';
+import { BufferPool } from '../../src/grid/embedded/buffer-pool.js';
 import type { FileReader } from '../../src/grid/types.js';
 import { giveBack, lend } from '../../src/util/lent-buffers.js';
 import { pseudoRandom } from '../helpers/data.js';
@@ -13,7 +13,7 @@ import { tempDir } from '../helpers/tmp.js';
 const RUN = 7 * SEGMENT_SIZE; // what a sequential read loads at once
 
 test('a run buffer is free again only after its last hold, once; a spoiled one never', () => {
-  const pool = new RunBuffers(1024);
+  const pool = new BufferPool(1024);
   const a = pool.take();
   a.hold();
   a.release();
@@ -35,7 +35,7 @@ test('a run buffer is free again only after its last hold, once; a spoiled one n
 });
 
 test('the free list empties itself once no buffer has been taken for an idle interval', async () => {
-  const pool = new RunBuffers(1024);
+  const pool = new BufferPool(1024);
   pool.take().release();
   assert.equal(pool.freeCount, 1);
   await new Promise((r) => setTimeout(r, 2200));
