@@ -282,7 +282,7 @@ export class Metrics {
     let seen = { made: 0, reused: 0 };
     new client.Counter({
       name: 'lafsd_store_read_buffers_total',
-      help: 'Buffers for runs of file data read from the embedded store, by source: new, or reused once the clients had been sent their bytes. Mostly new while downloads run means they churn memory.',
+      help: 'Buffers for runs of file data read from the embedded store (896 KiB each), by source: new, or reused once the clients had been sent their bytes. A download uses a few again and again; new ones keep coming while downloads wait for slow clients, who hold theirs.',
       labelNames: ['source'], registers: [this.registry],
       collect() {
         const now = counts();

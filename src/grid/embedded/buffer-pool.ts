@@ -12,9 +12,8 @@
 // A buffer goes back to the free list only when every hold on it is gone: the reader's cache
 // (until the run leaves it), its load (until the native open has finished writing into it),
 // each read() still turning it into views, and each view lent out (until the consumer gives it
-// back, util/lent-buffers.ts). A buffer that failed to load is
-// never reused. The free list is short and empties itself within two idle seconds, so an idle
-// server holds none of it.
+// back, util/lent-buffers.ts). A buffer that failed to load is never reused. The free list is
+// short and empties itself within two idle seconds, so an idle server holds none of it.
 import type { Lender } from '../../util/lent-buffers.js';
 
 /** Free buffers kept at most: enough for those that change hands between two reads. */
