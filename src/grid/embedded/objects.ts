@@ -59,13 +59,26 @@ function buildHeader(readKey: Buffer, dataKey: Buffer, size: number, nonce = ran
   return header;
 }
 
-/** Checks a header against the cap and returns the data key. */
+// The CORRUPT errors of more than one check.
+const notTheCap = () => new GridError('CORRUPT', 'stored file header does not match the cap');
+const truncated = () => new GridError('CORRUPT', 'stored file is truncated');
+const failedCheck = () => new GridError('CORRUPT', 'stored file failed its integrity check');
+
+/** The data key of an object whose header (as read: it may be short) is `header`, checked against `cap`. */
+function dataKeyOf(header: Buffer, cap: ChkFields): Buffer {
+  if (header.length !== HEADER_SIZE || !headerHash(header).equals(cap.uebHash)) {
+    throw notTheCap();
+  }
+  return openHeader(header, cap.key, cap.size);
+}
+
+/** Checks a header's own fields and returns the data key it wraps. */
 function openHeader(header: Buffer, readKey: Buffer, size: number): Buffer {
   if (header.length !== HEADER_SIZE || !header.subarray(0, 16).equals(MAGIC)) {
     throw new GridError('CORRUPT', 'stored file header is damaged');
   }
   if (header.readUInt32BE(16) !== SEGMENT_SIZE || Number(header.readBigUInt64BE(20)) !== size) {
-    throw new GridError('CORRUPT', 'stored file header does not match the cap');
+    throw notTheCap();
   }
   const decipher = createDecipheriv('aes-256-gcm', wrapKey(readKey), header.subarray(28, 40));
   decipher.setAAD(header.subarray(0, 28));
@@ -316,7 +329,7 @@ function openSegment(dataKey: Buffer, index: number, sealed: Buffer): Buffer {
     decipher.final(); // GCM: checks the tag, returns no bytes
     return plain;
   } catch {
-    throw new GridError('CORRUPT', 'stored file failed its integrity check');
+    throw failedCheck();
   }
 }
 
@@ -467,10 +480,7 @@ export class ObjectReader implements FileReader {
     try {
       const header = Buffer.alloc(HEADER_SIZE);
       const { bytesRead } = await file.read(header, 0, HEADER_SIZE, 0);
-      if (bytesRead !== HEADER_SIZE || !headerHash(header).equals(cap.uebHash)) {
-        throw new GridError('CORRUPT', 'stored file header does not match the cap');
-      }
-      return new ObjectReader(file, openHeader(header, cap.key, cap.size), cap.size);
+      return new ObjectReader(file, dataKeyOf(header.subarray(0, bytesRead), cap), cap.size);
     } catch (err) {
       await file.close();
       throw err;
@@ -601,8 +611,8 @@ export class ObjectReader implements FileReader {
       const status = await new Promise<number>((resolve, reject) =>
         sealAddon().open(this.file.fd, this.dataKey, first, plainLength, position, SEGMENT_SIZE, run, (err, found) => (err ? reject(err) : resolve(found))),
       );
-      if (status === TRUNCATED) throw new GridError('CORRUPT', 'stored file is truncated');
-      if (status !== OPENED) throw new GridError('CORRUPT', 'stored file failed its integrity check');
+      if (status === TRUNCATED) throw truncated();
+      if (status !== OPENED) throw failedCheck();
       return run.subarray(0, plainLength);
     } catch (err) {
       recycled?.spoil();
@@ -652,13 +662,9 @@ export function smallObject(
 
 /** Verifies and decrypts a small object (header and its single segment) against its cap. */
 function openSmallObject(object: Buffer, cap: ChkFields): Buffer {
-  const header = object.subarray(0, HEADER_SIZE);
-  if (header.length !== HEADER_SIZE || !headerHash(header).equals(cap.uebHash)) {
-    throw new GridError('CORRUPT', 'stored file header does not match the cap');
-  }
-  const dataKey = openHeader(header, cap.key, cap.size);
+  const dataKey = dataKeyOf(object.subarray(0, HEADER_SIZE), cap);
   const sealed = object.subarray(HEADER_SIZE);
-  if (sealed.length !== cap.size + TAG) throw new GridError('CORRUPT', 'stored file is truncated');
+  if (sealed.length !== cap.size + TAG) throw truncated();
   return openSegment(dataKey, 0, sealed);
 }
 
