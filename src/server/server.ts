@@ -24,7 +24,8 @@ import type { Logger } from './log.js';
 import { DEFAULT_IDLE_COLLECTION, startIdleCollection } from '../util/idle-collection.js';
 import { MALLOC_TRIM_ADDON, mallocTrimAvailable } from '../util/malloc-trim.js';
 import { POOL_SLEEP_ADDON, poolSleepAvailable } from '../util/pool-sleep.js';
-import { Metrics, sampled, type StoreFigures } from './metrics.js';
+import type { Metrics, StoreFigures } from './metrics.js';
+import { sampled } from '../util/sampled.js';
 import { startStatusServer, type RunningStatusServer } from './status-http.js';
 import { ProxyTrust } from '../util/proxy-protocol.js';
 import { withTimeout } from '../util/timeout.js';
@@ -162,7 +163,10 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
     lock.release();
     throw err;
   }
-  const metrics = config.lafsd.metrics ? new Metrics(config.lafsd.grid, { version: VERSION }) : undefined;
+  // prom-client (and the OpenTelemetry API it loads) is imported only when metrics are on: ~60
+  // modules that made an idle `lafsd run` without metrics 2 MiB larger (67.0-67.2 MiB against
+  // 65.2-65.5 on Node 20).
+  const metrics = config.lafsd.metrics ? new (await import('./metrics.js')).Metrics(config.lafsd.grid, { version: VERSION }) : undefined;
   const grid = metrics ? metrics.grid(rawGrid) : rawGrid;
   const spillDir = join(config.basedir, 'tmp');
   // Temporary files of a previous run are ciphertext under keys that died with it: remove them.
