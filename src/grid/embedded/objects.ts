@@ -391,8 +391,9 @@ export function runBufferCounts(): { made: number; reused: number; free: number 
   return { ...runBuffers.counts, free: runBuffers.freeCount };
 }
 
-/** The cache's hold on `run`'s buffer goes, once. */
+/** `run` leaves its reader's cache: out of all readers' total, and the cache's hold on its buffer goes, once. */
 function leaveCache(run: Run): void {
+  cachedRuns.remove(run);
   if (run.left) return;
   run.left = true;
   run.buffer?.release();
@@ -579,10 +580,7 @@ export class ObjectReader implements FileReader {
       const key = this.cache.keys().next().value!;
       const { run } = this.cache.get(key)!;
       this.cache.delete(key);
-      if (!this.holds(run)) {
-        cachedRuns.remove(run);
-        leaveCache(run);
-      }
+      if (!this.holds(run)) leaveCache(run);
     }
   }
 
@@ -594,7 +592,6 @@ export class ObjectReader implements FileReader {
   /** Forgets every segment of `run` (failed to load, or dropped to keep all caches in bounds). */
   dropRun(run: Run): void {
     for (const [i, entry] of this.cache) if (entry.run === run) this.cache.delete(i);
-    cachedRuns.remove(run);
     leaveCache(run);
   }
 
@@ -626,10 +623,7 @@ export class ObjectReader implements FileReader {
     if (this.closed) return;
     this.closed = true;
     await Promise.all(this.reads);
-    for (const { run } of this.cache.values()) {
-      cachedRuns.remove(run);
-      leaveCache(run);
-    }
+    for (const { run } of this.cache.values()) leaveCache(run);
     this.cache.clear();
     await this.file.close();
   }
