@@ -37,7 +37,6 @@ export class Limiter {
         if (i >= 0) this.waiting.splice(i, 1);
         reject(signal!.reason);
       };
-      if (signal?.aborted) return reject(signal.reason);
       signal?.addEventListener('abort', onAbort, { once: true });
       this.waiting.push(grant);
     });
