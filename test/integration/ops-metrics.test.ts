@@ -112,7 +112,7 @@ test('SFTP and FTP downloads give their buffers back: the store reuses them rath
   writeFileSync(join(local, 'runs-batch'), 'put runs.bin runs.bin\n');
   const up = await run('sftp', [...sshOptions(node), '-b', join(local, 'runs-batch'), `${node.keyUser}@127.0.0.1`], { cwd: local, timeoutMs: 60_000 });
   assert.equal(up.code, 0, up.stderr);
-  const reused = (a: Scrape, b: Scrape) => [delta(a, b, 'lafsd_store_read_buffers_total', { source: 'new' }), delta(a, b, 'lafsd_store_read_buffers_total', { source: 'reused' })];
+  const newAndReused = (a: Scrape, b: Scrape) => [delta(a, b, 'lafsd_store_read_buffers_total', { source: 'new' }), delta(a, b, 'lafsd_store_read_buffers_total', { source: 'reused' })];
 
   const s0 = await scrape(port);
   writeFileSync(join(local, 'runs-get'), `get runs.bin ${join(local, 'runs-back.bin')}\n`);
@@ -120,14 +120,14 @@ test('SFTP and FTP downloads give their buffers back: the store reuses them rath
   assert.equal(get.code, 0, get.stderr);
   assert.equal(sha256(readFileSync(join(local, 'runs-back.bin'))), sha256(big));
   const s1 = await scrape(port);
-  const [sftpNew, sftpReused] = reused(s0, s1);
+  const [sftpNew, sftpReused] = newAndReused(s0, s1);
   assert.ok(sftpNew + sftpReused >= 45, `SFTP: ${sftpNew} new and ${sftpReused} reused buffers for 46 runs`);
   assert.ok(sftpReused >= 30, `SFTP: ${sftpNew} new and ${sftpReused} reused buffers for 46 runs`);
 
   const down = await curl([ftp('/runs.bin')]);
   assert.equal(down.code, 0, down.stderr);
   assert.equal(sha256(down.stdout), sha256(big));
-  const [ftpNew, ftpReused] = reused(s1, await scrape(port));
+  const [ftpNew, ftpReused] = newAndReused(s1, await scrape(port));
   assert.ok(ftpReused >= 35 && ftpNew <= 8, `FTP: ${ftpNew} new and ${ftpReused} reused buffers for 46 runs`);
 });
 
