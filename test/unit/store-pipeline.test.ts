@@ -8,6 +8,8 @@ import { join } from 'node:path';
 import { EmbeddedGrid, GroupSync, SealPool, SEGMENT_SIZE, cachedRunBytes } from '../../src/grid/embedded/index.js';
 import { HEADER_SIZE, TAG, segmentNonce, segmentOffset } from '../../src/grid/embedded/layout.js';
 import { sealAddon } from '../../src/grid/embedded/native.js';
+import type { ContentHash } from '../../src/grid/embedded/convergence.js';
+import { blake3 } from '@noble/hashes/blake3.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { get, put } from '../helpers/grid-io.js';
 import { tempDir } from '../helpers/tmp.js';
@@ -97,20 +99,24 @@ test('the sealer: segments sealed in parallel on the thread pool are hashed in o
   const key = randomBytes(32);
   // Many segments in flight (16 per upload) on libuv's four threads, three uploads at once,
   // each with segments of varying fill: any hash out of order changes the digest.
+  // Both hashes run at once; each digest is checked against an independent implementation.
   const uploads = [0, 1, 2].map((u) => {
     const lengths = Array.from({ length: 150 }, (_, i) => (i % 7 === 3 ? 1 + ((i * 7919 + u) % SEGMENT_SIZE) : SEGMENT_SIZE));
     const plain = lengths.map((n, i) => pseudoRandom(`order-${u}-${i}`, n));
-    return { path: join(dir, `upload-${u}`), plain };
+    const hash: ContentHash = u === 1 ? 'sha256' : 'blake3';
+    return { path: join(dir, `upload-${u}`), plain, hash };
   });
   await Promise.all(
-    uploads.map(async ({ path, plain }) => {
-      const job = sealer.job(path, key);
+    uploads.map(async ({ path, plain, hash }) => {
+      const job = sealer.job(path, key, hash);
       for (const [i, p] of plain.entries()) {
         const buffer = sealer.buffer();
         p.copy(buffer);
         await job.segment(i, buffer, p.length);
       }
-      assert.deepEqual(await job.digest(), createHash('sha256').update(Buffer.concat(plain)).digest());
+      const whole = Buffer.concat(plain);
+      const expected = hash === 'sha256' ? createHash('sha256').update(whole).digest() : Buffer.from(blake3(whole));
+      assert.deepEqual(await job.digest(), expected, `the ${hash} of the upload, its segments in order`);
       const header = Buffer.alloc(HEADER_SIZE, 0xab);
       await job.seal(header);
       const file = readFileSync(path);
@@ -137,7 +143,7 @@ test('the sealer: uploads past the background flush (32 MiB) seal or abort witho
   const segments = 300; // 37.5 MiB: one flush starts at 32 MiB
   const data = pseudoRandom('flush', SEGMENT_SIZE);
   const send = async (path: string) => {
-    const job = sealer.job(path, key);
+    const job = sealer.job(path, key, 'blake3');
     for (let i = 0; i < segments; i++) {
       const buffer = sealer.buffer();
       data.copy(buffer);
@@ -163,7 +169,7 @@ test('a segment that cannot be written fails its upload with the system error (n
   const sealer = new SealPool(6);
   const key = Buffer.alloc(32, 3);
   // The temporary file's folder is missing: the first write's open fails.
-  const broken = sealer.job(join(dir, 'missing', 'upload'), key);
+  const broken = sealer.job(join(dir, 'missing', 'upload'), key, 'blake3');
   for (let i = 0; i < 10; i++) await broken.segment(i, sealer.buffer(), SEGMENT_SIZE);
   await assert.rejects(broken.digest(), (err: NodeJS.ErrnoException) => err.code === 'ENOENT' && /open/.test(err.message));
   assert.equal(broken.failure?.message.startsWith('ENOENT'), true);
@@ -171,7 +177,7 @@ test('a segment that cannot be written fails its upload with the system error (n
   assert.equal(sealer.inFlight.now, 0, 'every segment gave its slot back');
   const allocated = sealer.allocated;
   // An upload that was never written to is aborted without a file to remove.
-  await sealer.job(join(dir, 'never'), key).abort();
+  await sealer.job(join(dir, 'never'), key, 'blake3').abort();
   // The same pool goes on: its buffers come back and are reused, and the file is right.
   const grid = await EmbeddedGrid.open({ storeDir: join(dir, 'store'), convergenceSecret: Buffer.alloc(32, 9), sealer });
   const up = await grid.upload();

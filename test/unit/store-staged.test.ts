@@ -15,6 +15,7 @@ import { isGridError, packChildren } from '../../src/grid/index.js';
 import { get, put } from '../helpers/grid-io.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { tempDir } from '../helpers/tmp.js';
+import { markStoreVersion, openStoreMadeBeforeBlake3, storeMeta } from '../helpers/store-versions.js';
 
 const SECRET = Buffer.alloc(32, 9);
 
@@ -211,7 +212,7 @@ test('a link that fails leaves the upload linkable', async () => {
 
 test('a store of schema version 2 (small objects WITHOUT ROWID) is migrated to version 3 with every object', async () => {
   const dir = tempDir();
-  let grid = await openGrid(dir);
+  let grid = await openStoreMadeBeforeBlake3(dir, SECRET);
   const root = await grid.createDirectory();
   const caps: string[] = [];
   for (let i = 0; i < 20; i++) {
@@ -219,15 +220,13 @@ test('a store of schema version 2 (small objects WITHOUT ROWID) is migrated to v
     await grid.setChild(root, `f${i}`, caps[i]!, { replace: false });
   }
   await grid.close();
-  const db = new Database(join(dir, 'store.db'));
-  db.exec(`CREATE TABLE v2 (si BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
+  markStoreVersion(dir, '2', `CREATE TABLE v2 (si BLOB PRIMARY KEY, data BLOB NOT NULL) WITHOUT ROWID;
     INSERT INTO v2 SELECT si, data FROM small_objects; DROP TABLE small_objects;
-    ALTER TABLE v2 RENAME TO small_objects; UPDATE meta SET value = '2' WHERE key = 'schema';`);
-  db.close();
+    ALTER TABLE v2 RENAME TO small_objects;`);
 
   grid = await openGrid(dir);
+  assert.equal(storeMeta(dir, 'schema'), '4');
   const check = new Database(join(dir, 'store.db'), { readonly: true });
-  assert.equal(check.prepare("SELECT value FROM meta WHERE key = 'schema'").pluck().get(), '3');
   assert.equal(check.prepare('SELECT count(id) FROM small_objects').pluck().get(), 20, 'a rowid table with every row');
   check.close();
   for (let i = 0; i < 20; i++) {

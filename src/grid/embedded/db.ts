@@ -10,8 +10,9 @@
 // the same fsyncs plus our own crash recovery; LMDB would add a second native dependency for
 // no measured gain at these rates.
 import Database from 'better-sqlite3';
+import { CONTENT_HASHES, type ContentHash } from './convergence.js';
 
-const SCHEMA_VERSION = '3';
+const SCHEMA_VERSION = '4';
 
 /** The page cache of each connection, in SQLite's unit for a size (negative: KiB). */
 export const CACHE_SIZE_KIB = -2000;
@@ -72,9 +73,11 @@ export function openDatabase(path: string, options: { groupSync?: boolean } = {}
   // A new store is created as version 1 and migrated like an existing one: one code path.
   db.transaction(() => {
     let version = db.prepare('SELECT value FROM meta WHERE key = ?').pluck().get('schema') as string | undefined;
+    const created = version === undefined;
     if (version === undefined) db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run('schema', (version = '1'));
     if (version === '1') version = migrateToVersion2(db, Date.now());
     if (version === '2') version = migrateToVersion3(db);
+    if (version === '3') version = migrateToVersion4(db, created ? 'blake3' : 'sha256');
     if (version !== SCHEMA_VERSION) throw new Error(`store schema version ${version} is not supported (expected ${SCHEMA_VERSION})`);
   }).immediate();
   return db;
@@ -117,6 +120,28 @@ function migrateToVersion3(db: Db): string {
   `);
   db.prepare('UPDATE meta SET value = ? WHERE key = ?').run('3', 'schema');
   return '3';
+}
+
+/**
+ * Version 4: the store names the hash its caps derive from (convergence.ts). A new store uses
+ * BLAKE3; an existing one keeps SHA-256, which its caps were made with, so the same bytes
+ * uploaded again still find the copy it holds. Older versions of lafsd refuse a version-4
+ * store rather than hash its uploads the other way.
+ */
+function migrateToVersion4(db: Db, hash: ContentHash): string {
+  db.prepare('INSERT INTO meta (key, value) VALUES (?, ?)').run(CONTENT_HASH_KEY, hash);
+  db.prepare('UPDATE meta SET value = ? WHERE key = ?').run('4', 'schema');
+  return '4';
+}
+
+const CONTENT_HASH_KEY = 'content_hash';
+
+/** The hash this store's caps derive from (version 4's meta row). */
+export function contentHashOf(db: Db): ContentHash {
+  const value = db.prepare<[string], string>('SELECT value FROM meta WHERE key = ?').pluck().get(CONTENT_HASH_KEY);
+  const known = CONTENT_HASHES.find((h) => h === value);
+  if (!known) throw new Error(`the store's content hash ${JSON.stringify(value ?? null)} is not supported (expected one of ${CONTENT_HASHES.join(', ')})`);
+  return known;
 }
 
 /** Prepared statements, compiled once per database. */

@@ -6,13 +6,13 @@
 // The data key sits in the header, wrapped under a key derived from the cap's read key.
 //
 // Why a random data key: the cap's key is convergent (a keyed hash of the whole plaintext, so
-// equal bytes dedupe), which is only known after the last byte. Encrypting under a random key
+// equal bytes dedupe; convergence.ts), which is only known after the last byte. Encrypting under a random key
 // and wrapping it at the end keeps uploads single-pass; deduplication happens at the end by
 // storage index (a second upload of the same bytes finds the first object and returns its cap).
 // An object smaller than one segment is sealed only at the end, so it needs no random key: its
 // data key and header nonce come from its read key, and equal bytes make the very same object
 // (staged.ts relies on that to store it in the transaction that links it).
-import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
+import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -26,6 +26,7 @@ import { OPENED, TRUNCATED, sealAddon } from './native.js';
 import { BufferPool, type PooledBuffer } from './buffer-pool.js';
 import { lend } from '../../util/lent-buffers.js';
 import type { SealJob, SealPool } from './sealer.js';
+import { contentDigest, convergentKey, type Convergence } from './convergence.js';
 
 export { SEGMENT_SIZE };
 
@@ -143,7 +144,7 @@ export class ObjectUpload implements UploadSink {
 
   constructor(
     private readonly dirs: ObjectStoreDirs,
-    private readonly convergenceSecret: Buffer,
+    private readonly convergence: Convergence,
     private readonly small?: SmallObjects,
   ) {}
 
@@ -177,7 +178,7 @@ export class ObjectUpload implements UploadSink {
     await this.dirs.space?.claim(this.fill + TAG);
     if (!this.job) {
       this.tmpPath = join(this.dirs.tmpDir, `upload-${randomBytes(8).toString('hex')}`);
-      this.job = this.dirs.sealer.job(this.tmpPath, this.dataKey);
+      this.job = this.dirs.sealer.job(this.tmpPath, this.dataKey, this.convergence.hash);
     }
     const segment = this.segment!;
     const length = this.fill;
@@ -204,7 +205,7 @@ export class ObjectUpload implements UploadSink {
       if (!this.job && this.small) {
         // Less than one segment: the object is a row in the index database, written by the
         // transaction that links it, instead of a file, its fsync, a link and a directory fsync.
-        const { readKey, storageIndex } = convergentKey(this.convergenceSecret, createHash('sha256').update(plain).digest());
+        const { readKey, storageIndex } = convergentKey(this.convergence, contentDigest(this.convergence.hash, plain));
         const object = smallObject(readKey, plain);
         this.releaseSegment();
         await this.dirs.space?.claim(object.length);
@@ -213,7 +214,7 @@ export class ObjectUpload implements UploadSink {
         return formatCap({ type: 'CHK', key: readKey, uebHash: headerHash(stored.subarray(0, HEADER_SIZE)), k: 1, n: 1, size });
       }
       if (this.fill > 0) await this.flushSegment();
-      const { readKey, storageIndex } = convergentKey(this.convergenceSecret, await this.job!.digest());
+      const { readKey, storageIndex } = convergentKey(this.convergence, await this.job!.digest());
       // Marked in use before anyone can find it, for the garbage collector (gc.ts).
       this.dirs.claim?.(storageIndex);
       // The same bytes are stored already: use that object, and skip writing and syncing ours.
@@ -304,14 +305,6 @@ export class ObjectUpload implements UploadSink {
     const removing = path ? fsp.rm(path, { force: true }).catch(() => {}) : undefined;
     if (opts.wait) await removing;
   }
-}
-
-/** The convergent read key of content whose SHA-256 is `digest`, and its storage index. */
-function convergentKey(convergenceSecret: Buffer, digest: Buffer): { readKey: Buffer; storageIndex: Buffer } {
-  const params = Buffer.alloc(4);
-  params.writeUInt32BE(SEGMENT_SIZE);
-  const readKey = taggedHash('lafsd_chk_convergent_key_v1', Buffer.concat([convergenceSecret, params, digest]), 16);
-  return { readKey, storageIndex: chkStorageIndex(readKey) };
 }
 
 function sealSegment(dataKey: Buffer, index: number, plain: Buffer): Buffer {

@@ -13,6 +13,7 @@ import { releaseWhenIdle } from '../../util/idle-collection.js';
 import { SlabPool } from '../../util/slab-arena.js';
 import { SEGMENT_SIZE, segmentNonce, segmentOffset } from './layout.js';
 import { SEAL_ADDON, sealAddon, type NativeUpload, type SealAddon } from './native.js';
+import type { ContentHash } from './convergence.js';
 
 /** Segments in the pool's hands at once, over all uploads (4 MiB of plaintext). */
 export const MAX_IN_FLIGHT = 32;
@@ -60,9 +61,9 @@ export class SealPool {
     return { now: this.slots.used, peak: this.slots.peak };
   }
 
-  /** Starts an upload whose sealed segments go to the new file `path`, under `key`. */
-  job(path: string, key: Buffer): SealJob {
-    return new SealJob(this.addon, this.addon.begin(path, key), this);
+  /** Starts an upload whose sealed segments go to the new file `path`, under `key`; its digest is a `hash`. */
+  job(path: string, key: Buffer, hash: ContentHash): SealJob {
+    return new SealJob(this.addon, this.addon.begin(path, key, hash), this);
   }
 
   /** Segment buffers allocated so far (the rest of buffer()'s answers were reused; tests). */
@@ -141,7 +142,7 @@ export class SealJob {
     while (this.inFlight > 0) await new Promise<void>((r) => this.settledWaiters.push(r));
   }
 
-  /** The SHA-256 of every byte sent, once all of them are sealed and written. */
+  /** The hash (the job's kind) of every byte sent, once all of them are sealed and written. */
   async digest(): Promise<Buffer> {
     await this.settled();
     if (this.error) throw this.error;

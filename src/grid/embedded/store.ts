@@ -14,7 +14,8 @@ import type {
   DeleteChildOptions, DirEntry, DiskUsage, FileReader, Grid, Metadata, MetadataPatch, MutableContent, NodeInfo,
   ReplaceMode, SetChildOptions, UploadSink,
 } from '../types.js';
-import { inImmediateTransaction, openDatabase, Statements, type Db } from './db.js';
+import { contentHashOf, inImmediateTransaction, openDatabase, Statements, type Db } from './db.js';
+import type { Convergence } from './convergence.js';
 import { openEntry, sealEntry, type StoredEntry } from './entries.js';
 import { clearDeadRun, collectGarbage, lastCollection, type GcOptions, type GcReport } from './gc.js';
 import { InUse } from './in-use.js';
@@ -75,7 +76,7 @@ export class EmbeddedGrid implements Grid {
     private readonly storeDir: string,
     private readonly objectsDir: string,
     private readonly tmpDir: string,
-    private readonly convergenceSecret: Buffer,
+    private readonly convergence: Convergence,
     private readonly space: SpaceGuard,
     sealer: SealPool,
   ) {
@@ -188,14 +189,16 @@ export class EmbeddedGrid implements Grid {
     const tmpDir = join(tmpRoot, `${process.pid}-${randomBytes(4).toString('hex')}`);
     await fsp.mkdir(tmpDir, { mode: 0o700 });
     let db: Db;
+    let convergence: Convergence;
     try {
       db = openDatabase(join(storeDir, 'store.db'), { groupSync: true });
       clearDeadRun(db);
+      convergence = { secret: options.convergenceSecret, hash: contentHashOf(db) };
     } catch (err) {
       throw new GridError('UNAVAILABLE', `cannot open the store in ${storeDir}: ${(err as Error).message}`, { cause: err });
     }
     const space = new SpaceGuard(storeDir, options.reserveBytes ?? DEFAULT_STORE_RESERVE);
-    return new EmbeddedGrid(db, storeDir, objectsDir, tmpDir, options.convergenceSecret, space, options.sealer ?? new SealPool());
+    return new EmbeddedGrid(db, storeDir, objectsDir, tmpDir, convergence, space, options.sealer ?? new SealPool());
   }
 
   async close(): Promise<void> {
@@ -466,7 +469,7 @@ export class EmbeddedGrid implements Grid {
     const claim = (si: Buffer) => this.inUse.claimObject(si);
     return new ObjectUpload(
       { objectsDir: this.objectsDir, tmpDir: this.tmpDir, sealer: this.sealer, space: this.space, claim },
-      this.convergenceSecret,
+      this.convergence,
       this.small,
     );
   }
