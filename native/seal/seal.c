@@ -18,9 +18,11 @@
 //
 // JavaScript side: src/grid/embedded/sealer.ts (writing) and objects.ts (reading). The writer
 // never has a segment in flight when it asks for the digest, the seal or the abort.
+#define _GNU_SOURCE /* SCHED_BATCH */
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <sched.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -266,9 +268,31 @@ static void do_abort(Job *j) {
   }
 }
 
+/*
+ * A pool thread that runs this addon's work stops preempting the event loop when it is woken.
+ * Every segment handed over wakes a pool thread, and on 2 busy cores the woken thread took the
+ * CPU from the event loop at once: in a 1 GiB SFTP upload the event loop was switched out 4,714
+ * times inside segment() per 2 GiB, half a second per GiB it did not spend decrypting SSH
+ * packets. SCHED_BATCH keeps the thread's fair share (same weight as nice 0) and only gives up
+ * preemption at wake-up; the same uploads then switched out 307 times, and ran 3-16% faster on
+ * 12-15% less CPU (bench/README.md, fifteenth session). The thread stays so for the rest of its
+ * life, whatever it runs later for Node (file system calls, password hashes): none of that
+ * needs to interrupt the event loop either. Linux only; elsewhere nothing changes.
+ */
+static void stop_preempting_the_event_loop(void) {
+#ifdef SCHED_BATCH
+  static __thread int done;
+  if (done) return;
+  done = 1;
+  struct sched_param none = {0};
+  (void)sched_setscheduler(0, SCHED_BATCH, &none);  // a failure (a sandbox) only costs speed
+#endif
+}
+
 static void execute(napi_env env, void *data) {
   (void)env;
   Job *j = data;
+  stop_preempting_the_event_loop();
   switch (j->op) {
     case OP_SEGMENT: do_segment(j); break;
     case OP_SEAL: do_seal(j); break;
@@ -452,6 +476,7 @@ static int open_in_place(const unsigned char *key, uint32_t index, unsigned char
 static void open_execute(napi_env env, void *data) {
   (void)env;
   OpenJob *j = data;
+  stop_preempting_the_event_loop();
   for (size_t done = 0; done < j->sealed_length;) {
     ssize_t n = pread(j->fd, j->data + done, j->sealed_length - done, (off_t)(j->position + (int64_t)done));
     if (n < 0 && errno == EINTR) continue;

@@ -189,6 +189,32 @@ test('a segment that cannot be written fails its upload with the system error (n
   await grid.close();
 });
 
+/** Scheduling policy of each thread of this process, by thread id (field 41 of each thread's `stat` in /proc). */
+function threadPolicies(): Map<number, number> {
+  const policies = new Map<number, number>();
+  for (const tid of readdirSync('/proc/self/task')) {
+    const stat = readFileSync(`/proc/self/task/${tid}/stat`, 'latin1');
+    // Fields after the command name, which is in parentheses and may hold spaces: field 3 first.
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    policies.set(Number(tid), Number(fields[41 - 3]));
+  }
+  return policies;
+}
+
+const SCHED_OTHER = 0;
+const SCHED_BATCH = 3;
+
+test('pool threads that ran the store\'s work no longer preempt the event loop (SCHED_BATCH); the event loop\'s thread keeps its policy', { skip: process.platform !== 'linux' }, async () => {
+  const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-pipeline-batch-'), convergenceSecret: Buffer.alloc(32, 9) });
+  const data = pseudoRandom('batch', 40 * SEGMENT_SIZE + 3);
+  assert.deepEqual(await get(grid, await put(grid, data)), data);
+  await grid.close();
+  const policies = threadPolicies();
+  assert.equal(policies.get(process.pid), SCHED_OTHER, 'the event loop\'s thread');
+  const batch = [...policies.values()].filter((p) => p === SCHED_BATCH).length;
+  assert.ok(batch >= 1, `at least one pool thread ran the sealing and is SCHED_BATCH (policies: ${[...policies.values()].join(' ')})`);
+});
+
 test('the sealing addon: a missing or foreign file is a clear error, not a crash', () => {
   const dir = tempDir('lafsd-pipeline-addon-');
   assert.throws(() => new SealPool(6, join(dir, 'seal.node')), /sealing addon is missing .*npm install/);
