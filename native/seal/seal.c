@@ -275,7 +275,7 @@ static void do_abort(Job *j) {
  * times inside segment() per 2 GiB, half a second per GiB it did not spend decrypting SSH
  * packets. SCHED_BATCH keeps the thread's fair share (same weight as nice 0) and only gives up
  * preemption at wake-up; the same uploads then switched out 307 times, and ran 3-16% faster on
- * 12-15% less CPU (bench/README.md, fifteenth session). The thread stays so for the rest of its
+ * 6-15% less CPU (bench/README.md, fifteenth session). The thread stays so for the rest of its
  * life, whatever it runs later for Node (file system calls, password hashes): none of that
  * needs to interrupt the event loop either. Linux only; elsewhere nothing changes.
  */
@@ -724,7 +724,7 @@ static napi_value Digest(napi_env env, napi_callback_info info) {
 
 /*
  * blake3(data: Buffer) -> Buffer(32), on the calling thread: for the store's small objects
- * (less than one segment, ~30 µs at most), which never reach the pool.
+ * (less than one 128 KiB segment: ~17 µs here), which never reach the pool.
  */
 static napi_value Blake3(napi_env env, napi_callback_info info) {
   size_t argc = 1, length = 0;

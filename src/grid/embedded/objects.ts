@@ -6,9 +6,10 @@
 // The data key sits in the header, wrapped under a key derived from the cap's read key.
 //
 // Why a random data key: the cap's key is convergent (a keyed hash of the whole plaintext, so
-// equal bytes dedupe; convergence.ts), which is only known after the last byte. Encrypting under a random key
-// and wrapping it at the end keeps uploads single-pass; deduplication happens at the end by
-// storage index (a second upload of the same bytes finds the first object and returns its cap).
+// equal bytes dedupe; convergence.ts), which is only known after the last byte. Encrypting
+// under a random key and wrapping it at the end keeps uploads single-pass; deduplication
+// happens at the end by storage index (a second upload of the same bytes finds the first object
+// and returns its cap).
 // An object smaller than one segment is sealed only at the end, so it needs no random key: its
 // data key and header nonce come from its read key, and equal bytes make the very same object
 // (staged.ts relies on that to store it in the transaction that links it).
