@@ -7,7 +7,7 @@ import { createHash, randomBytes } from 'node:crypto';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { blake3 } from '@noble/hashes/blake3.js';
-import { parseCap, taggedHash } from '../../src/caps/index.js';
+import { taggedHash } from '../../src/caps/index.js';
 import { EmbeddedGrid, SEGMENT_SIZE } from '../../src/grid/embedded/index.js';
 import { sealAddon } from '../../src/grid/embedded/native.js';
 import { isGridError } from '../../src/grid/index.js';
@@ -16,6 +16,7 @@ import { pseudoRandom } from '../helpers/data.js';
 import { get, put } from '../helpers/grid-io.js';
 import { openStoreMadeBeforeBlake3, storeMeta } from '../helpers/store-versions.js';
 import { tempDir } from '../helpers/tmp.js';
+import { readKeyOf } from '../helpers/caps.js';
 
 const SECRET = Buffer.alloc(32, 4);
 
@@ -26,12 +27,6 @@ function expectedReadKey(hash: 'blake3' | 'sha256', content: Buffer): Buffer {
   params.writeUInt32BE(SEGMENT_SIZE);
   const tag = hash === 'blake3' ? 'lafsd_chk_convergent_key_blake3_v1' : 'lafsd_chk_convergent_key_v1';
   return taggedHash(tag, Buffer.concat([SECRET, params, digest]), 16);
-}
-
-function readKeyOf(cap: string): Buffer {
-  const parsed = parseCap(cap);
-  assert.equal(parsed.type, 'CHK');
-  return (parsed as { key: Buffer }).key;
 }
 
 // Sizes: a small object (a row), exactly one segment, and several segments with a partial last.

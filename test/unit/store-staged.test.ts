@@ -7,7 +7,7 @@ import { randomBytes } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
-import { chkStorageIndex, formatCap, parseCap } from '../../src/caps/index.js';
+import { chkStorageIndex, formatCap } from '../../src/caps/index.js';
 import { EmbeddedGrid, SEGMENT_SIZE } from '../../src/grid/embedded/index.js';
 import { smallObject } from '../../src/grid/embedded/objects.js';
 import { MAX_STAGED_BYTES } from '../../src/grid/embedded/staged.js';
@@ -15,18 +15,13 @@ import { isGridError, packChildren } from '../../src/grid/index.js';
 import { get, put } from '../helpers/grid-io.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { tempDir } from '../helpers/tmp.js';
+import { readKeyOf } from '../helpers/caps.js';
 import { markStoreVersion, openStoreMadeBeforeBlake3, storeMeta } from '../helpers/store-versions.js';
 
 const SECRET = Buffer.alloc(32, 9);
 
 function openGrid(dir: string): Promise<EmbeddedGrid> {
   return EmbeddedGrid.open({ storeDir: dir, convergenceSecret: SECRET });
-}
-
-function readKeyOf(cap: string): Buffer {
-  const c = parseCap(cap);
-  assert.equal(c.type, 'CHK');
-  return (c as Extract<typeof c, { type: 'CHK' }>).key;
 }
 
 function storageIndexOf(cap: string): Buffer {
