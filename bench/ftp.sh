@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # FTP throughput: `lafsd run` (FTP on, SFTP off, its embedded store, info-level logs as
 # shipped) against vsftpd (on a plain local folder), one curl client, on loopback. Uploads and
-# downloads one 1 GiB file and 1,000 4 KiB files (one curl process, one control connection for
-# the 1,000), and prints MB/s, files/s, the ratios lafsd/vsftpd, every round's seconds and lafsd's
-# peak RSS.
+# downloads one 1 GiB file (timed to /dev/null, then fetched once more, untimed, to check it) and
+# 1,000 4 KiB files (one curl process, one control connection for the 1,000), and prints MB/s,
+# files/s, the ratios lafsd/vsftpd, every round's seconds and lafsd's peak RSS.
 #
 #   bench/ftp.sh                 # needs root (vsftpd), curl, vsftpd, a built tree
 #   BUILD=.build-ftp ROUNDS=3 SIZE_MB=1024 SMALL=1000 bench/ftp.sh
@@ -128,7 +128,11 @@ run_timed() {
   sort -g "$WORK/times" | awk '{t[NR]=$1} END {m=t[int((NR+1)/2)]; for (i=1;i<=NR;i++) if (t[i]>=0.9) {n++; x+=t[i]-m} printf "%d %.3f\n", n, x}'
 }
 big_up() { run_timed curl -sS --fail -T "$WORK/data/big.bin" "$1/big.bin"; }
-big_down() { run_timed curl -sS --fail -o "$WORK/out/big.bin" "$1/big.bin"; }
+# The timed download goes to /dev/null: into tmpfs, curl's own writes cost this VM 0.7-3.8 s per
+# GiB from one round to the next (fresh guest pages, bench/README.md, sixteenth session), for
+# either server, and hid the servers' difference. An untimed download checks the bytes.
+big_down() { run_timed curl -sS --fail -o /dev/null "$1/big.bin"; }
+big_check() { curl -sS --fail -o "$WORK/out/big.bin" "$1/big.bin"; }
 small_up() { run_timed curl -sS --fail -T "$WORK/data/small/f[$FIRST-$SMALL].dat" "$1/small/"; }
 small_down() { run_timed curl -sS --fail -o "$WORK/out/f#1.dat" "$1/small/f[$FIRST-$SMALL].dat"; }
 
@@ -142,6 +146,7 @@ for round in $(seq "$ROUNDS"); do
       STALLS["$server.$what"]+="$stalls "
       CLEAN["$server.$what"]+="$(echo "$secs - $stalled" | bc -l) "
     done
+    big_check "$url"
     cmp -s "$WORK/data/big.bin" "$WORK/out/big.bin" || { echo "bench/ftp.sh: $server returned a different 1 GiB file" >&2; exit 1; }
     cmp -s "$WORK/data/small/f$FIRST.dat" "$WORK/out/f$FIRST.dat" || { echo "bench/ftp.sh: $server returned a different small file" >&2; exit 1; }
     rm -f "$WORK/out/"*
