@@ -28,10 +28,10 @@ CONCURRENT=${CONCURRENT:-8}
 CONCURRENT_MIB=${CONCURRENT_MIB:-256}
 MANY=${MANY:-80}
 MANY_MIB=${MANY_MIB:-16}
-SSHD=${SSHD:-/usr/sbin/sshd}
-SFTP_SERVER=${SFTP_SERVER:-/usr/lib/openssh/sftp-server}
 CIPHER=aes128-gcm@openssh.com
 REPO=$(cd "$(dirname "$0")/.." && pwd)
+# shellcheck source=bench/lib/sshd.sh
+. "$REPO/bench/lib/sshd.sh"
 
 for cmd in sftp ssh ssh-keygen node; do
   command -v "$cmd" >/dev/null || { echo "$0: $cmd is needed" >&2; exit 2; }
@@ -110,32 +110,8 @@ start_lafsd
 
 # --- sshd -------------------------------------------------------------------------------------
 SSHD_PORT=$(free_port)
-mkdir -p "$TMP/sshd" "$TMP/sshd-remote"
-ssh-keygen -q -t ed25519 -N '' -f "$TMP/sshd/host_key"
-cp "$TMP/client_key.pub" "$TMP/sshd/authorized_keys"
-cat >"$TMP/sshd/sshd_config" <<EOF
-ListenAddress 127.0.0.1
-Port $SSHD_PORT
-HostKey $TMP/sshd/host_key
-PidFile $TMP/sshd/sshd.pid
-AuthorizedKeysFile $TMP/sshd/authorized_keys
-StrictModes no
-UsePAM no
-PasswordAuthentication no
-KbdInteractiveAuthentication no
-PermitRootLogin prohibit-password
-Ciphers $CIPHER
-Subsystem sftp $SFTP_SERVER
-# sshd starts sftp-server through the user's shell, which reads \$HOME/.bashrc when run by sshd:
-# an empty HOME keeps the machine's shell set-up out of sshd's times (root's .bashrc here runs
-# pyenv init: 0.45 s a session, charged to sshd's every transfer until 2026-12-05).
-SetEnv HOME=$TMP/sshd-home
-EOF
-mkdir -p "$TMP/sshd-home"
-# Running as root, sshd wants its privilege-separation folder.
-if [ "$(id -u)" = 0 ] && [ ! -d /run/sshd ]; then mkdir -p /run/sshd && MADE_PRIVSEP=1; fi
-"$SSHD" -D -e -f "$TMP/sshd/sshd_config" 2>"$TMP/sshd.log" &
-SSHD_PID=$!
+mkdir -p "$TMP/sshd-remote"
+start_reference_sshd "$TMP/sshd" "$SSHD_PORT" "$TMP/client_key.pub" "$CIPHER"
 
 wait_lafsd 1
 
