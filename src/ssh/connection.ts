@@ -49,6 +49,12 @@ export class SshConnection {
   private rekeyBase = 0;
   private rekeys = 0;
   private sessions = 0;
+  /**
+   * The pool shares of this connection's open sessions. ssh2 emits a session's 'close' only for
+   * the client's CHANNEL_CLOSE; when the connection drops first (rclone and paramiko end that
+   * way), onClose gives them back, or the pool would count them for good.
+   */
+  private readonly sessionWindows = new Set<ChannelWindow>();
   private penalised = false;
   private closed = false;
 
@@ -165,7 +171,9 @@ export class SshConnection {
       }
       window.announced(opened.window);
       this.sessions += 1;
+      this.sessionWindows.add(window);
       session.once('close', () => {
+        if (!this.sessionWindows.delete(window)) return;
         this.sessions -= 1;
         window.leave();
       });
@@ -213,6 +221,8 @@ export class SshConnection {
     this.clearGrace();
     clearTimeout(this.rekeyTimer);
     clearTimeout(this.lingerTimer);
+    for (const window of this.sessionWindows) window.leave();
+    this.sessionWindows.clear();
     // A connection that never got through the identification exchange (scanner, garbage).
     if (!this.client && !this.penalised) this.penalise('protocol-error');
     this.releaseOnce(defender);
