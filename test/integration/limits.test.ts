@@ -377,9 +377,20 @@ test('when its last session ends (SFTP, then FTP), lafsd collects what the sessi
     ] as const) {
       const before = ended().length;
       const idleBefore = lines('idle: heap collected').length;
-      const r = await transfer();
-      assert.equal(r.code, 0, r.stderr.toString());
-      await waitFor(`a collection once the ${frontend} session ended`, () => ended().length > before, 10_000);
+      // A collection that ran during the transfer (the heap grew by 2 × idle_collect while busy)
+      // can leave less than idle_collect for the session's end, and then skipping is right: the
+      // next session is the check (fresh-clone CI failed here twice, both times on FTP).
+      for (let attempt = 1; ; attempt++) {
+        const r = await transfer();
+        assert.equal(r.code, 0, r.stderr.toString());
+        try {
+          await waitFor(`a collection once the ${frontend} session ended`, () => ended().length > before, 5_000);
+          break;
+        } catch (err) {
+          if (attempt === 3) throw err;
+          process.stdout.write(`# ${frontend} session ${attempt} ended with little left since the last collection; once more\n`);
+        }
+      }
       const last = ended().at(-1)!;
       assert.ok(last.afterMiB < last.beforeMiB, `${frontend}: heap and buffers ${last.beforeMiB} -> ${last.afterMiB} MiB`);
       process.stdout.write(`# ${frontend} session ended: ${last.beforeMiB} -> ${last.afterMiB} MiB of heap and buffers in ${last.ms} ms\n`);
