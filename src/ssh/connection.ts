@@ -48,11 +48,11 @@ export class SshConnection {
   private rekeyRequested = false;
   private rekeyBase = 0;
   private rekeys = 0;
-  private sessions = 0;
   /**
-   * The pool shares of this connection's open sessions. ssh2 emits a session's 'close' only for
-   * the client's CHANNEL_CLOSE; when the connection drops first (rclone and paramiko end that
-   * way), onClose gives them back, or the pool would count them for good.
+   * The pool shares of this connection's open sessions, one per session (so also their count).
+   * ssh2 emits a session's 'close' only for the client's CHANNEL_CLOSE; when the connection
+   * drops first (rclone and paramiko end that way), onClose gives them back, or the pool would
+   * count them for good.
    */
   private readonly sessionWindows = new Set<ChannelWindow>();
   private penalised = false;
@@ -158,7 +158,7 @@ export class SshConnection {
       this.releaseOnce(this.deps.opts.defender);
     });
     client.on('session', (accept, reject) => {
-      if (this.closed || this.sessions >= MAX_SESSIONS) {
+      if (this.closed || this.sessionWindows.size >= MAX_SESSIONS) {
         reject();
         return;
       }
@@ -170,12 +170,9 @@ export class SshConnection {
         return;
       }
       window.announced(opened.window);
-      this.sessions += 1;
       this.sessionWindows.add(window);
       session.once('close', () => {
-        if (!this.sessionWindows.delete(window)) return;
-        this.sessions -= 1;
-        window.leave();
+        if (this.sessionWindows.delete(window)) window.leave();
       });
       serveSession(session, {
         logger,
