@@ -40,6 +40,13 @@ function passwordClient(node: Lafsd, from?: string): Promise<ssh2.Client> {
   });
 }
 
+/** The SSH windows lafsd offered OpenSSH's `sftp` for one `ls`, as OpenSSH logs them ("open confirm rwindow"). */
+async function windowsOffered(node: Lafsd): Promise<number[]> {
+  const verbose = await run('sftp', [...sshOptions(node), '-vvv', '-b', '-', `${node.keyUser}@127.0.0.1`], { cwd: local, input: Buffer.from('ls\n'), timeoutMs: 60_000 });
+  assert.equal(verbose.code, 0, verbose.stderr);
+  return [...verbose.stderr.matchAll(/open confirm rwindow (\d+)/g)].map((m) => Number(m[1]));
+}
+
 function ftpUrl(node: Lafsd, user: string, password: string, path: string): string {
   return `ftp://${user}:${encodeURIComponent(password)}@${HOST}:${node.ftpPort}${path}`;
 }
@@ -446,9 +453,7 @@ test('open directory handles hold a bounded number of entries: past it OPENDIR f
 test('SSH windows come from one pool of transfer_memory: OpenSSH is offered its part, 30 sessions at once no more than the pool, and 24 uploads at once all complete', async () => {
   const node = await startLafsd({ config: { lafsd: 'transfer_memory = 1M' } });
   // OpenSSH's own account of the window we offered (its "rwindow"): the whole pool, 1 MiB, not 2.
-  const verbose = await run('sftp', [...sshOptions(node), '-vvv', '-b', '-', `${node.keyUser}@127.0.0.1`], { cwd: local, input: Buffer.from('ls\n'), timeoutMs: 60_000 });
-  assert.equal(verbose.code, 0, verbose.stderr);
-  const offered = [...verbose.stderr.matchAll(/open confirm rwindow (\d+)/g)].map((m) => Number(m[1]));
+  const offered = await windowsOffered(node);
   assert.deepEqual(offered, [MiB], `windows offered: ${offered.join(', ')}`);
 
   const clients = await Promise.all([1, 2, 3].map(() => passwordClient(node)));
@@ -488,12 +493,7 @@ test('SSH windows come from one pool of transfer_memory: OpenSSH is offered its 
 // good: after 20 `rclone lsf`, every later upload got the 64 KiB floor and took 55% longer.
 test('SSH windows of sessions whose connection dropped without closing them go back to the pool; the sessions and their open files end', async () => {
   const node = await startLafsd({ config: { lafsd: 'transfer_memory = 1M\nmetrics = tcp:0:interface=127.0.0.1' } });
-  const offered = async () => {
-    const verbose = await run('sftp', [...sshOptions(node), '-vvv', '-b', '-', `${node.keyUser}@127.0.0.1`], { cwd: local, input: Buffer.from('ls\n'), timeoutMs: 60_000 });
-    assert.equal(verbose.code, 0, verbose.stderr);
-    return [...verbose.stderr.matchAll(/open confirm rwindow (\d+)/g)].map((m) => Number(m[1]));
-  };
-  assert.deepEqual(await offered(), [MiB], 'a fresh server offers the whole pool');
+  assert.deepEqual(await windowsOffered(node), [MiB], 'a fresh server offers the whole pool');
   const closedBefore = node.log().split('"ssh connection closed"').length;
   const clients = await Promise.all([1, 2, 3].map(() => passwordClient(node)));
   // Two SFTP sessions on each connection, each with a file open for writing, then the socket
@@ -503,7 +503,7 @@ test('SSH windows of sessions whose connection dropped without closing them go b
   await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_sessions', { frontend: 'sftp' }), m.value('lafsd_open_handles', { frontend: 'sftp' })], [6, 6]));
   for (const c of clients) c.destroy();
   await waitFor('the three connections to be logged closed', () => node.log().split('"ssh connection closed"').length >= closedBefore + 3, 10_000);
-  assert.deepEqual(await offered(), [MiB], 'the dropped sessions still held part of the pool');
+  assert.deepEqual(await windowsOffered(node), [MiB], 'the dropped sessions still held part of the pool');
   await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_sessions', { frontend: 'sftp' }), m.value('lafsd_open_handles', { frontend: 'sftp' })], [0, 0]));
 });
 
