@@ -33,15 +33,7 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib/sshd.sh
 . "$REPO/bench/lib/sshd.sh"
 
-for cmd in sftp ssh ssh-keygen node; do
-  command -v "$cmd" >/dev/null || { echo "$0: $cmd is needed" >&2; exit 2; }
-done
-[ -x "$SSHD" ] || { echo "$0: $SSHD not found (apt-get install openssh-server)" >&2; exit 2; }
-[ "$SFTP_SERVER" = internal-sftp ] || [ -x "$SFTP_SERVER" ] || { echo "$0: $SFTP_SERVER not found" >&2; exit 2; }
-if [ -z "${LAFSD_MAIN:-}" ]; then
-  (cd "$REPO" && npx tsc -b)
-  LAFSD_MAIN=$REPO/dist/src/cli/main.js
-fi
+sftp_bench_prerequisites "$REPO"
 
 TMP=$(mktemp -d "${TMPDIR:-/tmp}/lafsd-bench-sftp.XXXXXX")
 LAFSD_PID=
