@@ -55,6 +55,12 @@ function shortException(name: string): string {
  * ErrorPage (`<h1>Error</h1><p>No such child: x</p>`), or else the page's text.
  */
 export function htmlMessage(html: string): string {
+  // Parts stripped one by one can spell a tag across their join ("<A" + ": " + ">"), so the
+  // message is stripped once more as a whole.
+  return squash(htmlParts(html).replace(TAG, ' '));
+}
+
+function htmlParts(html: string): string {
   const exc = /<div class="error">\s*<span>([^<]*)<\/span>\s*:\s*<span>([\s\S]*?)<\/span>/i.exec(html);
   if (exc) {
     const msg = squash(stripTags(exc[2]!));
