@@ -237,6 +237,31 @@ export class Metrics {
     });
   }
 
+  /**
+   * The process's transfer memory (util/memory-budget.ts), read at each scrape: what sessions
+   * hold now and the budget. A session gives its part back when it ends, however its client
+   * went away.
+   */
+  watchTransferMemory(budget: { readonly usedBytes: number; readonly limit: number }): void {
+    const registers = [this.registry];
+    new client.Gauge({
+      name: 'lafsd_transfer_memory_bytes',
+      help: 'Transfer data held in memory now, all sessions together: SFTP payloads in flight and replies not sent yet, FTP upload queues and read-ahead, out-of-order writes.',
+      registers,
+      collect() {
+        this.set(budget.usedBytes);
+      },
+    });
+    new client.Gauge({
+      name: 'lafsd_transfer_memory_limit_bytes',
+      help: 'The transfer memory budget ([lafsd] transfer_memory): above it, the sessions that hold the most are slowed until there is room.',
+      registers,
+      collect() {
+        this.set(budget.limit);
+      },
+    });
+  }
+
   watchDefender(defender: LoginDefender): void {
     new client.Gauge({
       name: 'lafsd_banned_addresses', help: 'Client addresses (IPv6: networks) banned now.', registers: [this.registry],

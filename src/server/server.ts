@@ -231,6 +231,7 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
     }
     if (metrics && config.lafsd.metrics) {
       metrics.watchSessions(() => sessions.live());
+      metrics.watchTransferMemory(sessions.memory);
       metrics.watchDefender(defender);
       if (rawGrid instanceof EmbeddedGrid) {
         metrics.watchStore(storeFigures(rawGrid));
