@@ -182,8 +182,16 @@ class Session implements SftpSession {
   private drained = true;
   /** No more input: the stream ended or closed. */
   private inputEnded = false;
-  /** No more requests will be handled: fatal framing error or close() from our side. */
+  /**
+   * No more requests will be handled: fatal framing error, close() from our side, or the stream
+   * closed under us.
+   */
   private stopped = false;
+  /**
+   * The stream closed: nothing written to it will ever be sent. ssh2 closes a channel's stream
+   * without destroying it when the connection drops, and what it held stays in writableLength.
+   */
+  private streamClosed = false;
   /** The session stopped because the client broke the protocol. */
   private brokeProtocol = false;
   private finishing = false;
@@ -220,14 +228,23 @@ class Session implements SftpSession {
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     // EOF: the client sent everything but still reads our replies (sftp -b does this).
     stream.on('end', () => this.onInputEnd());
-    // Closed: nobody reads replies any more, so long work it started stops (vfs cancel()).
+    // Closed: nobody reads replies any more, so long work it started stops (vfs cancel()),
+    // requests still unread are dropped (OpenSSH's sftp-server exits at its input's EOF), and
+    // requests in flight end the session once they are done.
     stream.on('close', () => {
+      this.streamClosed = true;
+      this.stopped = true;
       this.vfs.cancel();
       this.onInputEnd();
     });
     stream.on('error', (err: Error) => this.log?.debug({ ...this.fields, err: err.message }, 'sftp stream error'));
     // Other sessions gave memory back: a session held back by the process's budget may go on.
     this.stopWaitingForRoom = vfs.memory.onRoom(() => this.maybeResume());
+  }
+
+  /** Nothing written to the stream can reach the client any more. */
+  private get streamGone(): boolean {
+    return this.streamClosed || this.stream.destroyed;
   }
 
   get openHandles(): number {
@@ -310,7 +327,7 @@ class Session implements SftpSession {
    * reported to the process-wide budget each time they are counted.
    */
   private pendingBytes(): number {
-    const n = this.payloadBytes + this.heldBufferBytes + this.heldReplyBytes + (this.stream.destroyed ? 0 : this.stream.writableLength);
+    const n = this.payloadBytes + this.heldBufferBytes + this.heldReplyBytes + (this.streamGone ? 0 : this.stream.writableLength);
     const delta = n - this.reportedBytes;
     // Recorded before add(): getting back under budget wakes waiting sessions, this one too,
     // and its resume counts again; reported after, that delta was counted twice.
@@ -508,10 +525,10 @@ class Session implements SftpSession {
    */
   private allRepliesHandedOver(): Promise<void> {
     const s = this.stream;
-    if (s.destroyed || s.writableLength === 0) return Promise.resolve();
+    if (this.streamGone || s.writableLength === 0) return Promise.resolve();
     return new Promise((resolve) => {
       const check = (): void => {
-        if (!s.destroyed && s.writableLength > 0) return;
+        if (!this.streamGone && s.writableLength > 0) return;
         this.onReplySent = undefined;
         s.off('close', check);
         resolve();
@@ -532,7 +549,7 @@ class Session implements SftpSession {
     this.handles.clear();
     this.out.flush();
     await this.allRepliesHandedOver();
-    if (!this.stream.destroyed && !this.stream.writableEnded) {
+    if (!this.streamGone && !this.stream.writableEnded) {
       const status = this.brokeProtocol ? 255 : 0;
       if (this.endStream) this.endStream(status);
       else this.stream.end();

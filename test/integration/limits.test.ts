@@ -5,21 +5,22 @@
 import { test, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
-import { connect } from 'node:net';
+import { connect, createServer, type Socket } from 'node:net';
 import { appendFileSync, cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pseudoRandom } from '../helpers/data.js';
-import { rssOf, startLafsd, sshOptions, type Lafsd } from '../helpers/lafsd.js';
+import { ftpUrlOf, rssOf, startLafsd, sshOptions, type Lafsd } from '../helpers/lafsd.js';
 import { run, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
-import { eventually } from '../helpers/metrics.js';
+import { eventually, scrape } from '../helpers/metrics.js';
 import { HOST, RawFtp, curl, upload } from './ftp-harness.js';
 import { ftpLogin, sftpLogin } from './accounts-harness.js';
 import { LAFSD } from '../helpers/cli.js';
 import { withTimeout } from '../../src/util/timeout.js';
 import { encodeRequest } from '../../src/sftp/index.js';
+import { DEFAULT_MAX_PENDING_BYTES } from '../../src/sftp/session.js';
 import ssh2, { type ClientChannel } from 'ssh2';
 
 const MiB = 1024 * 1024;
@@ -505,6 +506,87 @@ test('SSH windows of sessions whose connection dropped without closing them go b
   await waitFor('the three connections to be logged closed', () => node.log().split('"ssh connection closed"').length >= closedBefore + 3, 10_000);
   assert.deepEqual(await windowsOffered(node), [MiB], 'the dropped sessions still held part of the pool');
   await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_sessions', { frontend: 'sftp' }), m.value('lafsd_open_handles', { frontend: 'sftp' })], [0, 0]));
+});
+
+/** A TCP relay to the node's SFTP port whose way back to the client can be stopped. */
+async function stallingRelay(port: number): Promise<{ port: number; stall: () => void; cut: () => void; close: () => void }> {
+  const pairs: { client: Socket; server: Socket }[] = [];
+  const relay = createServer((client) => {
+    const server = connect({ host: '127.0.0.1', port });
+    client.on('error', () => {});
+    server.on('error', () => {});
+    client.pipe(server);
+    server.pipe(client);
+    pairs.push({ client, server });
+  });
+  await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  return {
+    port: (relay.address() as { port: number }).port,
+    // lafsd's replies stay in its socket (then in its own queues): the client reads nothing more.
+    stall: () => pairs.forEach(({ client, server }) => (server.unpipe(client), server.pause())),
+    // The client vanishes: both connections break at once, nothing is closed in order.
+    cut: () => pairs.forEach(({ client, server }) => (client.destroy(), server.destroy())),
+    close: () => relay.close(),
+  };
+}
+
+// lafsd_transfer_memory_bytes shows the process-wide budget's use (util/memory-budget.ts). A
+// client that stops reading makes its session hold its share; when the client then vanishes
+// without closing anything (rclone and paramiko drop their SFTP connections that way, see the
+// test above; a killed FTP client breaks both of its connections), the share must come back,
+// or the budget shrinks for everyone for the rest of the process's life.
+// Found on 2026-12-07 with this test: an SFTP session paused at its bound with requests still
+// unread never ended. ssh2 closes a dropped connection's channel stream without destroying it,
+// so the replies it held still counted, the session stayed over its bound and waited to read
+// on: its open file, its share (~2 MiB) and the session itself stayed for the process's life.
+test('transfer memory held by downloads whose clients stopped reading, then vanished, comes back to the budget, and their sessions end (SFTP and FTP)', async () => {
+  const node = await startLafsd({ config: { lafsd: 'transfer_memory = 4M\nmetrics = tcp:0:interface=127.0.0.1' } });
+  const memory = async () => (await scrape(node.metricsPort!)).value('lafsd_transfer_memory_bytes');
+  assert.equal((await scrape(node.metricsPort!)).value('lafsd_transfer_memory_limit_bytes'), 4 * MiB);
+  assert.equal(await memory(), 0);
+  const file = join(local, 'held-32M.bin');
+  writeFileSync(file, pseudoRandom('held', 32 * MiB));
+  const put = await curl(['-sS', '--fail', '-T', file, ftpUrlOf(node, '/held.bin')]);
+  assert.equal(put.code, 0, put.stderr);
+
+  // SFTP: 200 READs of 255 KiB sent at once through a relay that stops passing the replies on:
+  // the session stops at its bound of reply bytes with requests still unread in its input.
+  const relay = await stallingRelay(node.sftpPort);
+  try {
+    const client = await new Promise<ssh2.Client>((resolve, reject) => {
+      const c = new ssh2.Client();
+      c.once('ready', () => resolve(c)).once('error', reject);
+      c.connect({ host: '127.0.0.1', port: relay.port, username: node.user, password: node.password, readyTimeout: 10_000 });
+    });
+    client.on('error', () => {});
+    const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
+    const handle = await new Promise<Buffer>((resolve, reject) => sftp.open('held.bin', 'r', (err, h) => (err ? reject(err) : resolve(h))));
+    relay.stall();
+    for (let i = 0; i < 200; i++) sftp.read(handle, Buffer.alloc(255 * 1024), 0, 255 * 1024, (i % 128) * 255 * 1024, () => {});
+    await waitFor('the stalled SFTP session to hold most of its bound', async () => (await memory()) >= DEFAULT_MAX_PENDING_BYTES / 2, 10_000);
+    relay.cut();
+    await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_transfer_memory_bytes'), m.value('lafsd_sessions', { frontend: 'sftp' }), m.value('lafsd_open_handles', { frontend: 'sftp' })], [0, 0, 0]));
+  } finally {
+    relay.cut();
+    relay.close();
+  }
+
+  // FTP: RETR into a data connection that reads nothing; then both connections break.
+  const c = await RawFtp.open(node.ftpPort!);
+  await c.login({ user: node.user, password: node.password });
+  assert.equal((await c.cmd('TYPE I')).code, 200);
+  const dataPort = await c.epsv();
+  const data = await new Promise<Socket>((resolve, reject) => {
+    const s = connect({ host: HOST, port: dataPort }, () => resolve(s));
+    s.once('error', reject);
+  });
+  data.on('error', () => {});
+  data.pause();
+  assert.equal((await c.cmd('RETR held.bin')).code, 150);
+  await waitFor('the stalled FTP download to hold transfer memory', async () => (await memory()) > 0, 10_000);
+  data.destroy();
+  c.close();
+  await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_transfer_memory_bytes'), m.value('lafsd_sessions', { frontend: 'ftp' }), m.value('lafsd_open_handles', { frontend: 'ftp' }), m.value('lafsd_open_connections')], [0, 0, 0, 0]));
 });
 
 // Found on 2026-12-05: only connections not logged in yet were limited, so one account could
