@@ -14,7 +14,7 @@ import { ftpUrlOf, rssOf, startLafsd, sshOptions, type Lafsd } from '../helpers/
 import { run, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
-import { eventually, scrape } from '../helpers/metrics.js';
+import { eventually, scrape, type Scrape } from '../helpers/metrics.js';
 import { HOST, RawFtp, curl, upload } from './ftp-harness.js';
 import { ftpLogin, sftpLogin } from './accounts-harness.js';
 import { LAFSD } from '../helpers/cli.js';
@@ -586,7 +586,25 @@ test('transfer memory held by downloads whose clients stopped reading, then vani
   await waitFor('the stalled FTP download to hold transfer memory', async () => (await memory()) > 0, 10_000);
   data.destroy();
   c.close();
-  await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_transfer_memory_bytes'), m.value('lafsd_sessions', { frontend: 'ftp' }), m.value('lafsd_open_handles', { frontend: 'ftp' }), m.value('lafsd_open_connections')], [0, 0, 0, 0]));
+  const ftpEnded = (m: Scrape) => assert.deepEqual([m.value('lafsd_transfer_memory_bytes'), m.value('lafsd_sessions', { frontend: 'ftp' }), m.value('lafsd_open_handles', { frontend: 'ftp' }), m.value('lafsd_open_connections')], [0, 0, 0, 0]);
+  await eventually(node.metricsPort!, ftpEnded);
+
+  // FTP: a STOR whose client vanishes after 8 MiB: nothing is linked, and everything goes back.
+  const u = await RawFtp.open(node.ftpPort!);
+  await u.login({ user: node.user, password: node.password });
+  const upPort = await u.epsv();
+  const up = await new Promise<Socket>((resolve, reject) => {
+    const s = connect({ host: HOST, port: upPort }, () => resolve(s));
+    s.once('error', reject);
+  });
+  up.on('error', () => {});
+  assert.equal((await u.cmd('STOR cut.bin')).code, 150);
+  await new Promise<void>((resolve) => up.write(pseudoRandom('cut', 8 * MiB), () => resolve()));
+  up.destroy();
+  u.close();
+  await eventually(node.metricsPort!, ftpEnded);
+  const list = await curl(['-sS', '--fail', '-l', ftpUrlOf(node, '/')]);
+  assert.deepEqual(list.stdout.toString().split(/\r?\n/).filter(Boolean).sort(), ['held.bin']);
 });
 
 // Found on 2026-12-05: only connections not logged in yet were limited, so one account could
