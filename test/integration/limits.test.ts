@@ -607,6 +607,38 @@ test('transfer memory held by downloads whose clients stopped reading, then vani
   assert.deepEqual(list.stdout.toString().split(/\r?\n/).filter(Boolean).sort(), ['held.bin']);
 });
 
+// The same stalled download at a SIGTERM: the client reads nothing more, so lafsd's goodbye
+// never reaches it. The stop must not wait for the client: the connection is cut after its
+// linger time (2 s), and lafsd exits cleanly.
+test('SIGTERM stops lafsd while an SFTP client that stopped reading is mid-download', async () => {
+  const node = await startLafsd({ config: { lafsd: 'transfer_memory = 4M\nmetrics = tcp:0:interface=127.0.0.1' } });
+  const file = join(local, 'stall-32M.bin');
+  writeFileSync(file, pseudoRandom('stall', 32 * MiB));
+  const put = await curl(['-sS', '--fail', '-T', file, ftpUrlOf(node, '/stall.bin')]);
+  assert.equal(put.code, 0, put.stderr);
+  const relay = await stallingRelay(node.sftpPort);
+  try {
+    const client = await new Promise<ssh2.Client>((resolve, reject) => {
+      const c = new ssh2.Client();
+      c.once('ready', () => resolve(c)).once('error', reject);
+      c.connect({ host: '127.0.0.1', port: relay.port, username: node.user, password: node.password, readyTimeout: 10_000 });
+    });
+    client.on('error', () => {});
+    const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
+    const handle = await new Promise<Buffer>((resolve, reject) => sftp.open('stall.bin', 'r', (err, h) => (err ? reject(err) : resolve(h))));
+    relay.stall();
+    for (let i = 0; i < 200; i++) sftp.read(handle, Buffer.alloc(255 * 1024), 0, 255 * 1024, (i % 128) * 255 * 1024, () => {});
+    await waitFor('the stalled SFTP session to hold most of its bound', async () => (await scrape(node.metricsPort!)).value('lafsd_transfer_memory_bytes') >= DEFAULT_MAX_PENDING_BYTES / 2, 10_000);
+    const started = Date.now();
+    const code = await withTimeout(node.stop('SIGTERM'), 20_000, () => new Error('lafsd did not stop within 20 s of SIGTERM'));
+    assert.equal(code, 0, node.log().slice(-2000));
+    assert.ok(Date.now() - started < 10_000, `the stop took ${Date.now() - started} ms`);
+  } finally {
+    relay.cut();
+    relay.close();
+  }
+});
+
 // Found on 2026-12-05: only connections not logged in yet were limited, so one account could
 // open connections without end, each with its sessions' state (10 per connection), socket and
 // file descriptor. Now all open connections count, per address (default 20, as SFTPGo) and in
