@@ -15,7 +15,7 @@ import { run, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { eventually, scrape, type Scrape } from '../helpers/metrics.js';
-import { HOST, RawFtp, curl, upload } from './ftp-harness.js';
+import { HOST, RawFtp, curl, dataConnect, upload } from './ftp-harness.js';
 import { ftpLogin, sftpLogin } from './accounts-harness.js';
 import { LAFSD } from '../helpers/cli.js';
 import { withTimeout } from '../../src/util/timeout.js';
@@ -530,6 +530,36 @@ async function stallingRelay(port: number): Promise<{ port: number; stall: () =>
   };
 }
 
+/** A node with a 4 MiB transfer budget and metrics, holding a 32 MiB file at `/name`, nothing in flight. */
+async function nodeWithFile(name: string): Promise<Lafsd> {
+  const node = await startLafsd({ config: { lafsd: 'transfer_memory = 4M\nmetrics = tcp:0:interface=127.0.0.1' } });
+  const file = join(local, `${name}-32M`);
+  writeFileSync(file, pseudoRandom(name, 32 * MiB));
+  const put = await curl(['-sS', '--fail', '-T', file, ftpUrlOf(node, `/${name}`)]);
+  assert.equal(put.code, 0, put.stderr);
+  await eventually(node.metricsPort!, (m) => assert.equal(m.value('lafsd_transfer_memory_bytes'), 0));
+  return node;
+}
+
+/**
+ * Through `relay`, an ssh2 client opens `path` (32 MiB), the relay stops passing lafsd's replies
+ * on, and the client asks for 200 READs of 255 KiB at once: the session stops at its bound of
+ * reply bytes with requests still unread in its input. Resolves once it holds most of that.
+ */
+async function stallSftpDownload(node: Lafsd, relay: { port: number; stall: () => void }, path: string): Promise<void> {
+  const client = await new Promise<ssh2.Client>((resolve, reject) => {
+    const c = new ssh2.Client();
+    c.once('ready', () => resolve(c)).once('error', reject);
+    c.connect({ host: '127.0.0.1', port: relay.port, username: node.user, password: node.password, readyTimeout: 10_000 });
+  });
+  client.on('error', () => {});
+  const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
+  const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(path, 'r', (err, h) => (err ? reject(err) : resolve(h))));
+  relay.stall();
+  for (let i = 0; i < 200; i++) sftp.read(handle, Buffer.alloc(255 * 1024), 0, 255 * 1024, (i % 128) * 255 * 1024, () => {});
+  await waitFor('the stalled SFTP session to hold most of its bound', async () => (await scrape(node.metricsPort!)).value('lafsd_transfer_memory_bytes') >= DEFAULT_MAX_PENDING_BYTES / 2, 10_000);
+}
+
 // lafsd_transfer_memory_bytes shows the process-wide budget's use (util/memory-budget.ts). A
 // client that stops reading makes its session hold its share; when the client then vanishes
 // without closing anything (rclone and paramiko drop their SFTP connections that way, see the
@@ -540,30 +570,14 @@ async function stallingRelay(port: number): Promise<{ port: number; stall: () =>
 // so the replies it held still counted, the session stayed over its bound and waited to read
 // on: its open file, its share (~2 MiB) and the session itself stayed for the process's life.
 test('transfer memory held by downloads whose clients stopped reading, then vanished, comes back to the budget, and their sessions end (SFTP and FTP)', async () => {
-  const node = await startLafsd({ config: { lafsd: 'transfer_memory = 4M\nmetrics = tcp:0:interface=127.0.0.1' } });
+  const node = await nodeWithFile('held.bin');
   const memory = async () => (await scrape(node.metricsPort!)).value('lafsd_transfer_memory_bytes');
   assert.equal((await scrape(node.metricsPort!)).value('lafsd_transfer_memory_limit_bytes'), 4 * MiB);
-  assert.equal(await memory(), 0);
-  const file = join(local, 'held-32M.bin');
-  writeFileSync(file, pseudoRandom('held', 32 * MiB));
-  const put = await curl(['-sS', '--fail', '-T', file, ftpUrlOf(node, '/held.bin')]);
-  assert.equal(put.code, 0, put.stderr);
 
-  // SFTP: 200 READs of 255 KiB sent at once through a relay that stops passing the replies on:
-  // the session stops at its bound of reply bytes with requests still unread in its input.
+  // SFTP: a download whose client stops reading (stallSftpDownload), then vanishes.
   const relay = await stallingRelay(node.sftpPort);
   try {
-    const client = await new Promise<ssh2.Client>((resolve, reject) => {
-      const c = new ssh2.Client();
-      c.once('ready', () => resolve(c)).once('error', reject);
-      c.connect({ host: '127.0.0.1', port: relay.port, username: node.user, password: node.password, readyTimeout: 10_000 });
-    });
-    client.on('error', () => {});
-    const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
-    const handle = await new Promise<Buffer>((resolve, reject) => sftp.open('held.bin', 'r', (err, h) => (err ? reject(err) : resolve(h))));
-    relay.stall();
-    for (let i = 0; i < 200; i++) sftp.read(handle, Buffer.alloc(255 * 1024), 0, 255 * 1024, (i % 128) * 255 * 1024, () => {});
-    await waitFor('the stalled SFTP session to hold most of its bound', async () => (await memory()) >= DEFAULT_MAX_PENDING_BYTES / 2, 10_000);
+    await stallSftpDownload(node, relay, 'held.bin');
     relay.cut();
     await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_transfer_memory_bytes'), m.value('lafsd_sessions', { frontend: 'sftp' }), m.value('lafsd_open_handles', { frontend: 'sftp' })], [0, 0, 0]));
   } finally {
@@ -575,16 +589,11 @@ test('transfer memory held by downloads whose clients stopped reading, then vani
   const c = await RawFtp.open(node.ftpPort!);
   await c.login({ user: node.user, password: node.password });
   assert.equal((await c.cmd('TYPE I')).code, 200);
-  const dataPort = await c.epsv();
-  const data = await new Promise<Socket>((resolve, reject) => {
-    const s = connect({ host: HOST, port: dataPort }, () => resolve(s));
-    s.once('error', reject);
-  });
-  data.on('error', () => {});
-  data.pause();
+  const data = await dataConnect(await c.epsv());
+  data.sock.pause();
   assert.equal((await c.cmd('RETR held.bin')).code, 150);
   await waitFor('the stalled FTP download to hold transfer memory', async () => (await memory()) > 0, 10_000);
-  data.destroy();
+  data.sock.destroy();
   c.close();
   const ftpEnded = (m: Scrape) => assert.deepEqual([m.value('lafsd_transfer_memory_bytes'), m.value('lafsd_sessions', { frontend: 'ftp' }), m.value('lafsd_open_handles', { frontend: 'ftp' }), m.value('lafsd_open_connections')], [0, 0, 0, 0]);
   await eventually(node.metricsPort!, ftpEnded);
@@ -592,15 +601,10 @@ test('transfer memory held by downloads whose clients stopped reading, then vani
   // FTP: a STOR whose client vanishes after 8 MiB: nothing is linked, and everything goes back.
   const u = await RawFtp.open(node.ftpPort!);
   await u.login({ user: node.user, password: node.password });
-  const upPort = await u.epsv();
-  const up = await new Promise<Socket>((resolve, reject) => {
-    const s = connect({ host: HOST, port: upPort }, () => resolve(s));
-    s.once('error', reject);
-  });
-  up.on('error', () => {});
+  const up = await dataConnect(await u.epsv());
   assert.equal((await u.cmd('STOR cut.bin')).code, 150);
-  await new Promise<void>((resolve) => up.write(pseudoRandom('cut', 8 * MiB), () => resolve()));
-  up.destroy();
+  await new Promise<void>((resolve) => up.sock.write(pseudoRandom('cut', 8 * MiB), () => resolve()));
+  up.sock.destroy();
   u.close();
   await eventually(node.metricsPort!, ftpEnded);
   const list = await curl(['-sS', '--fail', '-l', ftpUrlOf(node, '/')]);
@@ -611,24 +615,10 @@ test('transfer memory held by downloads whose clients stopped reading, then vani
 // never reaches it. The stop must not wait for the client: the connection is cut after its
 // linger time (2 s), and lafsd exits cleanly.
 test('SIGTERM stops lafsd while an SFTP client that stopped reading is mid-download', async () => {
-  const node = await startLafsd({ config: { lafsd: 'transfer_memory = 4M\nmetrics = tcp:0:interface=127.0.0.1' } });
-  const file = join(local, 'stall-32M.bin');
-  writeFileSync(file, pseudoRandom('stall', 32 * MiB));
-  const put = await curl(['-sS', '--fail', '-T', file, ftpUrlOf(node, '/stall.bin')]);
-  assert.equal(put.code, 0, put.stderr);
+  const node = await nodeWithFile('stall.bin');
   const relay = await stallingRelay(node.sftpPort);
   try {
-    const client = await new Promise<ssh2.Client>((resolve, reject) => {
-      const c = new ssh2.Client();
-      c.once('ready', () => resolve(c)).once('error', reject);
-      c.connect({ host: '127.0.0.1', port: relay.port, username: node.user, password: node.password, readyTimeout: 10_000 });
-    });
-    client.on('error', () => {});
-    const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
-    const handle = await new Promise<Buffer>((resolve, reject) => sftp.open('stall.bin', 'r', (err, h) => (err ? reject(err) : resolve(h))));
-    relay.stall();
-    for (let i = 0; i < 200; i++) sftp.read(handle, Buffer.alloc(255 * 1024), 0, 255 * 1024, (i % 128) * 255 * 1024, () => {});
-    await waitFor('the stalled SFTP session to hold most of its bound', async () => (await scrape(node.metricsPort!)).value('lafsd_transfer_memory_bytes') >= DEFAULT_MAX_PENDING_BYTES / 2, 10_000);
+    await stallSftpDownload(node, relay, 'stall.bin');
     const started = Date.now();
     const code = await withTimeout(node.stop('SIGTERM'), 20_000, () => new Error('lafsd did not stop within 20 s of SIGTERM'));
     assert.equal(code, 0, node.log().slice(-2000));
