@@ -62,6 +62,7 @@ test("the lafsd command's launch line gives Node the heap options and glibc fixe
 test('the README lists every lafsd_ metric the server exports, and no other', async () => {
   const m = new Metrics('embedded', { version: 'test' });
   m.watchSessions(() => []);
+  m.watchTransferMemory({ usedBytes: 0, limit: 1 });
   m.watchStore(async () => ({ freeBytes: 1, sizeBytes: 1, objects: 1 }));
   m.watchReadBuffers(() => ({ made: 0, reused: 0 }));
   m.watchDefender({ bannedHosts: 0, openConnections: 0 } as never);
