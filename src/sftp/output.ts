@@ -46,11 +46,18 @@ export class ReplyOutput {
     this.flush();
   };
 
+  /**
+   * ssh2 closes the stream of a channel whose connection dropped without ending or destroying
+   * it, and then never calls back a write: what we wrote would pile up unsent.
+   */
+  private closed = false;
+
   constructor(
     private readonly stream: Writable,
     private readonly opts: OutputOptions,
   ) {
     this.strategy = opts.cork && opts.uncork ? (opts.strategy ?? 'idle') : 'none';
+    stream.once('close', () => (this.closed = true));
   }
 
   /** The session starts handling packets that arrived together. */
@@ -67,7 +74,7 @@ export class ReplyOutput {
   /** Writes one reply; false if the stream can no longer take it (the peer is gone). */
   write(reply: Reply): boolean {
     const s = this.stream;
-    if (s.destroyed || s.writableEnded) return false;
+    if (this.closed || s.destroyed || s.writableEnded) return false;
     this.hold();
     const sent = this.opts.sent;
     if (Buffer.isBuffer(reply)) {

@@ -182,10 +182,7 @@ class Session implements SftpSession {
   private drained = true;
   /** No more input: the stream ended or closed. */
   private inputEnded = false;
-  /**
-   * No more requests will be handled: fatal framing error, close() from our side, or the stream
-   * closed under us.
-   */
+  /** No more requests will be handled: fatal framing error or close() from our side. */
   private stopped = false;
   /**
    * The stream closed: nothing written to it will ever be sent. ssh2 closes a channel's stream
@@ -228,12 +225,11 @@ class Session implements SftpSession {
     stream.on('data', (chunk: Buffer) => this.onData(chunk));
     // EOF: the client sent everything but still reads our replies (sftp -b does this).
     stream.on('end', () => this.onInputEnd());
-    // Closed: nobody reads replies any more, so long work it started stops (vfs cancel()),
-    // requests still unread are dropped (OpenSSH's sftp-server exits at its input's EOF), and
-    // requests in flight end the session once they are done.
+    // Closed: nobody reads replies any more, so long work it started stops (vfs cancel()) and
+    // READs still unread fail at once. The rest of what the client sent is still handled, as
+    // sftp-server handles what it read before its input's EOF: a CLOSE it sent commits.
     stream.on('close', () => {
       this.streamClosed = true;
-      this.stopped = true;
       this.vfs.cancel();
       this.onInputEnd();
     });
@@ -743,6 +739,8 @@ class Session implements SftpSession {
 
   private read(id: number, wire: Buffer, offset: number, length: number): Promise<Reply> {
     const h = this.fileHandle(wire);
+    // Bytes for nobody: a client gone with thousands of READs unread would have them all read.
+    if (this.streamGone) return Promise.reject(new VfsError('CLOSED', 'the client is gone'));
     const len = Math.min(length, MAX_READ);
     this.payloadBytes += len;
     return track(h, h.file.read(offset, len)).then(
