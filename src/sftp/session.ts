@@ -231,7 +231,10 @@ class Session implements SftpSession {
     stream.on('close', () => {
       this.streamClosed = true;
       this.vfs.cancel();
-      this.onInputEnd();
+      // Input usually ended just before ('end'), while the closed stream's bytes still counted
+      // against the bounds: look again now that they do not.
+      this.inputEnded = true;
+      this.maybeFinish();
     });
     stream.on('error', (err: Error) => this.log?.debug({ ...this.fields, err: err.message }, 'sftp stream error'));
     // Other sessions gave memory back: a session held back by the process's budget may go on.

@@ -15,7 +15,7 @@ import { run, type RunResult } from '../helpers/run.js';
 import { tempDir } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { eventually, scrape, type Scrape } from '../helpers/metrics.js';
-import { HOST, RawFtp, curl, dataConnect, upload } from './ftp-harness.js';
+import { HOST, RawFtp, curl, dataConnect, delay, upload } from './ftp-harness.js';
 import { ftpLogin, sftpLogin } from './accounts-harness.js';
 import { LAFSD } from '../helpers/cli.js';
 import { withTimeout } from '../../src/util/timeout.js';
@@ -509,7 +509,7 @@ test('SSH windows of sessions whose connection dropped without closing them go b
 });
 
 /** A TCP relay to the node's SFTP port whose way back to the client can be stopped. */
-async function stallingRelay(port: number): Promise<{ port: number; stall: () => void; cut: () => void; close: () => void }> {
+async function stallingRelay(port: number): Promise<{ port: number; stall: () => void; cut: () => void; close: () => void; passedOn: () => number }> {
   const pairs: { client: Socket; server: Socket }[] = [];
   const relay = createServer((client) => {
     const server = connect({ host: '127.0.0.1', port });
@@ -527,6 +527,8 @@ async function stallingRelay(port: number): Promise<{ port: number; stall: () =>
     // The client vanishes: both connections break at once, nothing is closed in order.
     cut: () => pairs.forEach(({ client, server }) => (client.destroy(), server.destroy())),
     close: () => relay.close(),
+    // Bytes of the client's handed on to lafsd's side (in the kernel's buffers at least).
+    passedOn: () => pairs.reduce((n, { server }) => n + server.bytesWritten - server.writableLength, 0),
   };
 }
 
@@ -541,20 +543,27 @@ async function nodeWithFile(name: string): Promise<Lafsd> {
   return node;
 }
 
-/**
- * Through `relay`, an ssh2 client opens `path` (32 MiB), the relay stops passing lafsd's replies
- * on, and the client asks for 200 READs of 255 KiB at once: the session stops at its bound of
- * reply bytes with requests still unread in its input. Resolves once it holds most of that.
- */
-async function stallSftpDownload(node: Lafsd, relay: { port: number; stall: () => void }, path: string): Promise<void> {
+/** An SFTP session of the node's password account, through `port` (a relay). */
+async function sftpThrough(node: Lafsd, port: number): Promise<ssh2.SFTPWrapper> {
   const client = await new Promise<ssh2.Client>((resolve, reject) => {
     const c = new ssh2.Client();
     c.once('ready', () => resolve(c)).once('error', reject);
-    c.connect({ host: '127.0.0.1', port: relay.port, username: node.user, password: node.password, readyTimeout: 10_000 });
+    c.connect({ host: '127.0.0.1', port, username: node.user, password: node.password, readyTimeout: 10_000 });
   });
   client.on('error', () => {});
-  const sftp = await new Promise<ssh2.SFTPWrapper>((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
-  const handle = await new Promise<Buffer>((resolve, reject) => sftp.open(path, 'r', (err, h) => (err ? reject(err) : resolve(h))));
+  return new Promise((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
+}
+
+function openFile(sftp: ssh2.SFTPWrapper, path: string, flags: 'r' | 'w'): Promise<Buffer> {
+  return new Promise((resolve, reject) => sftp.open(path, flags, (err, h) => (err ? reject(err) : resolve(h))));
+}
+
+/**
+ * The relay stops passing lafsd's replies on, and the client asks for 200 READs of 255 KiB of
+ * `handle` (a 32 MiB file) at once: the session stops at its bound of reply bytes with
+ * requests still unread in its input. Resolves once it holds most of that.
+ */
+async function stallReads(node: Lafsd, relay: { stall: () => void }, sftp: ssh2.SFTPWrapper, handle: Buffer): Promise<void> {
   relay.stall();
   for (let i = 0; i < 200; i++) sftp.read(handle, Buffer.alloc(255 * 1024), 0, 255 * 1024, (i % 128) * 255 * 1024, () => {});
   await waitFor('the stalled SFTP session to hold most of its bound', async () => (await scrape(node.metricsPort!)).value('lafsd_transfer_memory_bytes') >= DEFAULT_MAX_PENDING_BYTES / 2, 10_000);
@@ -574,10 +583,11 @@ test('transfer memory held by downloads whose clients stopped reading, then vani
   const memory = async () => (await scrape(node.metricsPort!)).value('lafsd_transfer_memory_bytes');
   assert.equal((await scrape(node.metricsPort!)).value('lafsd_transfer_memory_limit_bytes'), 4 * MiB);
 
-  // SFTP: a download whose client stops reading (stallSftpDownload), then vanishes.
+  // SFTP: a download whose client stops reading (stallReads), then vanishes.
   const relay = await stallingRelay(node.sftpPort);
   try {
-    await stallSftpDownload(node, relay, 'held.bin');
+    const sftp = await sftpThrough(node, relay.port);
+    await stallReads(node, relay, sftp, await openFile(sftp, 'held.bin', 'r'));
     relay.cut();
     await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_transfer_memory_bytes'), m.value('lafsd_sessions', { frontend: 'sftp' }), m.value('lafsd_open_handles', { frontend: 'sftp' })], [0, 0, 0]));
   } finally {
@@ -611,6 +621,36 @@ test('transfer memory held by downloads whose clients stopped reading, then vani
   assert.deepEqual(list.stdout.toString().split(/\r?\n/).filter(Boolean).sort(), ['held.bin']);
 });
 
+// What a client sent before it went away is still handled (as sftp-server handles what it read
+// before its input's EOF): a CLOSE behind pipelined WRITEs commits the file, even when the
+// session was held back at that moment, here by replies its client stopped reading. Found
+// with 07641e4, whose fix for the test above dropped them.
+test('an SFTP client that vanishes right after sending WRITEs and CLOSE, while its session is held back, still gets its file', async () => {
+  const node = await nodeWithFile('read.bin');
+  const relay = await stallingRelay(node.sftpPort);
+  const content = pseudoRandom('late', 256 * 1024);
+  try {
+    const sftp = await sftpThrough(node, relay.port);
+    const reading = await openFile(sftp, 'read.bin', 'r');
+    const writing = await openFile(sftp, 'late.bin', 'w');
+    await stallReads(node, relay, sftp, reading);
+    const before = relay.passedOn();
+    for (let i = 0; i < 8; i++) sftp.write(writing, content, i * 32 * 1024, 32 * 1024, i * 32 * 1024, () => {});
+    sftp.close(writing, () => {});
+    // Everything sent is in lafsd's socket before the client goes.
+    await waitFor('the WRITEs and the CLOSE to reach lafsd', () => relay.passedOn() >= before + content.length + 9 * 30, 10_000);
+    await delay(200);
+    relay.cut();
+    await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_sessions', { frontend: 'sftp' }), m.value('lafsd_transfer_memory_bytes')], [0, 0]));
+  } finally {
+    relay.cut();
+    relay.close();
+  }
+  const got = await curl(['-sS', '--fail', ftpUrlOf(node, '/late.bin')]);
+  assert.equal(got.code, 0, got.stderr);
+  assert.ok(got.stdout.equals(content), `late.bin has ${got.stdout.length} bytes, not the ${content.length} sent`);
+});
+
 // The same stalled download at a SIGTERM: the client reads nothing more, so lafsd's goodbye
 // never reaches it. The stop must not wait for the client: the connection is cut after its
 // linger time (2 s), and lafsd exits cleanly.
@@ -618,7 +658,8 @@ test('SIGTERM stops lafsd while an SFTP client that stopped reading is mid-downl
   const node = await nodeWithFile('stall.bin');
   const relay = await stallingRelay(node.sftpPort);
   try {
-    await stallSftpDownload(node, relay, 'stall.bin');
+    const sftp = await sftpThrough(node, relay.port);
+    await stallReads(node, relay, sftp, await openFile(sftp, 'stall.bin', 'r'));
     const started = Date.now();
     const code = await withTimeout(node.stop('SIGTERM'), 20_000, () => new Error('lafsd did not stop within 20 s of SIGTERM'));
     assert.equal(code, 0, node.log().slice(-2000));
