@@ -651,6 +651,29 @@ test('an SFTP client that vanishes right after sending WRITEs and CLOSE, while i
   assert.ok(got.stdout.equals(content), `late.bin has ${got.stdout.length} bytes, not the ${content.length} sent`);
 });
 
+// Uploads too: a client that pipelines WRITEs, stops reading their replies and vanishes
+// without a CLOSE gets nothing linked, and its session gives everything back. (This one passed
+// before the fix above as well: WRITE replies are small, so the session was not held back.)
+test('an SFTP client that vanishes mid-upload without reading its replies gets nothing linked, and its share comes back', async () => {
+  const node = await nodeWithFile('other.bin');
+  const relay = await stallingRelay(node.sftpPort);
+  try {
+    const sftp = await sftpThrough(node, relay.port);
+    const writing = await openFile(sftp, 'gone.bin', 'w');
+    relay.stall();
+    const chunk = pseudoRandom('gone', 32 * 1024);
+    for (let i = 0; i < 48; i++) sftp.write(writing, chunk, 0, chunk.length, i * chunk.length, () => {});
+    await waitFor('the WRITEs to reach lafsd', () => relay.passedOn() >= 48 * chunk.length, 10_000);
+    relay.cut();
+    await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_sessions', { frontend: 'sftp' }), m.value('lafsd_open_handles', { frontend: 'sftp' }), m.value('lafsd_transfer_memory_bytes')], [0, 0, 0]));
+  } finally {
+    relay.cut();
+    relay.close();
+  }
+  const list = await curl(['-sS', '--fail', '-l', ftpUrlOf(node, '/')]);
+  assert.deepEqual(list.stdout.toString().split(/\r?\n/).filter(Boolean).sort(), ['other.bin']);
+});
+
 // The same stalled download at a SIGTERM: the client reads nothing more, so lafsd's goodbye
 // never reaches it. The stop must not wait for the client: the connection is cut after its
 // linger time (2 s), and lafsd exits cleanly.
