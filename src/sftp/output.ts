@@ -71,10 +71,15 @@ export class ReplyOutput {
     this.settle();
   }
 
+  /** Nothing written to the stream can reach the client any more (closed or destroyed). */
+  get streamGone(): boolean {
+    return this.closed || this.stream.destroyed;
+  }
+
   /** Writes one reply; false if the stream can no longer take it (the peer is gone). */
   write(reply: Reply): boolean {
     const s = this.stream;
-    if (this.closed || s.destroyed || s.writableEnded) return false;
+    if (this.streamGone || s.writableEnded) return false;
     this.hold();
     const sent = this.opts.sent;
     if (Buffer.isBuffer(reply)) {

@@ -184,11 +184,6 @@ class Session implements SftpSession {
   private inputEnded = false;
   /** No more requests will be handled: fatal framing error or close() from our side. */
   private stopped = false;
-  /**
-   * The stream closed: nothing written to it will ever be sent. ssh2 closes a channel's stream
-   * without destroying it when the connection drops, and what it held stays in writableLength.
-   */
-  private streamClosed = false;
   /** The session stopped because the client broke the protocol. */
   private brokeProtocol = false;
   private finishing = false;
@@ -229,10 +224,9 @@ class Session implements SftpSession {
     // READs still unread fail at once. The rest of what the client sent is still handled, as
     // sftp-server handles what it read before its input's EOF: a CLOSE it sent commits.
     stream.on('close', () => {
-      this.streamClosed = true;
       this.vfs.cancel();
       // Input usually ended just before ('end'), while the closed stream's bytes still counted
-      // against the bounds: look again now that they do not.
+      // against the bounds: look again now that they do not (this.out heard 'close' first).
       this.inputEnded = true;
       this.maybeFinish();
     });
@@ -241,9 +235,13 @@ class Session implements SftpSession {
     this.stopWaitingForRoom = vfs.memory.onRoom(() => this.maybeResume());
   }
 
-  /** Nothing written to the stream can reach the client any more. */
+  /**
+   * Nothing written to the stream can reach the client any more. ssh2 closes a dropped
+   * connection's channel streams without destroying them, and what they held stays in
+   * writableLength: those bytes no longer count (output.ts).
+   */
   private get streamGone(): boolean {
-    return this.streamClosed || this.stream.destroyed;
+    return this.out.streamGone;
   }
 
   get openHandles(): number {
