@@ -225,10 +225,7 @@ class Session implements SftpSession {
     // sftp-server handles what it read before its input's EOF: a CLOSE it sent commits.
     stream.on('close', () => {
       this.vfs.cancel();
-      // Input usually ended just before ('end'), while the closed stream's bytes still counted
-      // against the bounds: look again now that they do not (this.out heard 'close' first).
-      this.inputEnded = true;
-      this.maybeFinish();
+      this.onInputEnd();
     });
     stream.on('error', (err: Error) => this.log?.debug({ ...this.fields, err: err.message }, 'sftp stream error'));
     // Other sessions gave memory back: a session held back by the process's budget may go on.
@@ -275,8 +272,12 @@ class Session implements SftpSession {
     }
   }
 
+  /**
+   * No more input ('end', then 'close'). Each looks whether the session can end: at 'end' of a
+   * dropped connection the closed stream's bytes still count against the bounds, at 'close'
+   * they no longer do (this.out heard 'close' first).
+   */
   private onInputEnd(): void {
-    if (this.inputEnded) return;
     this.inputEnded = true;
     this.maybeFinish();
   }
