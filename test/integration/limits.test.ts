@@ -32,12 +32,15 @@ function sftpBatch(node: Lafsd, lines: string[]): Promise<RunResult> {
   return run('sftp', [...sshOptions(node), '-b', batch, `${node.keyUser}@127.0.0.1`], { cwd: local, timeoutMs: 120_000 });
 }
 
-/** An ssh2 client logged in as the node's password account (from another loopback address if given). */
-function passwordClient(node: Lafsd, from?: string): Promise<ssh2.Client> {
+/**
+ * An ssh2 client logged in as the node's password account (from another loopback address if
+ * given; to `port`, a relay, instead of the node's SFTP port if given).
+ */
+function passwordClient(node: Lafsd, from?: string, port = node.sftpPort): Promise<ssh2.Client> {
   return new Promise((resolve, reject) => {
     const client = new ssh2.Client();
     client.once('ready', () => resolve(client)).once('error', reject);
-    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.user, password: node.password, readyTimeout: 10_000, ...(from ? { localAddress: from } : {}) });
+    client.connect({ host: '127.0.0.1', port, username: node.user, password: node.password, readyTimeout: 10_000, ...(from ? { localAddress: from } : {}) });
   });
 }
 
@@ -543,13 +546,16 @@ async function nodeWithFile(name: string): Promise<Lafsd> {
   return node;
 }
 
+/** The names in the password account's root, sorted (FTP NLST). */
+async function rootNames(node: Lafsd): Promise<string[]> {
+  const list = await curl(['-sS', '--fail', '-l', ftpUrlOf(node, '/')]);
+  assert.equal(list.code, 0, list.stderr);
+  return list.stdout.toString().split(/\r?\n/).filter(Boolean).sort();
+}
+
 /** An SFTP session of the node's password account, through `port` (a relay). */
 async function sftpThrough(node: Lafsd, port: number): Promise<ssh2.SFTPWrapper> {
-  const client = await new Promise<ssh2.Client>((resolve, reject) => {
-    const c = new ssh2.Client();
-    c.once('ready', () => resolve(c)).once('error', reject);
-    c.connect({ host: '127.0.0.1', port, username: node.user, password: node.password, readyTimeout: 10_000 });
-  });
+  const client = await passwordClient(node, undefined, port);
   client.on('error', () => {});
   return new Promise((resolve, reject) => client.sftp((err, s) => (err ? reject(err) : resolve(s))));
 }
@@ -617,8 +623,7 @@ test('transfer memory held by downloads whose clients stopped reading, then vani
   up.sock.destroy();
   u.close();
   await eventually(node.metricsPort!, ftpEnded);
-  const list = await curl(['-sS', '--fail', '-l', ftpUrlOf(node, '/')]);
-  assert.deepEqual(list.stdout.toString().split(/\r?\n/).filter(Boolean).sort(), ['held.bin']);
+  assert.deepEqual(await rootNames(node), ['held.bin']);
 });
 
 // What a client sent before it went away is still handled (as sftp-server handles what it read
@@ -670,8 +675,7 @@ test('an SFTP client that vanishes mid-upload without reading its replies gets n
     relay.cut();
     relay.close();
   }
-  const list = await curl(['-sS', '--fail', '-l', ftpUrlOf(node, '/')]);
-  assert.deepEqual(list.stdout.toString().split(/\r?\n/).filter(Boolean).sort(), ['other.bin']);
+  assert.deepEqual(await rootNames(node), ['other.bin']);
 });
 
 // The same stalled download at a SIGTERM: the client reads nothing more, so lafsd's goodbye
