@@ -32,6 +32,9 @@ PARAMIKO_MIB=${PARAMIKO_MIB:-64}
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib/sshd.sh
 . "$REPO/bench/lib/sshd.sh"
+# shellcheck source=bench/lib/machine.sh
+. "$REPO/bench/lib/machine.sh"
+MACHINE_AT_START=$(machine_state)
 
 [ "$(id -u)" = 0 ] || { echo "$0: sshd needs root" >&2; exit 2; }
 sftp_bench_prerequisites "$REPO"
@@ -171,6 +174,7 @@ done
 
 echo
 echo "SFTP clients, loopback, median of $ROUNDS rounds (interleaved); MB/s = 10^6 bytes/s; lafsd: \`lafsd run\`, embedded store in $TMP (fsyncs each commit); sshd: $SSHD + $SFTP_SERVER"
+echo "machine before the bench: $MACHINE_AT_START"
 printf '%-10s %8s %12s %12s %8s   %12s %12s %8s\n' client MiB 'up lafsd' 'up sshd' ratio 'down lafsd' 'down sshd' ratio
 for client in "${CLIENTS[@]}"; do
   mib=$SIZE_MIB; [ "$client" = paramiko ] && mib=$PARAMIKO_MIB

@@ -38,6 +38,10 @@ LAUNCH_WORDS="$("$ROOT/scripts/launch-args.sh" "$LAFSD_MAIN")"
 read -r -a LAUNCH <<<"$LAUNCH_WORDS"
 [ "$(id -u)" = 0 ] || { echo "bench/ftp.sh: vsftpd needs root" >&2; exit 1; }
 
+# shellcheck source=bench/lib/machine.sh
+. "$ROOT/bench/lib/machine.sh"
+MACHINE_AT_START=$(machine_state)
+
 BASE=/dev/shm; [ -d "$BASE" ] && [ -w "$BASE" ] || BASE="${TMPDIR:-/tmp}"
 WORK="$(mktemp -d "$BASE/lafsd-ftp-bench.XXXXXX")"
 LAFSD_PID=""; VSFTPD_PID=""
@@ -197,3 +201,4 @@ for what in small_up small_down; do
 done
 pinned="not pinned"; [ ${#ON_CLIENT[@]} -gt 0 ] && pinned="curl on CPU 0, servers on the others"
 printf '\nratio = lafsd speed / vsftpd speed (median of %s rounds; %s); lafsd peak RSS: %d MiB\n' "$ROUNDS" "$pinned" "$((RSS_KB / 1024))"
+echo "machine before the bench: $MACHINE_AT_START"

@@ -32,6 +32,9 @@ CIPHER=aes128-gcm@openssh.com
 REPO=$(cd "$(dirname "$0")/.." && pwd)
 # shellcheck source=bench/lib/sshd.sh
 . "$REPO/bench/lib/sshd.sh"
+# shellcheck source=bench/lib/machine.sh
+. "$REPO/bench/lib/machine.sh"
+MACHINE_AT_START=$(machine_state)
 
 sftp_bench_prerequisites "$REPO"
 
@@ -293,6 +296,7 @@ fi
 echo
 echo "SFTP, OpenSSH $(ssh -V 2>&1 | cut -d, -f1 | cut -d_ -f2) client, $CIPHER, median of $ROUNDS rounds (interleaved); MB/s = 10^6 bytes/s"
 echo "lafsd: \`lafsd run\` over TCP (ssh2), embedded store in $TMP (fsyncs each commit); sshd: $SSHD + $SFTP_SERVER writing to plain files"
+echo "machine before the bench: $MACHINE_AT_START"
 printf '%-26s %12s %12s %10s\n' transfer 'lafsd MB/s' 'sshd MB/s' 'lafsd/sshd'
 # One row: the median times of key (lafsd's and sshd's) for `bytes`, as MB/s and their ratio;
 # `more` goes after the two times in the brackets.
