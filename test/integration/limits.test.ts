@@ -523,13 +523,18 @@ async function stallingRelay(port: number): Promise<{ port: number; stall: () =>
     pairs.push({ client, server });
   });
   await new Promise<void>((resolve) => relay.listen(0, '127.0.0.1', resolve));
+  // The client vanishes: both connections break at once, nothing is closed in order.
+  const cut = (): void => pairs.forEach(({ client, server }) => (client.destroy(), server.destroy()));
   return {
     port: (relay.address() as { port: number }).port,
     // lafsd's replies stay in its socket (then in its own queues): the client reads nothing more.
     stall: () => pairs.forEach(({ client, server }) => (server.unpipe(client), server.pause())),
-    // The client vanishes: both connections break at once, nothing is closed in order.
-    cut: () => pairs.forEach(({ client, server }) => (client.destroy(), server.destroy())),
-    close: () => relay.close(),
+    cut,
+    // Done with it: whatever is still connected breaks, and the relay stops listening.
+    close: () => {
+      cut();
+      relay.close();
+    },
     // Bytes of the client's handed on to lafsd's side (in the kernel's buffers at least).
     passedOn: () => pairs.reduce((n, { server }) => n + server.bytesWritten - server.writableLength, 0),
   };
@@ -551,6 +556,18 @@ async function rootNames(node: Lafsd): Promise<string[]> {
   const list = await curl(['-sS', '--fail', '-l', ftpUrlOf(node, '/')]);
   assert.equal(list.code, 0, list.stderr);
   return list.stdout.toString().split(/\r?\n/).filter(Boolean).sort();
+}
+
+/**
+ * Everything a frontend's sessions held came back: no session, no open file, no transfer memory
+ * (and for FTP, no connection).
+ */
+async function allGivenBack(node: Lafsd, frontend: 'sftp' | 'ftp'): Promise<void> {
+  await eventually(node.metricsPort!, (m: Scrape) => {
+    const held = [m.value('lafsd_transfer_memory_bytes'), m.value('lafsd_sessions', { frontend }), m.value('lafsd_open_handles', { frontend })];
+    if (frontend === 'ftp') held.push(m.value('lafsd_open_connections'));
+    assert.deepEqual(held, held.map(() => 0));
+  });
 }
 
 /** An SFTP session of the node's password account, through `port` (a relay). */
@@ -595,9 +612,8 @@ test('transfer memory held by downloads whose clients stopped reading, then vani
     const sftp = await sftpThrough(node, relay.port);
     await stallReads(node, relay, sftp, await openFile(sftp, 'held.bin', 'r'));
     relay.cut();
-    await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_transfer_memory_bytes'), m.value('lafsd_sessions', { frontend: 'sftp' }), m.value('lafsd_open_handles', { frontend: 'sftp' })], [0, 0, 0]));
+    await allGivenBack(node, 'sftp');
   } finally {
-    relay.cut();
     relay.close();
   }
 
@@ -611,8 +627,7 @@ test('transfer memory held by downloads whose clients stopped reading, then vani
   await waitFor('the stalled FTP download to hold transfer memory', async () => (await memory()) > 0, 10_000);
   data.sock.destroy();
   c.close();
-  const ftpEnded = (m: Scrape) => assert.deepEqual([m.value('lafsd_transfer_memory_bytes'), m.value('lafsd_sessions', { frontend: 'ftp' }), m.value('lafsd_open_handles', { frontend: 'ftp' }), m.value('lafsd_open_connections')], [0, 0, 0, 0]);
-  await eventually(node.metricsPort!, ftpEnded);
+  await allGivenBack(node, 'ftp');
 
   // FTP: a STOR whose client vanishes after 8 MiB: nothing is linked, and everything goes back.
   const u = await RawFtp.open(node.ftpPort!);
@@ -622,7 +637,7 @@ test('transfer memory held by downloads whose clients stopped reading, then vani
   await new Promise<void>((resolve) => up.sock.write(pseudoRandom('cut', 8 * MiB), () => resolve()));
   up.sock.destroy();
   u.close();
-  await eventually(node.metricsPort!, ftpEnded);
+  await allGivenBack(node, 'ftp');
   assert.deepEqual(await rootNames(node), ['held.bin']);
 });
 
@@ -646,9 +661,8 @@ test('an SFTP client that vanishes right after sending WRITEs and CLOSE, while i
     await waitFor('the WRITEs and the CLOSE to reach lafsd', () => relay.passedOn() >= before + content.length + 9 * 30, 10_000);
     await delay(200);
     relay.cut();
-    await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_sessions', { frontend: 'sftp' }), m.value('lafsd_transfer_memory_bytes')], [0, 0]));
+    await allGivenBack(node, 'sftp');
   } finally {
-    relay.cut();
     relay.close();
   }
   const got = await curl(['-sS', '--fail', ftpUrlOf(node, '/late.bin')]);
@@ -670,9 +684,8 @@ test('an SFTP client that vanishes mid-upload without reading its replies gets n
     for (let i = 0; i < 48; i++) sftp.write(writing, chunk, 0, chunk.length, i * chunk.length, () => {});
     await waitFor('the WRITEs to reach lafsd', () => relay.passedOn() >= 48 * chunk.length, 10_000);
     relay.cut();
-    await eventually(node.metricsPort!, (m) => assert.deepEqual([m.value('lafsd_sessions', { frontend: 'sftp' }), m.value('lafsd_open_handles', { frontend: 'sftp' }), m.value('lafsd_transfer_memory_bytes')], [0, 0, 0]));
+    await allGivenBack(node, 'sftp');
   } finally {
-    relay.cut();
     relay.close();
   }
   assert.deepEqual(await rootNames(node), ['other.bin']);
@@ -692,7 +705,6 @@ test('SIGTERM stops lafsd while an SFTP client that stopped reading is mid-downl
     assert.equal(code, 0, node.log().slice(-2000));
     assert.ok(Date.now() - started < 10_000, `the stop took ${Date.now() - started} ms`);
   } finally {
-    relay.cut();
     relay.close();
   }
 });
