@@ -302,19 +302,43 @@ export class Metrics {
     gauge('lafsd_store_objects', 'Immutable objects in the embedded store.', (f) => f.objects);
   }
 
+  /** Syncs of the embedded store's log so far, by where they ran (grid/embedded/group-sync.ts), read at each scrape. */
+  watchLogSyncs(counts: () => { eventLoop: number; threadPool: number }): void {
+    this.countersOf(
+      'lafsd_store_log_syncs_total',
+      'fdatasyncs of the embedded store\'s index log, each making one or more commits durable, by where they ran: on the thread pool (shared by the commits that arrive meanwhile) or on the event loop (a commit while no upload is open, on a disk that syncs in under 2 ms).',
+      'thread',
+      () => {
+        const n = counts();
+        return { event_loop: n.eventLoop, pool: n.threadPool };
+      },
+    );
+  }
+
   /** The embedded store's download buffers, made and reused so far (grid/embedded/buffer-pool.ts), read at each scrape. */
   watchReadBuffers(counts: () => { made: number; reused: number }): void {
-    let seen = { made: 0, reused: 0 };
+    this.countersOf(
+      'lafsd_store_read_buffers_total',
+      'Buffers for runs of file data read from the embedded store (896 KiB each), by source: new, or reused once the clients had been sent their bytes. A download uses a few again and again; new ones keep coming while downloads wait for slow clients, who hold theirs.',
+      'source',
+      () => {
+        const n = counts();
+        return { new: n.made, reused: n.reused };
+      },
+    );
+  }
+
+  /** A counter with one label whose totals another module keeps: each scrape adds what they grew by. */
+  private countersOf(name: string, help: string, label: string, totals: () => Record<string, number>): void {
+    let seen: Record<string, number> = {};
     new client.Counter({
-      name: 'lafsd_store_read_buffers_total',
-      help: 'Buffers for runs of file data read from the embedded store (896 KiB each), by source: new, or reused once the clients had been sent their bytes. A download uses a few again and again; new ones keep coming while downloads wait for slow clients, who hold theirs.',
-      labelNames: ['source'], registers: [this.registry],
+      name, help, labelNames: [label], registers: [this.registry],
       collect() {
-        const now = counts();
-        this.inc({ source: 'new' }, now.made - seen.made);
-        this.inc({ source: 'reused' }, now.reused - seen.reused);
-        seen = { made: now.made, reused: now.reused };
+        const now = totals();
+        for (const [value, total] of Object.entries(now)) this.inc({ [label]: value }, total - (seen[value] ?? 0));
+        seen = now;
       },
     });
   }
+
 }

@@ -236,6 +236,7 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
       if (rawGrid instanceof EmbeddedGrid) {
         metrics.watchStore(storeFigures(rawGrid));
         metrics.watchReadBuffers(runBufferCounts);
+        metrics.watchLogSyncs(() => rawGrid.logSyncs());
       }
       status = await startStatus(config.lafsd.metrics, metrics, rawGrid, () => state, logger.child({ component: 'metrics' }));
       running.metrics = status.address;

@@ -1,7 +1,9 @@
 // A raw SFTP test client over any byte stream (an in-memory pair, an ssh2 channel, a child's
 // stdio): sends requests built with the codec's client encoders, matches replies by id, and
 // records every reply so tests can check that each id is answered exactly once.
+import { readFileSync } from 'node:fs';
 import { Duplex } from 'node:stream';
+import ssh2 from 'ssh2';
 import {
   decodeReply, encodeRequest, OpenFlags, SftpFramer, StatusCode, type IdRequest, type SftpAttrs, type SftpReply,
 } from '../../src/sftp/index.js';
@@ -256,4 +258,27 @@ export class SftpTestClient {
 
 export function bytes(v: string | Buffer): Buffer {
   return typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+}
+
+/**
+ * An SFTP session of a server's key user over a real ssh2 connection, driven by the raw client
+ * (requests one by one). The caller ends `client`.
+ */
+export async function keyUserSftpSession(server: { sftpPort: number; keyUser: string; keyFile: string }): Promise<{ client: ssh2.Client; c: SftpTestClient }> {
+  const client = new ssh2.Client();
+  await new Promise<void>((resolve, reject) => {
+    client.once('ready', () => resolve()).once('error', reject);
+    client.connect({ host: '127.0.0.1', port: server.sftpPort, username: server.keyUser, privateKey: readFileSync(server.keyFile) });
+  });
+  const c = await new Promise<SftpTestClient>((resolve, reject) => {
+    client.subsys('sftp', (err, stream) => {
+      if (err) return reject(err);
+      const t = new SftpTestClient(stream as unknown as Duplex);
+      t.init().then(() => resolve(t), reject);
+    });
+  }).catch((err: unknown) => {
+    client.end();
+    throw err;
+  });
+  return { client, c };
 }

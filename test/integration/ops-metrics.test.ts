@@ -6,14 +6,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import type { Duplex } from 'node:stream';
-import ssh2 from 'ssh2';
 import { OpenFlags } from '../../src/sftp/index.js';
 import { pseudoRandom, sha256 } from '../helpers/data.js';
 import { ftpUrlOf, startLafsd, sshOptions } from '../helpers/lafsd.js';
 import { eventually, httpGet, scrape, type Scrape } from '../helpers/metrics.js';
 import { run } from '../helpers/run.js';
-import { SftpTestClient } from '../helpers/sftp-client.js';
+import { keyUserSftpSession } from '../helpers/sftp-client.js';
 import { tempDir } from '../helpers/tmp.js';
 import { curl } from './ftp-harness.js';
 
@@ -33,6 +31,8 @@ const ftp = (path: string, password = node.password) => ftpUrlOf(node, path, pas
 function delta(before: Scrape, after: Scrape, name: string, labels: Record<string, string> = {}): number {
   return after.value(name, labels) - before.value(name, labels);
 }
+
+const sftpSession = () => keyUserSftpSession(node);
 
 test('the listener answers /healthz, /readyz and /metrics; other paths and methods are refused', async () => {
   assert.deepEqual([(await httpGet(port, '/healthz')).status, (await httpGet(port, '/healthz')).body], [200, 'ok\n']);
@@ -132,19 +132,8 @@ test('SFTP and FTP downloads give their buffers back: the store reuses them rath
 });
 
 test('open sessions and open files are gauges: up while a client holds them, down when it leaves', async () => {
-  const client = new ssh2.Client();
-  await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve()).once('error', reject);
-    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.keyUser, privateKey: readFileSync(node.keyFile) });
-  });
+  const { client, c } = await sftpSession();
   try {
-    const c = await new Promise<SftpTestClient>((resolve, reject) => {
-      client.subsys('sftp', (err, stream) => {
-        if (err) return reject(err);
-        const t = new SftpTestClient(stream as unknown as Duplex);
-        t.init().then(() => resolve(t), reject);
-      });
-    });
     await eventually(port, (s) => assert.deepEqual([s.value('lafsd_sessions', { frontend: 'sftp' }), s.value('lafsd_open_handles')], [1, 0]));
     const w = await c.open('held.bin', OpenFlags.WRITE | OpenFlags.CREAT | OpenFlags.TRUNC);
     const r = await c.open('b.bin', OpenFlags.READ);
@@ -159,6 +148,33 @@ test('open sessions and open files are gauges: up while a client holds them, dow
     client.end();
   }
   await eventually(port, (s) => assert.deepEqual([s.value('lafsd_sessions'), s.value('lafsd_open_connections')], [0, 0]));
+});
+
+// A commit with no upload open syncs the index's log on the event loop when the disk is fast
+// (grid/embedded/group-sync.ts); while any session has an upload open, commits wait for the
+// thread pool's syncs, which they share.
+test('the store\'s log syncs: none on the event loop while another session has an upload open', async () => {
+  for (const i of [1, 2, 3]) writeFileSync(join(local, `sync-${i}.bin`), pseudoRandom(`sync-${i}`, 4096));
+  const upload = async (name: string) => {
+    const r = await curl(['-T', join(local, name), ftp(`/${name}`)]);
+    assert.equal(r.code, 0, r.stderr);
+  };
+  const { client, c } = await sftpSession();
+  try {
+    const w = await c.open('open-upload.bin', OpenFlags.WRITE | OpenFlags.CREAT | OpenFlags.TRUNC);
+    await c.write(w, 0, 'an upload under way');
+    const before = await scrape(port);
+    for (const i of [1, 2, 3]) await upload(`sync-${i}.bin`);
+    const beside = await scrape(port);
+    assert.equal(delta(before, beside, 'lafsd_store_log_syncs_total', { thread: 'event_loop' }), 0);
+    assert.ok(delta(before, beside, 'lafsd_store_log_syncs_total', { thread: 'pool' }) >= 1);
+    await c.close(w);
+    // Alone now: each commit has its own sync, wherever it runs (the event loop on a fast disk).
+    for (const i of [1, 2, 3]) await upload(`sync-${i}.bin`);
+    assert.ok(delta(beside, await scrape(port), 'lafsd_store_log_syncs_total') >= 3);
+  } finally {
+    client.end();
+  }
 });
 
 test('wrong passwords are counted, and the ban they cause shows as a ban, a banned address and refused connections', async () => {

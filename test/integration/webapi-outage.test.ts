@@ -6,13 +6,10 @@
 // never as an empty directory.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { readFileSync } from 'node:fs';
-import type { Duplex } from 'node:stream';
-import ssh2 from 'ssh2';
 import { OpenFlags, StatusCode } from '../../src/sftp/index.js';
 import { pseudoRandom } from '../helpers/data.js';
 import { runLafsd, startLafsd } from '../helpers/lafsd.js';
-import { SftpTestClient } from '../helpers/sftp-client.js';
+import { keyUserSftpSession, type SftpTestClient } from '../helpers/sftp-client.js';
 import { mkdirSync, readdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Client as BasicFtp } from 'basic-ftp';
@@ -32,21 +29,7 @@ const REFUSED_BOUND_MS = 5_000;
 const HANG_BOUND_MS = TIMEOUT_S * 1000 * 1.5 + 5_000;
 const NO_HTML_NO_CAP = /<[a-z!/]|URI:|URI%3A|[a-z2-7]{26}:[a-z2-7]{52}|Traceback/i;
 
-async function sftpSession(): Promise<{ client: ssh2.Client; c: SftpTestClient }> {
-  const client = new ssh2.Client();
-  await new Promise<void>((resolve, reject) => {
-    client.once('ready', () => resolve()).once('error', reject);
-    client.connect({ host: '127.0.0.1', port: node.sftpPort, username: node.keyUser, privateKey: readFileSync(node.keyFile) });
-  });
-  const c = await new Promise<SftpTestClient>((resolve, reject) => {
-    client.subsys('sftp', (err, stream) => {
-      if (err) return reject(err);
-      const t = new SftpTestClient(stream as unknown as Duplex);
-      t.init().then(() => resolve(t), reject);
-    });
-  });
-  return { client, c };
-}
+const sftpSession = () => keyUserSftpSession(node);
 
 async function ftpSession(): Promise<RawFtp> {
   const f = await RawFtp.open(node.ftpPort!);

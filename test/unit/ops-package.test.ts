@@ -65,6 +65,7 @@ test('the README lists every lafsd_ metric the server exports, and no other', as
   m.watchTransferMemory({ usedBytes: 0, limit: 1 });
   m.watchStore(async () => ({ freeBytes: 1, sizeBytes: 1, objects: 1 }));
   m.watchReadBuffers(() => ({ made: 0, reused: 0 }));
+  m.watchLogSyncs(() => ({ eventLoop: 0, threadPool: 0 }));
   m.watchDefender({ bannedHosts: 0, openConnections: 0 } as never);
   const exported = new Set([...(await m.scrape()).body.matchAll(/^# TYPE (lafsd_\w+) /gm)].map((x) => x[1]!));
   const readme = read('README.md');

@@ -32,6 +32,83 @@ test('group sync: commits that wait together share one fsync, and none is acknow
   await sync.close();
 });
 
+test('group sync: a commit with nothing else under way syncs on the event loop; with an upload open, or while a sync runs, it waits for the pool', async () => {
+  const log = join(tempDir('lafsd-groupsync-inline-'), 'log');
+  writeFileSync(log, 'x');
+  let alone = true;
+  const sync = new GroupSync(log, { alone: () => alone, inlineLimitMs: Infinity });
+  await sync.durable(); // the first one opens the log, on the pool
+  assert.deepEqual([sync.syncs, sync.inlineSyncs], [1, 0]);
+  const inline = sync.durable();
+  assert.deepEqual([sync.syncs, sync.inlineSyncs], [2, 1], 'synced before durable() returned');
+  await inline;
+  alone = false;
+  const pooled = sync.durable();
+  assert.equal(sync.syncs, 2, 'not synced yet: the pool does it');
+  await pooled;
+  assert.deepEqual([sync.syncs, sync.inlineSyncs], [3, 1]);
+  // A commit alone while a sync runs waits for the next one, which later commits share.
+  const running = sync.durable();
+  alone = true;
+  const next = [sync.durable(), sync.durable()];
+  assert.equal(sync.inlineSyncs, 1);
+  await Promise.all([running, ...next]);
+  assert.deepEqual([sync.syncs, sync.inlineSyncs], [5, 1]);
+  await sync.close();
+});
+
+test('group sync: after an inline sync slower than the limit, commits go to the pool for 100 times as long', async () => {
+  const log = join(tempDir('lafsd-groupsync-slow-'), 'log');
+  writeFileSync(log, 'x');
+  let t = 0;
+  const sync = new GroupSync(log, { alone: () => true, inlineLimitMs: 2, now: () => (t += 3) }); // every sync "takes" 3 ms
+  await sync.durable();
+  await sync.durable();
+  assert.deepEqual([sync.syncs, sync.inlineSyncs], [2, 1], 'one inline sync, of 3 ms');
+  for (let i = 0; i < 20; i++) await sync.durable(); // 60 ms of the 300
+  assert.deepEqual([sync.syncs, sync.inlineSyncs], [22, 1], 'then the pool');
+  t += 300;
+  await sync.durable();
+  assert.deepEqual([sync.syncs, sync.inlineSyncs], [23, 2], '300 ms later, inline again');
+  await sync.close();
+});
+
+test('group sync: a failed inline sync rejects the commit, as a failed one on the pool does', async () => {
+  // fdatasync of a character device fails (EINVAL), inline and on the pool alike.
+  const sync = new GroupSync('/dev/null', { alone: () => true, inlineLimitMs: Infinity });
+  await assert.rejects(sync.durable(), { code: 'EINVAL' }); // on the pool: it opens the file
+  const inline = sync.durable(); // returns a promise, never throws
+  assert.ok(inline instanceof Promise);
+  await assert.rejects(inline, { code: 'EINVAL' });
+  assert.equal(sync.inlineSyncs, 0);
+  await assert.rejects(sync.durable(), { code: 'EINVAL' }); // the pool again, for a second
+  await sync.close();
+});
+
+test('the store syncs a lone commit on the event loop, and shares the pool\'s syncs while an upload is open', async () => {
+  const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-inline-sync-'), convergenceSecret: Buffer.alloc(32, 9), inlineSyncLimitMs: Infinity });
+  const root = await grid.createDirectory();
+  const link = async (name: string) => grid.setChild(root, name, await put(grid, pseudoRandom(name, 4096)), { replace: false });
+  await link('first'); // the log opens on the pool
+  const before = grid.logSyncs();
+  for (let i = 0; i < 5; i++) await link(`alone-${i}`);
+  const alone = grid.logSyncs();
+  assert.deepEqual([alone.eventLoop - before.eventLoop, alone.threadPool - before.threadPool], [5, 0]);
+  const open = await grid.upload();
+  await open.write(pseudoRandom('open', 1000));
+  for (let i = 0; i < 5; i++) await link(`beside-${i}`);
+  const beside = grid.logSyncs();
+  assert.deepEqual([beside.eventLoop - alone.eventLoop, beside.threadPool - alone.threadPool], [0, 5]);
+  await open.abort(); // an aborted upload counts no longer, nor does a finished one
+  await link('after-abort');
+  const another = await grid.upload();
+  await another.write(pseudoRandom('another', 5000));
+  await grid.setChild(root, 'another', await another.finish(), { replace: false });
+  const after = grid.logSyncs();
+  assert.deepEqual([after.eventLoop - beside.eventLoop, after.threadPool - beside.threadPool], [2, 0]);
+  await grid.close();
+});
+
 test('uploads through the sealer: 40 at once, byte-exact, never more segments in flight than the budget', async () => {
   const sealer = new SealPool(6);
   const grid = await EmbeddedGrid.open({ storeDir: tempDir('lafsd-pipeline-'), convergenceSecret: Buffer.alloc(32, 9), sealer });

@@ -124,6 +124,8 @@ export interface ObjectStoreDirs {
    * collector sees it in use before anyone can find it (gc.ts).
    */
   claim?: (storageIndex: Buffer) => void;
+  /** Called once when the upload is done or aborted (the store counts the uploads open). */
+  settled?: () => void;
 }
 
 /**
@@ -141,6 +143,7 @@ export class ObjectUpload implements UploadSink {
   private tmpPath?: string;
   private failure?: Error;
   private state: 'open' | 'finishing' | 'done' | 'aborted' = 'open';
+  private settledOnce = false;
   private written = 0;
 
   constructor(
@@ -200,7 +203,7 @@ export class ObjectUpload implements UploadSink {
         // Tiny files live in the cap itself, exactly as Tahoe does it: nothing is stored.
         const cap = literalCap(Buffer.from(plain));
         this.releaseSegment();
-        this.state = 'done';
+        this.end('done');
         return cap;
       }
       if (!this.job && this.small) {
@@ -211,7 +214,7 @@ export class ObjectUpload implements UploadSink {
         this.releaseSegment();
         await this.dirs.space?.claim(object.length);
         const stored = this.small.stage(storageIndex, object);
-        this.state = 'done';
+        this.end('done');
         return formatCap({ type: 'CHK', key: readKey, uebHash: headerHash(stored.subarray(0, HEADER_SIZE)), k: 1, n: 1, size });
       }
       if (this.fill > 0) await this.flushSegment();
@@ -222,18 +225,18 @@ export class ObjectUpload implements UploadSink {
       const existing = await this.existingObject(storageIndex, readKey, size);
       if (existing) {
         await this.cleanup({ wait: false });
-        this.state = 'done';
+        this.end('done');
         return formatCap({ type: 'CHK', key: readKey, uebHash: headerHash(existing), k: 1, n: 1, size });
       }
       const header = buildHeader(readKey, this.dataKey, size);
       await this.job!.seal(header);
       const finalHeader = await this.publish(storageIndex, readKey, size, header);
-      this.state = 'done';
+      this.end('done');
       const fields: ChkFields = { key: readKey, uebHash: headerHash(finalHeader), k: 1, n: 1, size };
       return formatCap({ type: 'CHK', ...fields });
     } catch (err) {
       await this.cleanup();
-      this.state = 'aborted';
+      this.end('aborted');
       throw err instanceof GridError ? err : writeFailure(err as Error);
     }
   }
@@ -278,8 +281,15 @@ export class ObjectUpload implements UploadSink {
 
   async abort(): Promise<void> {
     if (this.state === 'done' || this.state === 'aborted') return;
-    this.state = 'aborted';
+    this.end('aborted');
     await this.cleanup();
+  }
+
+  private end(state: 'done' | 'aborted'): void {
+    this.state = state;
+    if (this.settledOnce) return;
+    this.settledOnce = true;
+    this.dirs.settled?.();
   }
 
   /**

@@ -37,6 +37,8 @@ export interface EmbeddedGridOptions {
   reserveBytes?: number;
   /** Seals upload segments off the event loop (default: a pool of its own; sealer.ts). */
   sealer?: SealPool;
+  /** The longest a sync of the index's log may block the event loop (group-sync.ts; default 2 ms). */
+  inlineSyncLimitMs?: number;
 }
 
 export const DEFAULT_STORE_RESERVE = 64 * 1024 * 1024;
@@ -70,6 +72,8 @@ export class EmbeddedGrid implements Grid {
   private readonly reads: IndexReadCache;
   /** Small objects finished but not yet linked: the link's transaction stores them (staged.ts). */
   private readonly staged: StagedObjects;
+  /** Uploads neither finished nor aborted: while there are any, commits share syncs (group-sync.ts). */
+  private uploadsOpen = 0;
 
   private constructor(
     private readonly db: Db,
@@ -79,12 +83,16 @@ export class EmbeddedGrid implements Grid {
     private readonly convergence: Convergence,
     private readonly space: SpaceGuard,
     sealer: SealPool,
+    inlineSyncLimitMs: number | undefined,
   ) {
     this.sealer = sealer;
     this.st = new Statements(db);
     this.inUse = new InUse(db, (si, now) => this.staged.storeInTransaction(si, now));
     this.staged = new StagedObjects(this.st, (si, now) => this.inUse.claimObjectInTransaction(si, now));
-    this.log = new GroupSync(join(storeDir, 'store.db-wal'));
+    this.log = new GroupSync(join(storeDir, 'store.db-wal'), {
+      alone: () => this.uploadsOpen === 0,
+      inlineLimitMs: inlineSyncLimitMs,
+    });
     this.reads = new IndexReadCache(db);
     this.small = {
       get: (si) => this.staged.get(si) ?? this.st.getSmall.get(si),
@@ -163,6 +171,11 @@ export class EmbeddedGrid implements Grid {
     return result;
   }
 
+  /** Syncs of the index's log so far: on the event loop (a commit alone) and on the thread pool (group-sync.ts). */
+  logSyncs(): { eventLoop: number; threadPool: number } {
+    return { eventLoop: this.log.inlineSyncs, threadPool: this.log.syncs - this.log.inlineSyncs };
+  }
+
   /** Makes every change committed so far durable (for an upload that nothing links yet). */
   async sync(): Promise<void> {
     this.storeStaged();
@@ -198,7 +211,7 @@ export class EmbeddedGrid implements Grid {
       throw new GridError('UNAVAILABLE', `cannot open the store in ${storeDir}: ${(err as Error).message}`, { cause: err });
     }
     const space = new SpaceGuard(storeDir, options.reserveBytes ?? DEFAULT_STORE_RESERVE);
-    return new EmbeddedGrid(db, storeDir, objectsDir, tmpDir, convergence, space, options.sealer ?? new SealPool());
+    return new EmbeddedGrid(db, storeDir, objectsDir, tmpDir, convergence, space, options.sealer ?? new SealPool(), options.inlineSyncLimitMs);
   }
 
   async close(): Promise<void> {
@@ -467,8 +480,10 @@ export class EmbeddedGrid implements Grid {
 
   async upload(): Promise<UploadSink> {
     const claim = (si: Buffer) => this.inUse.claimObject(si);
+    const settled = () => this.uploadsOpen--;
+    this.uploadsOpen++;
     return new ObjectUpload(
-      { objectsDir: this.objectsDir, tmpDir: this.tmpDir, sealer: this.sealer, space: this.space, claim },
+      { objectsDir: this.objectsDir, tmpDir: this.tmpDir, sealer: this.sealer, space: this.space, claim, settled },
       this.convergence,
       this.small,
     );
