@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Runs the unit lane on other Node.js majors than the machine's, e.g. `scripts/test-node-lanes.sh 22 24`.
+# Runs test lanes on other Node.js majors than the machine's: `scripts/test-node-lanes.sh 22
+# 24:unit,integration` runs the unit lane on Node 22 and the unit and integration lanes on 24
+# (MAJOR alone: the unit lane).
 #
 # For each major: the official Node binary comes from the npm registry (the `node-linux-<arch>`
 # package, which also holds that version's C headers), the working tree (without node_modules,
@@ -7,14 +9,18 @@
 # native addons (better-sqlite3, ssh2's sshcrypto.node, lafsd's own in native/) are built for its ABI against its own
 # headers. The copy's `npm ci` must print no install-script or engine warning; a real node must
 # start (SQLite and ssh2's crypto binding load), answer /readyz and stop cleanly on SIGTERM, with
-# no warning from Node on stderr; then `node dist/test/run.js unit` runs. Everything is removed
+# no warning from Node on stderr; then `node dist/test/run.js LANES` runs. Everything is removed
 # afterwards.
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
+usage="usage: $0 MAJOR[:LANE,...] ...   (e.g. 22 24:unit,integration; lanes: unit, integration)"
 if [ "$#" -eq 0 ]; then
-  echo "usage: $0 MAJOR [MAJOR...]   (e.g. 22 24)" >&2
+  echo "$usage" >&2
   exit 2
 fi
+for spec in "$@"; do
+  [[ "$spec" =~ ^[0-9]+(:(unit|integration)(,(unit|integration))*)?$ ]] || { echo "$spec? $usage" >&2; exit 2; }
+done
 case "$(uname -m)" in
   x86_64) arch=x64 ;;
   aarch64) arch=arm64 ;;
@@ -74,7 +80,10 @@ smoke() {
   fi
 }
 
-for major in "$@"; do
+for spec in "$@"; do
+  major="${spec%%:*}"
+  lanes=unit
+  [ "$spec" = "$major" ] || lanes="${spec#*:}"
   started=$SECONDS
   lane="$work/node$major"
   mkdir -p "$lane/runtime" "$lane/src"
@@ -97,7 +106,8 @@ for major in "$@"; do
     node dist/src/cli/main.js --version
     mkdir "$lane/smoke"
     smoke "$lane/smoke"
-    node dist/test/run.js unit
+    # shellcheck disable=SC2086 # one word per lane
+    node dist/test/run.js ${lanes//,/ }
   )
   echo "== Node $major: done in $((SECONDS - started)) s"
   rm -rf "$lane"

@@ -33,7 +33,10 @@ test('allowScripts decides every install script in the lockfile, by name, and no
 test('every Node.js major in engines is tested by CI, and the README names each', () => {
   const majors = [...pkg.engines.node.matchAll(/\^(\d+)\./g)].map((m) => Number(m[1]));
   assert.ok(majors.includes(22) && majors.includes(24), `engines: ${pkg.engines.node}`);
-  const lanes = /^scripts\/test-node-lanes\.sh ((?:\d+ ?)+)$/m.exec(read('.ci/run'))?.[1]?.trim().split(' ').map(Number) ?? [];
+  const specs = /^scripts\/test-node-lanes\.sh ((?:\d+(?::[a-z,]+)? ?)+)$/m.exec(read('.ci/run'))?.[1]?.trim().split(' ') ?? [];
+  const lanes = specs.map((spec) => Number(spec.split(':')[0]));
+  // The newest supported major runs the integration lane too (real clients on its sockets, TLS and addons).
+  assert.ok(specs.includes(`${Math.max(...majors)}:unit,integration`), `.ci/run: ${specs.join(' ')}`);
   // The Node that runs the full suite; in a lane of scripts/test-node-lanes.sh, the machine's.
   const machine = Number((process.env.LAFSD_MACHINE_NODE ?? process.versions.node).replace(/^v/, '').split('.')[0]);
   for (const major of majors) assert.ok(major === machine || lanes.includes(major), `Node ${major} is supported but not tested by .ci/run`);
