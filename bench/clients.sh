@@ -34,6 +34,8 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 . "$REPO/bench/lib/sshd.sh"
 # shellcheck source=bench/lib/machine.sh
 . "$REPO/bench/lib/machine.sh"
+# shellcheck source=bench/lib/common.sh
+. "$REPO/bench/lib/common.sh"
 MACHINE_AT_START=$(machine_state)
 
 [ "$(id -u)" = 0 ] || { echo "$0: sshd needs root" >&2; exit 2; }
@@ -67,11 +69,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
-}
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 # --- data -------------------------------------------------------------------------------------
 echo "# preparing ${SIZE_MIB} MiB and ${PARAMIKO_MIB} MiB of random data in $DATA" >&2

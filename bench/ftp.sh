@@ -40,6 +40,8 @@ read -r -a LAUNCH <<<"$LAUNCH_WORDS"
 
 # shellcheck source=bench/lib/machine.sh
 . "$ROOT/bench/lib/machine.sh"
+# shellcheck source=bench/lib/common.sh
+. "$ROOT/bench/lib/common.sh"
 MACHINE_AT_START=$(machine_state)
 
 BASE=/dev/shm; [ -d "$BASE" ] && [ -w "$BASE" ] || BASE="${TMPDIR:-/tmp}"
@@ -57,9 +59,6 @@ if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   ON_SERVER=(taskset -c "1-$(($(nproc) - 1))"); ON_CLIENT=(taskset -c 0)
 fi
 
-free_port() { node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"; }
-now() { date +%s.%N; }
-median() { sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 
 echo "preparing ${SIZE_MB} MiB and ${SMALL} x 4 KiB of random data in $WORK"
 mkdir -p "$WORK/data/small" "$WORK/out"

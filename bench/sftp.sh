@@ -34,6 +34,8 @@ REPO=$(cd "$(dirname "$0")/.." && pwd)
 . "$REPO/bench/lib/sshd.sh"
 # shellcheck source=bench/lib/machine.sh
 . "$REPO/bench/lib/machine.sh"
+# shellcheck source=bench/lib/common.sh
+. "$REPO/bench/lib/common.sh"
 MACHINE_AT_START=$(machine_state)
 
 sftp_bench_prerequisites "$REPO"
@@ -54,10 +56,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-free_port() {
-  node -e "const s=require('net').createServer().listen(0,'127.0.0.1',()=>{console.log(s.address().port);s.close()})"
-}
-now() { date +%s.%N; }
 
 # --- data -------------------------------------------------------------------------------------
 echo "# preparing ${BIG_MIB} MiB and ${SMALL_N} × 4 KiB of random data in $TMP" >&2
@@ -174,7 +172,6 @@ for r in $(seq "$ROUNDS"); do
   fi
 done
 
-median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }
 RSS_KIB=$(peak_so_far)
 # Close latency: lafsd logs each commit with its duration; the big file's are the big uploads.
 CLOSE_MS=$(grep '"op":"commit"' "$TMP/lafsd.log" | grep "\"bytes\":$BIG_BYTES," | grep -o '"ms":[0-9]*' | cut -d: -f2 | tr '\n' ' ' | median)
