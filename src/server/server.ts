@@ -14,7 +14,7 @@ import { ftpSettings, startFtpServer, type RunningFtpServer } from '../ftp/index
 import { loadHostKeys, startSshServer, type RunningSshServer } from '../ssh/index.js';
 import { runSftpSession } from '../sftp/session.js';
 import { VERSION } from '../util/version.js';
-import { AccountUsage, countTree, ListingBudget, OpenFiles, VfsSession, type AuditEvent, type VfsSessionOptions } from '../vfs/index.js';
+import { AccountUsage, ChangeActivity, countTree, ListingBudget, OpenFiles, VfsSession, type AuditEvent, type VfsSessionOptions } from '../vfs/index.js';
 import { serviceRootsPath } from '../node/service-roots.js';
 import { AccountSources } from './accounts.js';
 import { MemoryBudget } from '../util/memory-budget.js';
@@ -66,6 +66,8 @@ class TrackedSession extends VfsSession {
 /** Makes the vfs session of a login: one place, shared by every frontend. */
 export class SessionFactory {
   readonly openFiles = new OpenFiles();
+  /** Which sessions change things lately: the embedded store shares its syncs while several do. */
+  readonly changes = new ChangeActivity();
   /** Quota usage per account (and root), shared by all sessions of that account. */
   private readonly usage = new Map<string, AccountUsage>();
   /** Transfer data in memory, for all sessions of the process together (util/memory-budget.ts). */
@@ -97,6 +99,7 @@ export class SessionFactory {
       rootCap: account.rootCap,
       username: account.username,
       openFiles: this.openFiles,
+      changes: this.changes,
       spillDir: this.spillDir,
       limits: { maxFileSize: this.maxFileSize, ...(usage ? { usage } : {}) },
       memory: this.memory.share(),
@@ -173,6 +176,8 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
   await fsp.rm(spillDir, { recursive: true, force: true });
   await fsp.mkdir(spillDir, { recursive: true, mode: 0o700 });
   const sessions = new SessionFactory(grid, spillDir, logger, config.lafsd.maxFileSize, config.lafsd.transferMemory, metrics && ((p, e) => metrics.audit(p, e)));
+  // A commit syncs on the event loop only while one session changes things (group-sync.ts).
+  if (rawGrid instanceof EmbeddedGrid) rawGrid.shareSyncsWhile(() => !sessions.changes.oneSession);
   // [auth] applies to both frontends: one defender (a ban covers SFTP and FTP), one set of limits.
   const auth = authOptions(config.auth);
   const recorder = await serviceRootRecorder(config, rawGrid, logger).catch(async (err) => {

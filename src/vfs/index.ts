@@ -2,6 +2,7 @@ export * from './errors.js';
 export * from './paths.js';
 export * from './attrs.js';
 export { OpenFiles, type OpenWriter } from './openfiles.js';
+export { ChangeActivity, CHANGE_WINDOW_MS } from './change-activity.js';
 export { VfsSession, DEFAULT_MAX_OPEN_FILES, type VfsSessionOptions, type OpenFlags, type ListEntry, type AuditEvent } from './session.js';
 export type { VfsFile, SetAttrs } from './handles.js';
 export { MAX_PENDING } from './content.js';

@@ -9,6 +9,7 @@ import { WriteContent } from './content.js';
 import { VfsError, isVfsError, toVfsError } from './errors.js';
 import { attrsToPatch, ReadHandle, WriteHandle, type SetAttrs, type VfsFile, type WriteTarget } from './handles.js';
 import { DEFAULT_MAX_FILE_SIZE, WriteBudget, type VfsLimits } from './limits.js';
+import type { ChangeActivity } from './change-activity.js';
 import type { OpenFiles, OpenWriter } from './openfiles.js';
 import { PendingReadHandle } from './pending-read.js';
 import { unlimitedShare, type MemoryShare } from '../util/memory-budget.js';
@@ -58,6 +59,8 @@ export interface VfsSessionOptions {
   audit?: (event: AuditEvent) => void;
   /** How long a read-only open of a file still being written waits for it (pending-read.ts). */
   pendingWriterWaitMs?: number;
+  /** Which sessions of the process change things lately (change-activity.ts); told before each change. */
+  changes?: ChangeActivity;
 }
 
 export interface ListEntry {
@@ -155,7 +158,9 @@ export class VfsSession {
     return this.opts.openFiles.at(dir.readCap!, name);
   }
 
+  /** Runs a change (remove, rmdir, mkdir, rename, setattrs, hardlink) and audits it. */
   private async timed<T>(op: string, path: VPath, fn: () => Promise<T>, extra: Partial<AuditEvent> = {}): Promise<T> {
+    this.opts.changes?.note(this);
     const started = Date.now();
     try {
       const result = await fn();
@@ -271,6 +276,7 @@ export class VfsSession {
     if (this.files.size >= (this.opts.maxOpenFiles ?? DEFAULT_MAX_OPEN_FILES)) {
       throw new VfsError('TOO_MANY_OPEN_FILES', 'too many open files');
     }
+    if (flags.write) this.opts.changes?.note(this);
     const file = await this.openFile(path, flags).catch((err) => {
       throw toVfsError(err);
     });
@@ -372,6 +378,7 @@ export class VfsSession {
 
   /** Closes a file opened by this session (commits writers); errors reach the client. */
   async closeFile(file: VfsFile): Promise<void> {
+    if (file.writable) this.opts.changes?.note(this); // a writer's close links or publishes
     try {
       await file.close();
     } catch (err) {

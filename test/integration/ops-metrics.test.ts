@@ -177,6 +177,25 @@ test('the store\'s log syncs: none on the event loop while another session has a
   }
 });
 
+// While two sessions change things side by side, neither syncs on the event loop: the store
+// cannot see the other's commit coming (vfs/change-activity.ts).
+test('the store\'s log syncs: none on the event loop while two sessions change things side by side', async () => {
+  const { client, c } = await sftpSession();
+  try {
+    const before = await scrape(port);
+    for (const i of [1, 2, 3, 4]) {
+      await c.ok({ type: 'mkdir', path: Buffer.from(`side-sftp-${i}`), attrs: {} });
+      const r = await curl(['-Q', `MKD /side-ftp-${i}`, ftp('/')]);
+      assert.equal(r.code, 0, r.stderr);
+    }
+    const after = await scrape(port);
+    assert.equal(delta(before, after, 'lafsd_store_log_syncs_total', { thread: 'event_loop' }), 0);
+    assert.ok(delta(before, after, 'lafsd_store_log_syncs_total', { thread: 'pool' }) >= 8, 'a sync for each mkdir, one at a time');
+  } finally {
+    client.end();
+  }
+});
+
 test('wrong passwords are counted, and the ban they cause shows as a ban, a banned address and refused connections', async () => {
   const before = await scrape(port);
   const wrong = await curl([ftp('/', 'not the password')]);

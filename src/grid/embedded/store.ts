@@ -74,6 +74,8 @@ export class EmbeddedGrid implements Grid {
   private readonly staged: StagedObjects;
   /** Uploads neither finished nor aborted: while there are any, commits share syncs (group-sync.ts). */
   private uploadsOpen = 0;
+  /** True while others are about to commit too (shareSyncsWhile). */
+  private othersChanging: () => boolean = () => false;
 
   private constructor(
     private readonly db: Db,
@@ -90,7 +92,7 @@ export class EmbeddedGrid implements Grid {
     this.inUse = new InUse(db, (si, now) => this.staged.storeInTransaction(si, now));
     this.staged = new StagedObjects(this.st, (si, now) => this.inUse.claimObjectInTransaction(si, now));
     this.log = new GroupSync(join(storeDir, 'store.db-wal'), {
-      alone: () => this.uploadsOpen === 0,
+      alone: () => this.uploadsOpen === 0 && !this.othersChanging(),
       inlineLimitMs: inlineSyncLimitMs,
     });
     this.reads = new IndexReadCache(db);
@@ -169,6 +171,15 @@ export class EmbeddedGrid implements Grid {
     }
     this.staged.committed();
     return result;
+  }
+
+  /**
+   * Makes commits share the thread pool's syncs, never sync on the event loop, while `busy()`
+   * says others are about to commit as well (the server: while several sessions change things,
+   * vfs/change-activity.ts). The store alone only knows its own uploads open.
+   */
+  shareSyncsWhile(busy: () => boolean): void {
+    this.othersChanging = busy;
   }
 
   /** Syncs of the index's log so far: on the event loop (a commit alone) and on the thread pool (group-sync.ts). */

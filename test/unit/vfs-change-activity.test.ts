@@ -1,0 +1,44 @@
+// Which sessions change things lately (src/vfs/change-activity.ts): the embedded store syncs a
+// commit on the event loop only while one session does.
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { ChangeActivity } from '../../src/vfs/index.js';
+
+test('one session changing things is alone; two within the window are not, until the window has passed', () => {
+  let t = 1000;
+  const changes = new ChangeActivity(100, () => t);
+  const [a, b] = [{}, {}];
+  assert.equal(changes.oneSession, true, 'nobody yet');
+  changes.note(a);
+  assert.equal(changes.oneSession, true, 'the first session to change anything');
+  t += 500;
+  changes.note(a);
+  assert.equal(changes.oneSession, true, 'the same session again');
+  changes.note(b);
+  assert.equal(changes.oneSession, false, 'a second one');
+  t += 60;
+  changes.note(a);
+  t += 99;
+  assert.equal(changes.oneSession, false, 'each switch starts the window again');
+  t += 1;
+  assert.equal(changes.oneSession, true, 'a whole window with no other session');
+  changes.note(a);
+  assert.equal(changes.oneSession, true);
+});
+
+test('sessions that take turns at random: alone exactly when no other session changed anything within the window', () => {
+  let t = 0;
+  const changes = new ChangeActivity(100, () => t);
+  const sessions = [{}, {}, {}];
+  const history: { at: number; who: number }[] = [];
+  for (let i = 0; i < 5000; i++) {
+    t += Math.floor(Math.random() * 80);
+    const who = Math.random() < 0.9 ? history.at(-1)?.who ?? 0 : Math.floor(Math.random() * 3);
+    changes.note(sessions[who]!);
+    history.push({ at: t, who });
+    // A switch of sessions within the last 100 ms means two of them changed things side by side.
+    let switched = false;
+    for (let k = history.length - 1; k > 0 && t - history[k]!.at < 100; k--) switched ||= history[k]!.who !== history[k - 1]!.who;
+    assert.equal(changes.oneSession, !switched, `step ${i}`);
+  }
+});
