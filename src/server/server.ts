@@ -176,8 +176,8 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
   await fsp.rm(spillDir, { recursive: true, force: true });
   await fsp.mkdir(spillDir, { recursive: true, mode: 0o700 });
   const sessions = new SessionFactory(grid, spillDir, logger, config.lafsd.maxFileSize, config.lafsd.transferMemory, metrics && ((p, e) => metrics.audit(p, e)));
-  // A commit syncs on the event loop only while one session changes things (group-sync.ts).
-  if (rawGrid instanceof EmbeddedGrid) rawGrid.shareSyncsWhile(() => !sessions.changes.oneSession);
+  // A commit syncs on the event loop only while it is the only change under way (group-sync.ts).
+  if (rawGrid instanceof EmbeddedGrid) rawGrid.shareSyncsWhile(() => !sessions.changes.alone);
   // [auth] applies to both frontends: one defender (a ban covers SFTP and FTP), one set of limits.
   const auth = authOptions(config.auth);
   const recorder = await serviceRootRecorder(config, rawGrid, logger).catch(async (err) => {

@@ -4,8 +4,10 @@
 // their requests still wait in their sockets. 8 OpenSSH clients removing 1,000 files each at once
 // took 25% longer when every removal synced on the loop than when they shared the thread pool's
 // syncs (bench/README.md, nineteenth session). So the vfs tells whether more than one session
-// changed something within the last CHANGE_WINDOW_MS; an idle session (an sshfs mount, a client
-// that keeps its connection) does not count.
+// changed something within the last CHANGE_WINDOW_MS (an idle session, such as an sshfs mount or
+// a client that keeps its connection, does not count), and whether changes run side by side in
+// one session (SFTP clients may send REMOVEs of several files without waiting for the replies;
+// the session runs them together, sftp/ordering.ts).
 import { performance } from 'node:perf_hooks';
 
 export const CHANGE_WINDOW_MS = 100;
@@ -15,6 +17,8 @@ export class ChangeActivity {
   private last: object | undefined;
   /** Until when sessions count as changing things side by side. */
   private sharedUntil = 0;
+  /** Changes under way (between `begin` and `end`), in all sessions. */
+  private running = 0;
 
   constructor(
     private readonly windowMs = CHANGE_WINDOW_MS,
@@ -28,8 +32,18 @@ export class ChangeActivity {
     this.last = session;
   }
 
-  /** True unless two sessions or more changed something within the window. */
-  get oneSession(): boolean {
-    return this.now() >= this.sharedUntil;
+  /** `session` starts a change that commits (a removal, a rename, a writer's close…); `end()` when it is over. */
+  begin(session: object): void {
+    this.note(session);
+    this.running++;
+  }
+
+  end(): void {
+    this.running--;
+  }
+
+  /** True while at most one change is under way and no second session changed something within the window. */
+  get alone(): boolean {
+    return this.running <= 1 && this.now() >= this.sharedUntil;
   }
 }

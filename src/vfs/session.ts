@@ -160,7 +160,7 @@ export class VfsSession {
 
   /** Runs a change (remove, rmdir, mkdir, rename, setattrs, hardlink) and audits it. */
   private async timed<T>(op: string, path: VPath, fn: () => Promise<T>, extra: Partial<AuditEvent> = {}): Promise<T> {
-    this.opts.changes?.note(this);
+    this.opts.changes?.begin(this);
     const started = Date.now();
     try {
       const result = await fn();
@@ -170,6 +170,8 @@ export class VfsSession {
       const e = toVfsError(err);
       this.opts.audit?.({ op, path: redactedPath(path), ms: Date.now() - started, result: e.code, ...extra });
       throw e;
+    } finally {
+      this.opts.changes?.end();
     }
   }
 
@@ -378,12 +380,14 @@ export class VfsSession {
 
   /** Closes a file opened by this session (commits writers); errors reach the client. */
   async closeFile(file: VfsFile): Promise<void> {
-    if (file.writable) this.opts.changes?.note(this); // a writer's close links or publishes
+    const changes = file.writable ? this.opts.changes : undefined; // a writer's close links or publishes
+    changes?.begin(this);
     try {
       await file.close();
     } catch (err) {
       throw toVfsError(err);
     } finally {
+      changes?.end();
       this.files.delete(file);
     }
   }

@@ -196,6 +196,24 @@ test('the store\'s log syncs: none on the event loop while two sessions change t
   }
 });
 
+// An SFTP client may send the removals of several files without waiting for the replies; the
+// session runs them side by side (sftp/ordering.ts), and their commits share syncs.
+test('the store\'s log syncs: removals sent together by one session share their syncs', async () => {
+  const { client, c } = await sftpSession();
+  try {
+    const names = Array.from({ length: 8 }, (_, i) => `together-${i}.bin`);
+    for (const name of names) await c.writeFile(name, pseudoRandom(name, 4096));
+    const before = await scrape(port);
+    await Promise.all(names.map((name) => c.ok({ type: 'remove', path: Buffer.from(name) })));
+    const after = await scrape(port);
+    const syncs = delta(before, after, 'lafsd_store_log_syncs_total');
+    assert.ok(syncs >= 1 && syncs < names.length, `${syncs} syncs for ${names.length} removals sent together`);
+    for (const name of names) await assert.rejects(c.stat(name));
+  } finally {
+    client.end();
+  }
+});
+
 test('wrong passwords are counted, and the ban they cause shows as a ban, a banned address and refused connections', async () => {
   const before = await scrape(port);
   const wrong = await curl([ftp('/', 'not the password')]);

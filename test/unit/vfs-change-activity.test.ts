@@ -8,22 +8,31 @@ test('one session changing things is alone; two within the window are not, until
   let t = 1000;
   const changes = new ChangeActivity(100, () => t);
   const [a, b] = [{}, {}];
-  assert.equal(changes.oneSession, true, 'nobody yet');
+  assert.equal(changes.alone, true, 'nobody yet');
   changes.note(a);
-  assert.equal(changes.oneSession, true, 'the first session to change anything');
+  assert.equal(changes.alone, true, 'the first session to change anything');
   t += 500;
   changes.note(a);
-  assert.equal(changes.oneSession, true, 'the same session again');
+  assert.equal(changes.alone, true, 'the same session again');
   changes.note(b);
-  assert.equal(changes.oneSession, false, 'a second one');
+  assert.equal(changes.alone, false, 'a second one');
   t += 60;
   changes.note(a);
   t += 99;
-  assert.equal(changes.oneSession, false, 'each switch starts the window again');
+  assert.equal(changes.alone, false, 'each switch starts the window again');
   t += 1;
-  assert.equal(changes.oneSession, true, 'a whole window with no other session');
+  assert.equal(changes.alone, true, 'a whole window with no other session');
   changes.note(a);
-  assert.equal(changes.oneSession, true);
+  assert.equal(changes.alone, true);
+  // Changes side by side in one session: alone only while one runs.
+  changes.begin(a);
+  assert.equal(changes.alone, true, 'one change under way: the one that asks');
+  changes.begin(a);
+  assert.equal(changes.alone, false, 'two');
+  changes.end();
+  assert.equal(changes.alone, true);
+  changes.end();
+  assert.equal(changes.alone, true);
 });
 
 test('sessions that take turns at random: alone exactly when no other session changed anything within the window', () => {
@@ -39,6 +48,6 @@ test('sessions that take turns at random: alone exactly when no other session ch
     // A switch of sessions within the last 100 ms means two of them changed things side by side.
     let switched = false;
     for (let k = history.length - 1; k > 0 && t - history[k]!.at < 100; k--) switched ||= history[k]!.who !== history[k - 1]!.who;
-    assert.equal(changes.oneSession, !switched, `step ${i}`);
+    assert.equal(changes.alone, !switched, `step ${i}`);
   }
 });
