@@ -306,7 +306,7 @@ export class Metrics {
   watchLogSyncs(counts: () => { eventLoop: number; threadPool: number }): void {
     this.countersOf(
       'lafsd_store_log_syncs_total',
-      'fdatasyncs of the embedded store\'s index log, each making one or more commits durable, by where they ran: on the thread pool (shared by the commits that arrive meanwhile) or on the event loop (a commit while one session changes things and no upload is open, on a disk that syncs in under 2 ms).',
+      'fdatasyncs of the embedded store\'s index log, each making one or more commits durable, by where they ran: on the thread pool (shared by the commits that arrive meanwhile) or on the event loop (a commit that is the only change under way, with no upload open and no other session changing things, on a disk that syncs in under 2 ms).',
       'thread',
       () => {
         const n = counts();

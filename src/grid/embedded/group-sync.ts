@@ -8,9 +8,9 @@
 // commit: this is what synchronous = FULL does in WAL mode, batched.
 //
 // A commit with nobody to share its sync with (no sync running, and `alone()` says nothing else
-// is under way: no upload open, and no other session changing things) syncs on the event loop
-// instead, as long as the disk's syncs are fast (INLINE_SYNC_LIMIT_MS). Handing a sync to
-// libuv's pool and being woken when it is done costs more than the sync itself on a fast disk:
+// is under way: no upload open, no other change running, none by another session lately) syncs
+// on the event loop instead, as long as the disk's syncs are fast (INLINE_SYNC_LIMIT_MS). Handing
+// a sync to libuv's pool and being woken when it is done costs more than the sync itself on a fast disk:
 // 290–320 µs a commit through the pool against 200–240 µs inline (median) on this VM's disk; a
 // lone OpenSSH client's 1,000 small uploads took ~7% less time, its removals ~10% (bench/README.md,
 // nineteenth session). When others are about to commit, the pool keeps the loop free and their
