@@ -66,7 +66,7 @@ class TrackedSession extends VfsSession {
 /** Makes the vfs session of a login: one place, shared by every frontend. */
 export class SessionFactory {
   readonly openFiles = new OpenFiles();
-  /** Which sessions change things lately: the embedded store shares its syncs while several do. */
+  /** Changes under way and which sessions made them lately: the embedded store shares its syncs while there are several. */
   readonly changes = new ChangeActivity();
   /** Quota usage per account (and root), shared by all sessions of that account. */
   private readonly usage = new Map<string, AccountUsage>();

@@ -59,7 +59,7 @@ export interface VfsSessionOptions {
   audit?: (event: AuditEvent) => void;
   /** How long a read-only open of a file still being written waits for it (pending-read.ts). */
   pendingWriterWaitMs?: number;
-  /** Which sessions of the process change things lately (change-activity.ts); told before each change. */
+  /** Changes of all the process's sessions (change-activity.ts): told when each begins and ends. */
   changes?: ChangeActivity;
 }
 
