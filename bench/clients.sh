@@ -69,7 +69,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-
 # --- data -------------------------------------------------------------------------------------
 echo "# preparing ${SIZE_MIB} MiB and ${PARAMIKO_MIB} MiB of random data in $DATA" >&2
 mkdir -p "$DATA" "$TMP/sshd-remote"

@@ -59,7 +59,6 @@ if [ "$PIN" = 1 ] && command -v taskset >/dev/null && [ "$(nproc)" -ge 2 ]; then
   ON_SERVER=(taskset -c "1-$(($(nproc) - 1))"); ON_CLIENT=(taskset -c 0)
 fi
 
-
 echo "preparing ${SIZE_MB} MiB and ${SMALL} x 4 KiB of random data in $WORK"
 mkdir -p "$WORK/data/small" "$WORK/out"
 head -c "$((SIZE_MB * 1024 * 1024))" /dev/urandom > "$WORK/data/big.bin"

@@ -56,7 +56,6 @@ cleanup() {
 trap cleanup EXIT
 trap 'exit 130' INT TERM
 
-
 # --- data -------------------------------------------------------------------------------------
 echo "# preparing ${BIG_MIB} MiB and ${SMALL_N} × 4 KiB of random data in $TMP" >&2
 mkdir -p "$TMP/data/small" "$TMP/down"

@@ -9,11 +9,11 @@
 //
 // A commit with nobody to share its sync with (no sync running, and `alone()` says nothing else
 // is under way: no upload open, no other change running, none by another session lately) syncs
-// on the event loop instead, as long as the disk's syncs are fast (INLINE_SYNC_LIMIT_MS). Handing
-// a sync to libuv's pool and being woken when it is done costs more than the sync itself on a fast disk:
-// 290–320 µs a commit through the pool against 200–240 µs inline (median) on this VM's disk; a
-// lone OpenSSH client's 1,000 small uploads took ~7% less time, its removals ~10% (bench/README.md,
-// nineteenth session). When others are about to commit, the pool keeps the loop free and their
+// on the event loop instead, as long as the disk's syncs are fast (INLINE_SYNC_LIMIT_MS).
+// Handing a sync to libuv's pool and being woken when it is done costs more than the sync itself
+// on a fast disk: 290–320 µs a commit through the pool against 200–240 µs inline (median) on
+// this VM's disk; a lone OpenSSH client's 1,000 small uploads took ~7% less time, its removals
+// ~10% (bench/README.md, nineteenth session). When others are about to commit, the pool keeps the loop free and their
 // commits share one sync: an inline sync for everyone made 8 concurrent small-file clients
 // (eleventh session) and 8 concurrent removers (nineteenth) ~25% slower.
 import { fdatasyncSync, promises as fsp } from 'node:fs';
