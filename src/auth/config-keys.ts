@@ -3,12 +3,14 @@
 // and the cross-key rules); this only renames the typed values into option objects.
 import type { AuthConfig } from '../config/index.js';
 import type { DefenderOptions } from './defender.js';
+import type { FileAuthenticatorOptions } from './file-authenticator.js';
 import type { HashKind } from './passwords.js';
 import type { UrlAuthenticatorOptions } from './url-authenticator.js';
 
 export interface ResolvedAuthConfig {
   passwordHash: HashKind;
   watchAccountsFile: boolean;
+  file: Required<Pick<FileAuthenticatorOptions, 'cacheTtlMs' | 'cacheMax'>>;
   url: Required<Pick<UrlAuthenticatorOptions, 'timeoutMs' | 'cacheTtlMs' | 'cacheMax' | 'maxRedirects'>>;
   /** Enforced by the frontends (per connection). */
   maxAuthTries: number;
@@ -22,6 +24,7 @@ export function authOptions(a: AuthConfig): ResolvedAuthConfig {
   return {
     passwordHash: a.passwordHash,
     watchAccountsFile: a.accountsWatch,
+    file: { cacheTtlMs: a.passwordCacheTtl, cacheMax: a.passwordCacheSize },
     url: { timeoutMs: a.urlTimeout, cacheTtlMs: a.urlCacheTtl, cacheMax: a.urlCacheSize, maxRedirects: a.urlMaxRedirects },
     maxAuthTries: a.maxAuthTries,
     loginGraceMs: a.loginGraceTime,

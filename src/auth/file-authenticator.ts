@@ -7,10 +7,14 @@ import type { Account, AccountKey, Authenticator, LoginAttempt } from './types.j
 import { parseAccounts, type AccountRecord } from './accounts-file.js';
 import { AuthError } from './errors.js';
 import type { AuthLogger } from './logger.js';
-import { verifyDummy, verifyPassword } from './passwords.js';
+import { LoginCache } from './login-cache.js';
+import { verifyDummy, verifyPassword, type PasswordSpec } from './passwords.js';
 
 /** Longer passwords are refused (after the usual dummy work): no client needs them. */
 export const MAX_PASSWORD_BYTES = 1024;
+
+/** How long, and how many, verified passwords are remembered ([auth] password_cache_*). */
+export const FILE_CACHE_DEFAULTS = { cacheTtlMs: 15 * 60_000, cacheMax: 1000 } as const;
 
 export interface FileAuthenticatorOptions {
   /** Path of the accounts file (absolute, or relative to the process cwd). */
@@ -22,6 +26,12 @@ export interface FileAuthenticatorOptions {
   watch?: boolean;
   /** Quiet period after the last change event before reloading. Default 200 ms. */
   debounceMs?: number;
+  /** How long a verified password is remembered; 0 verifies every login. Default 15 minutes. */
+  cacheTtlMs?: number;
+  /** Most verified passwords remembered. Default 1000. */
+  cacheMax?: number;
+  /** Clock for the cache (tests inject one). Default Date.now. */
+  now?: () => number;
 }
 
 export class FileAuthenticator implements Authenticator {
@@ -32,9 +42,18 @@ export class FileAuthenticator implements Authenticator {
   private rerun = false;
   private closed = false;
   private readonly name: string;
+  /**
+   * Passwords verified against the record they matched. A hit counts only while that record's
+   * password is still the one loaded: a reload makes new records, so a changed or removed
+   * password is refused at once, and the cache is emptied then too.
+   */
+  private readonly verified: LoginCache<PasswordSpec>;
 
   private constructor(private readonly opts: FileAuthenticatorOptions) {
     this.name = opts.displayName ?? opts.path;
+    this.verified = new LoginCache(
+      opts.cacheTtlMs ?? FILE_CACHE_DEFAULTS.cacheTtlMs, opts.cacheMax ?? FILE_CACHE_DEFAULTS.cacheMax, opts.now ?? Date.now,
+    );
   }
 
   /** Loads the file (a broken file is an AuthError: the server must not start) and starts watching. */
@@ -98,9 +117,13 @@ export class FileAuthenticator implements Authenticator {
       await verifyDummy(password, attempt.signal);
       return undefined;
     }
+    const key = [attempt.username, password];
+    if (this.verified.get(key) === rec.password) return accountOf(rec);
     const ok = await verifyPassword(rec.password, password, attempt.signal);
     if (rec.password.kind === 'plain') await verifyDummy(password, attempt.signal);
-    return ok ? accountOf(rec) : undefined;
+    if (!ok) return undefined;
+    if (this.accounts.get(attempt.username) === rec) this.verified.set(key, rec.password);
+    return accountOf(rec);
   }
 
   async findKey(attempt: LoginAttempt, _keyType: string, keyBlob: Buffer): Promise<Account | undefined> {
@@ -115,6 +138,7 @@ export class FileAuthenticator implements Authenticator {
   private async reloadOnce(): Promise<boolean> {
     try {
       this.accounts = await this.load();
+      this.verified.clear();
       return true;
     } catch (err) {
       const problems = err instanceof AuthError ? err.problems : [];

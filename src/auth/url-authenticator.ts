@@ -1,12 +1,12 @@
 // Client for an `accounts.url` account service (seed: "Running An Account Server"). It fails
 // closed: every answer other than a directory cap, and every error, is a refused login. It never
 // throws and never logs the password, the answer body or the URL path (which may hold a token).
-import { createHmac, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { isDirectory, parseCap, formatCap } from '../caps/index.js';
 import { parseAccountOptions, splitOptions } from './account-options.js';
 import type { Account, Authenticator, LoginAttempt } from './types.js';
 import type { AuthLogger } from './logger.js';
-import { TtlCache } from './ttl-cache.js';
+import { LoginCache } from './login-cache.js';
 import { AuthError } from './errors.js';
 
 export interface UrlAuthenticatorOptions {
@@ -36,10 +36,8 @@ type Outcome = { account: Account } | { refused: string; level: 'info' | 'warn';
 
 export class UrlAuthenticator implements Authenticator {
   private readonly url: URL;
-  private readonly cache: TtlCache<Account>;
-  // Cache keys are HMACs under a per-process random key: the cache never holds the password,
-  // nor an unsalted digest that a memory dump could turn back into it by dictionary.
-  private readonly cacheKeySecret = randomBytes(32);
+  /** Answers by user, password and client address (the service may decide by address). */
+  private readonly cache: LoginCache<Account>;
   private readonly timeoutMs: number;
   private readonly maxRedirects: number;
 
@@ -54,7 +52,7 @@ export class UrlAuthenticator implements Authenticator {
     this.url = url;
     this.timeoutMs = opts.timeoutMs ?? URL_DEFAULTS.timeoutMs;
     this.maxRedirects = opts.maxRedirects ?? URL_DEFAULTS.maxRedirects;
-    this.cache = new TtlCache(opts.cacheTtlMs ?? URL_DEFAULTS.cacheTtlMs, opts.cacheMax ?? URL_DEFAULTS.cacheMax, opts.now ?? Date.now);
+    this.cache = new LoginCache(opts.cacheTtlMs ?? URL_DEFAULTS.cacheTtlMs, opts.cacheMax ?? URL_DEFAULTS.cacheMax, opts.now ?? Date.now);
   }
 
   async checkPassword(attempt: LoginAttempt, password: string): Promise<Account | undefined> {
@@ -63,7 +61,7 @@ export class UrlAuthenticator implements Authenticator {
       this.opts.logger.info(log, 'account service not asked: username or password too long or empty');
       return undefined;
     }
-    const key = this.cacheKey(attempt, password);
+    const key = [attempt.username, password, attempt.remoteAddress];
     const cached = this.cache.get(key);
     if (cached) return { ...cached, username: attempt.username };
     let outcome: Outcome;
@@ -89,12 +87,6 @@ export class UrlAuthenticator implements Authenticator {
   /** Keys come only from the accounts file. */
   async findKey(): Promise<Account | undefined> {
     return undefined;
-  }
-
-  private cacheKey(attempt: LoginAttempt, password: string): string {
-    const mac = createHmac('sha256', this.cacheKeySecret);
-    mac.update(attempt.username).update('\0').update(password).update('\0').update(attempt.remoteAddress);
-    return mac.digest('base64');
   }
 
   private async ask(username: string, password: string): Promise<Outcome> {

@@ -2,11 +2,14 @@
 // the account service (accounts.url), or both (a user in the file is decided by the file).
 // Sources are shared between frontends that name the same file or URL.
 import {
-  CombinedAuthenticator, FileAuthenticator, UrlAuthenticator, type Authenticator, type AuthLogger, type UrlAuthenticatorOptions,
+  CombinedAuthenticator, FileAuthenticator, UrlAuthenticator,
+  type Authenticator, type AuthLogger, type FileAuthenticatorOptions, type UrlAuthenticatorOptions,
 } from '../auth/index.js';
 
 /** [auth] accounts.url.* settings, shared by every account service a frontend names. */
 export type UrlSettings = Partial<Pick<UrlAuthenticatorOptions, 'timeoutMs' | 'cacheTtlMs' | 'cacheMax' | 'maxRedirects'>>;
+/** [auth] settings of every accounts file (watching, the cache of verified passwords). */
+export type FileSettings = Partial<Pick<FileAuthenticatorOptions, 'watch' | 'cacheTtlMs' | 'cacheMax'>>;
 
 export interface AccountSourceConfig {
   accountsFile?: string;
@@ -20,7 +23,7 @@ export class AccountSources {
   constructor(
     private readonly logger: AuthLogger,
     private readonly urlOptions: UrlSettings = {},
-    private readonly watchFiles = true,
+    private readonly fileOptions: FileSettings = {},
     /** Wraps the account service's authenticator, e.g. to record the roots it answers (gc). */
     private readonly wrapService: (service: Authenticator) => Authenticator = (s) => s,
   ) {}
@@ -28,7 +31,7 @@ export class AccountSources {
   private file(path: string): Promise<FileAuthenticator> {
     let p = this.files.get(path);
     if (!p) {
-      p = FileAuthenticator.open({ path, logger: this.logger, watch: this.watchFiles });
+      p = FileAuthenticator.open({ path, logger: this.logger, ...this.fileOptions });
       this.files.set(path, p);
     }
     return p;

@@ -184,7 +184,9 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
     await grid.close();
     throw err;
   });
-  const sources = new AccountSources(logger.child({ component: 'accounts' }), auth.url, auth.watchAccountsFile, (s) => recorder?.wrap(s) ?? s);
+  const sources = new AccountSources(
+    logger.child({ component: 'accounts' }), auth.url, { watch: auth.watchAccountsFile, ...auth.file }, (s) => recorder?.wrap(s) ?? s,
+  );
   const defender = new LoginDefender({ ...auth.defender, logger: logger.child({ component: 'defender' }) });
   const loginLimits = { maxAuthTries: auth.maxAuthTries, loginGraceMs: auth.loginGraceMs };
   const hooks = (frontend: Protocol): FrontendHooks =>

@@ -16,10 +16,13 @@ import { startLafsd, type Lafsd } from '../helpers/lafsd.js';
 import {
   assertNoSecretsLogged, countLog, ftpLogin, logLines, sftpLogin, sighup, waitFor, waitForLog, type LoginResult,
 } from './accounts-harness.js';
+import { RawFtp } from './ftp-harness.js';
 
 const CAROL_PW = 'Carol-pw-2c81';
 const DAVE_PW = 'Dave-pw-e4a0';
 const ERIN_PW = 'Erin-pw-b7d3';
+const GRACE_PW = 'Grace-pw-51c6';
+const GRACE_NEW_PW = 'Grace-new-pw-0d9e';
 const BAD_LINE_PW = 'Frank-secret-9a1f';
 
 const AUTH = 'defender.threshold = 100000';
@@ -113,6 +116,39 @@ test('watching: `lafsd add-user` on the running node takes effect without a sign
   await bothAccepted(watched, watched.user, watched.password, 'alice, untouched');
 });
 
+/** One FTP login's PASS: its reply code and how long the server took to answer it. */
+async function timedPass(n: Lafsd, user: string, password: string): Promise<{ code: number; ms: number }> {
+  const c = await RawFtp.open(n.ftpPort!);
+  try {
+    assert.equal((await c.cmd(`USER ${user}`)).code, 331);
+    const t0 = performance.now();
+    const { code } = await c.cmd(`PASS ${password}`);
+    return { code, ms: performance.now() - t0 };
+  } finally {
+    c.close();
+  }
+}
+
+test('a password verified once is remembered for the next login, and `lafsd passwd` ends that at once', async () => {
+  assert.equal(await afterFileReload(watched, () => lafsdOk(['add-user', watched.basedir, 'grace', '--password', GRACE_PW, '--root', watched.rootCap]).then(() => {})), 'loaded');
+  const first = await timedPass(watched, 'grace', GRACE_PW);
+  const again = await timedPass(watched, 'grace', GRACE_PW);
+  assert.equal(first.code, 230);
+  assert.equal(again.code, 230);
+  // The first login runs the scrypt hash (tens of ms at least); the next finds it verified.
+  assert.ok(first.ms > 10 && again.ms < first.ms / 3, `first ${first.ms.toFixed(1)} ms, again ${again.ms.toFixed(1)} ms`);
+  // A wrong password still pays for a hash and is refused.
+  const wrong = await timedPass(watched, 'grace', `${GRACE_PW}x`);
+  assert.equal(wrong.code, 530);
+  assert.ok(wrong.ms > first.ms / 3, `wrong password ${wrong.ms.toFixed(1)} ms vs ${first.ms.toFixed(1)} ms`);
+  // SFTP shares the verification (one accounts file, one cache).
+  accepted(await sftpLogin(watched, 'grace', GRACE_PW), 'sftp grace, remembered');
+  // A new password: the remembered old one is refused from the reload on, over both protocols.
+  assert.equal(await afterFileReload(watched, () => lafsdOk(['passwd', watched.basedir, 'grace', '--password', GRACE_NEW_PW]).then(() => {})), 'loaded');
+  await bothRefused(watched, 'grace', GRACE_PW, 'grace with the old password');
+  await bothAccepted(watched, 'grace', GRACE_NEW_PW, 'grace with the new password');
+});
+
 test('a broken edit keeps the previous accounts, and the log names file:line without the secrets on that line', async () => {
   const file = accountsOf(watched);
   const good = readFileSync(file, 'utf8').trimEnd();
@@ -140,5 +176,5 @@ test('a broken edit keeps the previous accounts, and the log names file:line wit
 });
 
 test('no password and no root cap reaches the log', () => {
-  for (const n of [hup, watched]) assertNoSecretsLogged(n, [CAROL_PW, DAVE_PW, ERIN_PW, BAD_LINE_PW, n.password, n.rootCap]);
+  for (const n of [hup, watched]) assertNoSecretsLogged(n, [CAROL_PW, DAVE_PW, ERIN_PW, GRACE_PW, GRACE_NEW_PW, BAD_LINE_PW, n.password, n.rootCap]);
 });

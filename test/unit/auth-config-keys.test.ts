@@ -2,7 +2,7 @@
 // auth classes' option objects by authOptions().
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { DEFENDER_DEFAULTS, LoginDefender, URL_DEFAULTS, authOptions } from '../../src/auth/index.js';
+import { DEFENDER_DEFAULTS, FILE_CACHE_DEFAULTS, LoginDefender, URL_DEFAULTS, authOptions } from '../../src/auth/index.js';
 import { ConfigError, SCHEMA, parseNodeConfig, renderConfigReference } from '../../src/config/index.js';
 import { DEFAULT_LIMITS as FTP_LIMITS } from '../../src/ftp/types.js';
 import { DEFAULT_LIMITS as SSH_LIMITS } from '../../src/ssh/types.js';
@@ -24,6 +24,7 @@ test('an empty [auth] section gives exactly the code defaults (the table cannot 
   const r = auth('');
   assert.deepEqual(r.defender, DEFENDER_DEFAULTS);
   assert.deepEqual(r.url, URL_DEFAULTS);
+  assert.deepEqual(r.file, FILE_CACHE_DEFAULTS);
   assert.equal(r.passwordHash, 'scrypt');
   assert.equal(r.watchAccountsFile, true);
   assert.equal(r.maxAuthTries, SSH_LIMITS.maxAuthTries);
@@ -50,6 +51,8 @@ test('values are parsed: durations, booleans (Tahoe spellings), max_startups, sc
     'max_auth_tries = 3',
     'login_grace_time = 30s',
     'password_hash = argon2id',
+    'password_cache_ttl = 0',
+    'password_cache_size = 20',
   ].join('\n'));
   assert.equal(r.url.timeoutMs, 2000);
   assert.equal(r.url.cacheTtlMs, 0);
@@ -65,6 +68,7 @@ test('values are parsed: durations, booleans (Tahoe spellings), max_startups, sc
   assert.equal(r.maxAuthTries, 3);
   assert.equal(r.loginGraceMs, 30_000);
   assert.equal(r.passwordHash, 'argon2id');
+  assert.deepEqual(r.file, { cacheTtlMs: 0, cacheMax: 20 });
   // What the config layer accepts, the defender accepts.
   assert.doesNotThrow(() => new LoginDefender(r.defender));
 });

@@ -204,3 +204,90 @@ test('timing: unknown user, key-only user, plain-password user and wrong passwor
     }
   });
 });
+
+/** Time of one checkPassword, in ms. A verification costs tens of ms; a remembered one ~0.1. */
+async function timedCheck(auth: FileAuthenticator, username: string, password: string): Promise<{ ms: number; ok: boolean }> {
+  const t = performance.now();
+  const ok = (await auth.checkPassword(who(username), password)) !== undefined;
+  return { ms: performance.now() - t, ok };
+}
+
+test('a verified password is remembered until the file changes, its time is up, or the cache is off', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'accounts');
+    await writeFile(path, `alice ${await hashPassword('right')} ${ROOT}\nbob plainpw ${ROOT_RO}\n`, { mode: 0o600 });
+    let now = 1_000_000;
+    const auth = await FileAuthenticator.open({ path, logger: recorder(), watch: false, cacheTtlMs: 60_000, now: () => now });
+    try {
+      const first = await timedCheck(auth, 'alice', 'right');
+      assert.ok(first.ok && first.ms > 10, `the first login verifies: ${first.ms.toFixed(1)} ms`);
+      const again = await timedCheck(auth, 'alice', 'right');
+      assert.ok(again.ok && again.ms < first.ms / 5, `the second is remembered: ${again.ms.toFixed(2)} ms vs ${first.ms.toFixed(1)}`);
+      // A wrong password is never remembered, nor made cheaper by a remembered right one.
+      const wrong = await timedCheck(auth, 'alice', 'wrong');
+      assert.ok(!wrong.ok && wrong.ms > first.ms / 5, `a wrong password still costs a hash: ${wrong.ms.toFixed(1)} ms`);
+      assert.equal((await timedCheck(auth, 'alice', 'wrong')).ok, false);
+      // Another user with the same password, or the same user differing by one byte, misses.
+      assert.equal((await timedCheck(auth, 'bob', 'right')).ok, false);
+      assert.equal((await timedCheck(auth, 'alice', 'right ')).ok, false);
+      // Plain-text passwords are remembered too (their check costs a dummy hash).
+      assert.ok((await timedCheck(auth, 'bob', 'plainpw')).ok);
+      const bob = await timedCheck(auth, 'bob', 'plainpw');
+      assert.ok(bob.ok && bob.ms < first.ms / 5, `bob remembered: ${bob.ms.toFixed(2)} ms`);
+
+      // Time runs out: verified again.
+      now += 60_001;
+      const late = await timedCheck(auth, 'alice', 'right');
+      assert.ok(late.ok && late.ms > first.ms / 5, `after the TTL it verifies again: ${late.ms.toFixed(1)} ms`);
+
+      // A failed reload changes nothing, so what was verified stays valid.
+      await writeFile(path, 'broken\n');
+      assert.equal(await auth.reload(), false);
+      const kept = await timedCheck(auth, 'alice', 'right');
+      assert.ok(kept.ok && kept.ms < first.ms / 5, `kept across a failed reload: ${kept.ms.toFixed(2)} ms`);
+
+      // A new password takes effect at the reload: the remembered old one is refused at once.
+      await writeFile(path, `alice ${await hashPassword('new one')} ${ROOT}\n`);
+      assert.equal(await auth.reload(), true);
+      assert.equal((await timedCheck(auth, 'alice', 'right')).ok, false);
+      assert.equal((await timedCheck(auth, 'bob', 'plainpw')).ok, false, 'a removed user is refused at once');
+      const fresh = await timedCheck(auth, 'alice', 'new one');
+      assert.ok(fresh.ok && fresh.ms > first.ms / 5, `the new password is verified: ${fresh.ms.toFixed(1)} ms`);
+      assert.ok((await timedCheck(auth, 'alice', 'new one')).ms < first.ms / 5);
+
+      // Same password, other root cap: the login answers the file's current record.
+      await writeFile(path, `alice plain-now ${ROOT_RO}\n`);
+      assert.equal(await auth.reload(), true);
+      assert.ok((await timedCheck(auth, 'alice', 'plain-now')).ok);
+      assert.deepEqual(await auth.checkPassword(who('alice'), 'plain-now'), { username: 'alice', rootCap: ROOT_RO });
+    } finally {
+      auth.close();
+    }
+    const off = await FileAuthenticator.open({ path, logger: recorder(), watch: false, cacheTtlMs: 0 });
+    try {
+      const a = await timedCheck(off, 'alice', 'plain-now');
+      const b = await timedCheck(off, 'alice', 'plain-now');
+      assert.ok(a.ok && b.ok && b.ms > a.ms / 5, `with the cache off every login verifies: ${a.ms.toFixed(1)} then ${b.ms.toFixed(1)} ms`);
+    } finally {
+      off.close();
+    }
+  });
+});
+
+test('a login verified while the file was reloaded is not remembered for the new record', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'accounts');
+    await writeFile(path, `alice ${await hashPassword('right')} ${ROOT}\n`, { mode: 0o600 });
+    const auth = await FileAuthenticator.open({ path, logger: recorder(), watch: false });
+    try {
+      // The reload lands while the hash runs: the verification answered the old record.
+      const pending = auth.checkPassword(who('alice'), 'right');
+      await writeFile(path, `alice ${await hashPassword('other')} ${ROOT}\n`);
+      assert.equal(await auth.reload(), true);
+      assert.ok(await pending, 'the login that started before the change is decided by the old password');
+      assert.equal(await auth.checkPassword(who('alice'), 'right'), undefined, 'and the old password is not remembered');
+    } finally {
+      auth.close();
+    }
+  });
+});
