@@ -135,7 +135,7 @@ export async function hashPassword(password: string, kind: HashKind = 'scrypt'):
 }
 
 /**
- * Hash checks running at once, over the whole process: one. Each costs ~60 ms of CPU on libuv's
+ * Hash checks running at once, over the whole process: one. Each costs 60-160 ms of CPU on libuv's
  * thread pool, which also seals, reads and syncs every transfer's
  * data, and libuv serves its queue in order. Unbounded, six loops of curl logging in (correct
  * password or not: refusals cost one hash too) filled the pool's queue with hashes, and a 512 MiB

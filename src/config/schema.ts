@@ -109,11 +109,11 @@ export const SCHEMA = {
   // client and one set of limits (these keys are not accepted in [sftpd] or [ftpd]).
   auth: {
     passwordHash: opt('password_hash', t.oneOf('scrypt', 'argon2id', 'bcrypt'), 'scrypt',
-      'Hash that `lafsd add-user` and `lafsd passwd` write: scrypt (ln=15,r=8,p=1, 32 MiB) costs ~63 ms per login, argon2id (m=32 MiB, t=8) ~54 ms, bcrypt (cost 10) ~59 ms; existing hashes of every kind, and plain passwords, keep working.'),
+      'Hash that `lafsd add-user` and `lafsd passwd` write: scrypt (ln=15,r=8,p=1, 32 MiB) costs 63-160 ms of CPU per login (it is bound by memory speed), argon2id (m=32 MiB, t=8) 54-70 ms, bcrypt (cost 10) ~60 ms; existing hashes of every kind, and plain passwords, keep working.'),
     accountsWatch: opt('accounts.watch', t.boolean, 'true',
       'Reload the accounts file when it changes (SIGHUP always reloads); a broken file keeps the previous accounts and the error is logged with file and line.'),
     passwordCacheTtl: opt('password_cache_ttl', t.duration({ maxMs: 86_400_000 }), '15m',
-      'How long a password that `accounts.file` verified is remembered, so the same user logging in again with it (FTP clients connect once per transfer) skips the hash (~63 ms of CPU and 32 MiB for scrypt). Only an HMAC under a per-process key is kept, never the password; a reload of the file forgets them all, so a changed password takes effect at once; 0 disables the cache.'),
+      'How long a password that `accounts.file` verified is remembered, so the same user logging in again with it (FTP clients connect once per transfer) skips the hash (63-160 ms of CPU and 32 MiB for scrypt). Only an HMAC under a per-process key is kept, never the password; a reload of the file forgets them all, so a changed password takes effect at once; 0 disables the cache.'),
     passwordCacheSize: opt('password_cache_size', t.integer({ max: 1_000_000 }), '1000',
       'Most verified passwords remembered.'),
     urlTimeout: opt('accounts.url.timeout', t.duration({ minMs: 1000, maxMs: 300_000 }), '10s',
