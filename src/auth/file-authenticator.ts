@@ -48,6 +48,12 @@ export class FileAuthenticator implements Authenticator {
    * password is refused at once, and the cache is emptied then too.
    */
   private readonly verified: LoginCache<PasswordSpec>;
+  /**
+   * Checks under way, by the same key: a client that opens several connections at once (lftp
+   * and rclone in parallel, FileZilla's second connection) waits for the first one's hash
+   * instead of queueing one hash per connection behind the process's single hash slot.
+   */
+  private readonly checking = new Map<string, Check>();
 
   private constructor(private readonly opts: FileAuthenticatorOptions) {
     this.name = opts.displayName ?? opts.path;
@@ -117,13 +123,36 @@ export class FileAuthenticator implements Authenticator {
       await verifyDummy(password, attempt.signal);
       return undefined;
     }
-    const key = [attempt.username, password];
+    const key = this.verified.key([attempt.username, password]);
     if (this.verified.get(key) === rec.password) return accountOf(rec);
-    const ok = await verifyPassword(rec.password, password, attempt.signal);
-    if (rec.password.kind === 'plain') await verifyDummy(password, attempt.signal);
-    if (!ok) return undefined;
+    if (!(await this.check(key, rec.password, password, attempt.signal))) return undefined;
     if (this.accounts.get(attempt.username) === rec) this.verified.set(key, rec.password);
     return accountOf(rec);
+  }
+
+  /** Verifies `password` against `spec`, joining a check of the same key and spec under way. */
+  private async check(key: string, spec: PasswordSpec, password: string, signal: AbortSignal | undefined): Promise<boolean> {
+    for (;;) {
+      const running = this.checking.get(key);
+      if (running?.spec !== spec) break;
+      const ok = await running.result;
+      // A check its own client gave up on says no without hashing: this client asks again.
+      if (ok || !running.signal?.aborted || signal?.aborted) return ok;
+    }
+    const mine: Check = { spec, signal, result: Promise.resolve(false) };
+    this.checking.set(key, mine);
+    mine.result = (async () => {
+      try {
+        const ok = await verifyPassword(spec, password, signal);
+        // A plain-text password still costs one hash, as every refusal does.
+        if (spec.kind === 'plain') await verifyDummy(password, signal);
+        return ok;
+      } finally {
+        // Before anyone awaiting the result resumes, so a client that asks again finds it gone.
+        if (this.checking.get(key) === mine) this.checking.delete(key);
+      }
+    })();
+    return mine.result;
   }
 
   async findKey(attempt: LoginAttempt, _keyType: string, keyBlob: Buffer): Promise<Account | undefined> {
@@ -205,6 +234,13 @@ function errorText(err: unknown): string {
   if (!(err instanceof Error)) return String(err);
   const code = (err as NodeJS.ErrnoException).code;
   return typeof code === 'string' && !err.message.startsWith(code) ? `${code}: ${err.message}` : err.message;
+}
+
+interface Check {
+  spec: PasswordSpec;
+  /** The connection that started it: its end takes the check out of the hash queue. */
+  signal: AbortSignal | undefined;
+  result: Promise<boolean>;
 }
 
 function accountOf(rec: AccountRecord): Account {

@@ -24,22 +24,23 @@ export class LoginCache<V> {
     return this.entries.size;
   }
 
-  get(parts: readonly string[]): V | undefined {
-    return this.entries.get(this.keyOf(parts));
-  }
-
-  set(parts: readonly string[], value: V): void {
-    this.entries.set(this.keyOf(parts), value);
-  }
-
-  clear(): void {
-    this.entries.clear();
-  }
-
-  private keyOf(parts: readonly string[]): string {
+  /** The entry's key: an HMAC of the parts, which a caller may also use to join work under way. */
+  key(parts: readonly string[]): string {
     const mac = createHmac('sha256', this.secret);
     // Length prefixes keep ('ab', 'c') and ('a', 'bc') apart, whatever bytes the parts hold.
     for (const part of parts) mac.update(`${Buffer.byteLength(part, 'utf8')}:`).update(part, 'utf8');
     return mac.digest('base64');
+  }
+
+  get(key: string): V | undefined {
+    return this.entries.get(key);
+  }
+
+  set(key: string, value: V): void {
+    this.entries.set(key, value);
+  }
+
+  clear(): void {
+    this.entries.clear();
   }
 }

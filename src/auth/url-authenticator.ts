@@ -61,7 +61,7 @@ export class UrlAuthenticator implements Authenticator {
       this.opts.logger.info(log, 'account service not asked: username or password too long or empty');
       return undefined;
     }
-    const key = [attempt.username, password, attempt.remoteAddress];
+    const key = this.cache.key([attempt.username, password, attempt.remoteAddress]);
     const cached = this.cache.get(key);
     if (cached) return { ...cached, username: attempt.username };
     let outcome: Outcome;

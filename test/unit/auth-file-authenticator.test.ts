@@ -291,3 +291,41 @@ test('a login verified while the file was reloaded is not remembered for the new
     }
   });
 });
+
+test('logins with the same password at once share one hash; one that gives up does not refuse the others', async () => {
+  await withDir(async (dir) => {
+    const path = join(dir, 'accounts');
+    await writeFile(path, `alice ${await hashPassword('right')} ${ROOT}\nbob plainpw ${ROOT_RO}\n`, { mode: 0o600 });
+    const auth = await FileAuthenticator.open({ path, logger: recorder(), watch: false, cacheTtlMs: 0 });
+    try {
+      const one = await timedCheck(auth, 'alice', 'right');
+      assert.ok(one.ok);
+      // With the cache off, four connections at once: one hash, not four in turn.
+      const t = performance.now();
+      const four = await Promise.all([1, 2, 3, 4].map(() => auth.checkPassword(who('alice'), 'right')));
+      const ms = performance.now() - t;
+      assert.ok(four.every((a) => a?.rootCap === ROOT));
+      assert.ok(ms < one.ms * 2.5, `four logins at once took ${ms.toFixed(1)} ms, one alone ${one.ms.toFixed(1)} ms`);
+      // Different passwords never share: the wrong one among right ones is refused, and pays.
+      const mixed = await Promise.all([
+        auth.checkPassword(who('alice'), 'right'), auth.checkPassword(who('alice'), 'wrong'), auth.checkPassword(who('alice'), 'right'),
+      ]);
+      assert.deepEqual(mixed.map((a) => a !== undefined), [true, false, true]);
+      const plain = await Promise.all([auth.checkPassword(who('bob'), 'plainpw'), auth.checkPassword(who('bob'), 'plainpw')]);
+      assert.ok(plain.every((a) => a?.rootCap === ROOT_RO));
+
+      // The first connection goes away while its check waits for the hash slot (held by
+      // another login): the second, which joined it, must still be decided, and logs in.
+      const busy = auth.checkPassword(who('nobody'), 'x');
+      const gone = new AbortController();
+      const first = auth.checkPassword({ ...who('alice'), signal: gone.signal }, 'right');
+      const second = auth.checkPassword(who('alice'), 'right');
+      gone.abort();
+      assert.equal(await first, undefined, 'the connection that left is not logged in');
+      assert.equal((await second)?.rootCap, ROOT);
+      assert.equal(await busy, undefined);
+    } finally {
+      auth.close();
+    }
+  });
+});
