@@ -13,6 +13,17 @@ import { verifyDummy, verifyPassword, type PasswordSpec } from './passwords.js';
 /** Longer passwords are refused (after the usual dummy work): no client needs them. */
 export const MAX_PASSWORD_BYTES = 1024;
 
+/**
+ * Password checks against accounts-file passwords since the process started, by how they were
+ * decided: a hash of their own, a password verified at an earlier login, or the hash of a login
+ * with the same password under way. For the metrics; refusals of unknown users are not counted.
+ */
+const verifications = { hashed: 0, remembered: 0, shared: 0 };
+
+export function passwordVerifications(): { hashed: number; remembered: number; shared: number } {
+  return { ...verifications };
+}
+
 /** How long, and how many, verified passwords are remembered ([auth] password_cache_*). */
 export const FILE_CACHE_DEFAULTS = { cacheTtlMs: 15 * 60_000, cacheMax: 1000 } as const;
 
@@ -124,7 +135,10 @@ export class FileAuthenticator implements Authenticator {
       return undefined;
     }
     const key = this.verified.key([attempt.username, password]);
-    if (this.verified.get(key) === rec.password) return accountOf(rec);
+    if (this.verified.get(key) === rec.password) {
+      verifications.remembered++;
+      return accountOf(rec);
+    }
     if (!(await this.check(key, rec.password, password, attempt.signal))) return undefined;
     if (this.accounts.get(attempt.username) === rec) this.verified.set(key, rec.password);
     return accountOf(rec);
@@ -135,10 +149,12 @@ export class FileAuthenticator implements Authenticator {
     for (;;) {
       const running = this.checking.get(key);
       if (running?.spec !== spec) break;
+      verifications.shared++;
       const ok = await running.result;
       // A check its own client gave up on says no without hashing: this client asks again.
       if (ok || !running.signal?.aborted || signal?.aborted) return ok;
     }
+    verifications.hashed++;
     const mine: Check = { spec, signal, result: Promise.resolve(false) };
     this.checking.set(key, mine);
     mine.result = (async () => {

@@ -8,7 +8,9 @@ export {
   hashPassword, verifyPassword, verifyDummy, parsePasswordField, passwordChecks,
   DEFAULT_SCRYPT, DEFAULT_ARGON2, DEFAULT_BCRYPT_COST, type HashKind, type PasswordSpec,
 } from './passwords.js';
-export { FileAuthenticator, FILE_CACHE_DEFAULTS, MAX_PASSWORD_BYTES, type FileAuthenticatorOptions } from './file-authenticator.js';
+export {
+  FileAuthenticator, FILE_CACHE_DEFAULTS, MAX_PASSWORD_BYTES, passwordVerifications, type FileAuthenticatorOptions,
+} from './file-authenticator.js';
 export { LoginCache } from './login-cache.js';
 export { UrlAuthenticator, URL_DEFAULTS, multipartBody, type UrlAuthenticatorOptions } from './url-authenticator.js';
 export { CombinedAuthenticator, type AccountSources } from './combined.js';

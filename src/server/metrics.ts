@@ -8,7 +8,7 @@
 // (frontend, method, result, reason, operation, error code). Nothing about who or what is ever
 // a label: no user name, path, address or cap.
 import client from 'prom-client';
-import { passwordChecks, type Defender, type FailureReason, type LoginDefender, type LoginObserver } from '../auth/index.js';
+import { passwordChecks, passwordVerifications, type Defender, type FailureReason, type LoginDefender, type LoginObserver } from '../auth/index.js';
 import { isGridError, type FileReader, type Grid, type UploadSink } from '../grid/index.js';
 import type { AuditEvent } from '../vfs/index.js';
 
@@ -70,6 +70,12 @@ export class Metrics {
         this.set({ state: 'waiting' }, waiting);
       },
     });
+    this.countersOf(
+      'lafsd_password_verifications_total',
+      'Passwords checked against the accounts file, by how: hashed (a hash of their own; every wrong one), remembered (right at an earlier login within password_cache_ttl), shared (the hash of a login with the same password under way).',
+      'how',
+      passwordVerifications,
+    );
     this.connections = new client.Counter({
       name: 'lafsd_connections_total',
       help: 'TCP connections received, by frontend and whether the defender admitted them (accepted, banned; refused at a limit: per_address and max_startups before login, connections_per_address and connections open).',

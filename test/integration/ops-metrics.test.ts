@@ -80,6 +80,9 @@ test('real transfers move the counters by exactly what the clients did', async (
   assert.equal(d('lafsd_logins_total', { frontend: 'sftp', method: 'publickey', result: 'ok' }), 1);
   assert.equal(d('lafsd_logins_total', { frontend: 'ftp', method: 'password', result: 'ok' }), 2);
   assert.equal(d('lafsd_logins_total', { result: 'refused', method: 'password' }), 0);
+  // The second curl's password was verified at the first's login.
+  assert.equal(d('lafsd_password_verifications_total'), 2);
+  assert.ok(d('lafsd_password_verifications_total', { how: 'remembered' }) >= 1);
   assert.equal(d('lafsd_transfers_total', { frontend: 'sftp', direction: 'upload', result: 'ok' }), 2);
   assert.equal(d('lafsd_transfer_bytes_total', { frontend: 'sftp', direction: 'upload' }), a.length + b.length);
   assert.equal(d('lafsd_transfers_total', { frontend: 'ftp', direction: 'upload', result: 'ok' }), 1);
@@ -227,6 +230,7 @@ test('wrong passwords are counted, and the ban they cause shows as a ban, a bann
   const d = (name: string, labels: Record<string, string> = {}) => delta(before, after, name, labels);
   assert.equal(d('lafsd_logins_total', { frontend: 'ftp', method: 'password', result: 'refused' }), 2);
   assert.equal(d('lafsd_auth_failures_total', { frontend: 'ftp', reason: 'bad_password' }), 2);
+  assert.equal(d('lafsd_password_verifications_total', { how: 'hashed' }), 2, 'a wrong password is never remembered');
   assert.equal(d('lafsd_bans_total'), 1);
   assert.equal(after.value('lafsd_banned_addresses'), 1);
   assert.equal(d('lafsd_connections_total', { frontend: 'ftp', result: 'banned' }), 1);
