@@ -72,7 +72,7 @@ export class Metrics {
     });
     this.countersOf(
       'lafsd_password_verifications_total',
-      'Passwords checked against the accounts file, by how: hashed (a hash of their own; every wrong one), remembered (right at an earlier login within password_cache_ttl), shared (the hash of a login with the same password under way).',
+      'Passwords checked against the accounts file, by how: hashed (a hash of its own), remembered (right at an earlier login within password_cache_ttl; a wrong one never is), shared (the hash of a login with the same password under way).',
       'how',
       passwordVerifications,
     );
