@@ -8,5 +8,6 @@ free_port() {
 # Seconds since the epoch, with nanoseconds (for differences with bc).
 now() { date +%s.%N; }
 
-# The median of the numbers on stdin, separated by spaces or newlines (the upper one of an even count).
+# The median of the numbers on stdin, separated by spaces or newlines (the upper one of an even
+# count).
 median() { tr ' ' '\n' | grep -v '^$' | sort -g | awk '{a[NR]=$1} END {print a[int((NR+1)/2)]}'; }

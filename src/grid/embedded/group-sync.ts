@@ -13,9 +13,9 @@
 // Handing a sync to libuv's pool and being woken when it is done costs more than the sync itself
 // on a fast disk: 290–320 µs a commit through the pool against 200–240 µs inline (median) on
 // this VM's disk; a lone OpenSSH client's 1,000 small uploads took ~7% less time, its removals
-// ~10% (bench/README.md, nineteenth session). When others are about to commit, the pool keeps the loop free and their
-// commits share one sync: an inline sync for everyone made 8 concurrent small-file clients
-// (eleventh session) and 8 concurrent removers (nineteenth) ~25% slower.
+// ~10% (bench/README.md, nineteenth session). When others are about to commit, the pool keeps
+// the loop free and their commits share one sync: an inline sync for everyone made 8 concurrent
+// small-file clients (eleventh session) and 8 concurrent removers (nineteenth) ~25% slower.
 import { fdatasyncSync, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { performance } from 'node:perf_hooks';
