@@ -25,6 +25,10 @@ export interface SealAddon {
   blake3(data: Buffer): Buffer;
   seal(upload: NativeUpload, header: Buffer, done: Done): void;
   abort(upload: NativeUpload, done: Done): void;
+  /** AES-256-GCM of at most 1 MiB on the calling thread: ciphertext ‖ tag. */
+  gcmSeal(key: Buffer, nonce: Buffer, aad: Buffer, plain: Buffer): Buffer;
+  /** The plaintext of ciphertext ‖ tag, or undefined when the tag fails; at most 1 MiB. */
+  gcmOpen(key: Buffer, nonce: Buffer, aad: Buffer, sealed: Buffer): Buffer | undefined;
   open(
     fd: number, key: Buffer, first: number, plainLength: number, position: number, segmentSize: number, buffer: Buffer,
     done: (err: (Error & { code?: string }) | null, status: number) => void,
@@ -36,7 +40,7 @@ let addon: SealAddon | undefined;
 /** The addon, or a clear error: without it the embedded store can neither store nor read a file of a segment or more. */
 export function sealAddon(path = SEAL_ADDON): SealAddon {
   if (addon && path === SEAL_ADDON) return addon;
-  const loaded = loadAddon<SealAddon>(path, 'sealing addon', ['begin', 'segment', 'digest', 'blake3', 'seal', 'abort', 'open']);
+  const loaded = loadAddon<SealAddon>(path, 'sealing addon', ['begin', 'segment', 'digest', 'blake3', 'seal', 'abort', 'open', 'gcmSeal', 'gcmOpen']);
   if (path === SEAL_ADDON) addon = loaded;
   return loaded;
 }

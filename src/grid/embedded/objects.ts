@@ -13,7 +13,7 @@
 // An object smaller than one segment is sealed only at the end, so it needs no random key: its
 // data key and header nonce come from its read key, and equal bytes make the very same object
 // (staged.ts relies on that to store it in the transaction that links it).
-import { createCipheriv, createDecipheriv, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { constants as fsc, promises as fsp } from 'node:fs';
 import type { FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
@@ -24,6 +24,7 @@ import type { FileReader, UploadSink } from '../types.js';
 import { classifyStorageError, type SpaceGuard } from './space.js';
 import { HEADER_SIZE, SEGMENT_SIZE, TAG, runLayout, segmentNonce } from './layout.js';
 import { OPENED, TRUNCATED, sealAddon } from './native.js';
+import { gcmOpen, gcmSeal } from './aead.js';
 import { BufferPool, type PooledBuffer } from './buffer-pool.js';
 import { lend } from '../../util/lent-buffers.js';
 import type { SealJob, SealPool } from './sealer.js';
@@ -52,12 +53,9 @@ function buildHeader(readKey: Buffer, dataKey: Buffer, size: number, nonce = ran
   MAGIC.copy(header, 0);
   header.writeUInt32BE(SEGMENT_SIZE, 16);
   header.writeBigUInt64BE(BigInt(size), 20);
-  const cipher = createCipheriv('aes-256-gcm', wrapKey(readKey), nonce);
-  cipher.setAAD(header.subarray(0, 28));
-  const wrapped = Buffer.concat([cipher.update(dataKey), cipher.final()]);
+  // The wrapped data key (32) and its tag (16) fill bytes 40-87.
+  gcmSeal(wrapKey(readKey), nonce, dataKey, header.subarray(0, 28)).copy(header, 40);
   nonce.copy(header, 28);
-  wrapped.copy(header, 40);
-  cipher.getAuthTag().copy(header, 72);
   return header;
 }
 
@@ -82,14 +80,9 @@ function openHeader(header: Buffer, readKey: Buffer, size: number): Buffer {
   if (header.readUInt32BE(16) !== SEGMENT_SIZE || Number(header.readBigUInt64BE(20)) !== size) {
     throw notTheCap();
   }
-  const decipher = createDecipheriv('aes-256-gcm', wrapKey(readKey), header.subarray(28, 40));
-  decipher.setAAD(header.subarray(0, 28));
-  decipher.setAuthTag(header.subarray(72, 88));
-  try {
-    return Buffer.concat([decipher.update(header.subarray(40, 72)), decipher.final()]);
-  } catch {
-    throw new GridError('CORRUPT', 'stored file header failed its integrity check');
-  }
+  const dataKey = gcmOpen(wrapKey(readKey), header.subarray(28, 40), header.subarray(40, 88), header.subarray(0, 28));
+  if (!dataKey) throw new GridError('CORRUPT', 'stored file header failed its integrity check');
+  return dataKey;
 }
 
 async function fsyncDir(path: string): Promise<void> {
@@ -319,22 +312,14 @@ export class ObjectUpload implements UploadSink {
 }
 
 function sealSegment(dataKey: Buffer, index: number, plain: Buffer): Buffer {
-  const cipher = createCipheriv('aes-256-gcm', dataKey, segmentNonce(index));
-  return Buffer.concat([cipher.update(plain), cipher.final(), cipher.getAuthTag()]);
+  return gcmSeal(dataKey, segmentNonce(index), plain);
 }
 
 /** The plaintext of one stored segment (`sealed`: its ciphertext ‖ tag); CORRUPT if the tag fails. */
 function openSegment(dataKey: Buffer, index: number, sealed: Buffer): Buffer {
-  const length = sealed.length - TAG;
-  const decipher = createDecipheriv('aes-256-gcm', dataKey, segmentNonce(index));
-  decipher.setAuthTag(sealed.subarray(length));
-  try {
-    const plain = decipher.update(sealed.subarray(0, length));
-    decipher.final(); // GCM: checks the tag, returns no bytes
-    return plain;
-  } catch {
-    throw failedCheck();
-  }
+  const plain = gcmOpen(dataKey, segmentNonce(index), sealed);
+  if (!plain) throw failedCheck();
+  return plain;
 }
 
 /** A failed write of object data: NO_SPACE for a full disk, else the store is unavailable. */
