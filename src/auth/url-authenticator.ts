@@ -38,6 +38,13 @@ export class UrlAuthenticator implements Authenticator {
   private readonly url: URL;
   /** Answers by user, password and client address (the service may decide by address). */
   private readonly cache: LoginCache<Account>;
+  /**
+   * Questions under way, by the same key: logins that ask the same at once share one request.
+   * FTP clients open a connection per transfer or parallel stream, each with its own login.
+   */
+  private readonly asking = new Map<string, Promise<Outcome>>();
+  /** Moves at each clearCache: an answer asked for before it is neither joined nor remembered. */
+  private generation = 0;
   private readonly timeoutMs: number;
   private readonly maxRedirects: number;
 
@@ -64,16 +71,8 @@ export class UrlAuthenticator implements Authenticator {
     const key = this.cache.key([attempt.username, password, attempt.remoteAddress]);
     const cached = this.cache.get(key);
     if (cached) return { ...cached, username: attempt.username };
-    let outcome: Outcome;
-    try {
-      outcome = await this.ask(attempt.username, password);
-    } catch (err) {
-      outcome = { refused: describeError(err), level: 'warn' };
-    }
-    if ('account' in outcome) {
-      this.cache.set(key, outcome.account);
-      return outcome.account;
-    }
+    const outcome = await this.shared(key, attempt.username, password);
+    if ('account' in outcome) return { ...outcome.account };
     const fields = outcome.status === undefined ? log : { ...log, status: outcome.status };
     this.opts.logger[outcome.level](fields, `account service refused the login: ${outcome.refused}`);
     return undefined;
@@ -82,6 +81,28 @@ export class UrlAuthenticator implements Authenticator {
   /** Forgets every cached answer (SIGHUP), so a change at the service applies to the next login. */
   clearCache(): void {
     this.cache.clear();
+    this.asking.clear();
+    this.generation++;
+  }
+
+  /** The service's answer for `key`, joining a request for it under way; never throws. */
+  private shared(key: string, username: string, password: string): Promise<Outcome> {
+    const running = this.asking.get(key);
+    if (running) return running;
+    const generation = this.generation;
+    const outcome = this.ask(username, password).then(
+      (answer) => {
+        if ('account' in answer && generation === this.generation) this.cache.set(key, answer.account);
+        return answer;
+      },
+      (err: unknown): Outcome => ({ refused: describeError(err), level: 'warn' }),
+    );
+    this.asking.set(key, outcome);
+    // Registered before any login awaits it, so it runs first: a later login asks anew.
+    void outcome.finally(() => {
+      if (this.asking.get(key) === outcome) this.asking.delete(key);
+    });
+    return outcome;
   }
 
   /** Keys come only from the accounts file. */

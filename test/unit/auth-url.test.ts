@@ -264,6 +264,83 @@ test('cache: a success is reused within the TTL, per user, password and address;
   }
 });
 
+/** Waits until the service has seen `n` requests; fails after 5 s. */
+async function requestsSeen(seen: Seen[], n: number): Promise<void> {
+  for (const start = Date.now(); seen.length < n; await new Promise((r) => setTimeout(r, 5))) {
+    assert.ok(Date.now() - start < 5000, `the service saw ${seen.length} requests, not ${n}`);
+  }
+}
+
+test('logins with the same user, password and address at once share one request to the service', async () => {
+  let reply = ROOT;
+  const held: (() => void)[] = [];
+  // Answers only when the test lets it, so the logins below are all under way at once.
+  const srv = await adHoc((req, res, body) => held.push(() => answer(reply)(req, res, body)));
+  const waitForRequests = (n: number) => requestsSeen(srv.seen, n);
+  try {
+    const log = recorder();
+    const auth = new UrlAuthenticator({ url: srv.url, logger: log });
+    const four = [1, 2, 3, 4].map(() => auth.checkPassword(who('alice'), 'good'));
+    const elsewhere = auth.checkPassword(who('alice', '198.51.100.7'), 'good');
+    await waitForRequests(2);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(srv.seen.length, 2, 'one request for the four, one for the other address');
+    held.splice(0).forEach((go) => go());
+    for (const account of await Promise.all([...four, elsewhere])) assert.deepEqual(account, { username: 'alice', rootCap: ROOT });
+
+    // A refusal is shared the same way, and each refused login is logged.
+    reply = '0';
+    const refused = [1, 2, 3].map(() => auth.checkPassword(who('bob'), 'bad'));
+    await waitForRequests(3);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(srv.seen.length, 3);
+    held.splice(0).forEach((go) => go());
+    assert.deepEqual(await Promise.all(refused), [undefined, undefined, undefined]);
+    assert.equal(log.records.filter((r) => /service said 0/.test(r.msg ?? '')).length, 3);
+
+    // After clearCache (SIGHUP) a login asks again rather than joining a request made before it,
+    // and the older request's answer is not remembered.
+    reply = ROOT;
+    const before = auth.checkPassword(who('carol'), 'pw');
+    await waitForRequests(4);
+    auth.clearCache();
+    const after = auth.checkPassword(who('carol'), 'pw');
+    await waitForRequests(5);
+    reply = ROOT_RO;
+    held.splice(0).forEach((go) => go());
+    assert.deepEqual(await before, { username: 'carol', rootCap: ROOT_RO });
+    assert.deepEqual(await after, { username: 'carol', rootCap: ROOT_RO });
+    const third = auth.checkPassword(who('carol'), 'pw');
+    await new Promise((r) => setTimeout(r, 20));
+    assert.equal(srv.seen.length, 5, 'the answer asked for after clearCache is remembered');
+    assert.deepEqual(await third, { username: 'carol', rootCap: ROOT_RO });
+  } finally {
+    held.splice(0).forEach((go) => go());
+    await srv.close();
+  }
+});
+
+test('an answer asked for before clearCache (SIGHUP) is not remembered after it', async () => {
+  const held: (() => void)[] = [];
+  const srv = await adHoc((req, res, body) => held.push(() => answer(ROOT)(req, res, body)));
+  try {
+    const auth = new UrlAuthenticator({ url: srv.url, logger: recorder() });
+    const first = auth.checkPassword(who('dave'), 'pw');
+    await requestsSeen(srv.seen, 1);
+    auth.clearCache();
+    held.splice(0).forEach((go) => go());
+    assert.ok(await first, 'the login itself gets the answer');
+    const again = auth.checkPassword(who('dave'), 'pw');
+    await requestsSeen(srv.seen, 2);
+    held.splice(0).forEach((go) => go());
+    assert.ok(await again);
+    assert.equal(srv.seen.length, 2, 'the service was asked again');
+  } finally {
+    held.splice(0).forEach((go) => go());
+    await srv.close();
+  }
+});
+
 test('cache: TTL 0 disables it, and the size is capped', async () => {
   const srv = await adHoc(answer(ROOT));
   try {
