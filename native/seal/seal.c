@@ -178,15 +178,40 @@ static int write_all(int fd, unsigned char *a, size_t alen, unsigned char *b, si
   return 0;
 }
 
-static int seal_in_place(const unsigned char *key, const unsigned char *nonce, unsigned char *data, size_t length, unsigned char *tag) {
+/*
+ * AES-256-GCM, fetched from OpenSSL once: OpenSSL 3 fetches the algorithm at every init that
+ * names it by EVP_aes_256_gcm(), and Node's createCipheriv does too (4.2-14.7 µs a value of 32
+ * bytes to 4 KiB here, against 1.4-5.9 for the addon's synchronous calls below).
+ */
+static EVP_CIPHER *gcm_cipher;
+static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
+static void fetch_gcm(void) { gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL); }
+static const EVP_CIPHER *gcm_algorithm(void) {
+  pthread_once(&gcm_once, fetch_gcm);
+  return gcm_cipher;
+}
+
+typedef enum { GCM_OPEN = 0, GCM_SEAL = 1 } GcmDirection;
+
+/*
+ * The one AES-256-GCM of the addon: `length` bytes of `in` to `out` (the same buffer in place),
+ * bound to `aad` (may be empty). Sealing writes the tag, opening checks it. 0, ENOMEM, or EIO
+ * (OpenSSL failed, or the tag did not match). Lengths are at most 1 MiB, far below int's range.
+ */
+static int gcm(GcmDirection direction, const unsigned char *key, const unsigned char *nonce, const unsigned char *aad,
+               size_t aad_length, const unsigned char *in, unsigned char *out, size_t length, unsigned char *tag) {
+  const EVP_CIPHER *cipher = gcm_algorithm();
+  if (!cipher) return EIO;
   EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
   if (!ctx) return ENOMEM;
-  int ok = EVP_EncryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) == 1;  // 12-byte IV: GCM's default
-  int out = 0, fin = 0;
-  // Segments are at most 128 KiB, far below int's range.
-  ok = ok && EVP_EncryptUpdate(ctx, data, &out, data, (int)length) == 1;
-  ok = ok && EVP_EncryptFinal_ex(ctx, data + out, &fin) == 1;  // GCM: no bytes held back
-  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_SIZE, tag) == 1;
+  int n = 0;
+  int ok = EVP_CipherInit_ex2(ctx, cipher, key, nonce, direction, NULL) == 1;  // 12-byte IV: GCM's default
+  ok = ok && (aad_length == 0 || EVP_CipherUpdate(ctx, NULL, &n, aad, (int)aad_length) == 1);
+  ok = ok && EVP_CipherUpdate(ctx, out, &n, in, (int)length) == 1;
+  if (direction == GCM_OPEN) ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_SIZE, tag) == 1;
+  int fin = 0;
+  ok = ok && EVP_CipherFinal_ex(ctx, out + n, &fin) == 1;  // GCM: no bytes held back; opening checks the tag
+  if (direction == GCM_SEAL) ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_SIZE, tag) == 1;
   EVP_CIPHER_CTX_free(ctx);
   return ok ? 0 : EIO;
 }
@@ -209,7 +234,7 @@ static void do_segment(Job *j) {
   if (failed) return;
 
   unsigned char tag[TAG_SIZE];
-  int err = seal_in_place(u->key, j->nonce, j->data, j->length, tag);
+  int err = gcm(GCM_SEAL, u->key, j->nonce, NULL, 0, j->data, j->data, j->length, tag);
   if (err) return fail(u, err, "aes-256-gcm");
   if ((err = ensure_open(u))) return fail(u, err, "open");
   pthread_mutex_lock(&u->write_lock);
@@ -459,19 +484,11 @@ typedef struct {
 
 enum { OPEN_OK = 0, OPEN_TRUNCATED = 1, OPEN_FORGED = 2 };
 
-static int open_in_place(const unsigned char *key, uint32_t index, unsigned char *data, size_t length, const unsigned char *tag) {
+static int open_in_place(const unsigned char *key, uint32_t index, unsigned char *data, size_t length, unsigned char *tag) {
   unsigned char nonce[NONCE_SIZE] = {0};
   // layout.ts's segmentNonce: the index as a 64-bit big-endian number after four zero bytes.
   for (int b = 0; b < 8; b++) nonce[NONCE_SIZE - 1 - b] = (unsigned char)((uint64_t)index >> (8 * b));
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  if (!ctx) return ENOMEM;
-  int out = 0, fin = 0;
-  int ok = EVP_DecryptInit_ex(ctx, EVP_aes_256_gcm(), NULL, key, nonce) == 1;
-  ok = ok && EVP_DecryptUpdate(ctx, data, &out, data, (int)length) == 1;
-  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_SIZE, (void *)tag) == 1;
-  ok = ok && EVP_DecryptFinal_ex(ctx, data + out, &fin) == 1;  // checks the tag
-  EVP_CIPHER_CTX_free(ctx);
-  return ok ? 0 : -1;
+  return gcm(GCM_OPEN, key, nonce, NULL, 0, data, data, length, tag) == 0 ? 0 : -1;
 }
 
 static void open_execute(napi_env env, void *data) {
@@ -750,14 +767,9 @@ static napi_value Blake3(napi_env env, napi_callback_info info) {
 
 /*
  * AES-256-GCM of small values on the calling thread: directory entries, object headers and
- * small objects' one segment (at most GCM_SYNC_MAX). Node's createCipheriv and createDecipheriv
- * took 4.2-14.7 µs a value of 32 bytes to 4 KiB here (a cipher object, and OpenSSL 3 fetching
- * the algorithm on every init), these 1.4-5.9 µs; they fetch the algorithm once.
+ * small objects' one segment (at most GCM_SYNC_MAX).
  */
 #define GCM_SYNC_MAX (1u << 20)
-static EVP_CIPHER *gcm_cipher;
-static pthread_once_t gcm_once = PTHREAD_ONCE_INIT;
-static void fetch_gcm(void) { gcm_cipher = EVP_CIPHER_fetch(NULL, "AES-256-GCM", NULL); }
 
 /* The buffers of gcmSeal(key, nonce, aad, input) and gcmOpen(...), checked; false after a throw. */
 static bool gcm_args(napi_env env, napi_callback_info info, const char *usage, void **key, void **nonce, void **aad,
@@ -776,8 +788,7 @@ static bool gcm_args(napi_env env, napi_callback_info info, const char *usage, v
     napi_throw_range_error(env, NULL, "AES-GCM on the event loop takes at most 1 MiB");
     return false;
   }
-  pthread_once(&gcm_once, fetch_gcm);
-  if (!gcm_cipher) {
+  if (!gcm_algorithm()) {
     napi_throw_error(env, NULL, "OpenSSL has no AES-256-GCM");
     return false;
   }
@@ -793,16 +804,10 @@ static napi_value GcmSeal(napi_env env, napi_callback_info info) {
     return NULL;
   napi_value result;
   CHECK(env, napi_create_buffer(env, len + TAG_SIZE, &out, &result));
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  int n = 0, fin = 0;
-  int ok = ctx && EVP_EncryptInit_ex2(ctx, gcm_cipher, key, nonce, NULL) == 1;
-  ok = ok && (aad_len == 0 || EVP_EncryptUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1);
-  ok = ok && EVP_EncryptUpdate(ctx, out, &n, plain, (int)len) == 1;
-  ok = ok && EVP_EncryptFinal_ex(ctx, (unsigned char *)out + n, &fin) == 1;
-  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_GET_TAG, TAG_SIZE, (unsigned char *)out + len) == 1;
-  EVP_CIPHER_CTX_free(ctx);
-  if (!ok) {
-    napi_throw_error(env, NULL, "AES-GCM sealing failed");
+  unsigned char *sealed = out;
+  int err = gcm(GCM_SEAL, key, nonce, aad, aad_len, plain, sealed, len, sealed + len);
+  if (err) {
+    napi_throw_error(env, NULL, err == ENOMEM ? "out of memory for AES-GCM" : "AES-GCM sealing failed");
     return NULL;
   }
   return result;
@@ -822,15 +827,9 @@ static napi_value GcmOpen(napi_env env, napi_callback_info info) {
   }
   len -= TAG_SIZE;
   CHECK(env, napi_create_buffer(env, len, &out, &result));
-  EVP_CIPHER_CTX *ctx = EVP_CIPHER_CTX_new();
-  int n = 0, fin = 0;
-  int ok = ctx && EVP_DecryptInit_ex2(ctx, gcm_cipher, key, nonce, NULL) == 1;
-  ok = ok && (aad_len == 0 || EVP_DecryptUpdate(ctx, NULL, &n, aad, (int)aad_len) == 1);
-  ok = ok && EVP_DecryptUpdate(ctx, out, &n, sealed, (int)len) == 1;
-  ok = ok && EVP_CIPHER_CTX_ctrl(ctx, EVP_CTRL_GCM_SET_TAG, TAG_SIZE, (unsigned char *)sealed + len) == 1;
-  ok = ok && EVP_DecryptFinal_ex(ctx, (unsigned char *)out + n, &fin) == 1; /* checks the tag */
-  EVP_CIPHER_CTX_free(ctx);
-  if (!ok) {
+  unsigned char tag[TAG_SIZE];
+  memcpy(tag, (unsigned char *)sealed + len, TAG_SIZE);
+  if (gcm(GCM_OPEN, key, nonce, aad, aad_len, sealed, out, len, tag) != 0) {
     memset(out, 0, len); /* no unauthenticated plaintext left behind */
     CHECK(env, napi_get_undefined(env, &result));
   }
