@@ -44,6 +44,8 @@ export class SshConnection {
   private lingerTimer: NodeJS.Timeout | undefined;
   /** Reading paused until the client reads what we sent (holdInputWhileBacklogged). */
   private inputHeld = false;
+  /** Whether the log already says this client's input was held (once a connection is enough). */
+  private inputHoldLogged = false;
   private handshakes = 0;
   private rekeyRequested = false;
   private rekeyBase = 0;
@@ -118,6 +120,12 @@ export class SshConnection {
     if (this.inputHeld || this.sock.writableLength <= INPUT_HOLD_BACKLOG) return;
     this.inputHeld = true;
     this.sock.pause();
+    if (!this.inputHoldLogged) {
+      // Only a client that floods requests and never reads gets here (a slow reader of file data
+      // is held much earlier, by its channel's window): worth one line, not one per hold.
+      this.inputHoldLogged = true;
+      this.deps.opts.logger.warn({ conn: this.id, unsentMiB: Math.round(this.sock.writableLength / 1048576) }, 'ssh: client does not read our replies; reading it paused until it does');
+    }
     // A write over the socket's high-water mark returned false, so 'drain' comes once it is sent.
     this.sock.once('drain', () => {
       this.inputHeld = false;

@@ -310,23 +310,33 @@ test('an FTP client that sends commands and never reads the replies: the server 
 // Found on 2026-12-05: ssh2 answers every request that wants a reply (here keepalive global
 // requests) as it comes, whether or not the client reads: a client that sent them and never read
 // its socket grew lafsd by ~500 MiB in 3 s. Now lafsd stops reading a client whose socket holds
-// 8 MiB it has not taken.
+// 8 MiB it has not taken, and says so once. The pings stop soon after that line (~0.5-0.8M of
+// them; without the hold, 1.5M grew lafsd by 161 MiB here, and the line never comes).
 test('an SSH client that sends keepalives and never reads its socket: the server stops reading it, its memory stays bounded', async () => {
   const node = await startLafsd();
   const rss = () => rssOf(node);
+  const held = () => /"ssh: client does not read our replies; reading it paused until it does"/.test(node.log());
   const c = await passwordClient(node);
   c.on('error', () => {});
   try {
     const internals = c as unknown as { _sock: { pause(): void }; _protocol: { ping(): void } };
     internals._sock.pause(); // never read from here on
     const before = rss();
-    for (let round = 0; round < 10; round++) {
-      for (let i = 0; i < 150_000; i++) internals._protocol.ping();
-      await new Promise((resolve) => setTimeout(resolve, 300));
+    const pingsPerRound = 50_000;
+    let sent = 0;
+    let sentWhenHeld = 0;
+    // Up to 1.5M pings; once held, 200,000 more show that it stays held.
+    while (sent < 1_500_000 && (sentWhenHeld === 0 || sent < sentWhenHeld + 200_000)) {
+      for (let i = 0; i < pingsPerRound; i++) internals._protocol.ping();
+      sent += pingsPerRound;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      if (sentWhenHeld === 0 && held()) sentWhenHeld = sent;
     }
+    assert.ok(sentWhenHeld > 0, `lafsd never stopped reading a client that sent ${sent} keepalives and read nothing`);
+    await new Promise((resolve) => setTimeout(resolve, 300));
     const grown = rss() - before;
     assert.ok(grown < 96 * MiB, `lafsd grew by ${(grown / MiB).toFixed(1)} MiB for keepalive replies its client did not read`);
-    process.stdout.write(`# lafsd grew by ${(grown / MiB).toFixed(1)} MiB with 1.5M keepalives sent and nothing read\n`);
+    process.stdout.write(`# reading held after ${sentWhenHeld} keepalives; lafsd grew by ${(grown / MiB).toFixed(1)} MiB with ${sent} sent and nothing read\n`);
   } finally {
     c.destroy();
   }
