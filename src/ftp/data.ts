@@ -58,7 +58,7 @@ export class PassiveListener {
     private readonly server: Server,
     readonly port: number,
     private readonly peer: string,
-    private readonly logger: Logger,
+    private readonly logger: Pick<Logger, 'warn'>,
     timeoutMs: number,
     private readonly proxy?: ProxyTrust,
   ) {
@@ -71,7 +71,7 @@ export class PassiveListener {
    * Listens on `host` (the control connection's local address) for a connection from `peer`
    * (through a load balancer in `proxy`: one whose PROXY header names `peer`).
    */
-  static async open(host: string, peer: string, range: PortRange | undefined, timeoutMs: number, logger: Logger, proxy?: ProxyTrust): Promise<PassiveListener> {
+  static async open(host: string, peer: string, range: PortRange | undefined, timeoutMs: number, logger: Pick<Logger, 'warn'>, proxy?: ProxyTrust): Promise<PassiveListener> {
     const server = createServer({ pauseOnConnect: true });
     const bindHost = normalizeAddress(host);
     if (!range) {

@@ -7,6 +7,7 @@ import type { Socket } from 'node:net';
 import type { TLSSocket } from 'node:tls';
 import { setImmediate as nextTurn } from 'node:timers/promises';
 import type { Account } from '../auth/types.js';
+import { FirstOfEach } from '../util/first-of-each.js';
 import { normalizeAddress } from '../util/net.js';
 import { sleepOffLoop } from '../util/pool-sleep.js';
 import {
@@ -109,6 +110,8 @@ export class FtpSession {
   private idleTimer?: NodeJS.Timeout;
   private closeTimer?: NodeJS.Timeout;
   private readonly log: Logger;
+  /** Refusals a client can repeat at will (PORT to a foreign host, PASV with no port free, a foreign data connection): first of each logged, all counted. */
+  private readonly refusals: FirstOfEach;
   private readonly handlers: Record<string, Handler>;
   private readonly onData = (chunk: Buffer) => this.received(chunk);
 
@@ -126,6 +129,7 @@ export class FtpSession {
       error: (o, m) => ctx.logger.error({ conn: this.id, ...o }, m),
       debug: (o, m) => ctx.logger.debug({ conn: this.id, ...o }, m),
     };
+    this.refusals = new FirstOfEach(this.log);
     this.handlers = this.buildHandlers();
   }
 
@@ -319,7 +323,7 @@ export class FtpSession {
     }
     if (this.vfs) await this.vfs.close().catch((err) => this.log.error({ err: String(err) }, 'ftp session close failed'));
     this.ctx.options.defender?.release(this.ctx.remoteAddress, this.vfs !== undefined);
-    this.log.info({ user: this.account?.username, client: this.ctx.remoteAddress }, 'ftp disconnected');
+    this.log.info({ user: this.account?.username, client: this.ctx.remoteAddress, ...this.refusals.summary() }, 'ftp disconnected');
     this.ctx.onClosed(this);
   }
 
@@ -783,11 +787,12 @@ export class FtpSession {
     this.closeData();
     try {
       this.passive = await PassiveListener.open(
-        this.socket.localAddress ?? '', this.ctx.remoteAddress, this.ctx.options.passivePorts, this.ctx.limits.dataTimeoutMs, this.log, this.ctx.options.proxy,
+        this.socket.localAddress ?? '', this.ctx.remoteAddress, this.ctx.options.passivePorts, this.ctx.limits.dataTimeoutMs,
+        { warn: (fields, msg) => this.refusals.note('warn', fields, msg ?? 'ftp data connection refused') }, this.ctx.options.proxy,
       );
       return this.passive;
     } catch (err) {
-      this.log.warn({ err: (err as Error).message }, 'ftp cannot open a passive port');
+      this.refusals.note('warn', { err: (err as Error).message }, 'ftp cannot open a passive port');
       this.send(425, `Cannot open passive connection: ${(err as Error).message}`);
       return undefined;
     }
@@ -857,7 +862,7 @@ export class FtpSession {
   private setActive(target: HostPort, family: 4 | 6): void {
     const check = checkActiveTarget(target, family, this.ctx.remoteAddress);
     if (!check.ok) {
-      this.log.warn({ client: this.ctx.remoteAddress, target: `${target.host}:${target.port}` }, 'ftp active-mode target refused');
+      this.refusals.note('warn', { client: this.ctx.remoteAddress, target: `${target.host}:${target.port}` }, 'ftp active-mode target refused');
       return this.send(check.code, check.text);
     }
     this.closeData();

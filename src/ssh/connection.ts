@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import type { Socket } from 'node:net';
 import type { ClientInfo, Connection, NegotiatedAlgorithms, ServerChannel } from 'ssh2';
 import type { Defender, FailureReason } from '../auth/types.js';
+import { FirstOfEach } from '../util/first-of-each.js';
 import { isAllowedNegotiation } from './algorithms.js';
 import { ConnectionAuth } from './auth.js';
 import { endChannel, serveSession } from './session.js';
@@ -57,6 +58,8 @@ export class SshConnection {
    * count them for good.
    */
   private readonly sessionWindows = new Set<ChannelWindow>();
+  /** Requests refused on this connection: the first of each kind logged, all counted. */
+  private readonly refusals: FirstOfEach;
   private penalised = false;
   private closed = false;
 
@@ -68,6 +71,7 @@ export class SshConnection {
     this.remoteAddress = remoteAddress;
     this.remotePort = sock.remotePort ?? 0;
     const { opts, limits } = deps;
+    this.refusals = new FirstOfEach(opts.logger);
     this.auth = new ConnectionAuth({
       authenticator: opts.authenticator,
       defender: opts.defender,
@@ -187,22 +191,27 @@ export class SshConnection {
         connectionId: this.id,
         onSftp: this.deps.opts.onSftp,
         diskUsage: this.deps.opts.diskUsage,
+        refused: (msg, fields) => this.refused(msg, fields),
         makeInfo: (channel) => this.sessionInfo(channel, window),
       });
     });
     // Forwarding of any kind is refused. Without these listeners ssh2 refuses too, but silently.
     client.on('tcpip', (_accept, reject, info) => {
-      logger.info({ conn: this.id, dest: `${info.destIP}:${info.destPort}` }, 'ssh port forwarding refused');
+      this.refused('ssh port forwarding refused', { dest: `${info.destIP}:${info.destPort}` });
       reject();
     });
     client.on('openssh.streamlocal', (_accept, reject) => {
-      logger.info({ conn: this.id }, 'ssh socket forwarding refused');
+      this.refused('ssh socket forwarding refused', {});
       reject();
     });
     client.on('request', (_accept, reject, name) => {
-      logger.info({ conn: this.id, request: name }, 'ssh global request refused');
+      this.refused('ssh global request refused', { request: name });
       reject?.();
     });
+  }
+
+  private refused(msg: string, fields: Record<string, string>): void {
+    this.refusals.note('info', { conn: this.id, ...fields }, msg);
   }
 
   /** Disconnect politely, and for sure within a short time. Idempotent. */
@@ -240,6 +249,7 @@ export class SshConnection {
         bytesIn: this.sock.bytesRead,
         bytesOut: this.sock.bytesWritten,
         rekeys: this.rekeys,
+        ...this.refusals.summary(),
       },
       'ssh connection closed',
     );

@@ -14,6 +14,8 @@ export interface SessionContext {
   connectionId: string;
   onSftp: SshServerOptions['onSftp'];
   diskUsage: SshServerOptions['diskUsage'];
+  /** Logs a refusal (the first of its kind on the connection; the others are counted). */
+  refused(msg: string, fields: Record<string, string>): void;
   /** Builds the per-channel info (with its own cork accounting) once a channel exists. */
   makeInfo(channel: ServerChannel): SshSessionInfo;
 }
@@ -34,7 +36,7 @@ export function serveSession(session: Session, ctx: SessionContext): void {
 
   session.on('subsystem', (a, r, info) => {
     if (info.name !== 'sftp') {
-      log({ subsystem: bounded(info.name) }, 'ssh subsystem refused');
+      ctx.refused('ssh subsystem refused', { subsystem: bounded(info.name) });
       refuse(r);
       return;
     }
@@ -57,14 +59,14 @@ export function serveSession(session: Session, ctx: SessionContext): void {
       answerDf(channel, ctx);
       return;
     }
-    log({ command: bounded(info.command) }, 'ssh exec refused');
+    ctx.refused('ssh exec refused', { command: bounded(info.command) });
     refuseChannel(channel);
   });
 
   session.on('shell', (a) => {
     const channel = a();
     if (!channel) return;
-    log({}, 'ssh shell refused');
+    ctx.refused('ssh shell refused', {});
     refuseChannel(channel);
   });
 }

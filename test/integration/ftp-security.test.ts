@@ -273,6 +273,24 @@ test('FTP bounce: PORT and EPRT only to the client itself and ports >= 1024', as
   c.close();
 });
 
+// Found on 2026-12-07: each refused PORT was a log line, so one client repeating it grew the log
+// as fast as it could send. Now the first is logged and the others are counted when it leaves.
+test('a refused PORT repeated on one connection is logged once and counted in its closing line', async () => {
+  const c = await RawFtp.open(h.port);
+  await c.login();
+  const clientPort = c.sock.localPort;
+  const conn = h.logger.entries.find((e) => e.msg === 'ftp connection' && e.obj.clientPort === clientPort)?.obj.conn;
+  assert.ok(conn, 'the connection was logged');
+  const times = 300;
+  for (let i = 0; i < times; i++) assert.equal((await c.cmd(`PORT 127,0,0,2,${40 + (i % 100)},${i % 256}`)).code, 500);
+  assert.equal((await c.cmd('QUIT')).code, 221);
+  const closing = () => h.logger.entries.find((e) => e.msg === 'ftp disconnected' && e.obj.conn === conn);
+  for (let waited = 0; !closing() && waited < 5000; waited += 20) await delay(20);
+  const ours = h.logger.entries.filter((e) => e.obj.conn === conn && e.msg === 'ftp active-mode target refused');
+  assert.equal(ours.length, 1);
+  assert.deepEqual(closing()?.obj.refused, { 'ftp active-mode target refused': times });
+});
+
 test('PASV stealing: a connection from another address is dropped and the client still transfers', async () => {
   const c = await RawFtp.open(h.port);
   await c.login();

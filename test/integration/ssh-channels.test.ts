@@ -4,7 +4,7 @@ import assert from 'node:assert/strict';
 import { createServer, connect, type AddressInfo } from 'node:net';
 import { spawn } from 'node:child_process';
 import { formatDf, REFUSAL } from '../../src/ssh/index.js';
-import { BaseAgent, DISK, KEY_USER, clientConnect, delay, run, sha256, sshKeyArgs, waitFor, withServer, type SftpRecord, type TestServer } from './ssh-harness.js';
+import { BaseAgent, DISK, KEY_USER, PASSWORD, PASSWORD_USER, clientConnect, delay, run, sha256, sshKeyArgs, waitFor, withServer, type SftpRecord, type TestServer } from './ssh-harness.js';
 
 const quiet = ['-o', 'LogLevel=ERROR'];
 
@@ -273,6 +273,39 @@ function freePort(): Promise<number> {
     });
   });
 }
+
+// Found on 2026-12-07: every refused forwarding, global request, exec and shell was a log line,
+// so one client repeating them as fast as it could grew the log as fast (a disk to fill). Now the
+// first of each kind on a connection is logged and the others counted in its closing line.
+test('refusals repeated on one connection are logged once each and counted when it closes', () =>
+  withServer(async (s) => {
+    const c = await clientConnect({ port: s.port, username: PASSWORD_USER, password: PASSWORD });
+    const closed = new Promise<void>((resolve) => c.once('close', () => resolve()));
+    const asked = (fn: (done: (err: Error | undefined) => void) => void) => new Promise<Error | undefined>((resolve) => fn(resolve));
+    const [forwards, opens, execs] = [300, 200, 20];
+    const results = await Promise.all([
+      ...Array.from({ length: forwards }, () => asked((done) => c.forwardIn('127.0.0.1', 0, (err) => done(err)))),
+      ...Array.from({ length: opens }, () => asked((done) => c.forwardOut('127.0.0.1', 1, '127.0.0.1', 22, (err) => done(err)))),
+    ]);
+    assert.ok(results.every((err) => err instanceof Error), 'every forwarding refused');
+    for (let i = 0; i < execs; i++) {
+      const code = await new Promise<number>((resolve, reject) =>
+        c.exec(`echo ${i}`, (err, stream) => (err ? reject(err) : stream.on('exit', (n: number) => resolve(n)).resume().stderr.resume())),
+      );
+      assert.equal(code, 1);
+    }
+    c.end();
+    await closed;
+    await waitFor('the closing line', () => s.logger.with('ssh connection closed').length > 0, 5000);
+    assert.equal(s.logger.with('ssh global request refused').length, 1);
+    assert.equal(s.logger.with('ssh port forwarding refused').length, 1);
+    assert.equal(s.logger.with('ssh exec refused').length, 1);
+    assert.deepEqual(s.logger.with('ssh connection closed')[0]!.obj.refused, {
+      'ssh global request refused': forwards,
+      'ssh port forwarding refused': opens,
+      'ssh exec refused': execs,
+    });
+  }));
 
 test('one connection holds at most 10 sessions at a time', () =>
   withServer(async (s) => {
