@@ -24,6 +24,7 @@ import type { Logger } from './log.js';
 import { DEFAULT_IDLE_COLLECTION, startIdleCollection } from '../util/idle-collection.js';
 import { MALLOC_TRIM_ADDON, mallocTrimAvailable } from '../util/malloc-trim.js';
 import { POOL_SLEEP_ADDON, poolSleepAvailable } from '../util/pool-sleep.js';
+import { TCP_QUICKACK_ADDON, quickAckAvailable } from '../util/tcp-quickack.js';
 import type { Metrics, StoreFigures } from './metrics.js';
 import { sampled } from '../util/sampled.js';
 import { startStatusServer, type RunningStatusServer } from './status-http.js';
@@ -249,6 +250,9 @@ export async function startServer(config: NodeConfig, logger: Logger): Promise<R
       running.metrics = status.address;
     }
     if (config.sftpd.enabled) {
+      if (!quickAckAvailable()) {
+        logger.info({ addon: TCP_QUICKACK_ADDON }, 'TCP_QUICKACK addon not built (npm install builds it): SFTP clients that keep Nagle on (paramiko, ssh2) wait up to 40 ms on each WRITE larger than their packets');
+      }
       const ssh = await startSftp(config, grid, sessions, sources, hooks('sftp'), loginLimits, proxy, logger.child({ frontend: 'sftp' }));
       stops.push(() => ssh.close());
       running.sftp = ssh.address;

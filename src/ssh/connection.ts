@@ -5,6 +5,7 @@ import type { Socket } from 'node:net';
 import type { ClientInfo, Connection, NegotiatedAlgorithms, ServerChannel } from 'ssh2';
 import type { Defender, FailureReason } from '../auth/types.js';
 import { FirstOfEach } from '../util/first-of-each.js';
+import { acknowledgeNow } from '../util/tcp-quickack.js';
 import { isAllowedNegotiation } from './algorithms.js';
 import { ConnectionAuth } from './auth.js';
 import { endChannel, serveSession } from './session.js';
@@ -109,6 +110,9 @@ export class SshConnection {
       // produced synchronously) into one send at the end of the tick (node-libs.md §5.2).
       this.sock.cork();
       process.nextTick(() => this.sock.uncork());
+      // A client with Nagle's algorithm on may be holding the rest of a request until this
+      // chunk is acknowledged (util/tcp-quickack.ts).
+      acknowledgeNow(this.sock);
       this.maybeRekeyForBytes();
       this.holdInputWhileBacklogged();
     });

@@ -84,6 +84,34 @@ t.close()
   assert.equal(stdout.trim(), 'ok');
 });
 
+// Found on 2026-12-07: paramiko keeps Nagle's algorithm on, so the tail of each 32 KiB WRITE
+// (two SSH packets) waited for our delayed acknowledgement of the first: 44 ms a write, 0.7 MB/s
+// for a script that writes a file with f.write() (OpenSSH's sshd: 2 in 3 writes stalled).
+test('paramiko: sequential 32 KiB writes (not pipelined, Nagle on) do not wait for delayed ACKs', async () => {
+  const script = `
+import paramiko, time
+t = paramiko.Transport(('127.0.0.1', ${node.sftpPort}))
+t.connect(username=${JSON.stringify(node.user)}, password=${JSON.stringify(node.password)})
+s = paramiko.SFTPClient.from_transport(t)
+lat = []
+with s.open('seq.bin', 'wb') as f:
+    for i in range(64):
+        start = time.monotonic(); f.write(bytes([i]) * 32768); lat.append((time.monotonic() - start) * 1000)
+assert s.stat('seq.bin').st_size == 64 * 32768
+with s.open('seq.bin') as f:
+    f.seek(63 * 32768); assert f.read(4) == bytes([63]) * 4
+s.remove('seq.bin')
+lat.sort()
+print('%.1f %.1f' % (lat[32], sum(lat)))
+t.close()
+`;
+  const { stdout } = await run('/usr/bin/python3', ['-c', script], { timeout: 60_000 });
+  const [median, total] = stdout.trim().split(' ').map(Number) as [number, number];
+  process.stdout.write(`# paramiko: 64 sequential 32 KiB writes in ${total} ms, median ${median} ms\n`);
+  // A delayed ACK is 40 ms or more; loaded machines slow a write by a few ms, not by that.
+  assert.ok(median < 20, `the median write took ${median} ms (${total} ms for 64): waiting for delayed ACKs`);
+});
+
 // sshfs needs FUSE (/dev/fuse); machines without it (some containers) cannot mount at all.
 const fuse = existsSync('/dev/fuse');
 
