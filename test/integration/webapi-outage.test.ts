@@ -281,8 +281,8 @@ test('the node hangs after receiving a whole upload: SFTP CLOSE and the end of a
   }
   await fake.stop(); // the held requests go with their connections
   await fake.restart();
-  // A slow but working node is waited for: three timeouts long, with its progress showing.
-  fake.onNextUploadCommit(TIMEOUT_S * 3000);
+  // A slow but working node is waited for: twice the timeout, with its progress showing.
+  fake.onNextUploadCommit(TIMEOUT_S * 2000);
   const slow = await c.open('slow-upload.bin', WRITE | CREAT | TRUNC);
   for (let off = 0; off < data.length; off += 32768) await c.write(slow, off, data.subarray(off, off + 32768));
   await c.close(slow);
