@@ -11,8 +11,6 @@ import { ConfigError, CONFIG_FILE, renderDefaultConfig, type NodeConfig } from '
 import { EmbeddedGrid } from '../grid/embedded/index.js';
 import type { WebApiGridOptions } from '../grid/webapi/index.js';
 import { GridError, type Grid } from '../grid/index.js';
-import { generateSelfSignedCert } from '../ftp/index.js';
-import { generateHostKeyPair } from '../ssh/index.js';
 
 export const PRIVATE_DIR = 'private';
 export const CONVERGENCE_FILE = 'private/convergence';
@@ -62,6 +60,9 @@ export async function initNode(basedir: string, opts: InitOptions = {}): Promise
   });
   const ftpTls = await makeFtpsCertificate(base);
   const config = renderDefaultConfig({ ...opts, ...(ftpTls ? { ftpTls } : {}) });
+  // The key generators load ssh2 and the FTP code: only `init` pays for them, not every command
+  // that opens the store.
+  const { generateHostKeyPair } = await import('../ssh/hostkeys.js');
   const keys = generateHostKeyPair(`lafsd@${base}`);
   await writePrivate(join(base, HOST_KEY_FILE), keys.privateKey);
   await fsp.writeFile(join(base, `${HOST_KEY_FILE}.pub`), keys.publicKey, { mode: 0o644, flag: 'wx' });
@@ -80,6 +81,7 @@ export async function initNode(basedir: string, opts: InitOptions = {}): Promise
  * by pointing tls_cert_file/tls_key_file elsewhere). Without openssl, FTPS stays off.
  */
 async function makeFtpsCertificate(base: string): Promise<{ certFile: string; keyFile: string } | undefined> {
+  const { generateSelfSignedCert } = await import('../ftp/cert.js');
   let pair;
   try {
     pair = await generateSelfSignedCert(/^[A-Za-z0-9.-]+$/.test(hostname()) ? hostname() : 'localhost');
