@@ -1,6 +1,8 @@
 // Runs the test lanes with node's own test runner: `unit` (pure code, no network),
-// `integration` (the real server driven by real clients), `tahoe` (the opt-in lane on a real
-// Tahoe-LAFS grid, skipped with a reason when there is none), or all of them when no lane is named.
+// `integration` (the real server driven by real clients), `parity` (the SFTP and FTP suites of
+// `integration` again, on the web-API backend over a stand-in Tahoe node), `tahoe` (the opt-in
+// lane on a real Tahoe-LAFS grid, skipped with a reason when there is none), or all of them when
+// no lane is named.
 // Extra arguments filter test files by substring, e.g. `npm test -- unit caps`.
 import { readdirSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -8,7 +10,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const lanes = ['unit', 'integration', 'tahoe'];
+const lanes = ['unit', 'integration', 'parity', 'tahoe'];
 
 function findTests(dir: string): string[] {
   const out: string[] = [];
@@ -29,9 +31,9 @@ const slowestFirst = [
   'integration/limits.test.js', // 122
   'integration/gc.test.js', // 96
   'integration/sftp-tcp.test.js', // 42
-  'integration/ftp-lafsd-webapi.test.js', // 33
+  'parity/ftp-lafsd-webapi.test.js', // 33
   'integration/webapi-outage.test.js', // 32
-  'integration/sftp-tcp-webapi.test.js', // 30
+  'parity/sftp-tcp-webapi.test.js', // 30
   'integration/webapi-grid.test.js', // 26
   'unit/gc.test.js', // 22
   'integration/cli.test.js', // 21

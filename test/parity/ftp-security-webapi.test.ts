@@ -5,5 +5,5 @@ import { BACKEND_ENV } from '../helpers/backend.js';
 
 process.env[BACKEND_ENV] = 'webapi';
 describe('web-API backend (stand-in Tahoe node)', { timeout: Infinity }, async () => {
-  await import('./ftp-security.test.js');
+  await import('../integration/ftp-security.test.js');
 });
