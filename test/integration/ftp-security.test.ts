@@ -7,6 +7,7 @@ import { createServer, type Server } from 'node:net';
 import { readFileSync } from 'node:fs';
 import { parsePath, type VfsSession } from '../../src/vfs/index.js';
 import { ALICE, KEYONLY, READER, RawFtp, dataConnect, delay, startHarness, type Harness, type Reply, upload } from './ftp-harness.js';
+import { waitFor } from '../helpers/wait.js';
 
 const h: Harness = await startHarness();
 const P = (p: string) => parsePath(p);
@@ -285,7 +286,7 @@ test('a refused PORT repeated on one connection is logged once and counted in it
   for (let i = 0; i < times; i++) assert.equal((await c.cmd(`PORT 127,0,0,2,${40 + (i % 100)},${i % 256}`)).code, 500);
   assert.equal((await c.cmd('QUIT')).code, 221);
   const closing = () => h.logger.entries.find((e) => e.msg === 'ftp disconnected' && e.obj.conn === conn);
-  for (let waited = 0; !closing() && waited < 5000; waited += 20) await delay(20);
+  await waitFor('the closing line', () => closing() !== undefined, 5000);
   const ours = h.logger.entries.filter((e) => e.obj.conn === conn && e.msg === 'ftp active-mode target refused');
   assert.equal(ours.length, 1);
   assert.deepEqual(closing()?.obj.refused, { 'ftp active-mode target refused': times });
