@@ -6,6 +6,7 @@ import type { ClientInfo, Connection, NegotiatedAlgorithms, ServerChannel } from
 import type { Defender, FailureReason } from '../auth/types.js';
 import { FirstOfEach } from '../util/first-of-each.js';
 import { acknowledgeNow } from '../util/tcp-quickack.js';
+import { gatherWrites } from '../util/write-gatherer.js';
 import { isAllowedNegotiation } from './algorithms.js';
 import { ConnectionAuth } from './auth.js';
 import { endChannel, serveSession } from './session.js';
@@ -105,11 +106,11 @@ export class SshConnection {
 
   /** Call right after ssh2 took the socket (it paused it, so our listener cannot steal data). */
   afterInject(): void {
+    // Everything ssh2 writes in one tick (window adjusts, replies produced while handling a
+    // chunk, replies resolved together) leaves in one send (node-libs.md §5.2), its small
+    // packets copied into one buffer so unsent replies cost what they weigh.
+    gatherWrites(this.sock);
     this.sock.on('data', () => {
-      // Coalesce everything ssh2 writes while handling this chunk (window adjusts, replies
-      // produced synchronously) into one send at the end of the tick (node-libs.md §5.2).
-      this.sock.cork();
-      process.nextTick(() => this.sock.uncork());
       // A client with Nagle's algorithm on may be holding the rest of a request until this
       // chunk is acknowledged (util/tcp-quickack.ts).
       acknowledgeNow(this.sock);
