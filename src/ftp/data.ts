@@ -15,7 +15,6 @@ import { createServer, connect, type Server, type Socket } from 'node:net';
 import { normalizeAddress } from '../util/net.js';
 import { PROXY_HEADER_TIMEOUT_MS, readProxyHeader, type ProxyTrust } from '../util/proxy-protocol.js';
 import type { HostPort } from './addresses.js';
-import type { Logger } from './types.js';
 import { randomEphemeralPorts } from './passive-ports.js';
 
 export class DataConnectionError extends Error {
@@ -58,7 +57,7 @@ export class PassiveListener {
     private readonly server: Server,
     readonly port: number,
     private readonly peer: string,
-    private readonly logger: Pick<Logger, 'warn'>,
+    private readonly onIntruder: (intruder: string, port: number) => void,
     timeoutMs: number,
     private readonly proxy?: ProxyTrust,
   ) {
@@ -69,9 +68,10 @@ export class PassiveListener {
 
   /**
    * Listens on `host` (the control connection's local address) for a connection from `peer`
-   * (through a load balancer in `proxy`: one whose PROXY header names `peer`).
+   * (through a load balancer in `proxy`: one whose PROXY header names `peer`). A connection from
+   * anyone else is dropped and reported to `onIntruder` (its address, our port).
    */
-  static async open(host: string, peer: string, range: PortRange | undefined, timeoutMs: number, logger: Pick<Logger, 'warn'>, proxy?: ProxyTrust): Promise<PassiveListener> {
+  static async open(host: string, peer: string, range: PortRange | undefined, timeoutMs: number, onIntruder: (intruder: string, port: number) => void, proxy?: ProxyTrust): Promise<PassiveListener> {
     const server = createServer({ pauseOnConnect: true });
     const bindHost = normalizeAddress(host);
     if (!range) {
@@ -87,7 +87,7 @@ export class PassiveListener {
       if (!bound) throw new DataConnectionError(`no free port in the passive range ${range.min}-${range.max}`);
     }
     const port = (server.address() as { port: number }).port;
-    return new PassiveListener(server, port, normalizeAddress(peer), logger, timeoutMs, proxy);
+    return new PassiveListener(server, port, normalizeAddress(peer), onIntruder, timeoutMs, proxy);
   }
 
   private onConnection(sock: Socket): void {
@@ -109,7 +109,7 @@ export class PassiveListener {
     }
     if (from !== this.peer) {
       // Someone else raced the client to our port: drop it, keep waiting for the client.
-      this.logger.warn({ client: this.peer, intruder: from, port: this.port }, 'ftp data connection from a foreign address dropped');
+      this.onIntruder(from, this.port);
       sock.destroy();
       return;
     }

@@ -788,7 +788,8 @@ export class FtpSession {
     try {
       this.passive = await PassiveListener.open(
         this.socket.localAddress ?? '', this.ctx.remoteAddress, this.ctx.options.passivePorts, this.ctx.limits.dataTimeoutMs,
-        { warn: (fields, msg) => this.refusals.note('warn', fields, msg ?? 'ftp data connection refused') }, this.ctx.options.proxy,
+        (intruder, port) => this.refusals.note('warn', { client: this.ctx.remoteAddress, intruder, port }, 'ftp data connection from a foreign address dropped'),
+        this.ctx.options.proxy,
       );
       return this.passive;
     } catch (err) {

@@ -10,7 +10,6 @@ import { connect, createServer, type Socket } from 'node:net';
 import { DataConnectionError, PassiveListener, connectActive } from '../../src/ftp/data.js';
 import { ephemeralPorts, parsePortRange, parseReservedPorts, randomEphemeralPorts, RANDOM_TRIES } from '../../src/ftp/passive-ports.js';
 
-const quiet = { debug() {}, info() {}, warn() {}, error() {} } as never;
 
 test('ip_local_port_range: two ports in order, whitespace as /proc writes it; anything else is refused', () => {
   assert.deepEqual(parsePortRange('32768\t60999\n'), { min: 32768, max: 60999 });
@@ -63,7 +62,7 @@ test('a passive listener without a range listens on an unreserved ephemeral port
   const ports = ephemeralPorts()!;
   const used = new Set<number>();
   for (let i = 0; i < 30; i++) {
-    const listener = await PassiveListener.open('127.0.0.1', '127.0.0.1', undefined, 5000, quiet);
+    const listener = await PassiveListener.open('127.0.0.1', '127.0.0.1', undefined, 5000, () => {});
     try {
       assert.ok(listener.port >= ports.range.min && listener.port <= ports.range.max && !ports.reserved(listener.port), String(listener.port));
       used.add(listener.port);
