@@ -4,7 +4,7 @@
 // that survive it, and that memory stayed counted in the process's RSS until the next burst
 // reused it: 8 clients × 256 MiB and 8 × 1,000 small files at once, then 30 s idle, left 132 MiB
 // resident where the process started at 67 (bench/README.md).
-import { addonPath, loadOptionalAddon } from './native-addon.js';
+import { addonPath, loadOptionalAddon, loadedOnce } from './native-addon.js';
 
 /** Where `npm install` builds the addon. */
 export const MALLOC_TRIM_ADDON = addonPath('malloc-trim', 'malloc_trim');
@@ -14,12 +14,11 @@ export function loadMallocTrim(path: string): (() => boolean) | null {
   return loadOptionalAddon<{ trim: () => boolean }>(path, 'malloc_trim addon', ['trim'])?.trim ?? null;
 }
 
-let trim: (() => boolean) | null | undefined;
+const trim = loadedOnce(() => loadMallocTrim(MALLOC_TRIM_ADDON));
 
 /** Whether the addon `npm install` builds loads; false where it does not (then nothing is trimmed). */
 export function mallocTrimAvailable(): boolean {
-  if (trim === undefined) trim = loadMallocTrim(MALLOC_TRIM_ADDON);
-  return trim !== null;
+  return trim() !== null;
 }
 
 /**
@@ -28,5 +27,5 @@ export function mallocTrimAvailable(): boolean {
  * after a burst of 8 clients), so it belongs to idle moments.
  */
 export function releaseFreedMemory(): boolean {
-  return mallocTrimAvailable() && trim!();
+  return trim()?.() ?? false;
 }

@@ -36,3 +36,12 @@ export function loadOptionalAddon<T>(path: string, what: string, functions: read
     return null;
   }
 }
+
+/**
+ * `load`'s answer, asked for at the first call only and kept (null included): an optional
+ * addon is loaded when first needed, and a missing one is looked for once.
+ */
+export function loadedOnce<T>(load: () => T | null): () => T | null {
+  let loaded: T | null | undefined;
+  return () => (loaded === undefined ? (loaded = load()) : loaded);
+}

@@ -4,7 +4,7 @@
 // count whole milliseconds from a loop time truncated to the millisecond: setTimeout(1) may fire
 // at once without the loop blocking, and only setTimeout(2) is sure to wait (1-2 ms real).
 import { setTimeout as delay } from 'node:timers/promises';
-import { addonPath, loadOptionalAddon } from './native-addon.js';
+import { addonPath, loadOptionalAddon, loadedOnce } from './native-addon.js';
 
 /** Where `npm install` builds the addon. */
 export const POOL_SLEEP_ADDON = addonPath('pool-sleep', 'pool_sleep');
@@ -25,13 +25,12 @@ export function loadPoolSleep(path: string): SleepFn | null {
   return loadOptionalAddon<{ sleep: SleepFn }>(path, 'pool-sleep addon', ['sleep'])?.sleep ?? null;
 }
 
-let sleep: SleepFn | null | undefined;
+const poolSleep = loadedOnce(() => loadPoolSleep(POOL_SLEEP_ADDON));
 let sleeping = 0;
 
 /** Whether the addon `npm install` builds loads; false where it does not (then timers wait). */
 export function poolSleepAvailable(): boolean {
-  if (sleep === undefined) sleep = loadPoolSleep(POOL_SLEEP_ADDON);
-  return sleep !== null;
+  return poolSleep() !== null;
 }
 
 /** How many waits sleep on the pool now (at most one). */
@@ -51,7 +50,8 @@ function timerWait(micros: number): Promise<void> {
  */
 export function sleepOffLoop(micros: number): Promise<void> {
   if (!(micros >= 0 && micros <= MAX_POOL_SLEEP_MICROS)) throw new RangeError(`sleepOffLoop: ${micros} µs is not within 0-${MAX_POOL_SLEEP_MICROS}`);
-  if (sleeping >= MAX_SLEEPING || !poolSleepAvailable()) return timerWait(micros);
+  const sleep = poolSleep();
+  if (sleeping >= MAX_SLEEPING || sleep === null) return timerWait(micros);
   sleeping++;
   return new Promise<void>((resolve) => {
     const woken = () => {
@@ -59,7 +59,7 @@ export function sleepOffLoop(micros: number): Promise<void> {
       resolve();
     };
     try {
-      sleep!(Math.round(micros), woken);
+      sleep(Math.round(micros), woken);
     } catch {
       void timerWait(micros).then(woken); // not queued (out of memory): a timer still waits
     }

@@ -5,7 +5,7 @@
 // up to 40 ms when the server has nothing to send back yet: paramiko's sequential 32 KiB writes
 // took 44 ms each (OpenSSH's sshd: 29 ms on average, 2 in 3 stalled), 0.9 ms with it.
 import type { Socket } from 'node:net';
-import { addonPath, loadOptionalAddon } from './native-addon.js';
+import { addonPath, loadOptionalAddon, loadedOnce } from './native-addon.js';
 
 /** Where `npm install` builds the addon. */
 export const TCP_QUICKACK_ADDON = addonPath('tcp-quickack', 'tcp_quickack');
@@ -15,12 +15,11 @@ export function loadQuickAck(path: string): ((fd: number) => boolean) | null {
   return loadOptionalAddon<{ quickAck: (fd: number) => boolean }>(path, 'TCP_QUICKACK addon', ['quickAck'])?.quickAck ?? null;
 }
 
-let quickAck: ((fd: number) => boolean) | null | undefined;
+const quickAck = loadedOnce(() => loadQuickAck(TCP_QUICKACK_ADDON));
 
 /** Whether the addon `npm install` builds loads; false where it does not (then ACKs go when the kernel decides). */
 export function quickAckAvailable(): boolean {
-  if (quickAck === undefined) quickAck = loadQuickAck(TCP_QUICKACK_ADDON);
-  return quickAck !== null;
+  return quickAck() !== null;
 }
 
 /**
@@ -29,7 +28,8 @@ export function quickAckAvailable(): boolean {
  * descriptor of its own.
  */
 export function acknowledgeNow(socket: Socket): boolean {
-  if (!quickAckAvailable()) return false;
+  const set = quickAck();
+  if (set === null) return false;
   const fd = (socket as unknown as { _handle?: { fd?: unknown } })._handle?.fd;
-  return typeof fd === 'number' && fd >= 0 && quickAck!(fd);
+  return typeof fd === 'number' && fd >= 0 && set(fd);
 }

@@ -3,11 +3,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createServer, connect, type Server, type Socket } from 'node:net';
+import { createServer, connect, type Socket } from 'node:net';
 import { SMALL_WRITE_BYTES, gatherWrites } from '../../src/util/write-gatherer.js';
 
-/** A connected pair on loopback: `writer` (gathered) and the server side's socket. */
-async function pair(): Promise<{ writer: Socket; reader: Socket; server: Server }> {
+/** A connected pair on loopback: `writer` (gathered) and the server side's socket; close() ends all. */
+async function pair(): Promise<{ writer: Socket; reader: Socket; close: () => void }> {
   const server = createServer();
   let reader!: Socket;
   const accepted = new Promise<void>((resolve) => {
@@ -21,7 +21,12 @@ async function pair(): Promise<{ writer: Socket; reader: Socket; server: Server 
   await new Promise<void>((resolve) => writer.once('connect', resolve));
   await accepted;
   gatherWrites(writer);
-  return { writer, reader, server };
+  const close = () => {
+    writer.destroy();
+    reader.destroy();
+    server.close();
+  };
+  return { writer, reader, close };
 }
 
 function readAll(sock: Socket): Promise<Buffer> {
@@ -34,7 +39,7 @@ const tick = () => new Promise<void>((resolve) => setImmediate(resolve));
 
 test('fuzz: random sizes, ticks, callbacks and strings arrive whole and in order; end() sends what was gathered', async () => {
   for (let round = 0; round < 20; round++) {
-    const { writer, reader, server } = await pair();
+    const { writer, reader, close } = await pair();
     const received = readAll(reader);
     const sent: Buffer[] = [];
     let callbacks = 0;
@@ -62,15 +67,13 @@ test('fuzz: random sizes, ticks, callbacks and strings arrive whole and in order
       assert.ok(got.equals(Buffer.concat(sent)), `round ${round}: bytes differ`);
       assert.equal(callbacks, expectedCallbacks);
     } finally {
-      writer.destroy();
-      reader.destroy();
-      server.close();
+      close();
     }
   }
 });
 
 test('unsent small writes are queued as one buffer per tick, not one entry per write', async () => {
-  const { writer, reader, server } = await pair();
+  const { writer, reader, close } = await pair();
   reader.pause(); // never read: everything stays queued once the kernel's buffers are full
   try {
     const packet = Buffer.alloc(52, 7); // a keepalive reply's size
@@ -84,14 +87,12 @@ test('unsent small writes are queued as one buffer per tick, not one entry per w
     // Ungathered, each write would be an entry of its own (~240,000 of them).
     assert.ok(queued <= writes / 1000 + 1, `${queued} entries queued for ${writes} writes`);
   } finally {
-    writer.destroy();
-    reader.destroy();
-    server.close();
+    close();
   }
 });
 
 test('writes gathered when the socket is destroyed are dropped without an error', async () => {
-  const { writer, reader, server } = await pair();
+  const { writer, close } = await pair();
   const errors: Error[] = [];
   writer.on('error', (e) => errors.push(e));
   try {
@@ -102,7 +103,6 @@ test('writes gathered when the socket is destroyed are dropped without an error'
     await tick();
     assert.deepEqual(errors.map((e) => e.message), []);
   } finally {
-    reader.destroy();
-    server.close();
+    close();
   }
 });
