@@ -1,8 +1,10 @@
 // Runs the test lanes with node's own test runner: `unit` (pure code, no network),
-// `integration` (the real server driven by real clients), `parity` (the SFTP and FTP suites of
-// `integration` again, on the web-API backend over a stand-in Tahoe node), `tahoe` (the opt-in
-// lane on a real Tahoe-LAFS grid, skipped with a reason when there is none), or all of them when
-// no lane is named.
+// `integration` (the real server driven by real clients), `endurance` (long whole-system runs
+// whose subject is the store and its clients, not the Node.js running them: gc racing uploads
+// and kill -9, a 1 GiB store round trip, restic's whole life, two gateways behind HAProxy),
+// `parity` (the SFTP and FTP suites of `integration` again, on the web-API backend over a
+// stand-in Tahoe node), `tahoe` (the opt-in lane on a real Tahoe-LAFS grid, skipped with a
+// reason when there is none), or all of them when no lane is named.
 // Extra arguments filter test files by substring, e.g. `npm test -- unit caps`.
 import { readdirSync, statSync } from 'node:fs';
 import { join, dirname } from 'node:path';
@@ -10,7 +12,7 @@ import { fileURLToPath } from 'node:url';
 import { spawn } from 'node:child_process';
 
 const here = dirname(fileURLToPath(import.meta.url));
-const lanes = ['unit', 'integration', 'parity', 'tahoe'];
+const lanes = ['unit', 'integration', 'endurance', 'parity', 'tahoe'];
 
 function findTests(dir: string): string[] {
   const out: string[] = [];
@@ -29,7 +31,7 @@ function findTests(dir: string): string[] {
 // named here keeps its place in alphabetical order, after these.
 const slowestFirst = [
   'integration/limits.test.js', // 122
-  'integration/gc.test.js', // 96
+  'endurance/gc.test.js', // 96
   'integration/sftp-tcp.test.js', // 42
   'parity/ftp-lafsd-webapi.test.js', // 33
   'integration/webapi-outage.test.js', // 32
@@ -38,15 +40,15 @@ const slowestFirst = [
   'unit/gc.test.js', // 22
   'integration/cli.test.js', // 21
   'integration/ftp-lafsd.test.js', // 21
-  'integration/clients-restic.test.js', // 17
+  'endurance/clients-restic.test.js', // 17
   'unit/auth-file-authenticator.test.js', // 16
   'integration/accounts-defender.test.js', // 15
   'integration/ops-cli.test.js', // 15
-  'integration/store-large.test.js', // 15
+  'endurance/store-large.test.js', // 15
   'integration/clients-sftp.test.js', // 14
   'integration/sftp-stdio.test.js', // 14
   'unit/auth-passwords.test.js', // 12
-  'integration/gateways-haproxy.test.js', // 12
+  'endurance/gateways-haproxy.test.js', // 12
   'integration/accounts-url.test.js', // 11
 ];
 
