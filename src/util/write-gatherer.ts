@@ -38,7 +38,7 @@ export function gatherWrites(sock: Socket, smallBytes = SMALL_WRITE_BYTES): void
     const chunk = small.length === 1 ? small[0]! : Buffer.concat(small, smallLength);
     small = [];
     smallLength = 0;
-    if (!sock.destroyed && sock.writable) write.call(sock, chunk);
+    if (sock.writable) write.call(sock, chunk);
   };
   const closeBatch = (): void => {
     batchOpen = false;
@@ -53,8 +53,9 @@ export function gatherWrites(sock: Socket, smallBytes = SMALL_WRITE_BYTES): void
   };
 
   sock.write = function gatheredWrite(chunk: unknown, ...rest: unknown[]): boolean {
-    if (rest.length > 0 || !Buffer.isBuffer(chunk) || chunk.length >= smallBytes || sock.destroyed || !sock.writable) {
-      if (!sock.destroyed && sock.writable) openBatch();
+    // `writable` is false once the socket is destroyed or ending: nothing is gathered then.
+    if (rest.length > 0 || !Buffer.isBuffer(chunk) || chunk.length >= smallBytes || !sock.writable) {
+      if (sock.writable) openBatch();
       sendSmall();
       return write.call(sock, chunk, ...rest);
     }

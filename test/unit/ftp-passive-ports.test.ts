@@ -10,7 +10,6 @@ import { connect, createServer, type Socket } from 'node:net';
 import { DataConnectionError, PassiveListener, connectActive } from '../../src/ftp/data.js';
 import { ephemeralPorts, parsePortRange, parseReservedPorts, randomEphemeralPorts, RANDOM_TRIES } from '../../src/ftp/passive-ports.js';
 
-
 test('ip_local_port_range: two ports in order, whitespace as /proc writes it; anything else is refused', () => {
   assert.deepEqual(parsePortRange('32768\t60999\n'), { min: 32768, max: 60999 });
   assert.deepEqual(parsePortRange(' 1024 1024 '), { min: 1024, max: 1024 });
