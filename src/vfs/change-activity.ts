@@ -13,8 +13,9 @@ import { performance } from 'node:perf_hooks';
 export const CHANGE_WINDOW_MS = 100;
 
 export class ChangeActivity {
-  /** The session that changed something last. */
-  private last: object | undefined;
+  /** The session that changed something last; weakly, so that a session that ended (its root
+   * cap and its grid handles with it) is not kept alive until another one changes something. */
+  private last: WeakRef<object> | undefined;
   /** Until when sessions count as changing things side by side. */
   private sharedUntil = 0;
   /** Changes under way (between `begin` and `end`), in all sessions. */
@@ -27,9 +28,10 @@ export class ChangeActivity {
 
   /** `session` is about to change something: a removal, a link, an upload. */
   note(session: object): void {
-    if (session === this.last) return;
+    // A last session that was collected ended, so `session` is another one: the window starts.
+    if (this.last?.deref() === session) return;
     if (this.last !== undefined) this.sharedUntil = this.now() + this.windowMs;
-    this.last = session;
+    this.last = new WeakRef(session);
   }
 
   /** `session` starts a change that commits (a removal, a rename, a writer's close…); `end()` when it is over. */

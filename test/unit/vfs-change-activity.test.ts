@@ -2,6 +2,8 @@
 // commit on the event loop only while one session does.
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
 import { ChangeActivity } from '../../src/vfs/index.js';
 
 test('one session changing things is alone; two within the window are not, until the window has passed', () => {
@@ -50,4 +52,35 @@ test('sessions that take turns at random: alone exactly when no other session ch
     for (let k = history.length - 1; k > 0 && t - history[k]!.at < 100; k--) switched ||= history[k]!.who !== history[k - 1]!.who;
     assert.equal(changes.alone, !switched, `step ${i}`);
   }
+});
+
+test('an ended session is not kept alive by having changed something last; the next one still opens the window', async () => {
+  setFlagsFromString('--expose-gc');
+  const gc = runInNewContext('gc') as () => void;
+  let t = 0;
+  const changes = new ChangeActivity(100, () => t);
+  let isCollected!: () => void;
+  const collected = new Promise<void>((resolve) => (isCollected = resolve));
+  // The registry must stay reachable itself, or it never calls back.
+  const registry = new FinalizationRegistry<void>(() => isCollected());
+  ((): void => {
+    const ended = { rootCap: 'held by the session' };
+    registry.register(ended, undefined);
+    changes.note(ended);
+  })();
+  let rounds = 0;
+  const settled = await Promise.race([
+    collected.then(() => true),
+    (async () => {
+      for (; rounds < 50; rounds++) {
+        gc();
+        await new Promise((r) => setTimeout(r, 10));
+      }
+      return false;
+    })(),
+  ]);
+  assert.ok(settled, `the ended session was still reachable after ${rounds} collections`);
+  t += 1000;
+  changes.note({});
+  assert.equal(changes.alone, false, 'another session changed something before this one');
 });
