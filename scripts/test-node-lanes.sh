@@ -94,6 +94,11 @@ smoke() {
   fi
 }
 
+# Where Node MAJOR's package puts its binary and headers, under its lane's folder.
+node_home() {
+  echo "$work/node$1/runtime/node_modules/node-linux-$arch"
+}
+
 # Fetches Node MAJOR and builds a copy of the tree with it in $work/nodeMAJOR; marks it ready.
 prepare() {
   local major="$1" lane="$work/node$1" nodehome
@@ -102,7 +107,7 @@ prepare() {
   mkdir -p "$lane/runtime" "$lane/src"
   echo "== Node $major: fetching node-linux-$arch@$major"
   npm install --prefix "$lane/runtime" --no-save --no-package-lock --no-audit --no-fund --loglevel=error "node-linux-$arch@$major" >/dev/null
-  nodehome="$lane/runtime/node_modules/node-linux-$arch"
+  nodehome="$(node_home "$major")"
   tar -C "$root" --exclude=./node_modules --exclude=./dist --exclude=./node --exclude=./.git --exclude='./.build-*' --exclude='./native/*/build' -cf - . | tar -C "$lane/src" -xf -
   (
     cd "$lane/src"
@@ -147,7 +152,7 @@ for spec in "$@"; do
   started=$SECONDS
   lane="$work/node$major"
   if [ -e "$lane/ready" ]; then echo "== Node $major: built beforehand"; else prepare "$major"; fi
-  nodehome="$lane/runtime/node_modules/node-linux-$arch"
+  nodehome="$(node_home "$major")"
   (
     server=""
     trap '[ -z "$server" ] || kill -9 "$server" 2>/dev/null || true' EXIT
