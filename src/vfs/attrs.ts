@@ -1,7 +1,7 @@
 // How nodes look to clients that expect a Unix server: permission bits, sizes, times, and the
 // `ls -l` line both SFTP (longname) and FTP (LIST) show. Tahoe's rules (sftpd._populate_attrs,
 // _no_write, _lsLine), with times that follow what clients set.
-import { createHash } from 'node:crypto';
+import { hash } from 'node:crypto';
 import type { Metadata, NodeInfo } from '../grid/index.js';
 
 export const S_IFDIR = 0o040000;
@@ -69,7 +69,8 @@ export function attrsOf(node: NodeInfo, metadata: Metadata | undefined, parentRe
  * (and every cap strength) of one object gives the same value, and the value reveals no cap.
  */
 export function uniqueOf(node: NodeInfo): string {
-  return createHash('sha256').update(node.readCap ?? node.cap).digest('hex').slice(0, 32);
+  // One-shot: 0.3 µs against 1.0-1.6 with a Hash object, for every stat and listed entry.
+  return hash('sha256', node.readCap ?? node.cap, 'hex').slice(0, 32);
 }
 
 /** Attributes of a file being written that is not linked yet (visible while open). */

@@ -2,6 +2,7 @@
 // test_sftp.py. Asserts the vfs error codes; each adapter maps them in its own table.
 import { afterEach, test } from 'node:test';
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import fc from 'fast-check';
@@ -116,6 +117,8 @@ test('unique: one value per object under every name and cap strength, revealing 
   const u = async (p: string) => (await s.attrs(P(p))).unique;
   assert.equal(await u('loop'), await u('/'), 'the root linked as loop');
   assert.equal(await u('mutable'), await u('readonly'), 'a write cap and its read cap');
+  // Pinned: clients may keep the fact between sessions, so its recipe never changes.
+  assert.equal(await u('mutable'), createHash('sha256').update(f.caps.readonly).digest('hex').slice(0, 32));
   const all = (await s.list(P('/'))).map((e) => e.attrs.unique);
   assert.ok(all.every((x) => typeof x === 'string' && /^[0-9a-f]{32}$/.test(x)));
   assert.equal(new Set(all).size, all.length - 1, 'distinct objects differ (only readonly repeats mutable)');
