@@ -14,12 +14,6 @@ import { withTimeout } from '../util/timeout.js';
 /** How long a read of a file still being written waits for its writer to close. */
 export const PENDING_WRITER_WAIT_MS = 5000;
 
-/** Resolves once `writer` has closed (and committed); fails after `waitMs`, never hangs. */
-export function writerClosed(writer: OpenWriter, waitMs = PENDING_WRITER_WAIT_MS): Promise<void> {
-  return withTimeout(writer.closed(), waitMs, () =>
-    new VfsError('FAILURE', 'the file is still being written by another handle; open it again once that one is closed'));
-}
-
 export class PendingReadHandle implements VfsFile {
   readonly readable = true;
   readonly writable = false;
@@ -44,7 +38,8 @@ export class PendingReadHandle implements VfsFile {
   }
 
   private waitForWriter(): Promise<void> {
-    return writerClosed(this.writer, this.waitMs);
+    return withTimeout(this.writer.closed(), this.waitMs, () =>
+      new VfsError('FAILURE', 'the file is still being written by another handle; open it again once that one is closed'));
   }
 
   async read(offset: number, length: number): Promise<Buffer> {

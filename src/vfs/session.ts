@@ -11,7 +11,7 @@ import { attrsToPatch, ReadHandle, WriteHandle, type SetAttrs, type VfsFile, typ
 import { DEFAULT_MAX_FILE_SIZE, WriteBudget, type VfsLimits } from './limits.js';
 import type { ChangeActivity } from './change-activity.js';
 import type { OpenFiles, OpenWriter } from './openfiles.js';
-import { PendingReadHandle, writerClosed } from './pending-read.js';
+import { PendingReadHandle } from './pending-read.js';
 import { unlimitedShare, type MemoryShare } from '../util/memory-budget.js';
 import { redactedPath, type VPath } from './paths.js';
 
@@ -309,17 +309,6 @@ export class VfsSession {
         throw err;
       }
       placeholder.committed(0);
-    }
-    // sshfs closes asynchronously: after `echo a > f; echo b >> f`, its OPEN of f for appending
-    // can reach us before the CLOSE of the first writer, which has linked nothing yet. A write
-    // that keeps what is there (no truncate) waits for this session's earlier writers of the name
-    // to close, so it starts from what they link, as on a local disk, instead of failing with "no
-    // such file" or starting from the version before them (whose close would then undo theirs).
-    // Another session's writers are not waited for: the last close wins, as before.
-    if (writer && !flags.truncate) {
-      for (const w of this.writers(dir, name)) {
-        if (this.files.has(w as unknown as VfsFile)) await writerClosed(w, this.opts.pendingWriterWaitMs);
-      }
     }
     const entry = await this.grid.getChild(dir.cap, name);
     if (!entry) {

@@ -599,60 +599,6 @@ test('a read-only open of a file still being written reads what its writer links
   await fails(s.open(P('nobody'), { read: true }), 'NO_SUCH_FILE');
 });
 
-// Found on 2026-12-07 (the CI's sshfs test, once): `echo hello > f; echo more >> f` through
-// sshfs sent the OPEN for appending before the CLOSE of the first writer, and got "no such file".
-test('a write open that keeps the content waits for the same session\'s earlier writer of the name to close (sshfs closes late)', async () => {
-  const { s, openFiles, f } = await setup();
-  // A new name: the append open waits, then appends to what the first writer linked.
-  const w1 = await s.open(P('h.txt'), { write: true, create: true, truncate: true });
-  await w1.write(0, Buffer.from('hello\n'));
-  let opened = false;
-  const second = s.open(P('h.txt'), { write: true, append: true }).then((h) => ((opened = true), h));
-  await new Promise((resolve) => setTimeout(resolve, 50));
-  assert.equal(opened, false, 'the append open waits for the first writer');
-  await s.closeFile(w1);
-  const w2 = await second;
-  await w2.write(0, Buffer.from('more\n')); // append: the offset is ignored
-  await s.closeFile(w2);
-  assert.equal(await content(s, 'h.txt'), 'hello\nmore\n');
-  // An existing name rewritten, then appended to before the rewrite's close: nothing is undone.
-  const r1 = await s.open(P('h.txt'), { write: true, create: true, truncate: true });
-  await r1.write(0, Buffer.from('a'));
-  const appending = s.open(P('h.txt'), { write: true, create: true, append: true });
-  await new Promise((resolve) => setTimeout(resolve, 20));
-  await s.closeFile(r1);
-  const r2 = await appending;
-  await r2.write(0, Buffer.from('b'));
-  await s.closeFile(r2);
-  assert.equal(await content(s, 'h.txt'), 'ab');
-  // A truncating open does not wait (what the first writer links is replaced anyway), and
-  // another session's writer is not waited for (the last close wins).
-  const other = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles, spillDir: tempDir() });
-  const held = await s.open(P('h.txt'), { write: true, create: true, truncate: true });
-  await held.write(0, Buffer.from('held'));
-  const theirs = await other.open(P('h.txt'), { write: true, append: true });
-  const truncating = await s.open(P('h.txt'), { write: true, create: true, truncate: true });
-  await s.closeFile(truncating);
-  await other.closeFile(theirs);
-  await s.closeFile(held);
-  assert.equal(await content(s, 'h.txt'), 'held');
-  await other.close();
-});
-
-test('a write open waiting for the same session\'s writer fails, never hangs, when that writer stays open', async () => {
-  const f = await buildFixture();
-  const s = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles: new OpenFiles(), spillDir: tempDir(), pendingWriterWaitMs: 100 });
-  const w = await s.open(P('kept-open'), { write: true, create: true });
-  await w.write(0, Buffer.from('abc'));
-  const started = Date.now();
-  await fails(s.open(P('kept-open'), { write: true, append: true }), 'FAILURE');
-  assert.ok(Date.now() - started < 2000);
-  await s.closeFile(w);
-  assert.equal(await content(s, 'kept-open'), 'abc', 'the writer still commits');
-  await s.close();
-  await f.grid.close();
-});
-
 test('a read of a file still being written fails, never hangs, when its writer stays open', async () => {
   const f = await buildFixture();
   const s = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles: new OpenFiles(), spillDir: tempDir(), pendingWriterWaitMs: 100 });
