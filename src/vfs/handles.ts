@@ -9,6 +9,7 @@ import { WriteContent } from './content.js';
 import { VfsError, toVfsError } from './errors.js';
 import type { WriteBudget } from './limits.js';
 import type { OpenFiles, OpenWriter } from './openfiles.js';
+import { resolvable } from '../util/timeout.js';
 
 /** Attribute changes a client asks for (SFTP SETSTAT/FSETSTAT, FTP SITE CHMOD / MFMT). */
 export interface SetAttrs {
@@ -44,31 +45,38 @@ export function attrsToPatch(attrs: SetAttrs): MetadataPatch {
   return patch;
 }
 
-export class ReadHandle implements VfsFile {
-  private closed = false;
+/**
+ * What every handle opened for reading only shares: writes refused, and the bytes read and the
+ * first read error counted for one line at close.
+ */
+export abstract class ReadOnlyHandle implements VfsFile {
   readonly readable = true;
   readonly writable = false;
+  private closed = false;
   private readonly openedAt = Date.now();
   /** Bytes handed to the client, and the first read error, for `onClose`. */
   private sent = 0;
   private failure: unknown;
 
   constructor(
-    private readonly reader: FileReader,
-    private readonly attrs: VfsAttrs,
-    readonly sourceCap: string | undefined,
     /** Called once when the handle closes (logging, metrics): bytes read, ms open, first error. */
     private readonly onClose?: (bytes: number, ms: number, error: unknown) => void,
   ) {}
 
-  private check(): void {
+  abstract readonly sourceCap: string | undefined;
+  protected abstract readBytes(offset: number, length: number): Promise<Buffer>;
+  protected abstract attrs(): Promise<VfsAttrs>;
+  /** Lets go of what the handle read from (the handle is closed already). */
+  protected abstract release(): Promise<void>;
+
+  protected check(): void {
     if (this.closed) throw new VfsError('CLOSED', 'file handle is closed');
   }
 
   async read(offset: number, length: number): Promise<Buffer> {
     this.check();
     try {
-      const data = await this.reader.read(offset, length);
+      const data = await this.readBytes(offset, length);
       this.sent += data.length;
       return data;
     } catch (err) {
@@ -77,14 +85,14 @@ export class ReadHandle implements VfsFile {
     }
   }
 
+  async stat(): Promise<VfsAttrs> {
+    this.check();
+    return this.attrs();
+  }
+
   async write(): Promise<void> {
     this.check();
     throw notOpenedForWriting();
-  }
-
-  async stat(): Promise<VfsAttrs> {
-    this.check();
-    return this.attrs;
   }
 
   async setAttrs(): Promise<void> {
@@ -99,12 +107,36 @@ export class ReadHandle implements VfsFile {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    await this.reader.close().catch(() => {});
+    await this.release().catch(() => {});
     this.onClose?.(this.sent, Date.now() - this.openedAt, this.failure);
   }
 
   abandon(): Promise<void> {
     return this.close();
+  }
+}
+
+/** A reader of one snapshot of a file. */
+export class ReadHandle extends ReadOnlyHandle {
+  constructor(
+    private readonly reader: FileReader,
+    private readonly fixedAttrs: VfsAttrs,
+    readonly sourceCap: string | undefined,
+    onClose?: (bytes: number, ms: number, error: unknown) => void,
+  ) {
+    super(onClose);
+  }
+
+  protected readBytes(offset: number, length: number): Promise<Buffer> {
+    return this.reader.read(offset, length);
+  }
+
+  protected async attrs(): Promise<VfsAttrs> {
+    return this.fixedAttrs;
+  }
+
+  protected release(): Promise<void> {
+    return this.reader.close();
   }
 }
 
@@ -166,7 +198,7 @@ export class WriteHandle implements VfsFile, OpenWriter {
   private lostWrite: VfsError | undefined;
   private queue: Promise<unknown> = Promise.resolve();
   private committing?: Promise<void>;
-  /** Resolved when the handle is closed (its commit over) or abandoned: pending-read.ts. */
+  /** Resolved when the handle is closed (its commit over) or abandoned: live-read.ts, deferred-open.ts. */
   private readonly ended = resolvable();
   /** Bytes the client wrote since the last commit. */
   private received = 0;
@@ -204,11 +236,28 @@ export class WriteHandle implements VfsFile, OpenWriter {
   async read(offset: number, length: number): Promise<Buffer> {
     this.checkOpen();
     if (!this.readable) throw new VfsError('PERMISSION_DENIED', 'file handle was not opened for reading');
-    return this.enqueue(async () => {
-      // Bytes the client wrote are missing (lostWrite): no read pretends otherwise.
-      if (this.lostWrite) throw this.lostWrite;
-      return this.content.read(offset, length);
-    });
+    return this.enqueue(() => this.readContent(offset, length));
+  }
+
+  private async readContent(offset: number, length: number): Promise<Buffer> {
+    // Bytes the client wrote are missing (lostWrite): no read pretends otherwise.
+    if (this.lostWrite) throw this.lostWrite;
+    return this.content.read(offset, length);
+  }
+
+  /**
+   * A read for another handle of the same session (live-read.ts): what this writer holds now,
+   * in order with its writes. Undefined once it is closing or abandoned: its content is going.
+   */
+  readLive(offset: number, length: number): Promise<Buffer> | undefined {
+    if (this.state !== 'open' || this.abandoned) return undefined;
+    return this.enqueue(() => this.readContent(offset, length));
+  }
+
+  /** The attributes fstat shows now, for another handle of the same session (as readLive). */
+  statLive(): Promise<VfsAttrs> | undefined {
+    if (this.state !== 'open' || this.abandoned) return undefined;
+    return this.stat();
   }
 
   async write(offset: number, data: Buffer | readonly Buffer[]): Promise<void> {
@@ -410,14 +459,7 @@ function ignoreMissing(err: unknown): void {
   if (toVfsError(err).code !== 'NO_SUCH_FILE') throw err;
 }
 
-/** The refusal of a write or setstat on a handle opened for reading only (ReadHandle, PendingReadHandle). */
+/** The refusal of a write or setstat on a handle opened for reading only. */
 export function notOpenedForWriting(): VfsError {
   return new VfsError('PERMISSION_DENIED', 'file handle was not opened for writing');
-}
-
-/** A promise and its resolve function (Promise.withResolvers needs Node 22). */
-function resolvable(): { promise: Promise<void>; resolve: () => void } {
-  let resolve!: () => void;
-  const promise = new Promise<void>((r) => (resolve = r));
-  return { promise, resolve };
 }

@@ -19,42 +19,46 @@ export interface OpenWriter {
   retarget(dirCap: string, dirReadCap: string, name: string): void;
 }
 
-export class OpenFiles {
-  private readonly byDir = new Map<string, Map<string, Set<OpenWriter>>>();
+/** Items kept by directory (read cap) and name, several per name, in the order added. */
+export class NameIndex<T> {
+  private readonly byDir = new Map<string, Map<string, Set<T>>>();
 
-  add(dirReadCap: string, name: string, writer: OpenWriter): void {
+  add(dirReadCap: string, name: string, item: T): void {
     let names = this.byDir.get(dirReadCap);
     if (!names) this.byDir.set(dirReadCap, (names = new Map()));
     let set = names.get(name);
     if (!set) names.set(name, (set = new Set()));
-    set.add(writer);
+    set.add(item);
   }
 
-  remove(dirReadCap: string, name: string, writer: OpenWriter): void {
+  remove(dirReadCap: string, name: string, item: T): void {
     const names = this.byDir.get(dirReadCap);
     const set = names?.get(name);
     if (!set) return;
-    set.delete(writer);
+    set.delete(item);
     if (set.size === 0) names!.delete(name);
     if (names!.size === 0) this.byDir.delete(dirReadCap);
   }
 
-  /** Writers open at that name, most recently opened last. */
-  at(dirReadCap: string, name: string): OpenWriter[] {
+  /** Items at that name, the most recently added last. */
+  at(dirReadCap: string, name: string): T[] {
     return [...(this.byDir.get(dirReadCap)?.get(name) ?? [])];
   }
 
-  /** Every name in a directory that has open writers. */
-  inDir(dirReadCap: string): Map<string, OpenWriter[]> {
-    const out = new Map<string, OpenWriter[]>();
+  /** Every name in a directory that has items. */
+  inDir(dirReadCap: string): Map<string, T[]> {
+    const out = new Map<string, T[]>();
     for (const [name, set] of this.byDir.get(dirReadCap) ?? []) out.set(name, [...set]);
     return out;
   }
 
-  /** Number of open writers (for tests: every test ends with none left). */
+  /** Number of items (for tests: every test ends with no open writer left). */
   get size(): number {
     let n = 0;
     for (const names of this.byDir.values()) for (const set of names.values()) n += set.size;
     return n;
   }
 }
+
+/** The server's open writers. */
+export class OpenFiles extends NameIndex<OpenWriter> {}

@@ -10,8 +10,9 @@ import { VfsError, isVfsError, toVfsError } from './errors.js';
 import { attrsToPatch, ReadHandle, WriteHandle, type SetAttrs, type VfsFile, type WriteTarget } from './handles.js';
 import { DEFAULT_MAX_FILE_SIZE, WriteBudget, type VfsLimits } from './limits.js';
 import type { ChangeActivity } from './change-activity.js';
-import type { OpenFiles, OpenWriter } from './openfiles.js';
-import { PendingReadHandle } from './pending-read.js';
+import { NameIndex, type OpenFiles, type OpenWriter } from './openfiles.js';
+import { DeferredOpenHandle } from './deferred-open.js';
+import { LiveReadHandle } from './live-read.js';
 import { unlimitedShare, type MemoryShare } from '../util/memory-budget.js';
 import { redactedPath, type VPath } from './paths.js';
 
@@ -57,7 +58,7 @@ export interface VfsSessionOptions {
   /** This session's share of the directory entries open directory handles may hold (listing-budget.ts). Default: unbounded. */
   listings?: ListingShare;
   audit?: (event: AuditEvent) => void;
-  /** How long a read-only open of a file still being written waits for it (pending-read.ts). */
+  /** How long an open waits for earlier writers of the name to close (deferred-open.ts). */
   pendingWriterWaitMs?: number;
   /** Changes of all the process's sessions (change-activity.ts): told when each begins and ends. */
   changes?: ChangeActivity;
@@ -66,6 +67,12 @@ export interface VfsSessionOptions {
 export interface ListEntry {
   name: string;
   attrs: VfsAttrs;
+}
+
+/** A writer of this session waiting to open (deferred-open.ts), and where it will open: rename moves it. */
+interface DeferredWriter {
+  readonly handle: DeferredOpenHandle;
+  readonly place: { dir: NodeInfo; name: string };
 }
 
 /** A directory in which a name is looked up, and how it was reached. */
@@ -91,6 +98,10 @@ export class VfsSession {
   /** This session's share of the process's transfer memory; given back when the session closes. */
   readonly memory: MemoryShare;
   private readonly listings: ListingShare;
+  /** Writers this session opened (WriteHandles register in the shared OpenFiles, with everyone's). */
+  private readonly ownWriters = new WeakSet<OpenWriter>();
+  /** This session's deferred writers (deferred-open.ts), from their open to their close. */
+  private readonly deferredWriters = new NameIndex<DeferredWriter>();
 
   constructor(private readonly opts: VfsSessionOptions) {
     this.grid = opts.grid;
@@ -287,14 +298,37 @@ export class VfsSession {
   }
 
   private async openFile(path: VPath, flags: OpenFlags): Promise<VfsFile> {
-    const writer = Boolean(flags.write || flags.create);
     if (path.parts.length === 0) {
       if (path.cap === undefined) throw new VfsError('NO_SUCH_FILE', 'path cannot be empty');
-      return this.openCap(path.cap, flags, writer);
+      return this.openCap(path.cap, flags, Boolean(flags.write || flags.create));
     }
     const { dir, name } = await this.parentOf(path);
+    return this.openAt({ dir, name }, flags);
+  }
+
+  /**
+   * Opens `name` in `dir`. `waited`: the open was deferred until earlier writers closed (or the
+   * wait ran out), so it is never deferred again. `unaudited`: a reader that writes no audit
+   * line (a live reader's second part: the live reader's line counts it).
+   */
+  private async openAt(at: { dir: NodeInfo; name: string }, flags: OpenFlags, how: { waited?: boolean; unaudited?: boolean } = {}): Promise<VfsFile> {
+    const { dir, name } = at;
+    const { waited = false } = how;
+    const writer = Boolean(flags.write || flags.create);
     // A new open waits until a close in progress at this name has committed (sshfs reopens).
     for (const w of this.writers(dir, name)) await w.settled();
+    // This session still writes the name and the open depends on what is there (sshfs closes
+    // late: `echo a > f; echo b >> f; cat f`): a reader reads the writer's bytes, an open that
+    // keeps the content opens what the writers link (live-read.ts, deferred-open.ts).
+    if (!waited && !flags.exclusive && !(writer && flags.truncate)) {
+      const own = this.ownWritersAt(dir, name);
+      if (own.waiting.length === 0 && own.open.length > 0 && !writer) {
+        return new LiveReadHandle(own.open.at(-1)!, () => this.openAt(at, flags, { unaudited: true }), how.unaudited ? undefined : this.readAudit(name));
+      }
+      if (own.waiting.length > 0 || own.open.length > 0) {
+        return this.deferred(at, flags, Promise.all([...own.waiting, ...own.open].map((w) => w.closed())));
+      }
+    }
     if (flags.exclusive) {
       if (dir.readOnly) throw new VfsError('PERMISSION_DENIED', 'cannot create a file when the parent directory is read-only');
       if (this.writers(dir, name).length) throw new VfsError('EXISTS', 'cannot create a file exclusively when it already exists');
@@ -312,9 +346,12 @@ export class VfsSession {
     }
     const entry = await this.grid.getChild(dir.cap, name);
     if (!entry) {
-      // Only a writer has it so far: read what it links once it closes (pending-read.ts).
+      // Only another session's writer has it so far: read what it links once it closes.
       const pending = writer ? undefined : this.writers(dir, name).at(-1);
-      if (pending) return new PendingReadHandle(pending, () => this.openFile(path, flags), this.opts.pendingWriterWaitMs);
+      if (pending && waited) {
+        throw new VfsError('FAILURE', 'the file is still being written by another handle; open it again once that one is closed');
+      }
+      if (pending) return this.deferred(at, flags, pending.closed());
       if (!flags.create) throw new VfsError('NO_SUCH_FILE', `No such file or directory: ${name}`);
       if (dir.readOnly) throw new VfsError('PERMISSION_DENIED', 'cannot create a file when the parent directory is read-only');
       return this.newWriter({ kind: 'link', dirCap: dir.cap, dirReadCap: dir.readCap!, name }, flags, undefined, undefined, true);
@@ -323,7 +360,7 @@ export class VfsSession {
     if (node.kind === 'unknown') throw new VfsError('UNKNOWN_NODE', 'cannot open an unknown object');
     if (node.kind === 'dir') throw new VfsError('IS_A_DIRECTORY', 'cannot open a directory as if it were a file');
     const attrs = attrsOf(node, entry.metadata, dir.readOnly);
-    if (!writer) return this.reader(node, attrs, name);
+    if (!writer) return this.reader(node, attrs, how.unaudited ? undefined : name);
     if (isNoWrite(node, entry.metadata, dir.readOnly)) throw new VfsError('PERMISSION_DENIED', 'cannot open a non-writeable file for writing');
     const target: WriteTarget = { kind: 'link', dirCap: dir.cap, dirReadCap: dir.readCap!, name };
     if (node.mutable && node.writeCap) target.mutableWriteCap = node.writeCap;
@@ -343,11 +380,43 @@ export class VfsSession {
     return this.newWriter({ kind: 'mutable-cap', writeCap: node.writeCap }, flags, node, attrs, Boolean(flags.create || flags.truncate));
   }
 
-  private async reader(node: NodeInfo, attrs: VfsAttrs, label: string): Promise<VfsFile> {
+  /** A reader of `node`; its close is audited under `label`, if given. */
+  private async reader(node: NodeInfo, attrs: VfsAttrs, label: string | undefined): Promise<VfsFile> {
     const reader = await this.grid.openRead(node.cap);
-    return new ReadHandle(reader, { ...attrs, size: reader.size }, node.mutable ? undefined : node.cap, (bytes, ms, error) =>
-      this.opts.audit?.({ op: 'read', path: label, bytes, ms, result: error === undefined ? 'ok' : toVfsError(error).code }),
-    );
+    return new ReadHandle(reader, { ...attrs, size: reader.size }, node.mutable ? undefined : node.cap, label === undefined ? undefined : this.readAudit(label));
+  }
+
+  /** The audit line of a reader's close. */
+  private readAudit(label: string): (bytes: number, ms: number, error: unknown) => void {
+    return (bytes, ms, error) =>
+      this.opts.audit?.({ op: 'read', path: label, bytes, ms, result: error === undefined ? 'ok' : toVfsError(error).code });
+  }
+
+  /**
+   * This session's writers of a name: those open (WriteHandles, some of them opened by deferred
+   * handles) and deferred ones still waiting to open.
+   */
+  private ownWritersAt(dir: NodeInfo, name: string): { open: WriteHandle[]; waiting: DeferredOpenHandle[] } {
+    const open = this.writers(dir, name).filter((w): w is WriteHandle => this.ownWriters.has(w) && w instanceof WriteHandle);
+    const waiting = this.deferredWriters.at(dir.readCap!, name).filter((d) => d.handle.waiting).map((d) => d.handle);
+    return { open, waiting };
+  }
+
+  /**
+   * An open answered now whose real open, at wherever `place` then points, comes once `earlier`
+   * resolves (deferred-open.ts). Writers are kept by name until they close, so that remove and
+   * rename apply to them as to open writers.
+   */
+  private deferred(at: { dir: NodeInfo; name: string }, flags: OpenFlags, earlier: Promise<unknown>): DeferredOpenHandle {
+    const place = { ...at };
+    const writer = Boolean(flags.write || flags.create);
+    const handle = new DeferredOpenHandle(Boolean(flags.read), writer, earlier, () => this.openAt(place, flags, { waited: true }), this.opts.pendingWriterWaitMs);
+    if (writer) {
+      const d: DeferredWriter = { handle, place };
+      this.deferredWriters.add(place.dir.readCap!, place.name, d);
+      void handle.closed().then(() => this.deferredWriters.remove(place.dir.readCap!, place.name, d));
+    }
+    return handle;
   }
 
   private async newWriter(target: WriteTarget, flags: OpenFlags, node: NodeInfo | undefined, attrs: VfsAttrs | undefined, changed: boolean): Promise<WriteHandle> {
@@ -363,7 +432,7 @@ export class VfsSession {
     }
     const content = new WriteContent(this.grid, this.opts.spillDir, base, { ended: this.ended.signal, memory: this.memory });
     const label = target.kind === 'link' ? target.name : '[cap]';
-    return new WriteHandle({
+    const handle = new WriteHandle({
       grid: this.grid,
       openFiles: this.opts.openFiles,
       target,
@@ -376,6 +445,8 @@ export class VfsSession {
       onCommit: (bytes, ms, error, received) =>
         this.opts.audit?.({ op: 'commit', path: label, bytes, received, ms, result: error === undefined ? 'ok' : toVfsError(error).code }),
     });
+    this.ownWriters.add(handle);
+    return handle;
   }
 
   /** Closes a file opened by this session (commits writers); errors reach the client. */
@@ -425,7 +496,7 @@ export class VfsSession {
       this.needParent(path, 'remove');
       const { dir, name } = await this.parentOf(path);
       if (dir.readOnly) throw new VfsError('PERMISSION_DENIED', 'cannot remove from a read-only directory');
-      const open = this.writers(dir, name);
+      const open = [...this.writers(dir, name), ...this.deferredWriters.at(dir.readCap!, name).map((d) => d.handle)];
       for (const w of open) await w.abandon();
       try {
         const removed = await this.grid.deleteChild(dir.cap, name, { mustBe: 'file' });
@@ -485,9 +556,10 @@ export class VfsSession {
       if (src.dir.readOnly || dst.dir.readOnly) throw new VfsError('PERMISSION_DENIED', 'cannot rename in a read-only directory');
       const [srcEntry, dstEntry] = await Promise.all([this.grid.getChild(src.dir.cap, src.name), this.grid.getChild(dst.dir.cap, dst.name)]);
       const srcWriters = this.writers(src.dir, src.name);
-      if (!srcEntry && srcWriters.length === 0) throw new VfsError('NO_SUCH_FILE', `No such file or directory: ${src.name}`);
+      const srcDeferred = this.deferredWriters.at(src.dir.readCap!, src.name);
+      if (!srcEntry && srcWriters.length === 0 && srcDeferred.length === 0) throw new VfsError('NO_SUCH_FILE', `No such file or directory: ${src.name}`);
       const same = src.dir.readCap === dst.dir.readCap && src.name === dst.name;
-      const dstWriters = same ? [] : this.writers(dst.dir, dst.name);
+      const dstWriters = same ? [] : [...this.writers(dst.dir, dst.name), ...this.deferredWriters.at(dst.dir.readCap!, dst.name)];
       if (mode === 'no-replace') {
         if (same || dstEntry || dstWriters.length) throw new VfsError('TARGET_EXISTS', `cannot rename to existing path /${to.parts.join('/')}`);
       } else {
@@ -505,10 +577,15 @@ export class VfsSession {
           if (replaced) this.uncount(replaced);
         } catch (err) {
           if (isGridError(err, 'EXISTS')) throw new VfsError('TARGET_EXISTS', `cannot rename to existing path /${to.parts.join('/')}`);
-          if (!(isGridError(err, 'NOT_FOUND') && srcWriters.length)) throw err;
+          if (!(isGridError(err, 'NOT_FOUND') && srcWriters.length + srcDeferred.length)) throw err;
         }
       }
       for (const w of srcWriters) w.retarget(dst.dir.cap, dst.dir.readCap!, dst.name);
+      for (const d of srcDeferred) {
+        this.deferredWriters.remove(src.dir.readCap!, src.name, d);
+        Object.assign(d.place, { dir: dst.dir, name: dst.name }); // the object its open reads
+        this.deferredWriters.add(dst.dir.readCap!, dst.name, d);
+      }
     }, { to: redactedPath(to) });
   }
 

@@ -115,14 +115,20 @@ t.close()
 // sshfs needs FUSE (/dev/fuse); machines without it (some containers) cannot mount at all.
 const fuse = existsSync('/dev/fuse');
 
-test('sshfs: cp, append, chmod 444 (no-write), rename over a file, truncate, touch -d, ln, df', { skip: !fuse && 'no /dev/fuse on this machine' }, async () => {
+/** Mounts the account's root with sshfs; `unmount` takes it away. */
+async function mountSshfs(): Promise<{ mnt: string; unmount: () => Promise<unknown> }> {
   const mnt = tempDir('lafsd-sshfs-');
-  const src = tree();
   const opts = ['-p', String(node.sftpPort), '-o', 'password_stdin,StrictHostKeyChecking=no,UserKnownHostsFile=/dev/null'];
   await new Promise<void>((resolve, reject) => {
     const child = execFile('sshfs', [...opts, `${node.user}@127.0.0.1:`, mnt], { timeout: 30_000 }, (err) => (err ? reject(err) : resolve()));
     child.stdin!.end(`${node.password}\n`);
   });
+  return { mnt, unmount: () => run('fusermount', ['-u', mnt]).catch(() => run('fusermount', ['-uz', mnt])) };
+}
+
+test('sshfs: cp, append, chmod 444 (no-write), rename over a file, truncate, touch -d, ln, df', { skip: !fuse && 'no /dev/fuse on this machine' }, async () => {
+  const { mnt, unmount } = await mountSshfs();
+  const src = tree();
   try {
     mkdirSync(join(mnt, 'fs'));
     copyFileSync(join(src, 'big.bin'), join(mnt, 'fs', 'big.bin'));
@@ -146,6 +152,31 @@ test('sshfs: cp, append, chmod 444 (no-write), rename over a file, truncate, tou
     assert.match(df.stdout, /\d+\s+\d+\s+\d+\s+\d+%/);
     assert.deepEqual(readdirSync(join(mnt, 'fs')).sort(), ['big.bin', 'hard']);
   } finally {
-    await run('fusermount', ['-u', mnt]).catch(() => run('fusermount', ['-uz', mnt]));
+    await unmount();
+  }
+});
+
+// sshfs closes a file asynchronously: the OPEN of the append (and of the read after it) reaches
+// the server before the CLOSE of the write before it. Before deferred-open.ts and live-read.ts,
+// 3% of these triples lost the append or its file (ENOENT), so a single one was not a test.
+test('sshfs: write, append, read back at once, 150 times in a row', { skip: !fuse && 'no /dev/fuse on this machine' }, async () => {
+  const { mnt, unmount } = await mountSshfs();
+  try {
+    mkdirSync(join(mnt, 'race'));
+    const wrong: string[] = [];
+    for (let i = 0; i < 150; i++) {
+      const file = join(mnt, 'race', `h${i}.txt`);
+      try {
+        writeFileSync(file, 'hello\n');
+        appendFileSync(file, 'more\n');
+        const got = readFileSync(file, 'utf8');
+        if (got !== 'hello\nmore\n') wrong.push(`${i}: read ${JSON.stringify(got)}`);
+      } catch (err) {
+        wrong.push(`${i}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+      }
+    }
+    assert.deepEqual(wrong, []);
+  } finally {
+    await unmount();
   }
 });
