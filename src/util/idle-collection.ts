@@ -106,7 +106,8 @@ export interface IdleCollectionEvents {
  * holding the burst's buffers), it raised that moment's peak above the burst's: 8 × 256 MiB
  * uploads, three rounds, peaked at 160–172 MiB with it and 150–160 without (measured, see
  * bench/README.md). So that collection does not compact, and the next idle interval does,
- * whatever piled up since, which is what gives the pages back.
+ * whatever piled up since, which is what gives the pages back. (On Node 22 and later every
+ * collection compacts: V8 12 keeps freed pages resident otherwise; see util/scavenge.ts.)
  */
 export function startIdleCollection(
   events: IdleCollectionEvents,
