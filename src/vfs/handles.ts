@@ -386,6 +386,12 @@ export class WriteHandle implements VfsFile, OpenWriter {
     return this.ended.promise;
   }
 
+  /** Where a commit links the content now (a rename moves it); undefined for a writer of a cap. */
+  get linkedAt(): { dirCap: string; dirReadCap: string; name: string } | undefined {
+    const t = this.target;
+    return t.kind === 'link' ? { dirCap: t.dirCap, dirReadCap: t.dirReadCap, name: t.name } : undefined;
+  }
+
   retarget(dirCap: string, dirReadCap: string, name: string): void {
     if (this.target.kind !== 'link') return;
     this.opts.openFiles.remove(this.target.dirReadCap, this.target.name, this);

@@ -323,7 +323,8 @@ export class VfsSession {
     if (!waited && !flags.exclusive && !(writer && flags.truncate)) {
       const own = this.ownWritersAt(dir, name);
       if (own.waiting.length === 0 && own.open.length > 0 && !writer) {
-        return new LiveReadHandle(own.open.at(-1)!, () => this.openAt(at, flags, { unaudited: true }), how.unaudited ? undefined : this.readAudit(name));
+        const writer = own.open.at(-1)!;
+        return new LiveReadHandle(writer, () => this.openWhereLinked(writer, at, flags), how.unaudited ? undefined : this.readAudit(name));
       }
       if (own.waiting.length > 0 || own.open.length > 0) {
         return this.deferred(at, flags, Promise.all([...own.waiting, ...own.open].map((w) => w.closed())));
@@ -378,6 +379,16 @@ export class VfsSession {
       throw new VfsError('PERMISSION_DENIED', 'cannot write to a non-writeable filecap without a parent directory');
     }
     return this.newWriter({ kind: 'mutable-cap', writeCap: node.writeCap }, flags, node, attrs, Boolean(flags.create || flags.truncate));
+  }
+
+  /**
+   * A live reader's second part: what `writer` linked, at the name it was opened at or where a
+   * rename moved the writer (not whatever took the old name since).
+   */
+  private async openWhereLinked(writer: WriteHandle, at: { dir: NodeInfo; name: string }, flags: OpenFlags): Promise<VfsFile> {
+    const now = writer.linkedAt;
+    const moved = now !== undefined && (now.dirReadCap !== at.dir.readCap || now.name !== at.name);
+    return this.openAt(moved ? { dir: await this.stat(now.dirCap), name: now.name } : at, flags, { unaudited: true });
   }
 
   /** A reader of `node`; its close is audited under `label`, if given. */

@@ -642,6 +642,17 @@ test('the same session reads its own open writer: its bytes as they are, then wh
     assert.equal((await r.stat()).size, 11);
     await s.closeFile(r);
   }
+  // The writer is renamed and another file takes the old name: the reader goes on with what the
+  // writer linked, at its new name.
+  const wr = await s.open(P('ren-a'), { write: true, create: true });
+  await wr.write(0, Buffer.from('the writer'));
+  const rr = await s.open(P('ren-a'), { read: true });
+  assert.equal((await rr.read(0, 3)).toString(), 'the');
+  await s.rename(P('ren-a'), P('ren-b'), 'no-replace');
+  await writeFile(s, 'ren-a', { create: true, truncate: true }, [[0, 'an impostor']]);
+  await s.closeFile(wr);
+  assert.equal((await rr.read(0, 100)).toString(), 'the writer');
+  await s.closeFile(rr);
   // One audit line for the reader, with every byte it read from the writer and after it.
   const events: AuditEvent[] = [];
   const audited = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles, spillDir: tempDir(), audit: (e) => events.push(e) });
