@@ -17,10 +17,10 @@ export const PENDING_WRITER_WAIT_MS = 5000;
 
 export class DeferredOpenHandle implements VfsFile {
   private opened: Promise<VfsFile> | undefined;
-  /** The real handle, once it is open. */
+  /** The real handle, once it is open (while it is not, this one is `waiting`). */
   private real: VfsFile | undefined;
   private isClosed = false;
-  /** Its path was removed or its client went away before it opened: it never opens. */
+  /** Its path was removed or its client went away: it commits nothing, and never opens if it had not yet. */
   private abandoned = false;
   private readonly ended = resolvable();
   /** The earlier writers have all closed. */
@@ -48,11 +48,6 @@ export class DeferredOpenHandle implements VfsFile {
   /** Resolves once this handle is closed or abandoned (later opens of the name wait for it). */
   closed(): Promise<void> {
     return this.ended.promise;
-  }
-
-  /** The real handle once it is open and until this one closes; undefined while it waits. */
-  get current(): VfsFile | undefined {
-    return this.isClosed || this.abandoned ? undefined : this.real;
   }
 
   /** True while the real open has not happened yet and still can. */
