@@ -323,8 +323,8 @@ export class VfsSession {
     if (!waited && !flags.exclusive && !(writer && flags.truncate)) {
       const own = this.ownWritersAt(dir, name);
       if (own.waiting.length === 0 && own.open.length > 0 && !writer) {
-        const writer = own.open.at(-1)!;
-        return new LiveReadHandle(writer, () => this.openWhereLinked(writer, at, flags), how.unaudited ? undefined : this.readAudit(name));
+        const source = own.open.at(-1)!;
+        return new LiveReadHandle(source, () => this.openWhereLinked(source, at, flags), how.unaudited ? undefined : this.readAudit(name));
       }
       if (own.waiting.length > 0 || own.open.length > 0) {
         return this.deferred(at, flags, Promise.all([...own.waiting, ...own.open].map((w) => w.closed())));
