@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import fc from 'fast-check';
 import { readCapOf } from '../../src/caps/index.js';
 import { GridError } from '../../src/grid/index.js';
-import { OpenFiles, VfsSession, isVfsError, parsePath, type AuditEvent, type VfsErrorCode, type VfsFile } from '../../src/vfs/index.js';
+import { OpenFiles, VfsSession, isVfsError, parsePath, type AuditEvent, type VfsErrorCode, type VfsFile, type VfsSessionOptions } from '../../src/vfs/index.js';
 import { buildFixture, GROSS, LOOP_TIME, readAll, type Fixture } from '../helpers/fixture.js';
 import { tempDir } from '../helpers/tmp.js';
 import { pseudoRandom } from '../helpers/data.js';
@@ -19,9 +19,15 @@ const toClose: { f: Fixture; s: VfsSession }[] = [];
 async function setup(rootOverride?: (f: Fixture) => string): Promise<{ f: Fixture; s: VfsSession; openFiles: OpenFiles }> {
   const f = await buildFixture();
   const openFiles = new OpenFiles();
-  const s = new VfsSession({ grid: f.grid, rootCap: rootOverride ? rootOverride(f) : f.root, username: 'alice', openFiles, spillDir: tempDir() });
-  toClose.push({ f, s });
+  const s = session(f, openFiles, rootOverride ? { rootCap: rootOverride(f) } : {});
   return { f, s, openFiles };
+}
+
+/** alice's session on `f` sharing `openFiles` (another client of the same server), closed after the test. */
+function session(f: Fixture, openFiles: OpenFiles, extra: Partial<VfsSessionOptions> = {}): VfsSession {
+  const s = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles, spillDir: tempDir(), ...extra });
+  toClose.push({ f, s });
+  return s;
 }
 
 afterEach(async () => {
@@ -579,8 +585,7 @@ async function settlesWithin(p: Promise<unknown>, ms: number): Promise<boolean> 
 
 test("a read-only open of a name another session is still writing reads what that writer links once it closes", async () => {
   const { f, s, openFiles } = await setup();
-  const other = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles, spillDir: tempDir() });
-  toClose.push({ f, s: other });
+  const other = session(f, openFiles);
   const w = await other.open(P('late'), { write: true, create: true, truncate: true });
   await w.write(0, Buffer.from('written before close'));
   const r = await s.open(P('late'), { read: true }); // before the writer's close: no link yet
@@ -611,9 +616,8 @@ test("a read-only open of a name another session is still writing reads what tha
 test('a read of a name another session is still writing fails, never hangs, when that writer stays open', async () => {
   const f = await buildFixture();
   const openFiles = new OpenFiles();
-  const s = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles, spillDir: tempDir(), pendingWriterWaitMs: 100 });
-  const other = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles, spillDir: tempDir() });
-  toClose.push({ f, s }, { f, s: other });
+  const s = session(f, openFiles, { pendingWriterWaitMs: 100 });
+  const other = session(f, openFiles);
   const w = await other.open(P('kept-open'), { write: true, create: true });
   await w.write(0, Buffer.from('abc'));
   const r = await s.open(P('kept-open'), { read: true });
@@ -655,8 +659,7 @@ test('the same session reads its own open writer: its bytes as they are, then wh
   await s.closeFile(rr);
   // One audit line for the reader, with every byte it read from the writer and after it.
   const events: AuditEvent[] = [];
-  const audited = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles, spillDir: tempDir(), audit: (e) => events.push(e) });
-  toClose.push({ f, s: audited });
+  const audited = session(f, openFiles, { audit: (e) => events.push(e) });
   const aw = await audited.open(P('audited'), { write: true, create: true });
   await aw.write(0, Buffer.from('12345'));
   const ar = await audited.open(P('audited'), { read: true });
@@ -759,9 +762,8 @@ test('deferred opens: a close without a request never waits for the earlier writ
 test("a deferred open whose earlier writer stays open goes ahead after the wait: an append lands on the linked version, a missing name is not found", async () => {
   const f = await buildFixture();
   const openFiles = new OpenFiles();
-  const s = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles, spillDir: tempDir(), pendingWriterWaitMs: 100 });
-  const other = new VfsSession({ grid: f.grid, rootCap: f.root, username: 'alice', openFiles, spillDir: tempDir() });
-  toClose.push({ f, s }, { f, s: other });
+  const s = session(f, openFiles, { pendingWriterWaitMs: 100 });
+  const other = session(f, openFiles);
   const w = await s.open(P('small'), { write: true, create: true, truncate: true });
   await w.write(0, Buffer.from('never closed'));
   const a = await s.open(P('small'), { write: true, append: true });
